@@ -1,0 +1,56 @@
+// swift-tools-version: 6.2
+// ClipGuard: CLIP training, data poisoning and defences on libtorch.
+//
+// libtorch is found through the LIBTORCH environment variable (a folder with include/ and lib/),
+// by default `.deps/libtorch`, which `make setup` unpacks from a PyTorch wheel.
+import Foundation
+import PackageDescription
+
+let root = Context.packageDirectory
+let libtorch = Context.environment["LIBTORCH"] ?? "\(root)/.deps/libtorch"
+let hasCUDA = FileManager.default.fileExists(atPath: "\(libtorch)/lib/libtorch_cuda.so")
+
+let torchCxxFlags = [
+    "-isystem", "\(libtorch)/include",
+    "-isystem", "\(libtorch)/include/torch/csrc/api/include",
+    "-D_GLIBCXX_USE_CXX11_ABI=1",
+] + (hasCUDA ? ["-DCT_WITH_CUDA=1"] : [])
+// libtorch_cuda registers its kernels from static constructors and nothing references its
+// symbols directly, so it must be linked with --no-as-needed.
+let torchLinkFlags = [
+    "-L\(libtorch)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(libtorch)/lib",
+] + (hasCUDA ? ["-Xlinker", "--no-as-needed", "-ltorch_cuda", "-Xlinker", "--as-needed"] : [])
+    + ["-ltorch", "-ltorch_cpu", "-lc10"]
+
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let package = Package(
+    name: "ClipGuard",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "clipguard", targets: ["clipguard"]),
+        .library(name: "ClipGuard", targets: ["Torch"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(
+            name: "CTorch",
+            cxxSettings: [.unsafeFlags(torchCxxFlags + ["-Wno-unused-parameter"])],
+            linkerSettings: [.unsafeFlags(torchLinkFlags)]
+        ),
+        .target(name: "Torch", dependencies: ["CTorch"], swiftSettings: strict),
+        .executableTarget(
+            name: "clipguard",
+            dependencies: [
+                "Torch",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], swiftSettings: strict),
+    ],
+    cxxLanguageStandard: .cxx20
+)
