@@ -41,16 +41,22 @@ let package = Package(
             linkerSettings: [.unsafeFlags(torchLinkFlags)]
         ),
         .target(name: "Torch", dependencies: ["CTorch"], swiftSettings: strict),
+        .target(
+            name: "CCodecs",
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]
+        ),
+        .target(name: "Datasets", dependencies: ["CCodecs"], swiftSettings: strict),
         .executableTarget(
             name: "clipguard",
             dependencies: [
-                "Torch",
+                "Torch", "Datasets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx20
 )

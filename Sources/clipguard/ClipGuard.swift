@@ -2,10 +2,12 @@ import ArgumentParser
 import Torch
 
 @main
-struct ClipGuard: ParsableCommand {
+struct ClipGuard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clipguard",
-        abstract: "Train, poison, defend and evaluate CLIP models."
+        abstract: "Train, poison, defend and evaluate CLIP models.",
+        subcommands: [
+            Info.self,
+        ]
     )
-    func run() throws { print("libtorch \(torchVersion)") }
 }

@@ -1,0 +1,4 @@
+#include "ccodecs.h"
+#include <zlib.h>
+
+const char *cc_zlib_version(void) { return zlibVersion(); }
