@@ -33,6 +33,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .target(
@@ -43,6 +44,11 @@ let package = Package(
         .target(name: "Torch", dependencies: ["CTorch"], swiftSettings: strict),
         .target(name: "NN", dependencies: ["Torch"], swiftSettings: strict),
         .target(
+            name: "Training",
+            dependencies: ["Torch", "NN", "Datasets", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "CCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]
         ),
@@ -50,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "clipguard",
             dependencies: [
-                "Torch", "NN", "Datasets",
+                "Torch", "NN", "Datasets", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -58,6 +64,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx20

@@ -1,0 +1,119 @@
+import Foundation
+import Yams
+
+/// A configuration type whose every key is checked when read from a file.
+///
+/// Conforming types list the keys they accept, and the nested configuration types of keys
+/// that hold objects, so that a misspelt or unknown key anywhere in a YAML or JSON file is an
+/// error naming its full path (`training.learning_rate`) instead of being silently ignored.
+public protocol StrictConfig: Codable {
+    /// Every key this type accepts at its level.
+    static var allowedKeys: Set<String> { get }
+    /// Types of the keys that hold nested objects (or arrays of objects).
+    static var nestedTypes: [String: any StrictConfig.Type] { get }
+}
+
+extension StrictConfig {
+    public static var nestedTypes: [String: any StrictConfig.Type] { [:] }
+}
+
+/// A problem in a configuration file, naming the file and the key.
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let key: String
+    public let reason: String
+
+    public init(file: String, key: String, reason: String) {
+        self.file = file
+        self.key = key
+        self.reason = reason
+    }
+
+    public var description: String { key.isEmpty ? "\(file): \(reason)" : "\(file): key '\(key)': \(reason)" }
+}
+
+/// Reads YAML or JSON configuration files into ``StrictConfig`` values.
+public enum ConfigFile {
+    /// Parses `text` (YAML, of which JSON is a subset) into `T`, rejecting unknown keys and
+    /// ill-typed values with a ``ConfigError`` that names `file` and the key path.
+    public static func decode<T: StrictConfig>(_ type: T.Type, from text: String, file: String) throws(ConfigError) -> T {
+        let node: Node
+        do {
+            guard let parsed = try Yams.compose(yaml: text) else {
+                throw ConfigError(file: file, key: "", reason: "the file is empty")
+            }
+            node = parsed
+        } catch let error as ConfigError {
+            throw error
+        } catch {
+            throw ConfigError(file: file, key: "", reason: "not valid YAML/JSON: \(error)")
+        }
+        try checkKeys(node, type: T.self, path: [], file: file)
+        do {
+            return try YAMLDecoder().decode(T.self, from: text)
+        } catch let DecodingError.typeMismatch(expected, context) {
+            throw ConfigError(file: file, key: keyPath(context.codingPath), reason: "expected \(describe(expected))")
+        } catch let DecodingError.valueNotFound(expected, context) {
+            throw ConfigError(file: file, key: keyPath(context.codingPath), reason: "missing value of type \(describe(expected))")
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw ConfigError(file: file, key: keyPath(context.codingPath + [key]), reason: "required key is missing")
+        } catch let DecodingError.dataCorrupted(context) {
+            throw ConfigError(file: file, key: keyPath(context.codingPath), reason: context.debugDescription)
+        } catch {
+            throw ConfigError(file: file, key: "", reason: "\(error)")
+        }
+    }
+
+    /// Reads and decodes the file at `path`.
+    public static func load<T: StrictConfig>(_ type: T.Type, path: String) throws(ConfigError) -> T {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, key: "", reason: "cannot read the file")
+        }
+        return try decode(type, from: String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    /// Writes `value` as pretty-printed, key-sorted JSON (the form saved in run folders).
+    public static func jsonData<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+
+    private static func checkKeys(_ node: Node, type: any StrictConfig.Type, path: [String], file: String)
+        throws(ConfigError)
+    {
+        guard let mapping = node.mapping else {
+            throw ConfigError(file: file, key: path.joined(separator: "."), reason: "expected an object")
+        }
+        for (keyNode, value) in mapping {
+            guard let key = keyNode.string else { continue }
+            let here = path + [key]
+            guard type.allowedKeys.contains(key) else {
+                let known = type.allowedKeys.sorted().joined(separator: ", ")
+                throw ConfigError(file: file, key: here.joined(separator: "."), reason: "unknown key (known: \(known))")
+            }
+            guard let nested = type.nestedTypes[key] else { continue }
+            if let items = value.sequence {
+                for (i, item) in items.enumerated() where item.mapping != nil {
+                    try checkKeys(item, type: nested, path: here + ["\(i)"], file: file)
+                }
+            } else if value.mapping != nil {
+                try checkKeys(value, type: nested, path: here, file: file)
+            }
+        }
+    }
+
+    private static func keyPath(_ path: [any CodingKey]) -> String {
+        path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type: "an integer"
+        case is Double.Type, is Float.Type: "a number"
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        default: "\(type)"
+        }
+    }
+}

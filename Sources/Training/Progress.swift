@@ -1,0 +1,83 @@
+import Foundation
+
+/// Reports training progress: a single redrawn line on a terminal, plain log lines otherwise.
+public final class ProgressReporter {
+    private let isTerminal: Bool
+    private let logEvery: Int
+    private var lastDraw = Date.distantPast
+    private let start = Date()
+    private let quiet: Bool
+
+    /// - Parameters:
+    ///   - logEvery: in plain mode, print every this many steps (and at each epoch's end).
+    ///   - quiet: print nothing but epoch summaries.
+    public init(logEvery: Int = 50, quiet: Bool = false, forceTerminal: Bool? = nil) {
+        isTerminal = forceTerminal ?? (isatty(STDERR_FILENO) != 0)
+        self.logEvery = max(1, logEvery)
+        self.quiet = quiet
+    }
+
+    /// One step's figures.
+    public struct Step {
+        public var epoch: Int
+        public var epochs: Int
+        public var stepInEpoch: Int
+        public var stepsPerEpoch: Int
+        public var globalStep: Int
+        public var totalSteps: Int
+        public var loss: Double
+        public var pairsPerSecond: Double
+        public var learningRate: Double
+
+        public init(
+            epoch: Int, epochs: Int, stepInEpoch: Int, stepsPerEpoch: Int, globalStep: Int, totalSteps: Int,
+            loss: Double, pairsPerSecond: Double, learningRate: Double
+        ) {
+            self.epoch = epoch
+            self.epochs = epochs
+            self.stepInEpoch = stepInEpoch
+            self.stepsPerEpoch = stepsPerEpoch
+            self.globalStep = globalStep
+            self.totalSteps = totalSteps
+            self.loss = loss
+            self.pairsPerSecond = pairsPerSecond
+            self.learningRate = learningRate
+        }
+    }
+
+    /// Shows the state after a step.
+    public func update(_ s: Step, stepsThisSession: Int, secondsThisSession: Double) {
+        guard !quiet else { return }
+        let remaining = s.totalSteps - s.globalStep
+        let perStep = stepsThisSession > 0 ? secondsThisSession / Double(stepsThisSession) : 0
+        let eta = formatDuration(perStep * Double(remaining))
+        let head = "epoch \(s.epoch + 1)/\(s.epochs) step \(s.stepInEpoch)/\(s.stepsPerEpoch)"
+        let figures = String(
+            format: "loss %.4f  %.0f pairs/s  lr %.2e  ETA %@", s.loss, s.pairsPerSecond, s.learningRate, eta)
+        if isTerminal {
+            guard Date().timeIntervalSince(lastDraw) > 0.2 || s.stepInEpoch == s.stepsPerEpoch else { return }
+            lastDraw = Date()
+            let width = 24
+            let done = s.totalSteps > 0 ? Int(Double(width) * Double(s.globalStep) / Double(s.totalSteps)) : 0
+            let bar = String(repeating: "█", count: done) + String(repeating: "·", count: max(0, width - done))
+            FileHandle.standardError.write(Data("\r\u{1B}[2K[\(bar)] \(head)  \(figures)".utf8))
+        } else if s.globalStep % logEvery == 0 || s.stepInEpoch == s.stepsPerEpoch {
+            log("\(head)  \(figures)")
+        }
+    }
+
+    /// Prints a line (ending any progress line first).
+    public func log(_ line: String) {
+        if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        let stamp = formatDuration(Date().timeIntervalSince(start))
+        FileHandle.standardError.write(Data("[\(stamp)] \(line)\n".utf8))
+    }
+}
+
+/// `h:mm:ss` or `m:ss`.
+public func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "--:--" }
+    let total = Int(seconds.rounded())
+    let h = total / 3600, m = (total % 3600) / 60, s = total % 60
+    return h > 0 ? String(format: "%d:%02d:%02d", h, m, s) : String(format: "%d:%02d", m, s)
+}
