@@ -48,6 +48,7 @@ let package = Package(
             dependencies: ["Torch", "NN", "Datasets", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
+        .target(name: "Evaluation", dependencies: ["Torch"], swiftSettings: strict),
         .target(
             name: "CCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]
@@ -65,6 +66,7 @@ let package = Package(
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx20
