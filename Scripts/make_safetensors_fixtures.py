@@ -9,6 +9,9 @@ Outputs (all tiny, deterministic):
                            tensors and a metadata map with escapes and non-ASCII text, written
                            by Python's safetensors (the byte layout the Swift writer must match).
   all_dtypes.json          the same tensors' dtype, shape and row-major values (exact numbers).
+  layout.safetensors       the same tensors with one metadata key: Python's exact bytes, which
+                           the Swift writer reproduces (with several metadata keys Python's order
+                           of them is random per process; Swift sorts them).
   open_clip_tiny.safetensors  the state_dict of a tiny open_clip CLIP (ResNet tower, seeded),
                            saved with a config in __metadata__.
   open_clip_tiny.json      every key's dtype and shape, and the full values of a few tensors.
@@ -64,6 +67,9 @@ def all_dtypes():
         "text": 'caf\u00e9 \u2713 "quoted" back\\slash / tab\there\nnewline \u0001',
     }
     save_file(tensors, os.path.join(OUT, "all_dtypes.safetensors"), metadata=metadata)
+    # Rust's safetensors writes __metadata__ in HashMap order, which varies from run to run, so the
+    # byte-exact layout reference carries a single metadata key.
+    save_file(tensors, os.path.join(OUT, "layout.safetensors"), metadata={"format": "pt"})
     expected = {
         "version": VERSION,
         "metadata": metadata,

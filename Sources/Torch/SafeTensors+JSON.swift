@@ -26,6 +26,12 @@ indirect enum JSONValue {
         }
     }
 
+    /// The number's text, or the kind of any other value, for error messages.
+    var briefDescription: String {
+        if case .number(let text) = self { return text }
+        return kindName
+    }
+
     /// The value as a non-negative integer, if it is a number written without fraction or
     /// exponent that fits in `Int`.
     var nonNegativeInt: Int? {

@@ -375,7 +375,7 @@ struct SafeTensorsLayout {
         var shape: [Int] = []
         for dimension in shapeValues {
             guard let size = dimension.nonNegativeInt else {
-                throw .invalidEntry(file: file, key: key, reason: "\"shape\" holds \(dimension), not a non-negative integer")
+                throw .invalidEntry(file: file, key: key, reason: "\"shape\" holds \(dimension.briefDescription), not a non-negative integer")
             }
             shape.append(size)
         }
