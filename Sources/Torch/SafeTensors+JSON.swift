@@ -4,9 +4,15 @@
 // source text (so integers up to UInt64 survive exactly), limits nesting depth so hostile input
 // cannot exhaust the stack, and reports failures with the byte offset inside the header.
 
+/// One member of a JSON object.
+struct JSONMember {
+    var key: String
+    var value: JSONValue
+}
+
 /// A parsed JSON value.
 indirect enum JSONValue {
-    case object([(key: String, value: JSONValue)])
+    case object([JSONMember])
     case array([JSONValue])
     case string(String)
     /// The number's source text, validated against the JSON grammar.
@@ -108,7 +114,7 @@ struct JSONReader {
     private mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONValue {
         guard depth <= Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth)") }
         position += 1  // {
-        var members: [(key: String, value: JSONValue)] = []
+        var members: [JSONMember] = []
         var seen: Set<String> = []
         skipWhitespace()
         if current == UInt8(ascii: "}") {
@@ -127,7 +133,7 @@ struct JSONReader {
             guard current == UInt8(ascii: ":") else { throw error("expected ':' after key \"\(key)\"") }
             position += 1
             skipWhitespace()
-            members.append((key, try parseValue(depth: depth)))
+            members.append(JSONMember(key: key, value: try parseValue(depth: depth)))
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): position += 1

@@ -318,12 +318,14 @@ struct SafeTensorsLayout {
         var metadata: [String: String] = [:]
         var entries: [Entry] = []
         entries.reserveCapacity(members.count)
-        for (key, value) in members {
+        for member in members {
+            let key = member.key, value = member.value
             if key == "__metadata__" {
                 guard case .object(let pairs) = value else {
                     throw .invalidMetadata(file: file, key: nil, reason: "expected an object, found \(value.kindName)")
                 }
-                for (metadataKey, metadataValue) in pairs {
+                for pair in pairs {
+                    let metadataKey = pair.key, metadataValue = pair.value
                     guard case .string(let string) = metadataValue else {
                         throw .invalidMetadata(file: file, key: metadataKey, reason: "expected a string, found \(metadataValue.kindName)")
                     }
