@@ -29,7 +29,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "clipguard", targets: ["clipguard"]),
-        .library(name: "ClipGuard", targets: ["Torch"]),
+        .library(name: "ClipGuard", targets: ["Torch", "NN", "Datasets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -41,6 +41,7 @@ let package = Package(
             linkerSettings: [.unsafeFlags(torchLinkFlags)]
         ),
         .target(name: "Torch", dependencies: ["CTorch"], swiftSettings: strict),
+        .target(name: "NN", dependencies: ["Torch"], swiftSettings: strict),
         .target(
             name: "CCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]
@@ -49,13 +50,14 @@ let package = Package(
         .executableTarget(
             name: "clipguard",
             dependencies: [
-                "Torch", "Datasets",
+                "Torch", "NN", "Datasets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx20

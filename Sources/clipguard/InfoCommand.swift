@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Torch
 
 struct Info: ParsableCommand {
@@ -9,7 +10,36 @@ struct Info: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Flag(help: "Also print libtorch's build configuration (BLAS, oneDNN, OpenMP).")
+    var verbose = false
+
     func run() throws {
-        print("libtorch \(torchVersion)")
+        var devices = ["cpu"]
+        for index in 0..<Device.cudaDeviceCount { devices.append("cuda:\(index)") }
+        let facts: [(String, Any)] = [
+            ("libtorch", Runtime.torchVersion),
+            ("expected_libtorch", Runtime.expectedTorchVersion),
+            ("threads", Runtime.threads),
+            ("interop_threads", Runtime.interopThreads),
+            ("cpu_cores", ProcessInfo.processInfo.activeProcessorCount),
+            ("cuda_available", Device.cudaIsAvailable),
+            ("devices", devices),
+        ]
+        if json {
+            var object = Dictionary(uniqueKeysWithValues: facts)
+            if verbose { object["configuration"] = Runtime.configuration }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            for (key, value) in facts {
+                let text = (value as? [String])?.joined(separator: ", ") ?? "\(value)"
+                print("\(key.padding(toLength: 18, withPad: " ", startingAt: 0)) \(text)")
+            }
+            if verbose { print(Runtime.configuration) }
+        }
+        if Runtime.torchVersion != Runtime.expectedTorchVersion {
+            FileHandle.standardError.write(
+                Data("warning: built against libtorch \(Runtime.torchVersion), tested with \(Runtime.expectedTorchVersion)\n".utf8))
+        }
     }
 }

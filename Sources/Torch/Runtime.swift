@@ -1,0 +1,55 @@
+import CTorch
+
+/// Process-wide libtorch settings and facts.
+public enum Runtime {
+    /// The libtorch release ClipGuard was built and tested against.
+    public static let expectedTorchVersion = "2.13.0"
+
+    /// libtorch's version string, e.g. "2.13.0".
+    public static var torchVersion: String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        _ = ct_torch_version(&buffer, buffer.count)
+        return string(fromCBuffer: buffer)
+    }
+
+    /// Threads of libtorch's intra-op pool (may be changed at any time).
+    public static var threads: Int {
+        get { Int(ct_get_num_threads()) }
+        set { if ct_set_num_threads(Int32(newValue)) != 0 { opFailed("set_num_threads") } }
+    }
+
+    /// Threads of libtorch's inter-op pool.
+    public static var interopThreads: Int { Int(ct_get_num_interop_threads()) }
+
+    /// Sets the inter-op pool size; libtorch allows this once per process, before parallel work.
+    public static func setInteropThreads(_ n: Int) throws(TorchError) {
+        if ct_set_num_interop_threads(Int32(n)) != 0 { throw .libtorch(lastErrorMessage()) }
+    }
+
+    /// Seeds libtorch's default generators (CPU and CUDA).
+    public static func manualSeed(_ seed: UInt64) {
+        if ct_manual_seed(seed) != 0 { opFailed("manual_seed") }
+    }
+
+    /// Number of tensor handles alive in the process (for leak checks).
+    public static var liveTensorCount: Int { Int(ct_live_tensor_count()) }
+
+    /// Tensor handles created minus those freed on the calling thread. A synchronous piece of
+    /// work that leaks nothing leaves it unchanged, whatever other threads do meanwhile.
+    public static var threadTensorBalance: Int { Int(ct_thread_tensor_balance()) }
+
+    /// libtorch's build configuration and parallel settings (`torch.__config__.show()`).
+    public static var configuration: String {
+        var buffer = [CChar](repeating: 0, count: 16384)
+        guard ct_config_string(&buffer, buffer.count) == 0 else { return lastErrorMessage() }
+        return string(fromCBuffer: buffer)
+    }
+
+    /// Waits for queued CUDA work (no-op without CUDA).
+    public static func synchronize() {
+        if ct_cuda_synchronize() != 0 { opFailed("cuda_synchronize") }
+    }
+}
+
+/// libtorch's version string (shorthand for ``Runtime/torchVersion``).
+public var torchVersion: String { Runtime.torchVersion }

@@ -1,6 +1,0 @@
-import Testing
-@testable import Torch
-
-@Test func shimLinksAndReportsVersion() {
-    #expect(torchVersion.hasPrefix("2."))
-}
