@@ -62,3 +62,29 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable, Sendabl
         }
     }
 }
+
+extension SafeTensorsError {
+    /// The file (or in-memory name) the error is about.
+    public var file: String {
+        switch self {
+        case let .io(file, _, _), let .missingHeaderLength(file, _), let .invalidHeaderLength(file, _, _),
+             let .invalidHeader(file, _, _), let .invalidMetadata(file, _, _), let .invalidEntry(file, _, _),
+             let .unknownDType(file, _, _), let .byteLengthMismatch(file, _, _, _, _, _),
+             let .offsetsOutOfRange(file, _, _, _, _), let .overlappingData(file, _, _), let .gapInData(file, _, _, _),
+             let .trailingData(file, _), let .invalidTensor(file, _, _):
+            file
+        }
+    }
+
+    /// The tensor key the error is about, when it concerns one tensor.
+    public var key: String? {
+        switch self {
+        case let .invalidEntry(_, key, _), let .unknownDType(_, key, _), let .byteLengthMismatch(_, key, _, _, _, _),
+             let .offsetsOutOfRange(_, key, _, _, _), let .overlappingData(_, key, _), let .gapInData(_, key, _, _),
+             let .invalidTensor(_, key, _):
+            key
+        case .io, .missingHeaderLength, .invalidHeaderLength, .invalidHeader, .invalidMetadata, .trailingData:
+            nil
+        }
+    }
+}

@@ -1,21 +1,17 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Torch
 
 /// Helpers shared by the safetensors tests.
 enum SafeTensorsTestSupport {
-    static let fixtures = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/safetensors")
+    static let fixtures = fixturesDirectory.appendingPathComponent("safetensors")
 
     static func fixturePath(_ name: String) -> String { fixtures.appendingPathComponent(name).path }
 
     /// A fresh empty directory, removed by the caller with `removeDirectory`.
     static func makeTemporaryDirectory() throws -> String {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("safetensors-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url.path
+        try TestSupport.makeTemporaryDirectory("safetensors-test").path
     }
 
     static func removeDirectory(_ path: String) {
@@ -48,7 +44,6 @@ enum SafeTensorsTestSupport {
     ) -> SafeTensorsError? {
         guard let error = parseError(bytes, sourceLocation: sourceLocation) else { return nil }
         let message = error.description
-        if ProcessInfo.processInfo.environment["PRINT_ST"] != nil { print("MSG:", message) }
         #expect(message.contains("bad.safetensors"), "\(message)", sourceLocation: sourceLocation)
         for mention in mentions {
             #expect(message.contains(mention), "message \"\(message)\" lacks \"\(mention)\"", sourceLocation: sourceLocation)
