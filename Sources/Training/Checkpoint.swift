@@ -1,0 +1,92 @@
+import Foundation
+import NN
+import Torch
+
+/// Where a run stands: enough to continue it exactly.
+public struct TrainingProgress: Codable, Sendable, Equatable {
+    /// Epoch being trained (0-based). After a completed epoch this is the next epoch.
+    public var epoch: Int
+    /// Optimizer steps already taken in `epoch`.
+    public var stepInEpoch: Int
+    /// Optimizer steps taken since the start of the run.
+    public var globalStep: Int
+    /// Seconds spent training so far, over every session of the run.
+    public var elapsedSeconds: Double
+    /// Extra resumable state of a defence (JSON), e.g. SafeCLIP's phase and safe fraction.
+    public var defenseState: String?
+
+    public init(epoch: Int = 0, stepInEpoch: Int = 0, globalStep: Int = 0, elapsedSeconds: Double = 0, defenseState: String? = nil) {
+        self.epoch = epoch
+        self.stepInEpoch = stepInEpoch
+        self.globalStep = globalStep
+        self.elapsedSeconds = elapsedSeconds
+        self.defenseState = defenseState
+    }
+}
+
+/// A training checkpoint: one safetensors file holding the model's `state_dict` under its own
+/// names (so the file also loads as plain weights, in ClipGuard or in open_clip), the optimizer
+/// state under `optimizer.`, and the run's progress and configuration as metadata.
+public struct Checkpoint {
+    /// Metadata value that marks a ClipGuard training checkpoint.
+    public static let format = "clipguard-checkpoint-1"
+    public static let optimizerPrefix = "optimizer."
+
+    public var model: [String: Tensor]
+    public var optimizer: [String: Tensor]
+    public var progress: TrainingProgress
+    /// The model configuration (open_clip JSON), when known.
+    public var modelConfig: String?
+    /// The resolved training configuration (JSON), when known.
+    public var trainingConfig: String?
+
+    public init(
+        model: [String: Tensor], optimizer: [String: Tensor] = [:], progress: TrainingProgress = TrainingProgress(),
+        modelConfig: String? = nil, trainingConfig: String? = nil
+    ) {
+        self.model = model
+        self.optimizer = optimizer
+        self.progress = progress
+        self.modelConfig = modelConfig
+        self.trainingConfig = trainingConfig
+    }
+
+    /// Writes the checkpoint atomically (a reader never sees a half-written file).
+    public func write(toPath path: String) throws {
+        var tensors: [(String, Tensor)] = model.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        tensors += optimizer.sorted { $0.key < $1.key }.map { (Checkpoint.optimizerPrefix + $0.key, $0.value) }
+        var metadata = ["format": Checkpoint.format]
+        metadata["progress"] = String(decoding: try JSONEncoder().encode(progress), as: UTF8.self)
+        if let modelConfig { metadata["model_config"] = modelConfig }
+        if let trainingConfig { metadata["training_config"] = trainingConfig }
+        try saveSafeTensors(tensors, metadata: metadata, toPath: path)
+    }
+
+    /// Reads a checkpoint, or plain model weights (a safetensors `state_dict`, e.g. written by
+    /// open_clip), which give an empty optimizer state and zero progress.
+    public static func read(atPath path: String) throws -> Checkpoint {
+        let (tensors, metadata) = try loadSafeTensors(atPath: path)
+        var model: [String: Tensor] = [:], optimizer: [String: Tensor] = [:]
+        for (key, value) in tensors {
+            if key.hasPrefix(optimizerPrefix) {
+                optimizer[String(key.dropFirst(optimizerPrefix.count))] = value
+            } else {
+                model[key] = value
+            }
+        }
+        var progress = TrainingProgress()
+        if let text = metadata["progress"] {
+            do {
+                progress = try JSONDecoder().decode(TrainingProgress.self, from: Data(text.utf8))
+            } catch {
+                throw TorchError.checkpoint(file: path, key: "__metadata__.progress", reason: "unreadable progress record: \(error)")
+            }
+        }
+        return Checkpoint(
+            model: model, optimizer: optimizer, progress: progress, modelConfig: metadata["model_config"],
+            trainingConfig: metadata["training_config"])
+    }
+
+    /// Whether the file carries training state (as opposed to plain weights).
+    public var isTrainingCheckpoint: Bool { !optimizer.isEmpty }
+}
