@@ -5,10 +5,15 @@ import Torch
 /// Registers `weight` `[out, in / groups, k, k]` and, unless disabled, `bias` `[out]`, both
 /// initialised like PyTorch: U(−1/√fanIn, 1/√fanIn) with fanIn = (in / groups)·k².
 public struct Conv2d: Module {
+    /// `[out, in / groups, k, k]`.
     public let weight: Tensor
+    /// `[out]`, or nil when built with `bias: false`.
     public let bias: Tensor?
+    /// Step of the kernel in both spatial dimensions.
     public let stride: Int
+    /// Zero padding added on every side.
     public let padding: Int
+    /// Number of channel groups (`in` for a depthwise convolution).
     public let groups: Int
 
     public init(
@@ -42,12 +47,19 @@ public struct Conv2d: Module {
 /// place (`running ← (1 − momentum)·running + momentum·batch`, unbiased batch variance) and
 /// `num_batches_tracked` is incremented; in eval the running statistics are used.
 public struct BatchNorm2d: Module {
+    /// Scale γ, `[C]`.
     public let weight: Tensor
+    /// Shift β, `[C]`.
     public let bias: Tensor
+    /// Buffer `running_mean`, `[C]`.
     public let runningMean: Tensor
+    /// Buffer `running_var`, `[C]`.
     public let runningVar: Tensor
+    /// Buffer `num_batches_tracked`, int64 scalar.
     public let numBatchesTracked: Tensor
+    /// Added to the variance before the square root.
     public let eps: Double
+    /// Weight of the batch statistics in the running-statistics update.
     public let momentum: Double
 
     public init(_ path: ParameterPath, features: Int, eps: Double = 1e-5, momentum: Double = 0.1) {
@@ -82,9 +94,13 @@ public struct BatchNorm2d: Module {
 /// (float16, bfloat16) are normalised in float32 and the result cast back to the input dtype;
 /// float32 and float64 inputs are normalised in their own precision.
 public struct LayerNorm: Module {
+    /// Scale, `[features]`.
     public let weight: Tensor
+    /// Shift, `[features]`.
     public let bias: Tensor
+    /// Size of the normalised (last) dimension.
     public let features: Int
+    /// Added to the variance before the square root.
     public let eps: Double
 
     public init(_ path: ParameterPath, features: Int, eps: Double = 1e-5) {
@@ -110,6 +126,7 @@ public struct LayerNorm: Module {
 ///
 /// Registers `weight` `[count, dimensions]`, initialised N(0, 1) like PyTorch.
 public struct Embedding {
+    /// The table, `[count, dimensions]`.
     public let weight: Tensor
 
     public init(_ path: ParameterPath, count: Int, dimensions: Int) {
@@ -123,6 +140,7 @@ public struct Embedding {
 /// Applies layers in order (`torch.nn.Sequential`). Build each layer with `path / index` so
 /// that its keys are PyTorch's (`mlp.0.weight`).
 public struct Sequential: Module {
+    /// The layers, applied first to last.
     public let layers: [any Module]
 
     public init(_ layers: [any Module]) { self.layers = layers }
@@ -134,6 +152,7 @@ public struct Sequential: Module {
 
 /// Exact (erf) GELU (`torch.nn.GELU()`), or the tanh approximation when `approximate` is set.
 public struct GELU: Module {
+    /// Whether the tanh approximation is used (`approximate="tanh"`).
     public let approximate: Bool
     public init(approximate: Bool = false) { self.approximate = approximate }
     public func callAsFunction(_ input: Tensor, training: Bool) -> Tensor {
@@ -157,7 +176,9 @@ public struct ReLU: Module {
 ///
 /// Masks come from `generator` when given (reproducible), else libtorch's default generator.
 public struct Dropout: Module {
+    /// Probability of zeroing an element.
     public let p: Double
+    /// Source of the masks; nil for libtorch's default generator.
     public let generator: Generator?
 
     public init(_ p: Double, generator: Generator? = nil) {

@@ -12,10 +12,15 @@ import Torch
 /// let y = attn(query: x, key: x, value: x, isCausal: true)   // x, y: [N, L, 64]
 /// ```
 public struct MultiheadAttention {
+    /// `in_proj_weight`, `[3E, E]`: rows `0..<E` project queries, then keys, then values.
     public let inProjWeight: Tensor
+    /// `in_proj_bias`, `[3E]`, or nil when built with `bias: false`.
     public let inProjBias: Tensor?
+    /// `out_proj`, `E → E`.
     public let outProj: Linear
+    /// Model width E.
     public let embedDim: Int
+    /// Number of heads; each has width E / heads.
     public let numHeads: Int
 
     public init(_ path: ParameterPath, embedDim: Int, numHeads: Int, bias: Bool = true) {

@@ -5,6 +5,7 @@ import Torch
 public struct ParameterGroup {
     /// `(state_dict name, tensor)` pairs; names key the optimizer state.
     public var parameters: [(name: String, tensor: Tensor)]
+    /// Weight-decay coefficient of these parameters.
     public var weightDecay: Double
 
     public init(_ parameters: [(name: String, tensor: Tensor)], weightDecay: Double) {
@@ -113,9 +114,13 @@ public final class AdamW: Optimizer {
     }
 
     public var learningRate: Double
+    /// Decay rate of the first moment.
     public let beta1: Double
+    /// Decay rate of the second moment.
     public let beta2: Double
+    /// Added to √v̂ in the denominator.
     public let eps: Double
+    /// Whether ``step()`` uses libtorch's fused kernel.
     public let fused: Bool
     public let parameterGroups: [ParameterGroup]
     public private(set) var stepCount = 0
@@ -236,11 +241,14 @@ public final class AdamW: Optimizer {
 public final class SGD: Optimizer {
     /// Momentum buffer of one parameter.
     public struct State {
+        /// The buffer b, like the parameter; nil without momentum.
         public var momentumBuffer: Tensor?
     }
 
     public var learningRate: Double
+    /// Momentum factor μ (0: plain SGD).
     public let momentum: Double
+    /// Whether the Nesterov form is used.
     public let nesterov: Bool
     public let parameterGroups: [ParameterGroup]
     public private(set) var stepCount = 0

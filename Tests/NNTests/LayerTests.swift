@@ -117,6 +117,23 @@ import Torch
         expectClose(attn(query: x, key: x, value: x, mask: zeroMask, isCausal: true), selfCausal, rtol: 1e-5, atol: 1e-6)
     }
 
+    @Test func attentionBlockUnderAutocastAndInferenceMode() {
+        let store = ParameterStore(seed: 12)
+        let ln = LayerNorm(store.root / "ln_1", features: 16)
+        let attn = MultiheadAttention(store.root / "attn", embedDim: 16, numHeads: 4)
+        let x = Tensor.randn([2, 6, 16], generator: Generator(seed: 13))
+        func block(_ x: Tensor) -> Tensor {
+            let h = ln(x)
+            return x + attn(query: h, key: h, value: h, isCausal: true)
+        }
+        let reference = block(x)
+        let mixed = autocast(dtype: .bfloat16) { block(x) }
+        #expect(mixed.shape == [2, 6, 16])
+        expectClose(mixed.to(.float32), reference, rtol: 5e-2, atol: 5e-2)
+        let frozen = inferenceMode { block(x) }
+        expectClose(frozen, reference, rtol: 1e-6, atol: 1e-6)
+    }
+
     @Test func sequentialAndActivations() {
         let store = ParameterStore(seed: 1)
         let mlp = Sequential([
