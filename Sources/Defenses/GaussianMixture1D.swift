@@ -11,7 +11,8 @@ import Foundation
 /// variance, and a k-means initialisation.
 ///
 /// Each fit runs EM from several starts and keeps the one with the highest final mean
-/// log-likelihood (the first start wins ties):
+/// log-likelihood; a later start replaces an earlier one only if it is better by more than
+/// `tolerance`, so that starts reaching the same optimum return the first (k-means) start's fit:
 /// 1. 1-D k-means (Lloyd) seeded at evenly spaced quantiles — on ordinary data the same partition
 ///    scikit-learn's k-means finds, hence the same EM trajectory;
 /// 2. `options.randomStarts` starts whose means are distinct data values drawn with a seeded
@@ -149,7 +150,9 @@ public struct GaussianMixture1D: Sendable, Codable, Equatable {
         var best: FitResult?
         for start in starts {
             let result = runEM(values, from: start)
-            if best == nil || result.logLikelihood > best!.logLikelihood { best = result }
+            // A later start must beat the kept one by more than the tolerance: starts that reach
+            // the same optimum keep the k-means start's result, which is scikit-learn's.
+            if best == nil || result.logLikelihood > best!.logLikelihood + options.tolerance { best = result }
         }
         var result = best!
         if let empty = result.weights.firstIndex(where: { $0 < 1e-10 }) {
