@@ -171,67 +171,96 @@ public struct GaussianMixture1D: Sendable, Codable, Equatable {
 
     /// Hard k-means partition (Lloyd, seeded at quantiles (j + ½)/K), turned into parameters by one
     /// M-step, as scikit-learn's `init_params="kmeans"` does.
+    ///
+    /// In 1-D the clusters of ascending centres are contiguous runs of the sorted values, so each
+    /// Lloyd step is K binary searches on `sorted` plus prefix sums. A value equidistant from two
+    /// centres joins the lower one.
     func kMeansStart(_ values: [Double], sorted: [Double]) -> Parameters {
         let k = options.components, n = values.count
         var centers = (0..<k).map { j in sorted[min(n - 1, Int((Double(j) + 0.5) / Double(k) * Double(n)))] }
-        var labels = [Int](repeating: 0, count: n)
-        for _ in 0..<300 {
-            var changed = false
-            for i in 0..<n {
-                var bestJ = 0, bestD = Double.infinity
-                for j in 0..<k {
-                    let d = abs(values[i] - centers[j])
-                    if d < bestD { bestD = d; bestJ = j }
-                }
-                if labels[i] != bestJ { labels[i] = bestJ; changed = true }
+        var prefix = [Double](repeating: 0, count: n + 1)
+        for i in 0..<n { prefix[i + 1] = prefix[i] + sorted[i] }
+        /// First sorted position that belongs to a cluster above `j` (values closer to `centers[j + 1]`).
+        func boundary(_ j: Int, _ c: [Double]) -> Int {
+            var lo = 0, hi = n
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if abs(sorted[mid] - c[j]) <= abs(sorted[mid] - c[j + 1]) { lo = mid + 1 } else { hi = mid }
             }
-            var sums = [Double](repeating: 0, count: k), counts = [Int](repeating: 0, count: k)
-            for i in 0..<n { sums[labels[i]] += values[i]; counts[labels[i]] += 1 }
-            for j in 0..<k where counts[j] > 0 { centers[j] = sums[j] / Double(counts[j]) }
-            if !changed { break }
+            return lo
+        }
+        for _ in 0..<300 {
+            var ends = (0..<(k - 1)).map { boundary($0, centers) } + [n]
+            for j in 1..<k { ends[j] = max(ends[j], ends[j - 1]) }
+            var next = centers
+            var begin = 0
+            for j in 0..<k {
+                if ends[j] > begin { next[j] = (prefix[ends[j]] - prefix[begin]) / Double(ends[j] - begin) }
+                begin = ends[j]
+            }
+            if next == centers { break }
+            centers = next
         }
         var responsibilities = [Double](repeating: 0, count: n * k)
-        for i in 0..<n { responsibilities[i * k + labels[i]] = 1 }
+        for (i, x) in values.enumerated() {
+            var label = 0
+            while label < k - 1 && abs(x - centers[label]) > abs(x - centers[label + 1]) { label += 1 }
+            responsibilities[i * k + label] = 1
+        }
         return mStep(values, responsibilities: responsibilities)
     }
 
     /// scikit-learn's M-step for diagonal 1-D Gaussians; `responsibilities` is row-major `[N, K]`.
-    func mStep(_ values: [Double], responsibilities r: [Double]) -> Parameters {
+    func mStep(_ values: [Double], responsibilities: [Double]) -> Parameters {
         let k = options.components, n = values.count
         var nk = [Double](repeating: 10 * Double.ulpOfOne, count: k)
         var sums = [Double](repeating: 0, count: k)
-        for i in 0..<n {
-            for j in 0..<k {
-                nk[j] += r[i * k + j]
-                sums[j] += r[i * k + j] * values[i]
+        var squares = [Double](repeating: 0, count: k)
+        values.withUnsafeBufferPointer { x in
+            responsibilities.withUnsafeBufferPointer { r in
+                for i in 0..<n {
+                    for j in 0..<k {
+                        nk[j] += r[i * k + j]
+                        sums[j] += r[i * k + j] * x[i]
+                    }
+                }
+                let means = (0..<k).map { sums[$0] / nk[$0] }
+                for i in 0..<n {
+                    for j in 0..<k {
+                        let d = x[i] - means[j]
+                        squares[j] += r[i * k + j] * d * d
+                    }
+                }
             }
         }
         let means = (0..<k).map { sums[$0] / nk[$0] }
-        var squares = [Double](repeating: 0, count: k)
-        for i in 0..<n {
-            for j in 0..<k {
-                let d = values[i] - means[j]
-                squares[j] += r[i * k + j] * d * d
-            }
-        }
         let variances = (0..<k).map { squares[$0] / nk[$0] + options.varianceFloor }
         return Parameters(means: means, variances: variances, weights: nk.map { $0 / Double(n) })
     }
 
     /// E-step: fills `responsibilities` (`[N, K]`) and returns the mean log-likelihood.
-    func eStep(_ values: [Double], _ p: Parameters, responsibilities r: inout [Double]) -> Double {
+    func eStep(_ values: [Double], _ p: Parameters, responsibilities: inout [Double]) -> Double {
         let k = options.components
         let logNorms = (0..<k).map { Foundation.log(p.weights[$0]) - 0.5 * Foundation.log(2 * Double.pi * p.variances[$0]) }
+        let halfPrecisions = p.variances.map { 0.5 / $0 }
         var total = 0.0
         var row = [Double](repeating: 0, count: k)
-        for (i, x) in values.enumerated() {
-            for j in 0..<k {
-                let d = x - p.means[j]
-                row[j] = logNorms[j] - 0.5 * d * d / p.variances[j]
+        values.withUnsafeBufferPointer { x in
+            responsibilities.withUnsafeMutableBufferPointer { r in
+                for i in 0..<x.count {
+                    var m = -Double.infinity
+                    for j in 0..<k {
+                        let d = x[i] - p.means[j]
+                        row[j] = logNorms[j] - d * d * halfPrecisions[j]
+                        m = Swift.max(m, row[j])
+                    }
+                    var sum = 0.0
+                    for j in 0..<k { sum += Foundation.exp(row[j] - m) }
+                    let norm = m + Foundation.log(sum)
+                    total += norm
+                    for j in 0..<k { r[i * k + j] = Foundation.exp(row[j] - norm) }
+                }
             }
-            let norm = logSumExp(row)
-            total += norm
-            for j in 0..<k { r[i * k + j] = Foundation.exp(row[j] - norm) }
         }
         return total / Double(values.count)
     }

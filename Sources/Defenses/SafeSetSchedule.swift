@@ -108,6 +108,25 @@ public struct SafeSetSchedule: Sendable, Codable, Equatable {
         return selection
     }
 
+    /// One SafeCLIP selection from raw similarities: fits `mixture` to them, takes the posterior
+    /// of the larger-mean component as `p_i`, and selects with similarities as tie-breakers.
+    ///
+    /// A degenerate fit (see ``GaussianMixture1D``) gives `p_i = 1/K` for every pair, so a first
+    /// epoch with a degenerate fit selects nothing (r = 0) and later epochs fall back to the
+    /// similarity order.
+    ///
+    /// - Parameters:
+    ///   - similarities: cosine similarity of every pair `0..<N` under the current model.
+    ///   - mixture: the mixture fitter (default: 2 components, scikit-learn's settings).
+    /// - Returns: the split and the fit (log it: means, weights, degenerate).
+    public mutating func select(
+        similarities: [Double], mixture: GaussianMixture1D = GaussianMixture1D()
+    ) -> (selection: SafeSetSelection, fit: GaussianMixture1D.FitResult) {
+        let fit = mixture.fit(similarities)
+        let posteriors = fit.posteriorOfLargestMean(similarities)
+        return (select(posteriors: posteriors, similarities: similarities), fit)
+    }
+
     /// `⌊r·N⌋` with a 1e-9 relative slack against floating-point drift, clamped to `0...N`.
     public static func safeCount(fraction: Double, total: Int) -> Int {
         let exact = fraction * Double(total)

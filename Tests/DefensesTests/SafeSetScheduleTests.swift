@@ -111,6 +111,21 @@ struct SafeSetScheduleTests {
         #expect(projected == actual)
     }
 
+    @Test("selecting from similarities fits the mixture and keeps the clearly high group")
+    func fromSimilarities() throws {
+        let c = try #require(try loadGMMFixture().cases["bimodal"])  // 300 near 0.30, 60 near 0.05
+        var schedule = SafeSetSchedule()
+        let (split, fit) = schedule.select(similarities: c.values)
+        #expect(fit.degenerate == nil)
+        let p = fit.posteriorOfLargestMean(c.values)
+        #expect(split.safe == c.values.indices.filter { p[$0] >= 0.9 })
+        #expect(split.safe.filter { $0 >= 300 }.count <= 3)  // few of the low group are safe
+        #expect(split.safe.count > 250)
+        // A degenerate first epoch selects nothing.
+        var other = SafeSetSchedule()
+        #expect(other.select(similarities: [0.2, 0.2, 0.2]).selection.safe.isEmpty)
+    }
+
     @Test("the empty data set selects nothing")
     func empty() {
         var schedule = SafeSetSchedule()
