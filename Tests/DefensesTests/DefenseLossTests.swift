@@ -214,3 +214,33 @@ struct NearestNeighborBankTests {
         #expect(bank.nearest(to: queries.to(.float32)).dtype == .float32)
     }
 }
+
+@Suite("Defence losses: leaks and misuse")
+struct DefenseLossHygieneTests {
+    @Test("a bank step with loss and backward leaves no tensors behind")
+    func noLeak() {
+        let bank = NearestNeighborBank(capacity: 6, dimension: 3, seed: 4, dtype: .float64)
+        let generator = Generator(seed: 8)
+        func step() {
+            let views = (0..<4).map { _ in Tensor.randn([2, 3], dtype: .float64, generator: generator).normalized(dim: 1).requiringGrad() }
+            let scale = Tensor(scalar: 1, dtype: .float64).requiringGrad()
+            let loss = DefenseLoss.unimodal(
+                image1: views[0], image2: views[1], text1: views[2], text2: views[3], logitScale: scale,
+                imageBank: bank, textBank: bank)
+            loss.backward()
+        }
+        step()
+        let baseline = Runtime.threadTensorBalance
+        for _ in 0..<3 { step() }
+        #expect(Runtime.threadTensorBalance == baseline)
+    }
+
+    @Test("mismatched feature shapes stop the process with a message")
+    func shapeMismatch() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = DefenseLoss.clip(image: Tensor.zeros([3, 2]), text: Tensor.zeros([4, 2]), logitScale: Tensor(scalar: 0))
+        }
+        let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(message.contains("clip loss needs equal [B, D] shapes"))
+    }
+}
