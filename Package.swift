@@ -49,6 +49,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "Evaluation", dependencies: ["Torch"], swiftSettings: strict),
+        .target(name: "Defenses", dependencies: ["Torch", "NN"], swiftSettings: strict),
         .target(
             name: "CCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]
@@ -68,6 +69,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
+        .testTarget(name: "DefensesTests", dependencies: ["Defenses", "TestSupport"], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx20
 )
