@@ -44,6 +44,8 @@ let package = Package(
         .target(name: "Torch", dependencies: ["CTorch"], swiftSettings: strict),
         .target(name: "NN", dependencies: ["Torch"], swiftSettings: strict),
         .target(
+            name: "CLIP", dependencies: ["NN"], resources: [.copy("Resources/model_configs")], swiftSettings: strict),
+        .target(
             name: "Training",
             dependencies: ["Torch", "NN", "Datasets", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
@@ -66,6 +68,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
