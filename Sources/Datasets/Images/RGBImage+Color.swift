@@ -71,7 +71,9 @@ extension RGBImage {
         } else {
             h = Float(4.0 + Double(gc) - Double(rc))
         }
-        h = Float(fmod(Double(h) / 6.0 + 1.0, 1.0))
+        // fmod(x, 1) for x = h/6 + 1 ∈ [0, 2): exact either way (Sterbenz), without the libm call.
+        let x = Double(h) / 6.0 + 1.0
+        h = Float(x >= 1 ? x - 1 : x)
         return (UInt8(clamping: Int(Double(h) * 255.0)), UInt8(clamping: Int(Double(s) * 255.0)), maxc)
     }
 

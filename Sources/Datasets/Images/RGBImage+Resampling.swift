@@ -27,7 +27,7 @@ public enum ResampleFilter: String, Sendable, Hashable, Codable {
 /// by `scale > 1` the filter is stretched by `scale` (this is the antialiasing), taps are
 /// normalised to sum 1 in double precision and then rounded to integers with 22 fractional bits.
 struct ResampleTaps {
-    static let precisionBits = 22
+    static let precisionBits = 22  // Pillow's PRECISION_BITS = 32 - 8 - 2
     /// Taps per output sample (the stride of `weights`).
     let stride: Int
     /// First input index (relative to the box start) used by each output sample.
@@ -70,11 +70,15 @@ struct ResampleTaps {
     }
 }
 
+/// Fixed-point accumulator to byte: `acc >> 22`, clamped to 0…255 (Pillow's `clip8`).
 @inline(__always)
 private func clip8(_ accumulator: Int32) -> UInt8 {
-    let v = accumulator >> Int32(ResampleTaps.precisionBits)
+    let v = accumulator >> 22
     return v < 0 ? 0 : (v > 255 ? 255 : UInt8(truncatingIfNeeded: v))
 }
+
+/// Rounding offset of the fixed-point accumulators (one half, 2²¹).
+private let fixedHalf: Int32 = 1 << 21
 
 /// One horizontal pass: `rows` rows of `source` starting at `(x0, y0)`, `inputWidth` wide, to
 /// `outputWidth` columns. Returns `[rows, outputWidth, 3]`.
@@ -84,28 +88,34 @@ private func horizontalPass(
 ) -> [UInt8] {
     let taps = ResampleTaps(inputLength: inputWidth, outputLength: outputWidth, filter: filter)
     var out = [UInt8](repeating: 0, count: rows * outputWidth * 3)
-    source.withUnsafeBufferPointer { src in
-        out.withUnsafeMutableBufferPointer { dst in
-            taps.weights.withUnsafeBufferPointer { w in
-                let half = Int32(1 << (ResampleTaps.precisionBits - 1))
-                for row in 0..<rows {
-                    let srcRow = (y0 + row) * sourceStride + x0 * 3
-                    let dstRow = row * outputWidth * 3
-                    for x in 0..<outputWidth {
-                        var r = half, g = half, b = half
-                        let base = srcRow + taps.first[x] * 3
-                        let wBase = x * taps.stride
-                        for k in 0..<taps.count[x] {
-                            let wk = w[wBase + k]
-                            let s = base + k * 3
-                            r &+= Int32(src[s]) &* wk
-                            g &+= Int32(src[s + 1]) &* wk
-                            b &+= Int32(src[s + 2]) &* wk
+    let tapStride = taps.stride
+    source.withUnsafeBufferPointer { srcBuffer in
+        out.withUnsafeMutableBufferPointer { dstBuffer in
+            taps.weights.withUnsafeBufferPointer { wBuffer in
+                taps.first.withUnsafeBufferPointer { firstBuffer in
+                    taps.count.withUnsafeBufferPointer { countBuffer in
+                        let src = srcBuffer.baseAddress!, dst = dstBuffer.baseAddress!
+                        let w = wBuffer.baseAddress!, first = firstBuffer.baseAddress!, count = countBuffer.baseAddress!
+                        for row in 0..<rows {
+                            let srcRow = src + (y0 + row) * sourceStride + x0 * 3
+                            let dstRow = dst + row * outputWidth * 3
+                            for x in 0..<outputWidth {
+                                var r = fixedHalf, g = fixedHalf, b = fixedHalf
+                                var p = srcRow + first[x] * 3
+                                var k = w + x * tapStride
+                                for _ in 0..<count[x] {
+                                    let wk = k.pointee
+                                    r &+= Int32(p[0]) &* wk
+                                    g &+= Int32(p[1]) &* wk
+                                    b &+= Int32(p[2]) &* wk
+                                    p += 3
+                                    k += 1
+                                }
+                                dstRow[x * 3] = clip8(r)
+                                dstRow[x * 3 + 1] = clip8(g)
+                                dstRow[x * 3 + 2] = clip8(b)
+                            }
                         }
-                        let d = dstRow + x * 3
-                        dst[d] = clip8(r)
-                        dst[d + 1] = clip8(g)
-                        dst[d + 2] = clip8(b)
                     }
                 }
             }
@@ -122,22 +132,24 @@ private func verticalPass(
 ) -> [UInt8] {
     let taps = ResampleTaps(inputLength: inputHeight, outputLength: outputHeight, filter: filter)
     let rowLength = width * 3
+    let tapStride = taps.stride
     var out = [UInt8](repeating: 0, count: outputHeight * rowLength)
     var accumulator = [Int32](repeating: 0, count: rowLength)
-    source.withUnsafeBufferPointer { src in
-        out.withUnsafeMutableBufferPointer { dst in
-            accumulator.withUnsafeMutableBufferPointer { acc in
-                taps.weights.withUnsafeBufferPointer { w in
-                    let half = Int32(1 << (ResampleTaps.precisionBits - 1))
+    source.withUnsafeBufferPointer { srcBuffer in
+        out.withUnsafeMutableBufferPointer { dstBuffer in
+            accumulator.withUnsafeMutableBufferPointer { accBuffer in
+                taps.weights.withUnsafeBufferPointer { wBuffer in
+                    let src = srcBuffer.baseAddress!, dst = dstBuffer.baseAddress!, acc = accBuffer.baseAddress!
                     for y in 0..<outputHeight {
-                        for j in 0..<rowLength { acc[j] = half }
+                        for j in 0..<rowLength { acc[j] = fixedHalf }
+                        let firstRow = y0 + taps.first[y]
                         for k in 0..<taps.count[y] {
-                            let wk = w[y * taps.stride + k]
-                            let s = (y0 + taps.first[y] + k) * sourceStride + x0 * 3
-                            for j in 0..<rowLength { acc[j] &+= Int32(src[s + j]) &* wk }
+                            let wk = wBuffer[y * tapStride + k]
+                            let s = src + (firstRow + k) * sourceStride + x0 * 3
+                            for j in 0..<rowLength { acc[j] &+= Int32(s[j]) &* wk }
                         }
-                        let d = y * rowLength
-                        for j in 0..<rowLength { dst[d + j] = clip8(acc[j]) }
+                        let d = dst + y * rowLength
+                        for j in 0..<rowLength { d[j] = clip8(acc[j]) }
                     }
                 }
             }
