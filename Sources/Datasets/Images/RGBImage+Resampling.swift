@@ -80,14 +80,14 @@ private func clip8(_ accumulator: Int32) -> UInt8 {
 /// Rounding offset of the fixed-point accumulators (one half, 2²¹).
 private let fixedHalf: Int32 = 1 << 21
 
-/// One horizontal pass: `rows` rows of `source` starting at `(x0, y0)`, `inputWidth` wide, to
-/// `outputWidth` columns. Returns `[rows, outputWidth, 3]`.
+/// One horizontal pass over `rows` rows of `source` starting at `(x0, y0)`: produces the
+/// output columns `keep` of a resize from `taps`. Returns `[rows, keep.count, 3]`.
 private func horizontalPass(
     _ source: [UInt8], stride sourceStride: Int, x0: Int, y0: Int, rows: Int,
-    inputWidth: Int, outputWidth: Int, filter: ResampleFilter
+    taps: ResampleTaps, keep: Range<Int>
 ) -> [UInt8] {
-    let taps = ResampleTaps(inputLength: inputWidth, outputLength: outputWidth, filter: filter)
-    var out = [UInt8](repeating: 0, count: rows * outputWidth * 3)
+    let outWidth = keep.count
+    var out = [UInt8](repeating: 0, count: rows * outWidth * 3)
     let tapStride = taps.stride
     source.withUnsafeBufferPointer { srcBuffer in
         out.withUnsafeMutableBufferPointer { dstBuffer in
@@ -98,8 +98,8 @@ private func horizontalPass(
                         let w = wBuffer.baseAddress!, first = firstBuffer.baseAddress!, count = countBuffer.baseAddress!
                         for row in 0..<rows {
                             let srcRow = src + (y0 + row) * sourceStride + x0 * 3
-                            let dstRow = dst + row * outputWidth * 3
-                            for x in 0..<outputWidth {
+                            var o = dst + row * outWidth * 3
+                            for x in keep {
                                 var r = fixedHalf, g = fixedHalf, b = fixedHalf
                                 var p = srcRow + first[x] * 3
                                 var k = w + x * tapStride
@@ -111,9 +111,10 @@ private func horizontalPass(
                                     p += 3
                                     k += 1
                                 }
-                                dstRow[x * 3] = clip8(r)
-                                dstRow[x * 3 + 1] = clip8(g)
-                                dstRow[x * 3 + 2] = clip8(b)
+                                o[0] = clip8(r)
+                                o[1] = clip8(g)
+                                o[2] = clip8(b)
+                                o += 3
                             }
                         }
                     }
@@ -124,23 +125,23 @@ private func horizontalPass(
     return out
 }
 
-/// One vertical pass: `inputHeight` rows of `source` starting at `(x0, y0)`, `width` wide, to
-/// `outputHeight` rows. Returns `[outputHeight, width, 3]`; accumulates a row at a time.
+/// One vertical pass over a `width`-pixel-wide band of `source` starting at column `x0`:
+/// produces the output rows `keep` of a resize from `taps`, whose input row `i` is source row
+/// `y0 + i`. Returns `[keep.count, width, 3]`; accumulates a row at a time.
 private func verticalPass(
     _ source: [UInt8], stride sourceStride: Int, x0: Int, y0: Int, width: Int,
-    inputHeight: Int, outputHeight: Int, filter: ResampleFilter
+    taps: ResampleTaps, keep: Range<Int>
 ) -> [UInt8] {
-    let taps = ResampleTaps(inputLength: inputHeight, outputLength: outputHeight, filter: filter)
     let rowLength = width * 3
     let tapStride = taps.stride
-    var out = [UInt8](repeating: 0, count: outputHeight * rowLength)
+    var out = [UInt8](repeating: 0, count: keep.count * rowLength)
     var accumulator = [Int32](repeating: 0, count: rowLength)
     source.withUnsafeBufferPointer { srcBuffer in
         out.withUnsafeMutableBufferPointer { dstBuffer in
             accumulator.withUnsafeMutableBufferPointer { accBuffer in
                 taps.weights.withUnsafeBufferPointer { wBuffer in
                     let src = srcBuffer.baseAddress!, dst = dstBuffer.baseAddress!, acc = accBuffer.baseAddress!
-                    for y in 0..<outputHeight {
+                    for (i, y) in keep.enumerated() {
                         for j in 0..<rowLength { acc[j] = fixedHalf }
                         let firstRow = y0 + taps.first[y]
                         for k in 0..<taps.count[y] {
@@ -148,7 +149,7 @@ private func verticalPass(
                             let s = src + (firstRow + k) * sourceStride + x0 * 3
                             for j in 0..<rowLength { acc[j] &+= Int32(s[j]) &* wk }
                         }
-                        let d = dst + y * rowLength
+                        let d = dst + i * rowLength
                         for j in 0..<rowLength { d[j] = clip8(acc[j]) }
                     }
                 }
@@ -185,44 +186,76 @@ extension RGBImage {
         cropX: Int, cropY: Int, cropWidth: Int, cropHeight: Int,
         width outWidth: Int, height outHeight: Int, filter: ResampleFilter = .bicubic
     ) -> RGBImage {
+        resampled(
+            cropX: cropX, cropY: cropY, cropWidth: cropWidth, cropHeight: cropHeight,
+            width: outWidth, height: outHeight, keepX: 0..<outWidth, keepY: 0..<outHeight, filter: filter)
+    }
+
+    /// The image resized to `width × height` and then cut to the output columns `keepX` and
+    /// rows `keepY`, computing only the kept pixels; identical to
+    /// `resized(width:height:).cropped(...)`.
+    public func resized(
+        width outWidth: Int, height outHeight: Int, keepingColumns keepX: Range<Int>, rows keepY: Range<Int>,
+        filter: ResampleFilter = .bicubic
+    ) -> RGBImage {
+        resampled(
+            cropX: 0, cropY: 0, cropWidth: width, cropHeight: height,
+            width: outWidth, height: outHeight, keepX: keepX, keepY: keepY, filter: filter)
+    }
+
+    private func resampled(
+        cropX: Int, cropY: Int, cropWidth: Int, cropHeight: Int,
+        width outWidth: Int, height outHeight: Int, keepX: Range<Int>, keepY: Range<Int>, filter: ResampleFilter
+    ) -> RGBImage {
         precondition(outWidth > 0 && outHeight > 0, "resized: empty target \(outWidth)x\(outHeight)")
         precondition(
             cropX >= 0 && cropY >= 0 && cropWidth > 0 && cropHeight > 0
                 && cropX + cropWidth <= width && cropY + cropHeight <= height,
             "resized: rectangle (\(cropX), \(cropY), \(cropWidth)x\(cropHeight)) is outside a \(width)x\(height) image")
+        precondition(
+            !keepX.isEmpty && !keepY.isEmpty && keepX.lowerBound >= 0 && keepY.lowerBound >= 0
+                && keepX.upperBound <= outWidth && keepY.upperBound <= outHeight,
+            "resized: kept region \(keepX) x \(keepY) is outside the \(outWidth)x\(outHeight) output")
         let needHorizontal = outWidth != cropWidth
         let needVertical = outHeight != cropHeight
         let stride = width * 3
+        let (keptWidth, keptHeight) = (keepX.count, keepY.count)
         switch (needHorizontal, needVertical) {
         case (false, false):
-            return cropped(x: cropX, y: cropY, width: cropWidth, height: cropHeight)
+            return cropped(
+                x: cropX + keepX.lowerBound, y: cropY + keepY.lowerBound, width: keptWidth, height: keptHeight)
         case (true, false):
+            let taps = ResampleTaps(inputLength: cropWidth, outputLength: outWidth, filter: filter)
             let out = horizontalPass(
-                pixels, stride: stride, x0: cropX, y0: cropY, rows: cropHeight,
-                inputWidth: cropWidth, outputWidth: outWidth, filter: filter)
-            return RGBImage(width: outWidth, height: outHeight, pixels: out)
+                pixels, stride: stride, x0: cropX, y0: cropY + keepY.lowerBound, rows: keptHeight,
+                taps: taps, keep: keepX)
+            return RGBImage(width: keptWidth, height: keptHeight, pixels: out)
         case (false, true):
+            let taps = ResampleTaps(inputLength: cropHeight, outputLength: outHeight, filter: filter)
             let out = verticalPass(
-                pixels, stride: stride, x0: cropX, y0: cropY, width: cropWidth,
-                inputHeight: cropHeight, outputHeight: outHeight, filter: filter)
-            return RGBImage(width: outWidth, height: outHeight, pixels: out)
+                pixels, stride: stride, x0: cropX + keepX.lowerBound, y0: cropY, width: keptWidth,
+                taps: taps, keep: keepY)
+            return RGBImage(width: keptWidth, height: keptHeight, pixels: out)
         case (true, true):
+            let horizontal = ResampleTaps(inputLength: cropWidth, outputLength: outWidth, filter: filter)
+            let vertical = ResampleTaps(inputLength: cropHeight, outputLength: outHeight, filter: filter)
             if outWidth >= cropWidth && outHeight < cropHeight {
-                let tall = verticalPass(
-                    pixels, stride: stride, x0: cropX, y0: cropY, width: cropWidth,
-                    inputHeight: cropHeight, outputHeight: outHeight, filter: filter)
+                // Vertical first: the kept rows over the full crop width, then the kept columns.
+                let band = verticalPass(
+                    pixels, stride: stride, x0: cropX, y0: cropY, width: cropWidth, taps: vertical, keep: keepY)
                 let out = horizontalPass(
-                    tall, stride: cropWidth * 3, x0: 0, y0: 0, rows: outHeight,
-                    inputWidth: cropWidth, outputWidth: outWidth, filter: filter)
-                return RGBImage(width: outWidth, height: outHeight, pixels: out)
+                    band, stride: cropWidth * 3, x0: 0, y0: 0, rows: keptHeight, taps: horizontal, keep: keepX)
+                return RGBImage(width: keptWidth, height: keptHeight, pixels: out)
             }
-            let wide = horizontalPass(
-                pixels, stride: stride, x0: cropX, y0: cropY, rows: cropHeight,
-                inputWidth: cropWidth, outputWidth: outWidth, filter: filter)
+            // Horizontal first, over only the input rows that the kept output rows read.
+            let firstRow = vertical.first[keepY.lowerBound]
+            let lastRow = vertical.first[keepY.upperBound - 1] + vertical.count[keepY.upperBound - 1]
+            let band = horizontalPass(
+                pixels, stride: stride, x0: cropX, y0: cropY + firstRow, rows: lastRow - firstRow,
+                taps: horizontal, keep: keepX)
             let out = verticalPass(
-                wide, stride: outWidth * 3, x0: 0, y0: 0, width: outWidth,
-                inputHeight: cropHeight, outputHeight: outHeight, filter: filter)
-            return RGBImage(width: outWidth, height: outHeight, pixels: out)
+                band, stride: keptWidth * 3, x0: 0, y0: -firstRow, width: keptWidth, taps: vertical, keep: keepY)
+            return RGBImage(width: keptWidth, height: keptHeight, pixels: out)
         }
     }
 }
