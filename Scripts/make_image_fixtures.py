@@ -75,6 +75,14 @@ def main():
     jpeg_src = photo(rng, 128, 96)
     Image.fromarray(jpeg_src, "RGB").save(os.path.join(OUT, "photo.jpg"), quality=90)
 
+    grey_jpeg = photo(rng, 40, 30)[:, :, 0]
+    Image.fromarray(grey_jpeg, "L").save(os.path.join(OUT, "grey.jpg"), quality=90)
+    Image.fromarray(photo(rng, 36, 28), "RGB").convert("CMYK").save(os.path.join(OUT, "cmyk.jpg"), quality=92)
+    grey16 = (photo(rng, 21, 17)[:, :, 2].astype(np.uint16) * 257 + rng.integers(0, 257, size=(17, 21))).astype(np.uint16)
+    Image.fromarray(grey16).save(os.path.join(OUT, "grey16.png"))
+    la = np.stack([photo(rng, 19, 13)[:, :, 1], rng.integers(0, 256, size=(13, 19), dtype=np.uint8)], axis=-1)
+    Image.fromarray(la, "LA").save(os.path.join(OUT, "greyalpha.png"))
+
     # --- decode expectations (PIL's own decoders; RGBA composited on white by formula)
     alpha = rgba[:, :, 3:4].astype(np.uint32)
     on_white = (rgba[:, :, :3].astype(np.uint32) * alpha + 255 * (255 - alpha) + 127) // 255
@@ -84,6 +92,13 @@ def main():
         ("rgba.png", on_white.astype(np.uint8)),
         ("palette.png", np.asarray(Image.open(os.path.join(OUT, "palette.png")).convert("RGB"))),
         ("photo.jpg", np.asarray(Image.open(os.path.join(OUT, "photo.jpg")).convert("RGB"))),
+        ("grey.jpg", np.asarray(Image.open(os.path.join(OUT, "grey.jpg")).convert("RGB"))),
+        ("cmyk.jpg", np.asarray(Image.open(os.path.join(OUT, "cmyk.jpg")).convert("RGB"))),
+        # 16-bit grey scaled to 8 bits by rounding v / 257 (PIL's own I;16 -> RGB clips instead).
+        ("grey16.png", np.repeat(np.rint(grey16 / 257.0).astype(np.uint8)[:, :, None], 3, axis=-1)),
+        ("greyalpha.png", np.repeat(((la[:, :, :1].astype(np.uint32) * la[:, :, 1:].astype(np.uint32)
+                                      + 255 * (255 - la[:, :, 1:].astype(np.uint32)) + 127) // 255).astype(np.uint8),
+                                    3, axis=-1)),
     ]
     for name, array in decode:
         h, w = array.shape[:2]

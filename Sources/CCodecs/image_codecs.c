@@ -173,31 +173,54 @@ int cc_png_decode(const uint8_t *data, size_t size,
         png_image_free(&image);
         return 1;
     }
-    image.format = PNG_FORMAT_RGBA;
+    /* libpng's simplified API treats 16-bit data as linear and 8-bit data as sRGB; reading each
+     * in its own kind avoids any gamma conversion (PIL does none either). 16-bit output is
+     * premultiplied by alpha. */
+    int wide = (image.format & PNG_FORMAT_FLAG_LINEAR) != 0;
+    image.format = wide ? PNG_FORMAT_LINEAR_RGB_ALPHA : PNG_FORMAT_RGBA;
     int w = (int)image.width, h = (int)image.height;
     size_t n = (size_t)w * (size_t)h;
-    uint8_t *rgba = malloc(n * 4);
-    if (rgba == NULL) {
+    size_t bytes = n * 4 * (wide ? 2 : 1);
+    void *buffer = malloc(bytes > 0 ? bytes : 1);
+    uint8_t *rgb = malloc(n * 3 > 0 ? n * 3 : 1);
+    if (buffer == NULL || rgb == NULL) {
         set_err(err, err_len, "PNG: out of memory for %dx%d pixels", w, h);
         png_image_free(&image);
+        free(buffer);
+        free(rgb);
         return 1;
     }
-    if (!png_image_finish_read(&image, NULL, rgba, 0, NULL)) {
+    if (!png_image_finish_read(&image, NULL, buffer, 0, NULL)) {
         set_err(err, err_len, "PNG: %s", image.message);
         png_image_free(&image);
-        free(rgba);
+        free(buffer);
+        free(rgb);
         return 1;
     }
-    /* Composite on white in place: RGBA -> RGB (the destination never overtakes the source). */
-    for (size_t i = 0; i < n; i++) {
-        unsigned a = rgba[4 * i + 3];
-        for (int c = 0; c < 3; c++) {
-            unsigned v = rgba[4 * i + (size_t)c];
-            rgba[3 * i + (size_t)c] = (uint8_t)(a == 255 ? v : (v * a + 255u * (255u - a) + 127u) / 255u);
+    if (wide) {
+        /* Premultiplied 16-bit: on white, c' = c·a/65535 + 65535 − a; then to 8 bits by /257. */
+        const uint16_t *rgba = buffer;
+        for (size_t i = 0; i < n; i++) {
+            unsigned a = rgba[4 * i + 3];
+            for (int c = 0; c < 3; c++) {
+                unsigned v = rgba[4 * i + (size_t)c] + (65535u - a);
+                if (v > 65535u) v = 65535u;
+                rgb[3 * i + (size_t)c] = (uint8_t)((v + 128u) / 257u);
+            }
+        }
+    } else {
+        /* Composite on white: c' = (c·a + 255·(255−a) + 127) / 255. */
+        const uint8_t *rgba = buffer;
+        for (size_t i = 0; i < n; i++) {
+            unsigned a = rgba[4 * i + 3];
+            for (int c = 0; c < 3; c++) {
+                unsigned v = rgba[4 * i + (size_t)c];
+                rgb[3 * i + (size_t)c] = (uint8_t)(a == 255 ? v : (v * a + 255u * (255u - a) + 127u) / 255u);
+            }
         }
     }
-    uint8_t *rgb = realloc(rgba, n * 3 > 0 ? n * 3 : 1);
-    *out = rgb != NULL ? rgb : rgba;
+    free(buffer);
+    *out = rgb;
     *width = w;
     *height = h;
     return 0;

@@ -19,7 +19,7 @@ import Testing
     }
 
     @Test func decodesEachPNGKindAndJPEG() throws {
-        for name in ["rgb.png", "grey.png", "rgba.png", "palette.png", "photo.jpg"] {
+        for name in ["rgb.png", "grey.png", "rgba.png", "palette.png", "grey16.png", "greyalpha.png", "photo.jpg", "grey.jpg", "cmyk.jpg"] {
             let image = try decodeImage(atPath: ImageFixtures.path(name))
             #expect(image.pixels.count == image.width * image.height * 3)
         }

@@ -19,8 +19,9 @@ void cc_image_free(void *buffer);
 int cc_jpeg_decode(const uint8_t *data, size_t size, int min_side,
                    int *width, int *height, uint8_t **out, char *err, size_t err_len);
 
-/** Decodes a PNG of any colour type and bit depth to 8-bit RGB. Transparency (an alpha
- *  channel or a tRNS chunk) is composited on white: c' = (c·a + 255·(255−a) + 127) / 255. */
+/** Decodes a PNG of any colour type and bit depth to 8-bit RGB, without gamma conversion
+ *  (16-bit samples become round(v / 257)). Transparency (an alpha channel or a tRNS chunk) is
+ *  composited on white: c' = (c·a + 255·(255−a) + 127) / 255. */
 int cc_png_decode(const uint8_t *data, size_t size,
                   int *width, int *height, uint8_t **out, char *err, size_t err_len);
 
