@@ -1,0 +1,263 @@
+import Foundation
+
+/// Pixel-wise colour operations with PIL's semantics (`ImageEnhance`, `ImageOps` and the HSV
+/// conversion), which torchvision applies to PIL images.
+extension RGBImage {
+    /// `PIL.Image.blend(degenerate, self, factor)`: `d + factor · (x − d)`, truncated to 0…255.
+    func blended(withDegenerate degenerate: (Int) -> UInt8, factor: Double) -> RGBImage {
+        let f = Float(factor)
+        var out = pixels
+        out.withUnsafeMutableBufferPointer { p in
+            for i in 0..<p.count {
+                let d = Float(degenerate(i))
+                let v = d + f * (Float(p[i]) - d)
+                p[i] = v <= 0 ? 0 : (v >= 255 ? 255 : UInt8(v))
+            }
+        }
+        return RGBImage(width: width, height: height, pixels: out)
+    }
+
+    /// PIL's `ImageEnhance.Brightness(image).enhance(factor)`: blend with black.
+    public func adjustedBrightness(_ factor: Double) -> RGBImage {
+        blended(withDegenerate: { _ in 0 }, factor: factor)
+    }
+
+    /// PIL's `ImageEnhance.Contrast`: blend with the mean luma (rounded), a flat grey.
+    public func adjustedContrast(_ factor: Double) -> RGBImage {
+        let l = luma()
+        var total = 0
+        for v in l { total += Int(v) }
+        let mean = l.isEmpty ? 0 : UInt8(min(255, Int(Double(total) / Double(l.count) + 0.5)))
+        return blended(withDegenerate: { _ in mean }, factor: factor)
+    }
+
+    /// PIL's `ImageEnhance.Color`: blend with the image's own greyscale (ITU-R 601 luma).
+    public func adjustedSaturation(_ factor: Double) -> RGBImage {
+        let l = luma()
+        return l.withUnsafeBufferPointer { lp in blended(withDegenerate: { lp[$0 / 3] }, factor: factor) }
+    }
+
+    /// torchvision's `adjust_hue` on PIL images: to PIL's 8-bit HSV, the hue byte shifted by
+    /// `Int(shift · 255)` modulo 256, and back. `shift` ∈ [−0.5, 0.5].
+    public func adjustedHue(_ shift: Double) -> RGBImage {
+        precondition(abs(shift) <= 0.5, "adjustedHue: shift \(shift) outside [-0.5, 0.5]")
+        let delta = Int(shift * 255)
+        var out = pixels
+        out.withUnsafeMutableBufferPointer { p in
+            var i = 0
+            while i < p.count {
+                var (h, s, v) = Self.pilHSV(p[i], p[i + 1], p[i + 2])
+                h = UInt8(truncatingIfNeeded: Int(h) + delta)
+                (p[i], p[i + 1], p[i + 2]) = Self.pilRGB(h, s, v)
+                i += 3
+            }
+        }
+        return RGBImage(width: width, height: height, pixels: out)
+    }
+
+    /// PIL's RGB → HSV conversion (`Convert.c`, `rgb2hsv_row`), 8 bits per channel, with C's
+    /// mix of float storage and double arithmetic reproduced.
+    static func pilHSV(_ r: UInt8, _ g: UInt8, _ b: UInt8) -> (UInt8, UInt8, UInt8) {
+        let maxc = max(r, g, b), minc = min(r, g, b)
+        if maxc == minc { return (0, 0, maxc) }
+        let cr = Float(maxc - minc)
+        let s = cr / Float(maxc)
+        let rc = Float(maxc - r) / cr, gc = Float(maxc - g) / cr, bc = Float(maxc - b) / cr
+        var h: Float
+        if r == maxc {
+            h = bc - gc
+        } else if g == maxc {
+            h = Float(2.0 + Double(rc) - Double(bc))
+        } else {
+            h = Float(4.0 + Double(gc) - Double(rc))
+        }
+        // fmod(x, 1) for x = h/6 + 1 ∈ [0, 2): exact either way (Sterbenz), without the libm call.
+        let x = Double(h) / 6.0 + 1.0
+        h = Float(x >= 1 ? x - 1 : x)
+        return (UInt8(clamping: Int(Double(h) * 255.0)), UInt8(clamping: Int(Double(s) * 255.0)), maxc)
+    }
+
+    /// PIL's HSV → RGB conversion (`Convert.c`, `hsv2rgb`), same arithmetic as C.
+    static func pilRGB(_ h: UInt8, _ s: UInt8, _ v: UInt8) -> (UInt8, UInt8, UInt8) {
+        if s == 0 { return (v, v, v) }
+        let hh = Double(h) * 6.0 / 255.0
+        let i = Int(hh.rounded(.down))
+        let f = Double(Float(hh - Double(i)))
+        let fs = Double(Float(Double(s) / 255.0))
+        let fv = Double(v)
+        let p = UInt8(clamping: Int((fv * (1.0 - fs)).rounded()))
+        let q = UInt8(clamping: Int((fv * (1.0 - fs * f)).rounded()))
+        let t = UInt8(clamping: Int((fv * (1.0 - fs * (1.0 - f))).rounded()))
+        switch i % 6 {
+        case 0: return (v, t, p)
+        case 1: return (q, v, p)
+        case 2: return (p, v, t)
+        case 3: return (p, q, v)
+        case 4: return (t, p, v)
+        default: return (v, p, q)
+        }
+    }
+
+    /// Applies a per-channel lookup table `[3][256]`.
+    func mapped(_ tables: [[UInt8]]) -> RGBImage {
+        var out = pixels
+        let flat = tables[0] + tables[1] + tables[2]
+        out.withUnsafeMutableBufferPointer { p in
+            flat.withUnsafeBufferPointer { t in
+                var i = 0
+                while i < p.count {
+                    p[i] = t[Int(p[i])]
+                    p[i + 1] = t[256 + Int(p[i + 1])]
+                    p[i + 2] = t[512 + Int(p[i + 2])]
+                    i += 3
+                }
+            }
+        }
+        return RGBImage(width: width, height: height, pixels: out)
+    }
+
+    /// Per-channel 256-bin histograms.
+    func histograms() -> [[Int]] {
+        var h = [[Int]](repeating: [Int](repeating: 0, count: 256), count: 3)
+        for i in stride(from: 0, to: pixels.count, by: 3) {
+            h[0][Int(pixels[i])] += 1
+            h[1][Int(pixels[i + 1])] += 1
+            h[2][Int(pixels[i + 2])] += 1
+        }
+        return h
+    }
+
+    /// `255 − x` per channel (`ImageOps.invert`).
+    public func inverted() -> RGBImage {
+        let t = (0..<256).map { UInt8(255 - $0) }
+        return mapped([t, t, t])
+    }
+
+    /// Keeps the top `bits` bits of each channel (`ImageOps.posterize`).
+    public func posterized(bits: Int) -> RGBImage {
+        precondition((0...8).contains(bits), "posterized: bits \(bits) outside 0...8")
+        let mask = UInt8(truncatingIfNeeded: ~((1 << (8 - bits)) - 1))
+        let t = (0..<256).map { UInt8($0) & mask }
+        return mapped([t, t, t])
+    }
+
+    /// Inverts every channel value ≥ `threshold` (`ImageOps.solarize`).
+    public func solarized(threshold: Double) -> RGBImage {
+        let t = (0..<256).map { Double($0) < threshold ? UInt8($0) : UInt8(255 - $0) }
+        return mapped([t, t, t])
+    }
+
+    /// Stretches each channel's range to 0…255 (`ImageOps.autocontrast`, no cutoff).
+    public func autocontrasted() -> RGBImage {
+        let tables = histograms().map { h -> [UInt8] in
+            guard let lo = h.firstIndex(where: { $0 > 0 }), let hi = h.lastIndex(where: { $0 > 0 }), hi > lo else {
+                return (0..<256).map { UInt8($0) }
+            }
+            let scale = 255 / Double(hi - lo)
+            let offset = -Double(lo) * scale
+            return (0..<256).map { UInt8(clamping: Int(Double($0) * scale + offset)) }
+        }
+        return mapped(tables)
+    }
+
+    /// Equalises each channel's histogram (`ImageOps.equalize`).
+    public func equalized() -> RGBImage {
+        let tables = histograms().map { h -> [UInt8] in
+            let used = h.filter { $0 > 0 }
+            let identity = (0..<256).map { UInt8($0) }
+            guard used.count > 1 else { return identity }
+            let step = (used.reduce(0, +) - used.last!) / 255
+            guard step > 0 else { return identity }
+            var n = step / 2
+            var t = [UInt8](repeating: 0, count: 256)
+            for i in 0..<256 {
+                t[i] = UInt8(clamping: n / step)
+                n += h[i]
+            }
+            return t
+        }
+        return mapped(tables)
+    }
+
+    /// PIL's `ImageEnhance.Sharpness`: blend with the `SMOOTH` 3×3 filter
+    /// (`[1 1 1; 1 5 1; 1 1 1] / 13`; border pixels keep their value).
+    public func adjustedSharpness(_ factor: Double) -> RGBImage {
+        var smooth = pixels
+        if width >= 3 && height >= 3 {
+            let w = width
+            pixels.withUnsafeBufferPointer { src in
+                smooth.withUnsafeMutableBufferPointer { dst in
+                    for y in 1..<(height - 1) {
+                        for x in 1..<(w - 1) {
+                            for c in 0..<3 {
+                                var sum = 0
+                                for dy in -1...1 {
+                                    for dx in -1...1 {
+                                        sum += Int(src[((y + dy) * w + x + dx) * 3 + c])
+                                    }
+                                }
+                                sum += 4 * Int(src[(y * w + x) * 3 + c])
+                                dst[(y * w + x) * 3 + c] = UInt8(clamping: Int((Double(sum) / 13).rounded()))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return smooth.withUnsafeBufferPointer { s in blended(withDegenerate: { s[$0] }, factor: factor) }
+    }
+
+    /// Inverse-mapped affine warp with nearest-neighbour sampling and black fill, exactly as
+    /// PIL's `Image.transform(AFFINE, NEAREST)`: the input position of output pixel `(x, y)` is
+    /// `(a·x' + b·y' + c, d·x' + e·y' + f)` at the pixel centre `(x', y') = (x + ½, y + ½)`,
+    /// stepped in 16.16 fixed point and floored (Pillow's `affine_fixed`).
+    func affineWarped(_ a: Double, _ b: Double, _ c: Double, _ d: Double, _ e: Double, _ f: Double) -> RGBImage {
+        if a == 1 && b == 0 && c == 0 && d == 0 && e == 1 && f == 0 { return self }
+        func fix(_ v: Double) -> Int { Int((v * 65536 + 0.5).rounded(.down)) }
+        let a0 = fix(a), a1 = fix(b), a3 = fix(d), a4 = fix(e)
+        var rowX = fix(c + a * 0.5 + b * 0.5), rowY = fix(f + d * 0.5 + e * 0.5)
+        var out = [UInt8](repeating: 0, count: pixels.count)
+        let w = width, h = height
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<h {
+                    var xx = rowX, yy = rowY
+                    for x in 0..<w {
+                        let sx = xx >> 16, sy = yy >> 16
+                        if sx >= 0 && sx < w && sy >= 0 && sy < h {
+                            let s = (sy * w + sx) * 3, o = (y * w + x) * 3
+                            dst[o] = src[s]
+                            dst[o + 1] = src[s + 1]
+                            dst[o + 2] = src[s + 2]
+                        }
+                        xx += a0
+                        yy += a3
+                    }
+                    rowX += a1
+                    rowY += a4
+                }
+            }
+        }
+        return RGBImage(width: w, height: h, pixels: out)
+    }
+
+    /// Rotated counter-clockwise by `degrees` about the centre, same size, black corners
+    /// (PIL's `rotate(degrees, NEAREST)`).
+    public func rotated(degrees: Double) -> RGBImage {
+        // Python's `angle % 360` (non-negative), then PIL's `-radians(angle)`.
+        let t = -(degrees - 360 * (degrees / 360).rounded(.down)) * .pi / 180
+        // PIL rounds the matrix entries to 15 decimals.
+        func r15(_ v: Double) -> Double { (v * 1e15).rounded() / 1e15 }
+        let (m0, m1, m3, m4) = (r15(cos(t)), r15(sin(t)), r15(-sin(t)), r15(cos(t)))
+        let cx = Double(width) / 2, cy = Double(height) / 2
+        let c = m0 * -cx + m1 * -cy + cx
+        let f = m3 * -cx + m4 * -cy + cy
+        return affineWarped(m0, m1, c, m3, m4, f)
+    }
+
+    /// Sheared horizontally: output `(x, y)` samples input `(x + m·y, y)`, black fill
+    /// (torchvision's `ShearX` with shear angle `atan(m)` about the origin).
+    public func shearedX(_ m: Double) -> RGBImage {
+        affineWarped(1, m, 0, 0, 1, 0)
+    }
+}
