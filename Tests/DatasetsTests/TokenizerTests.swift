@@ -173,4 +173,30 @@ private func escaped(_ s: String) -> String { s.unicodeScalars.map { $0.escaped(
             for await same in group { #expect(same) }
         }
     }
+
+    @Test func assetLocation() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("assets-\(UUID().uuidString)")
+        let nested = dir.appendingPathComponent("a/b")
+        try FileManager.default.createDirectory(at: nested, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let name = CLIPTokenizer.vocabularyFileName
+        // Nothing above the temporary folder: the error says what to do.
+        #expect(throws: TokenizerError.self) {
+            try CLIPTokenizer.locateAsset(name, environment: [:], searchingUpFrom: [nested])
+        }
+        do {
+            _ = try CLIPTokenizer.locateAsset(name, environment: [:], searchingUpFrom: [nested])
+        } catch {
+            #expect("\(error)".contains("make setup"))
+        }
+        // A .deps/assets two levels up is found; CLIPGUARD_ASSETS wins and is the only place looked at.
+        let assets = dir.appendingPathComponent(".deps/assets")
+        try FileManager.default.createDirectory(at: assets, withIntermediateDirectories: true)
+        try Data().write(to: assets.appendingPathComponent(name))
+        #expect(try CLIPTokenizer.locateAsset(name, environment: [:], searchingUpFrom: [nested]) == assets.appendingPathComponent(name).path)
+        #expect(throws: TokenizerError.self) {
+            try CLIPTokenizer.locateAsset(name, environment: ["CLIPGUARD_ASSETS": nested.path], searchingUpFrom: [nested])
+        }
+        #expect(try CLIPTokenizer.locateAsset(name, environment: ["CLIPGUARD_ASSETS": assets.path], searchingUpFrom: []) == assets.appendingPathComponent(name).path)
+    }
 }

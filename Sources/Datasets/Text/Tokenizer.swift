@@ -89,8 +89,8 @@ public struct CLIPTokenizer: Sendable {
 
     /// Loads the vocabulary from the assets folder.
     ///
-    /// The folder is `$CLIPGUARD_ASSETS` if set, else the first `.deps/assets` found walking up
-    /// from the executable's folder and from the current directory.
+    /// The folder is `$CLIPGUARD_ASSETS` if set (and then only that), else the first
+    /// `.deps/assets` found walking up from the executable's folder, then from the current directory.
     /// - Throws: ``TokenizerError/assetsNotFound(file:searched:)`` with a hint to run `make setup`,
     ///   or the errors of ``init(vocabularyGzipAt:dialect:)``.
     public static func load(dialect: Dialect = .openCLIP) throws -> CLIPTokenizer {
@@ -120,11 +120,12 @@ public struct CLIPTokenizer: Sendable {
     public func encode(_ text: String) -> [Int32] {
         var ids: [Int32] = []
         model.encode(text, into: &ids) { bytes in
-            if let hit = cache.words.withLock({ $0[bytes] }) { return hit }
+            let key = WordKey(bytes)
+            if let hit = cache.words.withLock({ $0[key] }) { return hit }
             let merged = model.bpe(bytes)
             cache.words.withLock { words in
                 if words.count >= SharedWordCache.limit { words.removeAll(keepingCapacity: true) }
-                words[bytes] = merged
+                words[key] = merged
             }
             return merged
         }
@@ -155,17 +156,18 @@ public struct CLIPTokenizer: Sendable {
         result.withUnsafeMutableBufferPointer { out in
             let target = SendableBuffer(buffer: out)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                var local: [[UInt8]: [Int32]] = [:]
+                var local: [WordKey: [Int32]] = [:]
                 var ids: [Int32] = []
                 var i = worker * batch.count / workers
                 let end = (worker + 1) * batch.count / workers
                 while i < end {
                     ids.removeAll(keepingCapacity: true)
                     model.encode(batch[i], into: &ids) { bytes in
-                        if let hit = local[bytes] { return hit }
+                        let key = WordKey(bytes)
+                        if let hit = local[key] { return hit }
                         let merged = model.bpe(bytes)
                         if local.count >= SharedWordCache.limit { local.removeAll(keepingCapacity: true) }
-                        local[bytes] = merged
+                        local[key] = merged
                         return merged
                     }
                     let row = UnsafeMutableBufferPointer(rebasing: target.buffer[(i * contextLength)..<((i + 1) * contextLength)])
@@ -203,31 +205,42 @@ public struct CLIPTokenizer: Sendable {
 
     // MARK: assets
 
-    /// Finds `name` in `$CLIPGUARD_ASSETS` or in a `.deps/assets` above the executable or the
-    /// current directory. (Kept private to the tokenizer; a shared locator may replace it.)
-    static func locateAsset(_ name: String) throws -> String {
+    /// Finds `name` in `$CLIPGUARD_ASSETS` (when set, only there) or else in a `.deps/assets`
+    /// above the executable or the current directory. (Private to the tokenizer; a shared
+    /// locator may replace it.)
+    static func locateAsset(
+        _ name: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        searchingUpFrom starts: [URL] = defaultSearchStarts()
+    ) throws -> String {
         let fm = FileManager.default
-        var searched: [String] = []
-        if let env = ProcessInfo.processInfo.environment["CLIPGUARD_ASSETS"], !env.isEmpty {
-            let path = (env as NSString).appendingPathComponent(name)
+        if let env = environment["CLIPGUARD_ASSETS"], !env.isEmpty {
+            let path = URL(fileURLWithPath: env).appendingPathComponent(name).path
             if fm.fileExists(atPath: path) { return path }
-            searched.append(env)
+            throw TokenizerError.assetsNotFound(file: name, searched: [env + " (CLIPGUARD_ASSETS)"])
         }
-        var starts: [URL] = []
-        if let exe = Bundle.main.executableURL { starts.append(exe.resolvingSymlinksInPath().deletingLastPathComponent()) }
-        starts.append(URL(fileURLWithPath: fm.currentDirectoryPath))
+        var searched: [String] = []
         for start in starts {
             var dir = start.standardizedFileURL
             while true {
-                let candidate = dir.appendingPathComponent(".deps/assets").appendingPathComponent(name).path
+                let assets = dir.appendingPathComponent(".deps/assets")
+                let candidate = assets.appendingPathComponent(name).path
                 if fm.fileExists(atPath: candidate) { return candidate }
-                searched.append(dir.appendingPathComponent(".deps/assets").path)
+                searched.append(assets.path)
                 let parent = dir.deletingLastPathComponent()
                 if parent.path == dir.path { break }
                 dir = parent
             }
         }
         throw TokenizerError.assetsNotFound(file: name, searched: searched)
+    }
+
+    /// The executable's folder and the current directory.
+    static func defaultSearchStarts() -> [URL] {
+        var starts: [URL] = []
+        if let exe = Bundle.main.executableURL { starts.append(exe.resolvingSymlinksInPath().deletingLastPathComponent()) }
+        starts.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        return starts
     }
 }
 
@@ -236,10 +249,26 @@ private struct SendableBuffer: @unchecked Sendable {
     let buffer: UnsafeMutableBufferPointer<Int32>
 }
 
+/// A pre-token's UTF-8 bytes as a cache key, hashed once with FNV-1a.
+struct WordKey: Hashable, Sendable {
+    let bytes: [UInt8]
+    let fingerprint: UInt64
+
+    init(_ bytes: [UInt8]) {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        self.bytes = bytes
+        self.fingerprint = h
+    }
+
+    static func == (a: WordKey, b: WordKey) -> Bool { a.fingerprint == b.fingerprint && a.bytes == b.bytes }
+    func hash(into hasher: inout Hasher) { hasher.combine(fingerprint) }
+}
+
 /// Merged words shared by calls to `encode`, bounded in size.
 private final class SharedWordCache: Sendable {
     static let limit = 200_000
-    let words = Mutex<[[UInt8]: [Int32]]>([:])
+    let words = Mutex<[WordKey: [Int32]]>([:])
 }
 
 /// The immutable BPE tables: merge ranks, byte ids, id → bytes.
@@ -316,7 +345,24 @@ final class BPEModel: Sendable {
         let count = s.count
         @inline(__always) func emit(_ range: Range<Int>) {
             bytes.removeAll(keepingCapacity: true)
-            for c in s[range] { bytes.append(contentsOf: UTF8.encode(c)!) }
+            for c in s[range] {
+                let v = c.value
+                if v < 0x80 {
+                    bytes.append(UInt8(v))
+                } else if v < 0x800 {
+                    bytes.append(UInt8(0xC0 | v >> 6))
+                    bytes.append(UInt8(0x80 | v & 0x3F))
+                } else if v < 0x10000 {
+                    bytes.append(UInt8(0xE0 | v >> 12))
+                    bytes.append(UInt8(0x80 | v >> 6 & 0x3F))
+                    bytes.append(UInt8(0x80 | v & 0x3F))
+                } else {
+                    bytes.append(UInt8(0xF0 | v >> 18))
+                    bytes.append(UInt8(0x80 | v >> 12 & 0x3F))
+                    bytes.append(UInt8(0x80 | v >> 6 & 0x3F))
+                    bytes.append(UInt8(0x80 | v & 0x3F))
+                }
+            }
             ids.append(contentsOf: merge(bytes))
         }
         scan: while i < count {
