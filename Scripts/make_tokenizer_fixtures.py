@@ -28,9 +28,13 @@ import sys
 import unicodedata
 
 import ftfy
+import ftfy.bad_codecs  # noqa: F401  (registers the sloppy-* codecs)
+import re
+import re._parser as sre_parse
+from re._constants import ANY, AT, AT_BEGINNING, BRANCH, CATEGORY, IN, LITERAL, MAX_REPEAT, NEGATE, RANGE
 import regex
 import open_clip
-from ftfy import chardata
+from ftfy import badness, chardata
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSETS = os.path.join(ROOT, ".deps", "assets")
@@ -92,6 +96,58 @@ def write_tables():
     inv_refs = sorted(_invalid_charrefs.items())
     inv_cps = sorted(_invalid_codepoints)
 
+    # ftfy's mojibake heuristic and detectors, as data.
+    cat_sets = {}
+
+    def category_set(cat):
+        if cat not in cat_sets:
+            pat = re.compile({"CATEGORY_SPACE": r"\s", "CATEGORY_WORD": r"\w", "CATEGORY_DIGIT": r"\d"}[str(cat)])
+            cat_sets[cat] = ranges(lambda c: bool(pat.match(chr(c))))
+        return cat_sets[cat]
+
+    def atom_text(op, av):
+        """One atom: kind (S set, N negated set, . any, ^ start), {min,max}, ranges."""
+        lo = hi = 1
+        if op == MAX_REPEAT:
+            lo, hi, sub = av
+            assert len(sub) == 1, sub
+            op, av = sub[0]
+        if op == AT:
+            assert av == AT_BEGINNING
+            return "^{1,1}"
+        if op == ANY:
+            return ".{%d,%d}" % (lo, hi)
+        if op == LITERAL:
+            return "S{%d,%d}%X-%X" % (lo, hi, av, av)
+        assert op == IN, (op, av)
+        kind, rs = "S", []
+        for o, a in av:
+            if o == NEGATE:
+                kind = "N"
+            elif o == LITERAL:
+                rs.append((a, a))
+            elif o == RANGE:
+                rs.append(a)
+            elif o == CATEGORY:
+                rs.extend(category_set(a))
+            else:
+                raise ValueError(o)
+        return "%s{%d,%d}%s" % (kind, lo, hi, ",".join("%X-%X" % r for r in rs))
+
+    tree = sre_parse.parse(badness.BADNESS_RE.pattern, badness.BADNESS_RE.flags)
+    assert len(tree) == 1 and tree[0][0] == BRANCH
+    badness_alts = [" ".join(atom_text(op, av) for op, av in alt) for alt in tree[0][1][1]]
+
+    def class_ranges(chars):
+        pat = re.compile("[" + chars + "]")
+        return ",".join("%X-%X" % r for r in ranges(lambda c: bool(pat.match(chr(c)))))
+
+    clues = chardata.UTF8_CLUES
+    encodings = []
+    for enc in chardata.CHARMAP_ENCODINGS:
+        table = "".join(bytes([b]).decode(enc) for b in range(256))
+        encodings.append(enc + "\x1f" + table)
+
     def rng_list(rs):
         return ",".join("0x%X,0x%X" % r for r in rs)
 
@@ -124,6 +180,17 @@ def write_tables():
         ",".join("0x%X:\"\\u{%X}\"" % (k, ord(v)) for k, v in inv_refs) + "]",
         "    /// Python `html._invalid_codepoints`: numeric references that decode to nothing.",
         "    static let invalidCodepoints: Set<UInt32> = [" + ",".join("0x%X" % c for c in inv_cps) + "]",
+        "    /// ftfy's `BADNESS_RE`: one alternative per line, atoms separated by spaces; an atom is",
+        "    /// `S` (set), `N` (negated set), `.` (any but newline) or `^` (start), `{min,max}`, ranges.",
+        "    static let badness = " + swift_string("\n".join(badness_alts)),
+        "    /// `UTF8_CLUES` character classes of ftfy's `UTF8_DETECTOR_RE` (ranges `lo-hi,…`).",
+        "    static let utf8ContinuationStrict = " + swift_string(class_ranges(clues["utf8_continuation_strict"])),
+        "    static let utf8Continuation = " + swift_string(class_ranges(clues["utf8_continuation"])),
+        "    static let utf8FirstOf2 = " + swift_string(class_ranges(clues["utf8_first_of_2"])),
+        "    static let utf8FirstOf3 = " + swift_string(class_ranges(clues["utf8_first_of_3"])),
+        "    static let utf8FirstOf4 = " + swift_string(class_ranges(clues["utf8_first_of_4"])),
+        "    /// ftfy's `CHARMAP_ENCODINGS` in order: `name\\u{1F}` + the 256 characters bytes 0…255 decode to.",
+        "    static let charmapEncodings: [String] = [" + ", ".join(swift_string(e) for e in encodings) + "]",
         "}",
         "",
     ]

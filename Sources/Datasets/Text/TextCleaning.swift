@@ -71,11 +71,16 @@ enum TextCleaning {
 
     private static func fixSegmentOnce(_ input: [Unicode.Scalar], unescapeHTML: Bool) -> [Unicode.Scalar] {
         var s = unescapeHTML ? ftfyUnescapeHTML(input) : input
+        s = fixEncoding(s)
         var out: [Unicode.Scalar] = []
         out.reserveCapacity(s.count)
         // fix_c1_controls, fix_latin_ligatures, fix_character_width, uncurl_quotes: all are
         // one-scalar substitutions applied in sequence, so they compose per scalar.
         for c in s {
+            if c.value < 0x80 {
+                out.append(c)
+                continue
+            }
             var mapped = [c]
             if (0x80...0x9F).contains(c.value) { mapped = [windows1252(UInt8(c.value))] }
             mapped = mapped.flatMap { ligatures[$0.value].map { Array($0.unicodeScalars) } ?? [$0] }
