@@ -10,8 +10,7 @@ Writes
       ids       open_clip SimpleTokenizer.encode(text) (raw BPE ids, no SOT/EOT)
       eot       open_clip tokenizer(text) row for context 77, without the padding zeros
       plain     OpenAI simple_tokenizer: [SOT] + encode + [EOT], cut to 77 (no EOT kept), unpadded
-      mojibake  (only when true) ftfy's mismatched-encoding repair changes this text; then
-      eot_nofix the open_clip row computed with ftfy.fix_text(..., fix_encoding=False)
+      mojibake  (only when true) ftfy's mismatched-encoding repair (fix_encoding) changes this text
       openai    (only when it differs from eot's dialect) marks strings where OpenAI's cleaning
                 or special-token spelling gives other ids than open_clip's
   Sources/Datasets/Text/TokenizerTables.swift  character data taken from the reference stack
@@ -310,6 +309,31 @@ def build_corpus():
         s = caption(rng, rng.randint(3, 12))
         i = rng.randint(0, len(s))
         texts.append(s[:i] + rng.choice(MOJIBAKE) + s[i:])
+    # Generated mojibake: UTF-8 read as each of ftfy's single-byte encodings, with the usual
+    # extra damage (A0 turned into a space, lost bytes, double encoding, only one word broken).
+    encs = chardata.CHARMAP_ENCODINGS + ["windows-1252", "utf-8"]
+    sources = ACCENTED + CJK + EMOJI + QUOTES + PUNCT[32:] + LIGATURES
+    while len(texts) < 6000:
+        words = [rng.choice(sources) for _ in range(rng.randint(1, 4))]
+        if rng.random() < 0.6:
+            words.insert(rng.randint(0, len(words)), caption(rng, rng.randint(1, 5)))
+        plain = " ".join(words)
+        enc = rng.choice(encs)
+        target = plain if rng.random() < 0.7 else words[0]
+        raw = target.encode("utf-8")
+        if rng.random() < 0.05:
+            raw = raw.replace("😀".encode("utf-8"), "😀".encode("utf-16-be").decode("utf-16-be", "surrogatepass")
+                              .encode("utf-8", "surrogatepass"))  # CESU-8
+            raw += b" \xc0\x80" if rng.random() < 0.5 else b""
+        broken = raw.decode(enc, errors="replace")
+        r = rng.random()
+        if r < 0.15:
+            broken = broken.replace("\xa0", " ")
+        elif r < 0.25:
+            broken = "".join("\ufffd" if rng.random() < 0.1 and ord(c) > 0x7F else c for c in broken)
+        elif r < 0.35:
+            broken = broken.encode("utf-8").decode(rng.choice(encs[:3]), errors="replace")
+        texts.append(plain.replace(target, broken, 1) if target != plain else broken)
     # Very long inputs made of single-token characters and long words.
     texts.append("!" * 200)
     texts.append("a " * 100)
@@ -346,11 +370,6 @@ def main():
             if ftfy.fix_text(t) != ftfy.fix_text(t, fix_encoding=False):
                 n_moji += 1
                 rec["mojibake"] = True
-                nofix = open_clip.tokenizer.whitespace_clean(
-                    html.unescape(html.unescape(ftfy.fix_text(t, fix_encoding=False))).strip()).lower()
-                nofix_ids = [oc_simple.encoder[b] for tok in regex.findall(oc_simple.pat, nofix) for b in
-                             oc_simple.bpe("".join(oc_simple.byte_encoder[x] for x in tok.encode("utf-8"))).split(" ")]
-                rec["eot_nofix"] = reference_row(nofix_ids, "eot")
             f.write(json.dumps(rec, ensure_ascii=True) + "\n")
     print("wrote", out_path, len(texts), "strings;", n_moji, "mojibake;", n_diff, "openai-dialect differences")
 

@@ -7,7 +7,7 @@ struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print CLIP BPE token ids for captions (open_clip-compatible).",
         discussion: """
-            Each caption is cleaned as open_clip does (ftfy-style fix, HTML unescape, white-space \
+            Each caption is cleaned as open_clip does (ftfy fix_text, HTML unescape, white-space \
             collapse, lower case), encoded with bpe_simple_vocab_16e6.txt.gz and printed as one JSON \
             array per line: <start_of_text>=49406, the ids, <end_of_text>=49407, zero padding to the \
             context length. The vocabulary is found in $CLIPGUARD_ASSETS or in .deps/assets \

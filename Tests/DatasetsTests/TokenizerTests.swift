@@ -11,9 +11,8 @@ private struct CorpusRecord: Decodable {
     let eot: [Int32]
     /// OpenAI simple_tokenizer, cut to 77 without EOT, unpadded.
     let plain: [Int32]
-    /// ftfy would repair mojibake here (not reproduced); `eot_nofix` is the reference without it.
+    /// ftfy's mojibake repair (`fix_encoding`) changes this text.
     let mojibake: Bool?
-    let eot_nofix: [Int32]?
     /// OpenAI's dialect gives other ids than open_clip's for this text.
     let openai: Bool?
 }
@@ -59,7 +58,7 @@ private func escaped(_ s: String) -> String { s.unicodeScalars.map { $0.escaped(
             #expect(tok.tokenize(record.text) == padded(record.eot), "eot row \(escaped(record.text))")
             if record.mojibake == true { checkedMojibake += 1 }
         }
-        #expect(checkedMojibake > 0)
+        #expect(checkedMojibake >= 500)
     }
 
     /// Every corpus string: OpenAI's dialect with plain truncation equals OpenAI's simple_tokenizer.
@@ -73,7 +72,7 @@ private func escaped(_ s: String) -> String { s.unicodeScalars.map { $0.escaped(
             }
             compared += 1
         }
-        #expect(compared > 5000)
+        #expect(compared >= 6000)
     }
 
     @Test func batchEqualsRows() throws {

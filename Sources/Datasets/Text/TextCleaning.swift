@@ -5,26 +5,31 @@ import Foundation
 /// Port of `basic_clean`, `whitespace_clean` and the `.lower()` step of
 /// open_clip/src/open_clip/tokenizer.py (and OpenAI's `simple_tokenizer.py`):
 ///
-/// 1. an ftfy-style fix (`ftfy.fix_text` with its default configuration), per line;
+/// 1. `ftfy.fix_text` with its default configuration, per line;
 /// 2. `html.unescape` twice;
 /// 3. strip, collapse runs of white space to one space;
 /// 4. Python's `str.lower()` (full case mapping, with the final-sigma rule).
 ///
 /// ## What of ftfy 6.3 is reproduced
-/// Every default step except the mojibake repair: ftfy's own entity decoding (only
-/// `&name;` entities that end in a semicolon, plus ftfy's all-caps ones such as `&EACUTE;`, and
-/// switched off for the rest of the text once a line contains `<`), C1 controls read as
-/// Windows-1252, Latin ligatures, halfwidth/fullwidth forms, curly quotes, line breaks, ANSI
-/// terminal escapes, control characters, NFC, and the repeat-until-unchanged loop.
+/// Every step of `fix_text`'s default configuration, in ftfy's order and with its
+/// repeat-until-unchanged loop, line by line: ftfy's own entity decoding (only `&name;` entities
+/// that end in a semicolon, plus ftfy's all-caps ones such as `&EACUTE;`, switched off for the
+/// rest of the text once a line contains `<`); `fix_encoding` (mojibake repair: ftfy's badness
+/// heuristic, re-decoding through its ten single-byte encodings including the "sloppy" ones,
+/// byte-A0 restoration, lossy sequences, CESU-8/Java-null "utf-8-variants", inconsistent UTF-8
+/// and the Latin-1/C1 fallbacks, see `TextCleaning+Mojibake.swift`); C1 controls read as
+/// Windows-1252; Latin ligatures; halfwidth/fullwidth forms; curly quotes; line breaks; ANSI
+/// terminal escapes; control characters; NFC.
 ///
-/// **Not reproduced:** `fix_encoding` — detecting mojibake with ftfy's badness heuristic and
-/// re-decoding it (`"cafÃ©"` → `"café"`, `"donâ€™t"` → `"don't"`). Such text is tokenized as it
-/// stands. The test corpus marks the strings where ftfy would repair mojibake and checks them
-/// against the reference with that step off. Lone surrogates cannot occur in a Swift `String`,
-/// so `fix_surrogates` has nothing to do.
+/// Not reproduced, or reproduced only up to Unicode versions: `fix_surrogates` has nothing to do
+/// (a Swift `String` cannot hold lone surrogates, so such input never reaches us); NFC and the
+/// case-ignorable/cased properties used by the final-sigma rule come from Swift/Foundation's
+/// Unicode data rather than Python 3.11's (Unicode 14), so characters assigned after Unicode 14
+/// could differ. Letter/number/space classes, `str.lower()`, HTML entities and ftfy's tables are
+/// generated from the reference stack itself (`TokenizerTables.swift`).
 ///
-/// The character classes and case mappings come from the reference stack (generated into
-/// `TokenizerTables.swift`); NFC uses Foundation's canonical composition.
+/// The corpus (Tests/Fixtures/tokenizer/corpus.jsonl, 6,004 strings, ~700 of them mojibake that
+/// ftfy repairs) pins all of this against open_clip's tokenizer.
 enum TextCleaning {
     /// Which reference's whitespace rule to follow.
     enum WhitespaceRule {
@@ -34,7 +39,7 @@ enum TextCleaning {
         case regexSpace
     }
 
-    /// The full cleaning pipeline: ftfy-style fix, HTML unescape ×2, white space, lower case.
+    /// The full cleaning pipeline: ftfy fix_text, HTML unescape ×2, white space, lower case.
     static func clean(_ text: String, whitespace: WhitespaceRule) -> [Unicode.Scalar] {
         var s = Array(text.unicodeScalars)
         s = fixText(s)
@@ -45,7 +50,7 @@ enum TextCleaning {
 
     // MARK: ftfy
 
-    /// `ftfy.fix_text` with the default configuration, minus `fix_encoding`.
+    /// `ftfy.fix_text` with the default configuration.
     static func fixText(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
         if text.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F && $0 != "&" }) { return text }
         var out: [Unicode.Scalar] = []

@@ -28,16 +28,16 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
 /// CLIP's byte-level BPE tokenizer, with ids identical to open_clip's `SimpleTokenizer`.
 ///
 /// Port of open_clip/src/open_clip/tokenizer.py (`SimpleTokenizer`, itself OpenAI's
-/// `simple_tokenizer.py`). A caption is cleaned (see ``TextCleaning``: an ftfy-style fix, HTML
+/// `simple_tokenizer.py`). A caption is cleaned (see ``TextCleaning``: an ftfy fix_text, HTML
 /// unescaping, white-space collapse, lower case), split by the reference's pre-tokenizer pattern
 /// `<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+`
 /// (case-insensitive), mapped to bytes through GPT-2's byte-to-character table and merged with the
 /// 48,894 merges of `bpe_simple_vocab_16e6.txt.gz`. The vocabulary has 49,408 ids;
 /// `<start_of_text>` is 49406 and `<end_of_text>` is 49407.
 ///
-/// Parity: ids equal the reference on the committed corpus of 5,400 strings (captions, accents,
-/// CJK, emoji, entities, control characters, very long captions). The one ftfy step that is not
-/// reproduced is mojibake repair (`"cafÃ©"` → `"café"`); see ``TextCleaning``.
+/// Parity: ids equal the reference on the committed corpus of 6,004 strings (captions, accents,
+/// CJK, emoji, entities, control characters, mojibake, very long captions), including ftfy's
+/// mojibake repair (`"cafÃ©"` → `"café"`); see ``TextCleaning`` for the few Unicode-version caveats.
 ///
 /// The value is immutable and `Sendable`; merged words are cached behind a lock, and
 /// ``tokenize(batch:contextLength:truncation:)`` encodes on all cores with one cache per worker.
