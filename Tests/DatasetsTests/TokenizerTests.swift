@@ -192,4 +192,24 @@ private func escaped(_ s: String) -> String { s.unicodeScalars.map { $0.escaped(
         }
         #expect(try CLIPTokenizer.locateAsset(name, environment: ["CLIPGUARD_ASSETS": assets.path], searchingUpFrom: []) == assets.appendingPathComponent(name).path)
     }
+
+    /// The ASCII shortcut cleans exactly like the full pipeline wherever it applies.
+    @Test func asciiShortcutAgreesWithFullCleaning() throws {
+        let tok = try Self.openCLIP.get()
+        var rng = SplitMix64(seed: 77)
+        let alphabet = Array("aZ09 '!<>_-.,\t\n\r\u{0C}&;#\u{0B}\u{1C}\u{7F}sTlLdDmMvVrReE".unicodeScalars)
+        var texts = try Fixtures.corpus().map(\.text)
+        for _ in 0..<3000 {
+            let n = Int(rng.next() % 24)
+            texts.append(String(String.UnicodeScalarView((0..<n).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })))
+        }
+        var shortcuts = 0
+        for text in texts {
+            guard let fast = tok.model.asciiFastClean(text) else { continue }
+            shortcuts += 1
+            #expect(fast == TextCleaning.clean(text, whitespace: .pythonSplit), "\(escaped(text))")
+            #expect(fast == TextCleaning.clean(text, whitespace: .regexSpace), "\(escaped(text))")
+        }
+        #expect(shortcuts > 3000)
+    }
 }

@@ -39,7 +39,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
 /// CJK, emoji, entities, control characters, mojibake, very long captions), including ftfy's
 /// mojibake repair (`"cafÃ©"` → `"café"`); see ``TextCleaning`` for the few Unicode-version caveats.
 ///
-/// The value is immutable and `Sendable`; merged words are cached behind a lock, and
+/// The value is `Sendable` and can be used from many threads: merged words are cached in a pool
+/// of caches that each call borrows without holding a lock, and
 /// ``tokenize(batch:contextLength:truncation:)`` encodes on all cores with one cache per worker.
 ///
 /// ```swift
@@ -84,8 +85,8 @@ public struct CLIPTokenizer: Sendable {
 
     /// The cleaning and special-token conventions in use.
     public let dialect: Dialect
-    private let model: BPEModel
-    private let cache: SharedWordCache
+    let model: BPEModel
+    private let cache: WordCachePool
 
     /// Loads the vocabulary from the assets folder.
     ///
@@ -113,22 +114,15 @@ public struct CLIPTokenizer: Sendable {
         let text = String(decoding: UnsafeBufferPointer(start: buffer, count: length), as: UTF8.self)
         self.model = try BPEModel(mergesFile: text, path: path, dialect: dialect)
         self.dialect = dialect
-        self.cache = SharedWordCache()
+        self.cache = WordCachePool()
     }
 
     /// The BPE ids of a caption, without `<start_of_text>`/`<end_of_text>` and without truncation.
     public func encode(_ text: String) -> [Int32] {
         var ids: [Int32] = []
-        model.encode(text, into: &ids) { bytes in
-            let key = WordKey(bytes)
-            if let hit = cache.words.withLock({ $0[key] }) { return hit }
-            let merged = model.bpe(bytes)
-            cache.words.withLock { words in
-                if words.count >= SharedWordCache.limit { words.removeAll(keepingCapacity: true) }
-                words[key] = merged
-            }
-            return merged
-        }
+        var words = cache.take()
+        model.encode(text, into: &ids, cache: &words)
+        cache.give(words)
         return ids
     }
 
@@ -152,24 +146,18 @@ public struct CLIPTokenizer: Sendable {
         var result = [Int32](repeating: 0, count: batch.count * contextLength)
         guard !batch.isEmpty else { return result }
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, batch.count / 64))
-        let model = self.model
+        let model = self.model, cache = self.cache
         result.withUnsafeMutableBufferPointer { out in
             let target = SendableBuffer(buffer: out)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                var local: [WordKey: [Int32]] = [:]
+                var words = cache.take()
                 var ids: [Int32] = []
                 var i = worker * batch.count / workers
                 let end = (worker + 1) * batch.count / workers
+                defer { cache.give(words) }
                 while i < end {
                     ids.removeAll(keepingCapacity: true)
-                    model.encode(batch[i], into: &ids) { bytes in
-                        let key = WordKey(bytes)
-                        if let hit = local[key] { return hit }
-                        let merged = model.bpe(bytes)
-                        if local.count >= SharedWordCache.limit { local.removeAll(keepingCapacity: true) }
-                        local[key] = merged
-                        return merged
-                    }
+                    model.encode(batch[i], into: &ids, cache: &words)
                     let row = UnsafeMutableBufferPointer(rebasing: target.buffer[(i * contextLength)..<((i + 1) * contextLength)])
                     CLIPTokenizer.fill(row, with: ids, truncation: truncation)
                     i += 1
@@ -265,10 +253,21 @@ struct WordKey: Hashable, Sendable {
     func hash(into hasher: inout Hasher) { hasher.combine(fingerprint) }
 }
 
-/// Merged words shared by calls to `encode`, bounded in size.
-private final class SharedWordCache: Sendable {
-    static let limit = 200_000
-    let words = Mutex<[WordKey: [Int32]]>([:])
+/// Caches of merged words, lent to one caller at a time: a call takes one (or a new one), uses
+/// it without locking and gives it back, so that concurrent calls never contend on a cache.
+private final class WordCachePool: Sendable {
+    static let wordLimit = 100_000
+    private let caches = Mutex<[[WordKey: [Int32]]]>([])
+
+    func take() -> [WordKey: [Int32]] { caches.withLock { $0.popLast() } ?? [:] }
+
+    func give(_ words: consuming [WordKey: [Int32]]) {
+        var words = words
+        if words.count > WordCachePool.wordLimit { words.removeAll(keepingCapacity: true) }
+        caches.withLock { pool in
+            if pool.count < 2 * ProcessInfo.processInfo.activeProcessorCount { pool.append(words) }
+        }
+    }
 }
 
 /// The immutable BPE tables: merge ranks, byte ids, id → bytes.
@@ -335,36 +334,85 @@ final class BPEModel: Sendable {
         ]
     }
 
-    /// Cleans, pre-tokenizes and encodes `text`, appending ids; `merge` turns a pre-token's
-    /// UTF-8 bytes into ids (through a cache).
-    func encode(_ text: String, into ids: inout [Int32], merge: ([UInt8]) -> [Int32]) {
-        let s = TextCleaning.clean(text, whitespace: dialect == .openCLIP ? .pythonSplit : .regexSpace)
-        let data = TokenizerCharacterData.shared
-        var bytes: [UInt8] = []
-        var i = 0
-        let count = s.count
-        @inline(__always) func emit(_ range: Range<Int>) {
-            bytes.removeAll(keepingCapacity: true)
-            for c in s[range] {
-                let v = c.value
-                if v < 0x80 {
-                    bytes.append(UInt8(v))
-                } else if v < 0x800 {
-                    bytes.append(UInt8(0xC0 | v >> 6))
-                    bytes.append(UInt8(0x80 | v & 0x3F))
-                } else if v < 0x10000 {
-                    bytes.append(UInt8(0xE0 | v >> 12))
-                    bytes.append(UInt8(0x80 | v >> 6 & 0x3F))
-                    bytes.append(UInt8(0x80 | v & 0x3F))
-                } else {
-                    bytes.append(UInt8(0xF0 | v >> 18))
-                    bytes.append(UInt8(0x80 | v >> 12 & 0x3F))
-                    bytes.append(UInt8(0x80 | v >> 6 & 0x3F))
-                    bytes.append(UInt8(0x80 | v & 0x3F))
+    /// Cleans, pre-tokenizes and encodes `text`, appending ids; merged words go through `cache`.
+    func encode(_ text: String, into ids: inout [Int32], cache: inout [WordKey: [Int32]]) {
+        let s = asciiFastClean(text)
+            ?? TextCleaning.clean(text, whitespace: dialect == .openCLIP ? .pythonSplit : .regexSpace)
+        pretokenize(s, into: &ids, cache: &cache)
+    }
+
+    /// Cleaning of plain ASCII text without `&` or control characters (most captions), where
+    /// ftfy and HTML unescaping change nothing: collapse white space, lower-case. Nil otherwise.
+    func asciiFastClean(_ text: String) -> [Unicode.Scalar]? {
+        var text = text
+        return text.withUTF8 { utf8 -> [Unicode.Scalar]? in
+            var out: [Unicode.Scalar] = []
+            out.reserveCapacity(utf8.count)
+            var pendingSpace = false
+            for b in utf8 {
+                switch b {
+                case 0x09, 0x0A, 0x0C, 0x0D, 0x20:
+                    pendingSpace = !out.isEmpty
+                case 0x26:  // "&"
+                    return nil
+                case 0x21...0x7E:
+                    if pendingSpace {
+                        out.append(" ")
+                        pendingSpace = false
+                    }
+                    out.append(Unicode.Scalar(b >= 0x41 && b <= 0x5A ? b + 32 : b))
+                default:
+                    return nil
                 }
             }
-            ids.append(contentsOf: merge(bytes))
+            return out
         }
+    }
+
+    /// Appends the UTF-8 bytes of `s[range]` to `bytes`.
+    @inline(__always) private func appendUTF8(_ s: [Unicode.Scalar], _ range: Range<Int>, to bytes: inout [UInt8]) {
+        for k in range {
+            let v = s[k].value
+            if v < 0x80 {
+                bytes.append(UInt8(v))
+            } else if v < 0x800 {
+                bytes.append(UInt8(0xC0 | v >> 6))
+                bytes.append(UInt8(0x80 | v & 0x3F))
+            } else if v < 0x10000 {
+                bytes.append(UInt8(0xE0 | v >> 12))
+                bytes.append(UInt8(0x80 | v >> 6 & 0x3F))
+                bytes.append(UInt8(0x80 | v & 0x3F))
+            } else {
+                bytes.append(UInt8(0xF0 | v >> 18))
+                bytes.append(UInt8(0x80 | v >> 12 & 0x3F))
+                bytes.append(UInt8(0x80 | v >> 6 & 0x3F))
+                bytes.append(UInt8(0x80 | v & 0x3F))
+            }
+        }
+    }
+
+    /// Byte-pair encodes one pre-token `s[range]`, through the cache.
+    @inline(__always) private func emit(
+        _ s: [Unicode.Scalar], _ range: Range<Int>, _ ids: inout [Int32], _ cache: inout [WordKey: [Int32]]
+    ) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(range.count)
+        appendUTF8(s, range, to: &bytes)
+        let key = WordKey(bytes)
+        if let hit = cache[key] {
+            ids.append(contentsOf: hit)
+            return
+        }
+        let merged = bpe(bytes)
+        cache[key] = merged
+        ids.append(contentsOf: merged)
+    }
+
+    /// The reference's pre-tokenizer pattern over cleaned text, each piece byte-pair encoded.
+    func pretokenize(_ s: [Unicode.Scalar], into ids: inout [Int32], cache: inout [WordKey: [Int32]]) {
+        let data = TokenizerCharacterData.shared
+        var i = 0
+        let count = s.count
         scan: while i < count {
             let c = s[i]
             if c == "<" {
@@ -382,7 +430,7 @@ final class BPEModel: Sendable {
                     if exact {
                         ids.append(id)  // the reference's cache maps the special token to itself
                     } else {
-                        emit(i..<(i + name.count))  // matched the pattern, but is BPE-encoded as a word
+                        emit(s, i..<(i + name.count), &ids, &cache)  // matched the pattern, but is BPE-encoded as a word
                     }
                     i += name.count
                     continue scan
@@ -399,7 +447,7 @@ final class BPEModel: Sendable {
                 default: length = 0
                 }
                 if length > 0 {
-                    emit(i..<(i + length))
+                    emit(s, i..<(i + length), &ids, &cache)
                     i += length
                     continue
                 }
@@ -409,15 +457,15 @@ final class BPEModel: Sendable {
             case TokenizerCharacterData.letter:
                 var j = i + 1
                 while j < count && data.pretokenClass(s[j]) == TokenizerCharacterData.letter { j += 1 }
-                emit(i..<j)
+                emit(s, i..<j, &ids, &cache)
                 i = j
             case TokenizerCharacterData.number:
-                emit(i..<(i + 1))
+                emit(s, i..<(i + 1), &ids, &cache)
                 i += 1
             case TokenizerCharacterData.other:
                 var j = i + 1
                 while j < count && data.pretokenClass(s[j]) == TokenizerCharacterData.other { j += 1 }
-                emit(i..<j)
+                emit(s, i..<j, &ids, &cache)
                 i = j
             default:
                 i += 1  // white space, or a scalar no alternative matches
