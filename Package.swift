@@ -47,10 +47,10 @@ let package = Package(
             name: "CLIP", dependencies: ["NN"], resources: [.copy("Resources/model_configs")], swiftSettings: strict),
         .target(
             name: "Training",
-            dependencies: ["Torch", "NN", "Datasets", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Torch", "NN", "CLIP", "Datasets", "Evaluation", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
-        .target(name: "Evaluation", dependencies: ["Torch"], swiftSettings: strict),
+        .target(name: "Evaluation", dependencies: ["Torch", "CLIP", "Datasets"], swiftSettings: strict),
         .target(name: "Defenses", dependencies: ["Torch", "NN"], swiftSettings: strict),
         .target(
             name: "CCodecs",

@@ -10,6 +10,7 @@ struct ClipGuard: AsyncParsableCommand {
             Info.self,
             DataCommand.self,
             Tokenize.self,
+            Train.self,
         ]
     )
 }
