@@ -1,0 +1,35 @@
+/// Errors from reading, decoding, encoding and writing images. Every message names the file.
+public enum ImageError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The file could not be read.
+    case readFailed(path: String, reason: String)
+    /// The bytes are neither JPEG nor PNG (checked by magic bytes).
+    case unknownFormat(path: String)
+    /// libjpeg or libpng rejected the data (corrupt or truncated file).
+    case decodeFailed(path: String, reason: String)
+    /// Encoding failed; `path` is the destination, or `"<memory>"`.
+    case encodeFailed(path: String, reason: String)
+    /// The destination's extension is not `.png`, `.jpg` or `.jpeg`.
+    case unsupportedExtension(path: String)
+    /// Writing or renaming the file failed.
+    case writeFailed(path: String, reason: String)
+
+    /// The file the error concerns.
+    public var path: String {
+        switch self {
+        case .readFailed(let p, _), .unknownFormat(let p), .decodeFailed(let p, _),
+            .encodeFailed(let p, _), .unsupportedExtension(let p), .writeFailed(let p, _):
+            return p
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .readFailed(let p, let r): return "\(p): cannot read image file: \(r)"
+        case .unknownFormat(let p): return "\(p): not a JPEG or PNG file (unrecognised magic bytes)"
+        case .decodeFailed(let p, let r): return "\(p): corrupt or truncated image: \(r)"
+        case .encodeFailed(let p, let r): return "\(p): cannot encode image: \(r)"
+        case .unsupportedExtension(let p): return "\(p): unsupported image extension (use .png, .jpg or .jpeg)"
+        case .writeFailed(let p, let r): return "\(p): cannot write image file: \(r)"
+        }
+    }
+}
