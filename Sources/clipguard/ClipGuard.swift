@@ -8,6 +8,7 @@ struct ClipGuard: AsyncParsableCommand {
         abstract: "Train, poison, defend and evaluate CLIP models.",
         subcommands: [
             Info.self,
+            DataCommand.self,
         ]
     )
 }

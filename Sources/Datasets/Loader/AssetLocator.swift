@@ -1,0 +1,52 @@
+import Foundation
+
+/// Finds the data files that `make setup` puts in `.deps/assets` (BPE vocabulary, zero-shot
+/// templates and class names) at run time.
+///
+/// The folder is `$CLIPGUARD_ASSETS` if set; otherwise the first `.deps/assets` found walking up
+/// from the executable's folder, then from the current directory.
+///
+/// ```swift
+/// let path = try AssetLocator.path(of: "en_classnames.json")
+/// ```
+public enum AssetLocator {
+    /// The environment variable that overrides the search.
+    public static let environmentVariable = "CLIPGUARD_ASSETS"
+
+    /// The assets folder, or an error saying what is missing and to run `make setup`.
+    public static func folder(containing name: String? = nil) throws(DataError) -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let override = environment[environmentVariable], !override.isEmpty {
+            if let name, pathKind(resolvePath(name, against: override)) != .file {
+                throw .missingResource(what: "\(name) in \(environmentVariable)=\(override)",
+                                       hint: "point \(environmentVariable) at a folder holding it, or unset it and run `make setup`")
+            }
+            return override
+        }
+        var starts: [String] = []
+        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            starts.append(parentFolder(of: executable))
+        } else if let first = CommandLine.arguments.first, first.contains("/") {
+            starts.append(parentFolder(of: first))
+        }
+        starts.append(FileManager.default.currentDirectoryPath)
+        for start in starts {
+            var folder = start
+            while true {
+                let candidate = resolvePath(".deps/assets", against: folder)
+                let wanted = name.map { resolvePath($0, against: candidate) } ?? candidate
+                if pathKind(wanted) != .missing { return candidate }
+                let parent = parentFolder(of: folder)
+                if parent == folder || folder.isEmpty { break }
+                folder = parent
+            }
+        }
+        throw .missingResource(what: ".deps/assets\(name.map { "/" + $0 } ?? "") (searched upwards from \(starts.joined(separator: " and ")))",
+                               hint: "run `make setup` in the ClipGuard checkout, or set \(environmentVariable) to a folder holding the assets")
+    }
+
+    /// The full path of asset `name`.
+    public static func path(of name: String) throws(DataError) -> String {
+        resolvePath(name, against: try folder(containing: name))
+    }
+}
