@@ -54,10 +54,11 @@ let package = Package(
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]
         ),
         .target(name: "Datasets", dependencies: ["CCodecs"], swiftSettings: strict),
+        .target(name: "Attacks", dependencies: ["Datasets"], swiftSettings: strict),
         .executableTarget(
             name: "clipguard",
             dependencies: [
-                "Torch", "NN", "Datasets", "Training",
+                "Torch", "NN", "Datasets", "Training", "Attacks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -68,6 +69,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
+        .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Datasets"], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx20
 )
