@@ -21,8 +21,11 @@ public enum PoisonAmount: Sendable, Hashable {
 
 /// Where poisoned images come from.
 public enum PoisonSource: Sendable, Hashable {
-    /// Random rows of the clean training set (for natural and template captions: rows whose
-    /// caption does not name the target; for label-consistent captions: rows whose caption does).
+    /// Random rows of the clean training set, drawn without replacement. For natural and
+    /// template captions: rows whose caption does not name the target and whose label (if any)
+    /// is not the target's, since target-class images teach nothing about the trigger (Carlini &
+    /// Terzis poison images of other classes); for label-consistent captions: rows whose caption
+    /// names the target.
     case train
     /// Images listed in a file: a CSV/TSV with an image column, or one path a line (relative
     /// paths start at the file's folder).
@@ -87,7 +90,15 @@ public struct PoisonSummary: Sendable, CustomStringConvertible {
         switch m.mode {
         case .backdoor:
             lines.append("poisoned \(m.rows.count) pairs\(rateText) for target \"\(m.target)\"\(labelText)")
-            if let trigger = m.trigger { lines.append("trigger: \(trigger.summary)") }
+            if let trigger = m.trigger {
+                var text = "trigger: \(trigger.summary)"
+                if case .modelInput(let geometry) = m.placement,
+                   let square = trigger.regions(width: geometry.size, height: geometry.size, index: 0).first,
+                   square.width < geometry.size {
+                    text += " (\(square.width)×\(square.height) px at \(geometry.size)×\(geometry.size))"
+                }
+                lines.append(text)
+            }
             lines.append("placement: \(m.placement)")
             lines.append("sources: \(m.source == "train" ? "training rows" : m.source), \(m.rows.count) of \(eligibleSources) eligible")
         case .targeted:
@@ -175,6 +186,29 @@ public enum Poisoner {
             throw .invalidSetting("template captions need prompt templates")
         }
 
+        // Label.
+        var targetLabel = request.targetLabel
+        var labelOrigin: String? = targetLabel == nil ? nil : "--target-label"
+        if targetLabel == nil {
+            let classesPath = resolved("classes.json", against: folder(of: dataPath))
+            if fileExists(classesPath), let index = try? ClassIndex.read(fromPath: classesPath),
+               let found = index.classes.firstIndex(where: { $0.lowercased() == target.lowercased() }) {
+                targetLabel = found
+                labelOrigin = classesPath
+            } else if dataset.hasLabels {
+                var votes: [Int: Int] = [:]
+                for i in naming { if let label = records[i].label { votes[label, default: 0] += 1 } }
+                if let best = votes.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) {
+                    targetLabel = best.key
+                    labelOrigin = "the most common label of rows naming the target"
+                }
+            }
+        }
+        if dataset.hasLabels && targetLabel == nil && request.captions != .labelConsistent && count > 0 {
+            throw .insufficientData(path: dataPath, reason:
+                "the data has a label column but the label of \"\(target)\" is unknown; pass --target-label")
+        }
+
         // Sources.
         struct Source { var image: String; var row: Int? }
         var sources: [Source] = []
@@ -190,7 +224,11 @@ public enum Poisoner {
             case (.train, .labelConsistent):
                 candidates = naming.map { Source(image: records[$0].imageSource, row: $0) }
             case (.train, _):
-                candidates = namesTarget.indices.filter { !namesTarget[$0] }.map { Source(image: records[$0].imageSource, row: $0) }
+                // Images of the target class teach nothing about the trigger: leave out rows
+                // whose caption names the target or whose label is the target's.
+                candidates = records.indices.filter { i in
+                    !namesTarget[i] && (targetLabel == nil || records[i].label != targetLabel)
+                }.map { Source(image: records[$0].imageSource, row: $0) }
             case (.file, .labelConsistent):
                 throw .invalidSetting("label-consistent captions keep the sources' own captions, so they need --source train")
             case (.file(let list), _):
@@ -201,7 +239,7 @@ public enum Poisoner {
             guard count <= candidates.count else {
                 let what = request.captions == .labelConsistent
                     ? "training rows whose caption names \"\(target)\"" : source == .train
-                    ? "training rows whose caption does not name \"\(target)\"" : "listed images"
+                    ? "training rows not of \"\(target)\"" : "listed images"
                 throw .insufficientData(path: source == .train ? dataPath : sourceName,
                                         reason: "\(count) poisoned pairs need \(count) source images, but there are only \(candidates.count) \(what)")
             }
@@ -233,29 +271,6 @@ public enum Poisoner {
             } else {
                 captions = (0..<count).map { _ in records[naming[Int(captionRNG.next() % UInt64(naming.count))]].caption }
             }
-        }
-
-        // Label.
-        var targetLabel = request.targetLabel
-        var labelOrigin: String? = targetLabel == nil ? nil : "--target-label"
-        if targetLabel == nil {
-            let classesPath = resolved("classes.json", against: folder(of: dataPath))
-            if fileExists(classesPath), let index = try? ClassIndex.read(fromPath: classesPath),
-               let found = index.classes.firstIndex(where: { $0.lowercased() == target.lowercased() }) {
-                targetLabel = found
-                labelOrigin = classesPath
-            } else if dataset.hasLabels {
-                var votes: [Int: Int] = [:]
-                for i in naming { if let label = records[i].label { votes[label, default: 0] += 1 } }
-                if let best = votes.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) {
-                    targetLabel = best.key
-                    labelOrigin = "the most common label of rows naming the target"
-                }
-            }
-        }
-        if dataset.hasLabels && targetLabel == nil && request.captions != .labelConsistent && count > 0 {
-            throw .insufficientData(path: dataPath, reason:
-                "the data has a label column but the label of \"\(target)\" is unknown; pass --target-label")
         }
 
         // Output folder.

@@ -9,6 +9,7 @@ struct ClipGuard: AsyncParsableCommand {
         subcommands: [
             Info.self,
             DataCommand.self,
+            PoisonCommand.self,
         ]
     )
 }
