@@ -94,6 +94,32 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
         case targetImage = "target_image"
     }
 
+    // MARK: Evaluation
+
+    /// Evaluation item `item`'s model input with this manifest's trigger applied, as the
+    /// poisoned training images got it: with model-input placement the image is brought to
+    /// `geometry` and then triggered; with original placement (the study's) it is triggered at
+    /// its own size and then brought to `geometry`.
+    ///
+    /// Per-image random parts (noise, random positions) use the index `-(item + 1)`, a stream
+    /// disjoint from the training rows' (which use 0, 1, …), so no evaluation image gets the
+    /// exact noise of a poisoned training image.
+    ///
+    /// ```swift
+    /// let manifest = try PoisonManifest.load(path: "poisoned/manifest.json")
+    /// let input = try manifest.triggeredInput(image, geometry: ModelGeometry(size: 224), item: 17)
+    /// let floats = input.chwFloats()   // [3, 224, 224]
+    /// ```
+    /// - Throws: ``AttackError/invalidSetting(_:)`` for a targeted-poisoning manifest (no trigger).
+    public func triggeredInput(_ image: RGBImage, geometry: ModelGeometry, item: Int) throws(AttackError) -> RGBImage {
+        guard let trigger else { throw .invalidSetting("a targeted-poisoning manifest has no trigger to apply") }
+        let index = -(item + 1)
+        switch placement {
+        case .modelInput: return trigger.apply(to: geometry.preprocessing.apply(image), index: index)
+        case .original: return geometry.preprocessing.apply(trigger.apply(to: image, index: index))
+        }
+    }
+
     // MARK: Reading and writing
 
     /// The manifest as pretty-printed JSON with sorted keys and a final newline.

@@ -194,17 +194,17 @@ struct PoisonCommand: ParsableCommand {
         @Argument(help: "The poisoned set's folder or its manifest.json.")
         var path: String
 
-        @Option(help: "The model's input side in pixels.")
-        var imageSize: Int = 224
+        @Option(help: "The model's input side in pixels (default: the manifest's model geometry, else 224).")
+        var imageSize: Int?
 
-        @Option(help: "The model's preprocessing: crop (resize shorter side + centre crop) or square.")
-        var resize: ModelGeometry.Resize = .crop
+        @Option(help: "The model's preprocessing: crop (resize shorter side + centre crop) or square (default: the manifest's, else crop).")
+        var resize: ModelGeometry.Resize?
 
         @Flag(help: "Print JSON instead of text (with every row's survival).")
         var json = false
 
         func validate() throws {
-            if imageSize <= 0 { throw ValidationError("--image-size must be positive, got \(imageSize)") }
+            if let imageSize, imageSize <= 0 { throw ValidationError("--image-size must be positive, got \(imageSize)") }
         }
 
         func run() throws {
@@ -213,7 +213,11 @@ struct PoisonCommand: ParsableCommand {
                 ? (path as NSString).appendingPathComponent("manifest.json") : path
             do {
                 let manifest = try PoisonManifest.load(path: manifestPath)
-                let report = try TriggerSurvivalReport(manifest: manifest, geometry: ModelGeometry(resize: resize, size: imageSize))
+                var geometry = ModelGeometry()
+                if case .modelInput(let stored) = manifest.placement { geometry = stored }
+                if let imageSize { geometry.size = imageSize }
+                if let resize { geometry.resize = resize }
+                let report = try TriggerSurvivalReport(manifest: manifest, geometry: geometry)
                 if json {
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -219,6 +219,43 @@ func snapshot(_ folder: String) throws -> [String: Data] {
         #expect(written == Preprocessing.resizeCenterCrop(size: 16).apply(try decodeImage(atPath: image)))
     }
 
+    @Test func sourcesFromAListFile() throws {
+        let set = try SyntheticSet(rows: 6)
+        let extra = set.folder.sub("extra")
+        try FileManager.default.createDirectory(atPath: extra, withIntermediateDirectories: true)
+        var lines = ["# images to poison"]
+        for i in 0..<4 {
+            try gradientImage(width: 10, height: 10, seed: 200 + i).write(toPath: "\(extra)/e\(i).png")
+            lines.append("extra/e\(i).png")
+        }
+        let list = set.folder.sub("list.txt")
+        try lines.joined(separator: "\n").write(toFile: list, atomically: true, encoding: .utf8)
+        var request = set.request(out: set.folder.sub("out"), amount: .count(3))
+        request.attack = .backdoor(kind: .patch, options: TriggerOptions(), source: .file(list))
+        let manifest = try Poisoner.run(request).manifest
+        #expect(manifest.source == list)
+        #expect(manifest.rows.allSatisfy { $0.sourceRow == nil && $0.sourceImage.hasPrefix(extra + "/e") })
+        #expect(Set(manifest.rows.map(\.sourceImage)).count == 3)
+        request.amount = .count(5)
+        request.outputFolder = set.folder.sub("out2")
+        #expect(throws: AttackError.self) { try Poisoner.run(request) }
+    }
+
+    @Test func evaluationImagesGetTheTriggerTheWayTrainingImagesDid() throws {
+        let image = gradientImage(width: 30, height: 20)
+        let geometry = ModelGeometry(resize: .crop, size: 16)
+        let trigger = Trigger.noisePatch(NoisePatchTrigger(size: .pixels(4), position: .random, seed: 5))
+        var manifest = PoisonManifest(mode: .backdoor, target: "cart", targetLabel: 0, trigger: trigger,
+                                      placement: .modelInput(geometry), captions: .natural, templates: nil, seed: 0,
+                                      sourceData: "/x.csv", cleanRows: 0, rate: nil, source: "train", targetImage: nil, rows: [])
+        let input = try manifest.triggeredInput(image, geometry: geometry, item: 3)
+        #expect(input == trigger.apply(to: geometry.preprocessing.apply(image), index: -4))
+        #expect(input != trigger.apply(to: geometry.preprocessing.apply(image), index: 3), "evaluation reuses training noise")
+        manifest.placement = .original
+        #expect(try manifest.triggeredInput(image, geometry: geometry, item: 3)
+                == geometry.preprocessing.apply(trigger.apply(to: image, index: -4)))
+    }
+
     @Test func existingOutputIsNotOverwrittenUnlessAsked() throws {
         let set = try SyntheticSet(rows: 8)
         let out = set.folder.sub("out")
