@@ -103,7 +103,8 @@ def main():
     for name, size, resample in [
         ("rgb.png", (40, 25), "bicubic"), ("rgb.png", (31, 47), "bicubic"), ("rgb.png", (200, 130), "bicubic"),
         ("small.png", (64, 41), "bicubic"), ("tall.png", (17, 9), "bicubic"), ("rgb.png", (40, 25), "bilinear"),
-        ("small.png", (33, 50), "bilinear"),
+        ("small.png", (33, 50), "bilinear"), ("rgb.png", (120, 40), "bicubic"), ("tall.png", (30, 40), "bicubic"),
+        ("rgb.png", (60, 20), "bicubic"),
     ]:
         im = Image.open(os.path.join(OUT, name)).convert("RGB")
         filt = Image.Resampling.BICUBIC if resample == "bicubic" else Image.Resampling.BILINEAR
@@ -139,6 +140,34 @@ def main():
         im = Image.open(os.path.join(OUT, name)).convert("RGB")
         cases.append({"kind": "luma", "input": name, "width": im.width, "height": im.height,
                       "expected": save_u8(f"luma_{name}.u8", np.asarray(im.convert("L")))})
+
+    # --- colour and geometric ops on PIL images (torchvision.transforms.functional)
+    import math
+    import torchvision.transforms.functional as F
+    im = Image.open(os.path.join(OUT, "rgb.png")).convert("RGB")
+    from PIL import ImageOps
+    ops = [
+        ("brightness", 0.6, F.adjust_brightness(im, 0.6)), ("brightness", 1.4, F.adjust_brightness(im, 1.4)),
+        ("contrast", 0.5, F.adjust_contrast(im, 0.5)), ("contrast", 1.6, F.adjust_contrast(im, 1.6)),
+        ("saturation", 0.3, F.adjust_saturation(im, 0.3)), ("saturation", 1.7, F.adjust_saturation(im, 1.7)),
+        ("hue", -0.1, F.adjust_hue(im, -0.1)), ("hue", 0.25, F.adjust_hue(im, 0.25)),
+        ("sharpness", 1.8, F.adjust_sharpness(im, 1.8)), ("sharpness", 0.3, F.adjust_sharpness(im, 0.3)),
+        ("posterize", 3, F.posterize(im, 3)), ("solarize", 100.0, F.solarize(im, 100.0)),
+        ("autocontrast", 0, F.autocontrast(im)), ("equalize", 0, F.equalize(im)), ("invert", 0, F.invert(im)),
+        ("rotate", 20.0, F.rotate(im, 20.0, interpolation=T.InterpolationMode.NEAREST)),
+        ("rotate", -13.0, F.rotate(im, -13.0, interpolation=T.InterpolationMode.NEAREST)),
+        ("shearX", 0.2, F.affine(im, angle=0.0, translate=[0, 0], scale=1.0,
+                                 shear=[math.degrees(math.atan(0.2)), 0.0],
+                                 interpolation=T.InterpolationMode.NEAREST, center=[0, 0])),
+        ("shearX", -0.3, F.affine(im, angle=0.0, translate=[0, 0], scale=1.0,
+                                  shear=[math.degrees(math.atan(-0.3)), 0.0],
+                                  interpolation=T.InterpolationMode.NEAREST, center=[0, 0])),
+        ("gaussianBlur5", 1.3, F.gaussian_blur(im, [5, 5], [1.3, 1.3])),
+        ("gaussianBlur23", 0.7, F.gaussian_blur(im, [23, 23], [0.7, 0.7])),
+    ]
+    for op, value, out in ops:
+        cases.append({"kind": "op", "input": "rgb.png", "op": op, "value": float(value),
+                      "expected": save_u8(f"op_{op}_{value}.u8", np.asarray(out))})
 
     index = {
         "version": VERSION,

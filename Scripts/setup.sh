@@ -31,6 +31,25 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     || fail "apt-get could not install: ${need_pkgs[*]}"
 fi
 
+# --- optional: Open Clip Art (~156 MB) for `clipguard data prepare openclipart` ----------------
+# Opt in with `make setup OPENCLIPART=1` (or OPENCLIPART=1 Scripts/setup.sh).
+oca_pkgs=()
+for p in openclipart-png openclipart-svg; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || oca_pkgs+=("$p")
+done
+if [ ${#oca_pkgs[@]} -gt 0 ]; then
+  if [ "${OPENCLIPART:-0}" = 1 ]; then
+    say "installing Open Clip Art: ${oca_pkgs[*]} (~156 MB)"
+    command -v apt-get >/dev/null || fail "apt-get not found; install ${oca_pkgs[*]} by hand"
+    sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq >/dev/null 2>&1 || true
+    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${oca_pkgs[@]}" >/dev/null \
+      || fail "apt-get could not install: ${oca_pkgs[*]}"
+  else
+    say "optional Open Clip Art not installed (${oca_pkgs[*]}); run \`make setup OPENCLIPART=1\` to use \`clipguard data prepare openclipart\`"
+  fi
+fi
+
 # --- libtorch ---------------------------------------------------------------------------------
 # LIBTORCH=/path overrides everything: it must hold include/ and lib/.
 if [ -n "${LIBTORCH:-}" ]; then

@@ -65,18 +65,42 @@ int cc_inflate(const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len,
   return 0;
 }
 
-int cc_zlib_deflate(const uint8_t *in, size_t in_len, int level, uint8_t **out, size_t *out_len,
-                    char *err, size_t err_len) {
+int cc_deflate(const uint8_t *in, size_t in_len, int level, int gzip, uint8_t **out, size_t *out_len,
+               char *err, size_t err_len) {
   *out = NULL;
   *out_len = 0;
-  uLong bound = compressBound((uLong)in_len);
-  uint8_t *buf = malloc(bound ? bound : 1);
-  if (!buf) { set_err(err, err_len, "out of memory", NULL); return 1; }
-  uLongf got = bound;
-  int rc = compress2(buf, &got, in, (uLong)in_len, level);
-  if (rc != Z_OK) { free(buf); set_err(err, err_len, "compress2 failed", zError(rc)); return 1; }
+  z_stream s;
+  memset(&s, 0, sizeof s);
+  if (deflateInit2(&s, level, Z_DEFLATED, gzip ? 15 + 16 : 15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    set_err(err, err_len, "deflateInit2 failed", NULL);
+    return 1;
+  }
+  size_t cap = deflateBound(&s, (uLong)in_len) + 64;
+  uint8_t *buf = malloc(cap);
+  if (!buf) { deflateEnd(&s); set_err(err, err_len, "out of memory", NULL); return 1; }
+  s.next_in = (Bytef *)in;
+  s.next_out = buf;
+  size_t left_in = in_len;
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    if (s.avail_in == 0 && left_in > 0) {
+      uInt take = left_in > 0x40000000u ? 0x40000000u : (uInt)left_in;
+      s.avail_in = take;
+      left_in -= take;
+    }
+    size_t room = cap - (size_t)(s.next_out - buf);
+    s.avail_out = (uInt)(room > 0x40000000u ? 0x40000000u : room);
+    rc = deflate(&s, left_in == 0 ? Z_FINISH : Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+      deflateEnd(&s); free(buf); set_err(err, err_len, "deflate failed", zError(rc)); return 1;
+    }
+    if (rc == Z_BUF_ERROR && s.avail_out == 0) {
+      deflateEnd(&s); free(buf); set_err(err, err_len, "deflate output exceeded its bound", NULL); return 1;
+    }
+  }
+  *out_len = (size_t)(s.next_out - buf);
   *out = buf;
-  *out_len = got;
+  deflateEnd(&s);
   return 0;
 }
 

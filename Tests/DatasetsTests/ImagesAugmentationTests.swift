@@ -106,6 +106,24 @@ import Testing
         #expect(r.x == 0 && r.width == 10 && r.height == 10 && r.y == 95)
     }
 
+    @Test func resizingOnlyTheKeptRegionEqualsResizeThenCrop() {
+        var rng = SplitMix64(seed: 11)
+        for (w, h) in [(53, 41), (30, 60), (60, 30), (17, 17)] {
+            let image = ImagesCodecTests.pattern(width: w, height: h, seed: 5)
+            for _ in 0..<25 {
+                let ow = 1 + rng.index(below: 2 * w), oh = 1 + rng.index(below: 2 * h)
+                let kw = 1 + rng.index(below: ow), kh = 1 + rng.index(below: oh)
+                let kx = rng.index(below: ow - kw + 1), ky = rng.index(below: oh - kh + 1)
+                let filter: ResampleFilter = rng.chance(0.5) ? .bicubic : .bilinear
+                let fused = image.resized(
+                    width: ow, height: oh, keepingColumns: kx..<(kx + kw), rows: ky..<(ky + kh), filter: filter)
+                let reference = image.resized(width: ow, height: oh, filter: filter)
+                    .cropped(x: kx, y: ky, width: kw, height: kh)
+                #expect(fused == reference, "\(w)x\(h) -> \(ow)x\(oh) keep \(kx),\(ky) \(kw)x\(kh)")
+            }
+        }
+    }
+
     @Test func colorOpsMatchPILOnKnownValues() {
         let px = RGBImage(width: 2, height: 1, pixels: [200, 100, 50, 10, 20, 30])
         #expect(px.adjustedBrightness(0.5).pixels == [100, 50, 25, 5, 10, 15])

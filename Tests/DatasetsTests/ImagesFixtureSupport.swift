@@ -18,6 +18,8 @@ enum ImageFixtures {
         var filter: String?
         var minimumSide: Int?
         var crop: [Int]?
+        var op: String?
+        var value: Double?
         var expected: String
         var expectedFloats: String?
     }

@@ -11,10 +11,10 @@
 int cc_inflate(const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len,
                char *err, size_t err_len);
 
-/** Compresses `in` as a zlib stream (RFC 1950) at `level` (0-9, or -1 for the default).
- *  Same ownership and error conventions as cc_inflate. */
-int cc_zlib_deflate(const uint8_t *in, size_t in_len, int level, uint8_t **out, size_t *out_len,
-                    char *err, size_t err_len);
+/** Compresses `in` at `level` (0-9, or -1 for the default) as a zlib stream (RFC 1950), or as
+ *  a gzip file (RFC 1952) when `gzip` is nonzero. Same ownership and error conventions as cc_inflate. */
+int cc_deflate(const uint8_t *in, size_t in_len, int level, int gzip, uint8_t **out, size_t *out_len,
+               char *err, size_t err_len);
 
 /** CRC-32 (as used by gzip and PNG) of `len` bytes, continuing from `crc` (start with 0). */
 uint32_t cc_crc32(uint32_t crc, const uint8_t *data, size_t len);

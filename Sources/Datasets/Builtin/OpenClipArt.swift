@@ -87,7 +87,7 @@ public struct OpenClipArtMetadata: Sendable, Hashable {
                 continue  // e.g. <dc:titleX>
             }
             guard let close = after.firstIndex(of: ">") else { return nil }
-            if after[after.index(before: close)] == "/" {  // <dc:title/>
+            if close > after.startIndex && after[after.index(before: close)] == "/" {  // <dc:title/>
                 rest = after[after.index(after: close)...]
                 return ""
             }

@@ -245,47 +245,49 @@ extension RGBImage {
             if j >= n { j = period - j }
             return j
         }
-        let columns = (-half..<(w + half)).map { reflect($0, w) }
         let rows = (-half..<(h + half)).map { reflect($0, h) }
-        var horizontal = [Float](repeating: 0, count: w * h * 3)
-        var out = [UInt8](repeating: 0, count: w * h * 3)
-        pixels.withUnsafeBufferPointer { src in
-            horizontal.withUnsafeMutableBufferPointer { tmp in
-                kernel.withUnsafeBufferPointer { k in
-                    columns.withUnsafeBufferPointer { col in
+        let rowLength = w * 3
+        // Horizontal pass: each row is reflect-padded into a float buffer, then every tap is a
+        // contiguous multiply-add over the whole row (vectorisable).
+        var horizontal = [Float](repeating: 0, count: h * rowLength)
+        var padded = [Float](repeating: 0, count: (w + 2 * half) * 3)
+        let padIndex = (-half..<(w + half)).map { reflect($0, w) }
+        pixels.withUnsafeBufferPointer { srcBuffer in
+            horizontal.withUnsafeMutableBufferPointer { tmpBuffer in
+                padded.withUnsafeMutableBufferPointer { padBuffer in
+                    kernel.withUnsafeBufferPointer { k in
+                        let src = srcBuffer.baseAddress!, tmp = tmpBuffer.baseAddress!, pad = padBuffer.baseAddress!
                         for y in 0..<h {
-                            let row = y * w * 3
-                            for x in 0..<w {
-                                var r: Float = 0, g: Float = 0, b: Float = 0
-                                for t in 0..<kernelSize {
-                                    let s = row + col[x + t] * 3
-                                    let kt = k[t]
-                                    r += kt * Float(src[s])
-                                    g += kt * Float(src[s + 1])
-                                    b += kt * Float(src[s + 2])
-                                }
-                                let d = row + x * 3
-                                tmp[d] = r
-                                tmp[d + 1] = g
-                                tmp[d + 2] = b
+                            let row = src + y * rowLength
+                            for (i, x) in padIndex.enumerated() {
+                                pad[3 * i] = Float(row[3 * x])
+                                pad[3 * i + 1] = Float(row[3 * x + 1])
+                                pad[3 * i + 2] = Float(row[3 * x + 2])
+                            }
+                            let out = tmp + y * rowLength
+                            for t in 0..<kernelSize {
+                                let kt = k[t]
+                                let shifted = pad + 3 * t
+                                for j in 0..<rowLength { out[j] += kt * shifted[j] }
                             }
                         }
                     }
                 }
             }
         }
-        let rowLength = w * 3
+        var out = [UInt8](repeating: 0, count: w * h * 3)
         var accumulator = [Float](repeating: 0, count: rowLength)
-        horizontal.withUnsafeBufferPointer { tmp in
+        horizontal.withUnsafeBufferPointer { tmpBuffer in
             out.withUnsafeMutableBufferPointer { dst in
-                accumulator.withUnsafeMutableBufferPointer { acc in
+                accumulator.withUnsafeMutableBufferPointer { accBuffer in
                     kernel.withUnsafeBufferPointer { k in
+                        let tmp = tmpBuffer.baseAddress!, acc = accBuffer.baseAddress!
                         for y in 0..<h {
                             for j in 0..<rowLength { acc[j] = 0 }
                             for t in 0..<kernelSize {
-                                let s = rows[y + t] * rowLength
+                                let s = tmp + rows[y + t] * rowLength
                                 let kt = k[t]
-                                for j in 0..<rowLength { acc[j] += kt * tmp[s + j] }
+                                for j in 0..<rowLength { acc[j] += kt * s[j] }
                             }
                             let d = y * rowLength
                             for j in 0..<rowLength {

@@ -24,7 +24,11 @@ public enum Preprocessing: Sendable, Hashable, Codable {
         switch self {
         case .resizeCenterCrop(let size):
             let (w, h) = Self.shorterSideResize(width: image.width, height: image.height, to: size)
-            return image.resized(width: w, height: h, filter: .bicubic).centerCropped(width: size, height: size)
+            // The centre crop's placement (torchvision's CenterCrop), computing only those pixels.
+            let top = Int((Double(h - size) / 2).rounded(.toNearestOrEven))
+            let left = Int((Double(w - size) / 2).rounded(.toNearestOrEven))
+            return image.resized(
+                width: w, height: h, keepingColumns: left..<(left + size), rows: top..<(top + size), filter: .bicubic)
         case .squareResize(let size):
             return image.resized(width: size, height: size, filter: .bicubic)
         }

@@ -55,7 +55,8 @@ extension RGBImage {
         return RGBImage(width: width, height: height, pixels: out)
     }
 
-    /// PIL's RGB → HSV conversion (`Convert.c`, `rgb2hsv`), 8 bits per channel.
+    /// PIL's RGB → HSV conversion (`Convert.c`, `rgb2hsv_row`), 8 bits per channel, with C's
+    /// mix of float storage and double arithmetic reproduced.
     static func pilHSV(_ r: UInt8, _ g: UInt8, _ b: UInt8) -> (UInt8, UInt8, UInt8) {
         let maxc = max(r, g, b), minc = min(r, g, b)
         if maxc == minc { return (0, 0, maxc) }
@@ -66,25 +67,27 @@ extension RGBImage {
         if r == maxc {
             h = bc - gc
         } else if g == maxc {
-            h = 2 + rc - bc
+            h = Float(2.0 + Double(rc) - Double(bc))
         } else {
-            h = 4 + gc - rc
+            h = Float(4.0 + Double(gc) - Double(rc))
         }
-        h = fmodf(h / 6 + 1, 1)
-        return (UInt8(clamping: Int(h * 255)), UInt8(clamping: Int(s * 255)), maxc)
+        // fmod(x, 1) for x = h/6 + 1 ∈ [0, 2): exact either way (Sterbenz), without the libm call.
+        let x = Double(h) / 6.0 + 1.0
+        h = Float(x >= 1 ? x - 1 : x)
+        return (UInt8(clamping: Int(Double(h) * 255.0)), UInt8(clamping: Int(Double(s) * 255.0)), maxc)
     }
 
-    /// PIL's HSV → RGB conversion (`Convert.c`, `hsv2rgb`).
+    /// PIL's HSV → RGB conversion (`Convert.c`, `hsv2rgb`), same arithmetic as C.
     static func pilRGB(_ h: UInt8, _ s: UInt8, _ v: UInt8) -> (UInt8, UInt8, UInt8) {
         if s == 0 { return (v, v, v) }
-        let hh = Float(h) * 6 / 255
+        let hh = Double(h) * 6.0 / 255.0
         let i = Int(hh.rounded(.down))
-        let f = hh - Float(i)
-        let fs = Float(s) / 255
-        let fv = Float(v)
-        let p = UInt8(clamping: Int((fv * (1 - fs)).rounded()))
-        let q = UInt8(clamping: Int((fv * (1 - fs * f)).rounded()))
-        let t = UInt8(clamping: Int((fv * (1 - fs * (1 - f))).rounded()))
+        let f = Double(Float(hh - Double(i)))
+        let fs = Double(Float(Double(s) / 255.0))
+        let fv = Double(v)
+        let p = UInt8(clamping: Int((fv * (1.0 - fs)).rounded()))
+        let q = UInt8(clamping: Int((fv * (1.0 - fs * f)).rounded()))
+        let t = UInt8(clamping: Int((fv * (1.0 - fs * (1.0 - f))).rounded()))
         switch i % 6 {
         case 0: return (v, t, p)
         case 1: return (q, v, p)
@@ -204,27 +207,34 @@ extension RGBImage {
         return smooth.withUnsafeBufferPointer { s in blended(withDegenerate: { s[$0] }, factor: factor) }
     }
 
-    /// Inverse-mapped affine warp with nearest-neighbour sampling and black fill, as PIL's
-    /// `Image.transform(AFFINE)`: output pixel centre `(x + ½, y + ½)` samples the input at
-    /// `(a·x' + b·y' + c, d·x' + e·y' + f)`.
+    /// Inverse-mapped affine warp with nearest-neighbour sampling and black fill, exactly as
+    /// PIL's `Image.transform(AFFINE, NEAREST)`: the input position of output pixel `(x, y)` is
+    /// `(a·x' + b·y' + c, d·x' + e·y' + f)` at the pixel centre `(x', y') = (x + ½, y + ½)`,
+    /// stepped in 16.16 fixed point and floored (Pillow's `affine_fixed`).
     func affineWarped(_ a: Double, _ b: Double, _ c: Double, _ d: Double, _ e: Double, _ f: Double) -> RGBImage {
+        if a == 1 && b == 0 && c == 0 && d == 0 && e == 1 && f == 0 { return self }
+        func fix(_ v: Double) -> Int { Int((v * 65536 + 0.5).rounded(.down)) }
+        let a0 = fix(a), a1 = fix(b), a3 = fix(d), a4 = fix(e)
+        var rowX = fix(c + a * 0.5 + b * 0.5), rowY = fix(f + d * 0.5 + e * 0.5)
         var out = [UInt8](repeating: 0, count: pixels.count)
         let w = width, h = height
         pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for y in 0..<h {
-                    let yc = Double(y) + 0.5
+                    var xx = rowX, yy = rowY
                     for x in 0..<w {
-                        let xc = Double(x) + 0.5
-                        let xi = a * xc + b * yc + c, yi = d * xc + e * yc + f
-                        guard xi >= 0, yi >= 0 else { continue }
-                        let sx = Int(xi), sy = Int(yi)
-                        guard sx < w, sy < h else { continue }
-                        let s = (sy * w + sx) * 3, o = (y * w + x) * 3
-                        dst[o] = src[s]
-                        dst[o + 1] = src[s + 1]
-                        dst[o + 2] = src[s + 2]
+                        let sx = xx >> 16, sy = yy >> 16
+                        if sx >= 0 && sx < w && sy >= 0 && sy < h {
+                            let s = (sy * w + sx) * 3, o = (y * w + x) * 3
+                            dst[o] = src[s]
+                            dst[o + 1] = src[s + 1]
+                            dst[o + 2] = src[s + 2]
+                        }
+                        xx += a0
+                        yy += a3
                     }
+                    rowX += a1
+                    rowY += a4
                 }
             }
         }
@@ -234,11 +244,15 @@ extension RGBImage {
     /// Rotated counter-clockwise by `degrees` about the centre, same size, black corners
     /// (PIL's `rotate(degrees, NEAREST)`).
     public func rotated(degrees: Double) -> RGBImage {
-        let t = degrees * .pi / 180
+        // Python's `angle % 360` (non-negative), then PIL's `-radians(angle)`.
+        let t = -(degrees - 360 * (degrees / 360).rounded(.down)) * .pi / 180
+        // PIL rounds the matrix entries to 15 decimals.
+        func r15(_ v: Double) -> Double { (v * 1e15).rounded() / 1e15 }
+        let (m0, m1, m3, m4) = (r15(cos(t)), r15(sin(t)), r15(-sin(t)), r15(cos(t)))
         let cx = Double(width) / 2, cy = Double(height) / 2
-        let (cs, sn) = (cos(t), sin(t))
-        // Input = R(θ)ᵀ-style inverse map about the centre.
-        return affineWarped(cs, -sn, cx - cs * cx + sn * cy, sn, cs, cy - sn * cx - cs * cy)
+        let c = m0 * -cx + m1 * -cy + cx
+        let f = m3 * -cx + m4 * -cy + cy
+        return affineWarped(m0, m1, c, m3, m4, f)
     }
 
     /// Sheared horizontally: output `(x, y)` samples input `(x + m·y, y)`, black fill

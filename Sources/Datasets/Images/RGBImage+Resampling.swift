@@ -27,7 +27,7 @@ public enum ResampleFilter: String, Sendable, Hashable, Codable {
 /// by `scale > 1` the filter is stretched by `scale` (this is the antialiasing), taps are
 /// normalised to sum 1 in double precision and then rounded to integers with 22 fractional bits.
 struct ResampleTaps {
-    static let precisionBits = 22
+    static let precisionBits = 22  // Pillow's PRECISION_BITS = 32 - 8 - 2
     /// Taps per output sample (the stride of `weights`).
     let stride: Int
     /// First input index (relative to the box start) used by each output sample.
@@ -70,18 +70,106 @@ struct ResampleTaps {
     }
 }
 
+/// Fixed-point accumulator to byte: `acc >> 22`, clamped to 0…255 (Pillow's `clip8`).
 @inline(__always)
 private func clip8(_ accumulator: Int32) -> UInt8 {
-    let v = accumulator >> Int32(ResampleTaps.precisionBits)
+    let v = accumulator >> 22
     return v < 0 ? 0 : (v > 255 ? 255 : UInt8(truncatingIfNeeded: v))
 }
 
+/// Rounding offset of the fixed-point accumulators (one half, 2²¹).
+private let fixedHalf: Int32 = 1 << 21
+
+/// One horizontal pass over `rows` rows of `source` starting at `(x0, y0)`: produces the
+/// output columns `keep` of a resize from `taps`. Returns `[rows, keep.count, 3]`.
+private func horizontalPass(
+    _ source: [UInt8], stride sourceStride: Int, x0: Int, y0: Int, rows: Int,
+    taps: ResampleTaps, keep: Range<Int>
+) -> [UInt8] {
+    let outWidth = keep.count
+    var out = [UInt8](repeating: 0, count: rows * outWidth * 3)
+    let tapStride = taps.stride
+    source.withUnsafeBufferPointer { srcBuffer in
+        out.withUnsafeMutableBufferPointer { dstBuffer in
+            taps.weights.withUnsafeBufferPointer { wBuffer in
+                taps.first.withUnsafeBufferPointer { firstBuffer in
+                    taps.count.withUnsafeBufferPointer { countBuffer in
+                        let src = srcBuffer.baseAddress!, dst = dstBuffer.baseAddress!
+                        let w = wBuffer.baseAddress!, first = firstBuffer.baseAddress!, count = countBuffer.baseAddress!
+                        for row in 0..<rows {
+                            let srcRow = src + (y0 + row) * sourceStride + x0 * 3
+                            var o = dst + row * outWidth * 3
+                            for x in keep {
+                                var r = fixedHalf, g = fixedHalf, b = fixedHalf
+                                var p = srcRow + first[x] * 3
+                                var k = w + x * tapStride
+                                for _ in 0..<count[x] {
+                                    let wk = k.pointee
+                                    r &+= Int32(p[0]) &* wk
+                                    g &+= Int32(p[1]) &* wk
+                                    b &+= Int32(p[2]) &* wk
+                                    p += 3
+                                    k += 1
+                                }
+                                o[0] = clip8(r)
+                                o[1] = clip8(g)
+                                o[2] = clip8(b)
+                                o += 3
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// One vertical pass over a `width`-pixel-wide band of `source` starting at column `x0`:
+/// produces the output rows `keep` of a resize from `taps`, whose input row `i` is source row
+/// `y0 + i`. Returns `[keep.count, width, 3]`; accumulates a row at a time.
+private func verticalPass(
+    _ source: [UInt8], stride sourceStride: Int, x0: Int, y0: Int, width: Int,
+    taps: ResampleTaps, keep: Range<Int>
+) -> [UInt8] {
+    let rowLength = width * 3
+    let tapStride = taps.stride
+    var out = [UInt8](repeating: 0, count: keep.count * rowLength)
+    var accumulator = [Int32](repeating: 0, count: rowLength)
+    source.withUnsafeBufferPointer { srcBuffer in
+        out.withUnsafeMutableBufferPointer { dstBuffer in
+            accumulator.withUnsafeMutableBufferPointer { accBuffer in
+                taps.weights.withUnsafeBufferPointer { wBuffer in
+                    let src = srcBuffer.baseAddress!, dst = dstBuffer.baseAddress!, acc = accBuffer.baseAddress!
+                    for (i, y) in keep.enumerated() {
+                        for j in 0..<rowLength { acc[j] = fixedHalf }
+                        let firstRow = y0 + taps.first[y]
+                        for k in 0..<taps.count[y] {
+                            let wk = wBuffer[y * tapStride + k]
+                            let s = src + (firstRow + k) * sourceStride + x0 * 3
+                            for j in 0..<rowLength { acc[j] &+= Int32(s[j]) &* wk }
+                        }
+                        let d = dst + i * rowLength
+                        for j in 0..<rowLength { d[j] = clip8(acc[j]) }
+                    }
+                }
+            }
+        }
+    }
+    return out
+}
+
 extension RGBImage {
-    /// The image resized to `width × height` with a separable convolution filter, matching
-    /// PIL's `Image.resize` (and so torchvision's `Resize` on PIL images) bit for bit:
-    /// the filter's support is widened by the scale factor when downsampling (antialiasing),
-    /// arithmetic is fixed-point with 22 fractional bits, and the horizontal pass is rounded
-    /// to 8 bits before the vertical pass, as in Pillow.
+    /// The image resized to `width × height` with a separable convolution filter, following
+    /// PIL's `Image.resize` (and so torchvision's `Resize` on PIL images): the filter's support
+    /// is widened by the scale factor when downsampling (antialiasing), arithmetic is
+    /// fixed-point with 22 fractional bits, and the first pass is rounded to 8 bits before the
+    /// second. The horizontal pass runs first, except when the height shrinks and the width
+    /// does not, where Pillow ≥ 12.2 runs the vertical pass first (python-pillow/Pillow 3cab8da).
+    /// Pillow 13.0 also runs the vertical pass first for some sizes where both sides shrink
+    /// (e.g. 40×75 → 30×40) by a rule not in its public source as of August 2026; there the
+    /// results differ from Pillow by at most 2 levels in some pixels. CLIP's preprocessing
+    /// (equal scale on both axes) and the fixture's other cases match Pillow exactly.
     ///
     /// ```swift
     /// let small = image.resized(width: 224, height: 168)
@@ -98,86 +186,76 @@ extension RGBImage {
         cropX: Int, cropY: Int, cropWidth: Int, cropHeight: Int,
         width outWidth: Int, height outHeight: Int, filter: ResampleFilter = .bicubic
     ) -> RGBImage {
+        resampled(
+            cropX: cropX, cropY: cropY, cropWidth: cropWidth, cropHeight: cropHeight,
+            width: outWidth, height: outHeight, keepX: 0..<outWidth, keepY: 0..<outHeight, filter: filter)
+    }
+
+    /// The image resized to `width × height` and then cut to the output columns `keepX` and
+    /// rows `keepY`, computing only the kept pixels; identical to
+    /// `resized(width:height:).cropped(...)`.
+    public func resized(
+        width outWidth: Int, height outHeight: Int, keepingColumns keepX: Range<Int>, rows keepY: Range<Int>,
+        filter: ResampleFilter = .bicubic
+    ) -> RGBImage {
+        resampled(
+            cropX: 0, cropY: 0, cropWidth: width, cropHeight: height,
+            width: outWidth, height: outHeight, keepX: keepX, keepY: keepY, filter: filter)
+    }
+
+    private func resampled(
+        cropX: Int, cropY: Int, cropWidth: Int, cropHeight: Int,
+        width outWidth: Int, height outHeight: Int, keepX: Range<Int>, keepY: Range<Int>, filter: ResampleFilter
+    ) -> RGBImage {
         precondition(outWidth > 0 && outHeight > 0, "resized: empty target \(outWidth)x\(outHeight)")
         precondition(
             cropX >= 0 && cropY >= 0 && cropWidth > 0 && cropHeight > 0
                 && cropX + cropWidth <= width && cropY + cropHeight <= height,
             "resized: rectangle (\(cropX), \(cropY), \(cropWidth)x\(cropHeight)) is outside a \(width)x\(height) image")
+        precondition(
+            !keepX.isEmpty && !keepY.isEmpty && keepX.lowerBound >= 0 && keepY.lowerBound >= 0
+                && keepX.upperBound <= outWidth && keepY.upperBound <= outHeight,
+            "resized: kept region \(keepX) x \(keepY) is outside the \(outWidth)x\(outHeight) output")
         let needHorizontal = outWidth != cropWidth
         let needVertical = outHeight != cropHeight
-        if !needHorizontal && !needVertical {
-            return cropped(x: cropX, y: cropY, width: cropWidth, height: cropHeight)
-        }
-        // Horizontal pass: rows of the crop -> [cropHeight, outWidth, 3].
-        var intermediate: [UInt8]
-        var interStride: Int
-        var interX: Int
-        var interY: Int
-        if needHorizontal {
+        let stride = width * 3
+        let (keptWidth, keptHeight) = (keepX.count, keepY.count)
+        switch (needHorizontal, needVertical) {
+        case (false, false):
+            return cropped(
+                x: cropX + keepX.lowerBound, y: cropY + keepY.lowerBound, width: keptWidth, height: keptHeight)
+        case (true, false):
             let taps = ResampleTaps(inputLength: cropWidth, outputLength: outWidth, filter: filter)
-            intermediate = [UInt8](repeating: 0, count: cropHeight * outWidth * 3)
-            let srcStride = width * 3
-            pixels.withUnsafeBufferPointer { src in
-                intermediate.withUnsafeMutableBufferPointer { dst in
-                    taps.weights.withUnsafeBufferPointer { w in
-                        let half = Int32(1 << (ResampleTaps.precisionBits - 1))
-                        for row in 0..<cropHeight {
-                            let srcRow = (cropY + row) * srcStride + cropX * 3
-                            let dstRow = row * outWidth * 3
-                            for x in 0..<outWidth {
-                                var r = half, g = half, b = half
-                                let base = srcRow + taps.first[x] * 3
-                                let wBase = x * taps.stride
-                                for k in 0..<taps.count[x] {
-                                    let wk = w[wBase + k]
-                                    let s = base + k * 3
-                                    r &+= Int32(src[s]) &* wk
-                                    g &+= Int32(src[s + 1]) &* wk
-                                    b &+= Int32(src[s + 2]) &* wk
-                                }
-                                let d = dstRow + x * 3
-                                dst[d] = clip8(r)
-                                dst[d + 1] = clip8(g)
-                                dst[d + 2] = clip8(b)
-                            }
-                        }
-                    }
-                }
+            let out = horizontalPass(
+                pixels, stride: stride, x0: cropX, y0: cropY + keepY.lowerBound, rows: keptHeight,
+                taps: taps, keep: keepX)
+            return RGBImage(width: keptWidth, height: keptHeight, pixels: out)
+        case (false, true):
+            let taps = ResampleTaps(inputLength: cropHeight, outputLength: outHeight, filter: filter)
+            let out = verticalPass(
+                pixels, stride: stride, x0: cropX + keepX.lowerBound, y0: cropY, width: keptWidth,
+                taps: taps, keep: keepY)
+            return RGBImage(width: keptWidth, height: keptHeight, pixels: out)
+        case (true, true):
+            let horizontal = ResampleTaps(inputLength: cropWidth, outputLength: outWidth, filter: filter)
+            let vertical = ResampleTaps(inputLength: cropHeight, outputLength: outHeight, filter: filter)
+            if outWidth >= cropWidth && outHeight < cropHeight {
+                // Vertical first: the kept rows over the full crop width, then the kept columns.
+                let band = verticalPass(
+                    pixels, stride: stride, x0: cropX, y0: cropY, width: cropWidth, taps: vertical, keep: keepY)
+                let out = horizontalPass(
+                    band, stride: cropWidth * 3, x0: 0, y0: 0, rows: keptHeight, taps: horizontal, keep: keepX)
+                return RGBImage(width: keptWidth, height: keptHeight, pixels: out)
             }
-            if !needVertical { return RGBImage(width: outWidth, height: outHeight, pixels: intermediate) }
-            interStride = outWidth * 3
-            interX = 0
-            interY = 0
-        } else {
-            intermediate = pixels
-            interStride = width * 3
-            interX = cropX
-            interY = cropY
+            // Horizontal first, over only the input rows that the kept output rows read.
+            let firstRow = vertical.first[keepY.lowerBound]
+            let lastRow = vertical.first[keepY.upperBound - 1] + vertical.count[keepY.upperBound - 1]
+            let band = horizontalPass(
+                pixels, stride: stride, x0: cropX, y0: cropY + firstRow, rows: lastRow - firstRow,
+                taps: horizontal, keep: keepX)
+            let out = verticalPass(
+                band, stride: keptWidth * 3, x0: 0, y0: -firstRow, width: keptWidth, taps: vertical, keep: keepY)
+            return RGBImage(width: keptWidth, height: keptHeight, pixels: out)
         }
-        // Vertical pass: [cropHeight, outWidth, 3] -> [outHeight, outWidth, 3], a row at a time.
-        let taps = ResampleTaps(inputLength: cropHeight, outputLength: outHeight, filter: filter)
-        let rowLength = outWidth * 3
-        var out = [UInt8](repeating: 0, count: outHeight * rowLength)
-        var accumulator = [Int32](repeating: 0, count: rowLength)
-        intermediate.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                accumulator.withUnsafeMutableBufferPointer { acc in
-                    taps.weights.withUnsafeBufferPointer { w in
-                        let half = Int32(1 << (ResampleTaps.precisionBits - 1))
-                        for y in 0..<outHeight {
-                            for j in 0..<rowLength { acc[j] = half }
-                            for k in 0..<taps.count[y] {
-                                let wk = w[y * taps.stride + k]
-                                let s = (interY + taps.first[y] + k) * interStride + interX * 3
-                                for j in 0..<rowLength { acc[j] &+= Int32(src[s + j]) &* wk }
-                            }
-                            let d = y * rowLength
-                            for j in 0..<rowLength { dst[d + j] = clip8(acc[j]) }
-                        }
-                    }
-                }
-            }
-        }
-        return RGBImage(width: outWidth, height: outHeight, pixels: out)
     }
 }

@@ -202,12 +202,16 @@ public struct DataLoader: Sendable {
 private final class EpochWork: @unchecked Sendable {
     let condition = NSCondition()
     let plan: [[Int]]
+    let itemCount: Int
     var nextToStart = 0
     var delivered = 0
     var results: [Int: (batch: Batch, failures: [ItemFailure])] = [:]
     var cancelled = false
 
-    init(plan: [[Int]]) { self.plan = plan }
+    init(plan: [[Int]]) {
+        self.plan = plan
+        itemCount = plan.reduce(0) { $0 + $1.count }
+    }
 }
 
 /// The batches of one epoch, in order. Call ``next()`` until it returns `nil`, then read ``report``.
@@ -298,8 +302,7 @@ public final class EpochIterator {
             report.skipped += result.failures.count
             let room = max(0, loader.config.reportedFailures - report.failures.count)
             report.failures += result.failures.prefix(room)
-            let total = work.plan.reduce(0) { $0 + $1.count }
-            if Double(report.skipped) > loader.config.maxFailureFraction * Double(total) {
+            if Double(report.skipped) > loader.config.maxFailureFraction * Double(work.itemCount) {
                 cancel()
                 throw .tooManyFailures(report, allowedFraction: loader.config.maxFailureFraction)
             }

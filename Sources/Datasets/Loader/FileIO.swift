@@ -172,13 +172,13 @@ func gunzip(_ bytes: [UInt8]) throws(CompressionFailure) -> [UInt8] {
     return Array(UnsafeBufferPointer(start: output, count: length))
 }
 
-/// Compresses `bytes` as a zlib stream (RFC 1950).
-func zlibDeflate(_ bytes: [UInt8], level: Int32 = 6) throws(CompressionFailure) -> [UInt8] {
+/// Compresses `bytes` as a zlib stream (RFC 1950), or as a gzip file when `gzip` is true.
+func zlibDeflate(_ bytes: [UInt8], level: Int32 = 6, gzip: Bool = false) throws(CompressionFailure) -> [UInt8] {
     var output: UnsafeMutablePointer<UInt8>?
     var length = 0
     var message = [CChar](repeating: 0, count: 256)
     let rc = bytes.withUnsafeBufferPointer { input in
-        cc_zlib_deflate(input.baseAddress, input.count, level, &output, &length, &message, message.count)
+        cc_deflate(input.baseAddress, input.count, level, gzip ? 1 : 0, &output, &length, &message, message.count)
     }
     guard rc == 0, let output else {
         throw CompressionFailure(reason: String(decoding: message.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self))
