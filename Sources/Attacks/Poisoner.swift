@@ -82,6 +82,8 @@ public struct PoisonSummary: Sendable, CustomStringConvertible {
     public var eligibleSources: Int
     /// Where the target label came from, if any.
     public var labelOrigin: String?
+    /// The shorter side of the smallest source image, if any image was written.
+    public var smallestSourceSide: Int?
 
     public var description: String {
         let m = manifest
@@ -108,6 +110,10 @@ public struct PoisonSummary: Sendable, CustomStringConvertible {
         }
         lines.append("captions: \(m.captions.rawValue); \(captionsNamingTarget) of \(m.cleanRows) training captions name \"\(m.target)\"")
         for row in m.rows.prefix(3) { lines.append("  e.g. row \(row.index): \"\(row.caption)\"") }
+        if case .modelInput(let geometry) = m.placement, let side = smallestSourceSide, side * 2 <= geometry.size {
+            lines.append("note: sources as small as \(side) px were upscaled to \(geometry.size)×\(geometry.size); if the model "
+                         + "trains at a lower resolution, pass it as --image-size so poisoned images match clean ones")
+        }
         lines.append("wrote \(csvPath) (\(m.cleanRows) clean + \(m.rows.count) poisoned rows)")
         lines.append("wrote \(manifestPath)")
         return lines.joined(separator: "\n")
@@ -286,15 +292,18 @@ public enum Poisoner {
         let placement = request.placement
         let finalTrigger = trigger
         var rows: [PoisonManifest.Row] = []
+        var smallestSourceSide: Int?
         switch request.attack {
         case .backdoor:
             let names = (0..<count).map { "poison/\(padded($0)).png" }
             let sources = sources
             let sizes = try writeImages(count: count, out: out, names: names) { k throws(AttackError) in
                 var image = try decodeSource(sources[k].image)
+                let sourceSide = min(image.width, image.height)
                 if case .modelInput(let geometry) = placement { image = geometry.preprocessing.apply(image) }
-                return finalTrigger!.apply(to: image, index: k)
+                return (finalTrigger!.apply(to: image, index: k), sourceSide)
             }
+            smallestSourceSide = sizes.map(\.2).min()
             rows = (0..<count).map { k in
                 PoisonManifest.Row(index: cleanRows + k, image: names[k], sourceImage: sources[k].image,
                                    sourceRow: sources[k].row, caption: captions[k], width: sizes[k].0,
@@ -303,6 +312,7 @@ public enum Poisoner {
         case .targeted(let imagePath):
             let name = "poison/target.png"
             var image = try decodeSource(absolutePath(imagePath))
+            smallestSourceSide = min(image.width, image.height)
             if case .modelInput(let geometry) = placement { image = geometry.preprocessing.apply(image) }
             let imagePath = resolved(name, against: out)
             do { try image.write(toPath: imagePath) } catch { throw .image(path: imagePath, reason: "\(error)") }
@@ -345,7 +355,8 @@ public enum Poisoner {
         try manifest.validate(path: manifestPath)
         try manifest.write(toPath: manifestPath)
         return PoisonSummary(manifest: manifest, manifestPath: manifestPath, csvPath: csvPath,
-                             captionsNamingTarget: naming.count, eligibleSources: eligible, labelOrigin: labelOrigin)
+                             captionsNamingTarget: naming.count, eligibleSources: eligible, labelOrigin: labelOrigin,
+                             smallestSourceSide: smallestSourceSide)
     }
 
     /// `000042`: at least six digits.
@@ -375,15 +386,17 @@ public enum Poisoner {
     }
 
     /// Makes and writes `count` images on all cores; returns their sizes.
+    /// `make` returns the image and the shorter side of its source; the result holds
+    /// (width, height, source's shorter side) per image.
     static func writeImages(count: Int, out: String, names: [String],
-                            make: @Sendable (Int) throws(AttackError) -> RGBImage) throws(AttackError) -> [(Int, Int)] {
+                            make: @Sendable (Int) throws(AttackError) -> (RGBImage, Int)) throws(AttackError) -> [(Int, Int, Int)] {
         let results = ResultSlots(count: count)
         DispatchQueue.concurrentPerform(iterations: count) { k in
             let path = resolved(names[k], against: out)
             do throws(AttackError) {
-                let image = try make(k)
+                let (image, sourceSide) = try make(k)
                 do { try image.write(toPath: path) } catch { throw AttackError.image(path: path, reason: "\(error)") }
-                results.set(k, .success((image.width, image.height)))
+                results.set(k, .success((image.width, image.height, sourceSide)))
             } catch {
                 results.set(k, .failure(error))
             }
@@ -395,11 +408,11 @@ public enum Poisoner {
 /// Per-item results written by concurrent workers.
 private final class ResultSlots: @unchecked Sendable {
     private let lock = NSLock()
-    private var slots: [Result<(Int, Int), AttackError>?]
+    private var slots: [Result<(Int, Int, Int), AttackError>?]
     init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ k: Int, _ value: Result<(Int, Int), AttackError>) { lock.lock(); slots[k] = value; lock.unlock() }
+    func set(_ k: Int, _ value: Result<(Int, Int, Int), AttackError>) { lock.lock(); slots[k] = value; lock.unlock() }
     /// All values in order, or the first error by index.
-    func values() throws(AttackError) -> [(Int, Int)] {
+    func values() throws(AttackError) -> [(Int, Int, Int)] {
         try slots.map { slot throws(AttackError) in try slot!.get() }
     }
 }
