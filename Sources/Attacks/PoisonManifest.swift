@@ -40,16 +40,22 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
         public var height: Int
         /// The index the trigger's per-image random parts were drawn with (nil when targeted).
         public var triggerIndex: Int?
+        /// The patch squares in the written image's pixels (patch and noise-patch triggers; the
+        /// other triggers cover the whole image). Recorded for readers without this code; they
+        /// equal ``Trigger/regions(width:height:index:)`` at `triggerIndex`, which `load` checks.
+        public var triggerRegions: [PixelRect]?
 
         public init(index: Int, image: String, sourceImage: String, sourceRow: Int?, caption: String,
-                    width: Int, height: Int, triggerIndex: Int?) {
+                    width: Int, height: Int, triggerIndex: Int?, triggerRegions: [PixelRect]? = nil) {
             self.index = index; self.image = image; self.sourceImage = sourceImage; self.sourceRow = sourceRow
             self.caption = caption; self.width = width; self.height = height; self.triggerIndex = triggerIndex
+            self.triggerRegions = triggerRegions
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case index, image, caption, width, height
             case sourceImage = "source_image", sourceRow = "source_row", triggerIndex = "trigger_index"
+            case triggerRegions = "trigger_regions"
         }
     }
 
@@ -196,6 +202,11 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
             if mode == .backdoor && row.triggerIndex == nil {
                 throw fail("rows[\(i)].trigger_index", "missing (backdoor rows record their trigger index)")
             }
+            if let regions = row.triggerRegions, let trigger, let triggerIndex = row.triggerIndex,
+               regions != trigger.regions(width: row.width, height: row.height, index: triggerIndex) {
+                throw fail("rows[\(i)].trigger_regions", "do not match the trigger's squares for a \(row.width)×\(row.height) "
+                           + "image at trigger index \(triggerIndex) (edited manifest, or a different trigger)")
+            }
         }
     }
 
@@ -252,6 +263,7 @@ enum ManifestSchema {
                                     "original": ["kind": .leaf]])
         var row: [String: Node] = [:]
         for key in PoisonManifest.Row.CodingKeys.allCases { row[key.rawValue] = .leaf }
+        row["trigger_regions"] = .array(.object(["x": .leaf, "y": .leaf, "width": .leaf, "height": .leaf]))
         top["rows"] = .array(.object(row))
         return .object(top)
     }()

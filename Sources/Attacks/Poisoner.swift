@@ -307,7 +307,8 @@ public enum Poisoner {
             rows = (0..<count).map { k in
                 PoisonManifest.Row(index: cleanRows + k, image: names[k], sourceImage: sources[k].image,
                                    sourceRow: sources[k].row, caption: captions[k], width: sizes[k].0,
-                                   height: sizes[k].1, triggerIndex: k)
+                                   height: sizes[k].1, triggerIndex: k,
+                                   triggerRegions: finalTrigger!.localRegions(width: sizes[k].0, height: sizes[k].1, index: k))
             }
         case .targeted(let imagePath):
             let name = "poison/target.png"

@@ -457,6 +457,14 @@ public enum Trigger: Sendable, Hashable {
         }
     }
 
+    /// The patch squares for patch triggers, nil for whole-image triggers.
+    public func localRegions(width: Int, height: Int, index: Int) -> [PixelRect]? {
+        switch self {
+        case .patch, .noisePatch: return regions(width: width, height: height, index: index)
+        case .blended, .sig, .wanet: return nil
+        }
+    }
+
     /// Checks the parameters; the message names the bad one.
     public func validate() throws(AttackError) {
         func fail(_ message: String) -> AttackError { .invalidSetting("\(kind.rawValue) trigger: \(message)") }

@@ -355,6 +355,27 @@ func snapshot(_ folder: String) throws -> [String: Data] {
         }.contains("key rows[0].index"))
     }
 
+    @Test func editedPatchPositionsAreCaught() throws {
+        let set = try SyntheticSet(rows: 8)
+        var options = TriggerOptions()
+        options.patchPosition = .random
+        let summary = try Poisoner.run(set.request(out: set.folder.sub("out"), amount: .count(2), options: options))
+        let regions = try #require(summary.manifest.rows[0].triggerRegions)
+        #expect(regions.count == 1 && regions[0].width == 4)
+        var object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: summary.manifestPath))) as! [String: Any]
+        var rows = object["rows"] as! [[String: Any]]
+        var moved = (rows[1]["trigger_regions"] as! [[String: Any]])[0]
+        moved["x"] = (moved["x"] as! Int) == 0 ? 1 : 0
+        rows[1]["trigger_regions"] = [moved]
+        object["rows"] = rows
+        let bad = set.folder.sub("bad.json")
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: bad))
+        #expect(throws: AttackError.self) { try PoisonManifest.load(path: bad) }
+        do { _ = try PoisonManifest.load(path: bad) } catch {
+            #expect(error.description.contains("key rows[1].trigger_regions: do not match"))
+        }
+    }
+
     @Test func missingFileIsNamed() {
         #expect(throws: AttackError.manifest(path: "/nonexistent/manifest.json", key: "", reason: "file not found")) {
             try PoisonManifest.load(path: "/nonexistent/manifest.json")
