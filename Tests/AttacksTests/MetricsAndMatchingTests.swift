@@ -116,6 +116,27 @@ import Testing
         }
     }
 
+    @Test func templatesFromFiles() throws {
+        let folder = TemporaryFolder()
+        let index = folder.sub("classes.json")
+        try ClassIndex(classes: ["a", "b"], templates: ["itap of a {c}.", "a {c}!"]).write(toPath: index)
+        #expect(try PromptTemplates.load(index) == ["itap of a {c}.", "a {c}!"])
+        let list = folder.sub("templates.txt")
+        try "a photo of a {c}.\n\nsome {c}\n".write(toFile: list, atomically: true, encoding: .utf8)
+        #expect(try PromptTemplates.load(list) == ["a photo of a {c}.", "some {c}"])
+        let bad = folder.sub("bad.txt")
+        try "no placeholder here\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        #expect(throws: AttackError.self) { try PromptTemplates.load(bad) }
+        #expect(throws: AttackError.self) { try PromptTemplates.load(folder.sub("missing.txt")) }
+    }
+
+    @Test(.enabled(if: (try? AssetLocator.path(of: ZeroShotMetadata.templatesFile)) != nil, "needs .deps/assets (make setup)"))
+    func imagenetTemplatesFromTheAssets() throws {
+        let templates = try PromptTemplates.load("imagenet")
+        #expect(templates.count == 80)
+        #expect(try PromptTemplates.load("cifar10").count == 18)
+    }
+
     @Test func templatesAreFilled() throws {
         let templates = try PromptTemplates.load("fashion-mnist")
         #expect(templates.count == 10)
