@@ -29,7 +29,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "clipguard", targets: ["clipguard"]),
-        .library(name: "ClipGuard", targets: ["Torch", "NN", "Datasets"]),
+        .library(name: "ClipGuard", targets: ["Torch", "NN", "Datasets", "CLIP", "Attacks", "Defenses", "Evaluation", "Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -57,10 +57,11 @@ let package = Package(
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]
         ),
         .target(name: "Datasets", dependencies: ["CCodecs"], swiftSettings: strict),
+        .target(name: "Attacks", dependencies: ["Datasets"], swiftSettings: strict),
         .executableTarget(
             name: "clipguard",
             dependencies: [
-                "Torch", "NN", "Datasets", "Training",
+                "Torch", "NN", "Datasets", "Training", "Attacks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -73,6 +74,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
         .testTarget(name: "DefensesTests", dependencies: ["Defenses", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Datasets"], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx20
 )
