@@ -50,7 +50,7 @@ let package = Package(
             dependencies: ["Torch", "NN", "CLIP", "Datasets", "Evaluation", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
-        .target(name: "Evaluation", dependencies: ["Torch", "CLIP", "Datasets"], swiftSettings: strict),
+        .target(name: "Evaluation", dependencies: ["Torch", "CLIP", "Datasets", "Attacks"], swiftSettings: strict),
         .target(name: "Defenses", dependencies: ["Torch", "NN"], swiftSettings: strict),
         .target(
             name: "CCodecs",
@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "clipguard",
             dependencies: [
-                "Torch", "NN", "Datasets", "Training", "Attacks",
+                "Torch", "NN", "CLIP", "Datasets", "Training", "Attacks", "Evaluation", "Defenses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -109,3 +109,31 @@ struct PrefixDataset: ImageTextDataset {
     func record(at index: Int) throws(DataError) -> DataRecord { try base.record(at: index) }
     func sample(at index: Int) throws(DataError) -> DataSample { try base.sample(at: index) }
 }
+
+/// Image↔text retrieval recall@1/5/10 on a captioned CSV (row i's image matches row i's caption).
+public func evaluateRetrieval(
+    model: CLIPModel, tokenizer: CLIPTokenizer, csv: String, limit: Int? = nil, batchSize: Int = 256, workers: Int = 2
+) throws -> RetrievalRecall {
+    let dataset = try openDataset(atPath: csv)
+    let subset: any ImageTextDataset = limit.map { PrefixDataset(base: dataset, count: min($0, dataset.count)) } ?? dataset
+    let loader = try DataLoader(
+        dataset: subset,
+        config: LoaderConfig(
+            batchSize: batchSize, shuffle: false, workers: workers, maxFailureFraction: 1,
+            preprocessing: .resizeCenterCrop(size: model.config.vision.imageSize)))
+    let epoch = loader.epoch(0)
+    let context = model.config.text.contextLength
+    var images: [Tensor] = [], texts: [Tensor] = []
+    try inferenceMode {
+        while let batch = try epoch.next() {
+            let input = Tensor(batch.images, shape: [batch.count, 3, batch.imageHeight, batch.imageWidth]).to(model.store.device)
+            images.append(model.encodeImage(input).to(.float32).normalized(dim: -1))
+            let ids = tokenizer.tokenize(batch: batch.captions, contextLength: context).map(Int64.init)
+            texts.append(
+                model.encodeText(Tensor(ids, shape: [batch.count, context]).to(model.store.device)).to(.float32).normalized(dim: -1))
+        }
+    }
+    guard !images.isEmpty else { throw DataError.invalidArgument("\(csv): no readable pairs for retrieval") }
+    let similarity = inferenceMode { Tensor.cat(images).matmul(Tensor.cat(texts).t) }
+    return retrievalRecall(similarity: similarity)
+}

@@ -11,6 +11,7 @@ struct ClipGuard: AsyncParsableCommand {
             DataCommand.self,
             Tokenize.self,
             Train.self,
+            Eval.self,
             PoisonCommand.self,
         ]
     )
