@@ -44,15 +44,40 @@ extension RGBImage {
         let delta = Int(shift * 255)
         var out = pixels
         out.withUnsafeMutableBufferPointer { p in
-            var i = 0
-            while i < p.count {
-                var (h, s, v) = Self.pilHSV(p[i], p[i + 1], p[i + 2])
-                h = UInt8(truncatingIfNeeded: Int(h) + delta)
-                (p[i], p[i + 1], p[i + 2]) = Self.pilRGB(h, s, v)
-                i += 3
+            hsvQuotients.withUnsafeBufferPointer { q in
+                var i = 0
+                while i < p.count {
+                    var (h, s, v) = Self.pilHSV(p[i], p[i + 1], p[i + 2], quotients: q)
+                    h = UInt8(truncatingIfNeeded: Int(h) + delta)
+                    (p[i], p[i + 1], p[i + 2]) = Self.pilRGB(h, s, v)
+                    i += 3
+                }
             }
         }
         return RGBImage(width: width, height: height, pixels: out)
+    }
+
+    /// ``pilHSV(_:_:_:)`` with the float divisions read from ``hsvQuotients`` (the same values).
+    @inline(__always)
+    static func pilHSV(_ r: UInt8, _ g: UInt8, _ b: UInt8, quotients q: UnsafeBufferPointer<Float>)
+        -> (UInt8, UInt8, UInt8)
+    {
+        let maxc = max(r, g, b), minc = min(r, g, b)
+        if maxc == minc { return (0, 0, maxc) }
+        let c = Int(maxc - minc)
+        let s = q[c << 8 | Int(maxc)]
+        let rc = q[Int(maxc - r) << 8 | c], gc = q[Int(maxc - g) << 8 | c], bc = q[Int(maxc - b) << 8 | c]
+        var h: Float
+        if r == maxc {
+            h = bc - gc
+        } else if g == maxc {
+            h = Float(2.0 + Double(rc) - Double(bc))
+        } else {
+            h = Float(4.0 + Double(gc) - Double(rc))
+        }
+        let x = Double(h) / 6.0 + 1.0
+        h = Float(x >= 1 ? x - 1 : x)
+        return (UInt8(clamping: Int(Double(h) * 255.0)), UInt8(clamping: Int(Double(s) * 255.0)), maxc)
     }
 
     /// PIL's RGB → HSV conversion (`Convert.c`, `rgb2hsv_row`), 8 bits per channel, with C's
@@ -80,14 +105,19 @@ extension RGBImage {
     /// PIL's HSV → RGB conversion (`Convert.c`, `hsv2rgb`), same arithmetic as C.
     static func pilRGB(_ h: UInt8, _ s: UInt8, _ v: UInt8) -> (UInt8, UInt8, UInt8) {
         if s == 0 { return (v, v, v) }
+        // C's round() (half away from zero) for the non-negative values here, without libm.
+        @inline(__always) func roundHalfUp(_ x: Double) -> UInt8 {
+            let t = Int(x)
+            return UInt8(clamping: x - Double(t) >= 0.5 ? t + 1 : t)
+        }
         let hh = Double(h) * 6.0 / 255.0
-        let i = Int(hh.rounded(.down))
+        let i = Int(hh)  // floor, hh >= 0
         let f = Double(Float(hh - Double(i)))
         let fs = Double(Float(Double(s) / 255.0))
         let fv = Double(v)
-        let p = UInt8(clamping: Int((fv * (1.0 - fs)).rounded()))
-        let q = UInt8(clamping: Int((fv * (1.0 - fs * f)).rounded()))
-        let t = UInt8(clamping: Int((fv * (1.0 - fs * (1.0 - f))).rounded()))
+        let p = roundHalfUp(fv * (1.0 - fs))
+        let q = roundHalfUp(fv * (1.0 - fs * f))
+        let t = roundHalfUp(fv * (1.0 - fs * (1.0 - f)))
         switch i % 6 {
         case 0: return (v, t, p)
         case 1: return (q, v, p)
@@ -260,4 +290,19 @@ extension RGBImage {
     public func shearedX(_ m: Double) -> RGBImage {
         affineWarped(1, m, 0, 0, 1, 0)
     }
+}
+
+/// `Float(a) / Float(b)` at index `a << 8 | b` for bytes `a`, `b` (`b > 0`): the divisions in
+/// PIL's RGB → HSV conversion, looked up (IEEE division is exact-rounded, so the values match).
+private let hsvQuotients: [Float] = {
+    var table = [Float](repeating: 0, count: 256 * 256)
+    for a in 0..<256 {
+        for b in 1..<256 { table[a << 8 | b] = Float(a) / Float(b) }
+    }
+    return table
+}()
+
+/// Gives tests the quotient table behind ``RGBImage/adjustedHue(_:)``.
+func hsvQuotientsForTesting(_ body: (UnsafeBufferPointer<Float>) -> Void) {
+    hsvQuotients.withUnsafeBufferPointer(body)
 }
