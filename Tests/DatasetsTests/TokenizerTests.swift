@@ -120,6 +120,18 @@ private func escaped(_ s: String) -> String { s.unicodeScalars.map { $0.escaped(
         #expect(tok.decode(tok.encode("café 東京 😀")) == "café 東京 😀 ")
     }
 
+    @Test func mojibakeRepair() throws {
+        let tok = try Self.openCLIP.get()
+        #expect(tok.encode("cafÃ©") == tok.encode("café"))
+        #expect(tok.encode("donâ€™t") == tok.encode("don't"))
+        #expect(tok.encode("voilÃ le travail") == tok.encode("voilà le travail"))
+        #expect(tok.encode("æ—¥æœ¬") == tok.encode("日本"))
+        // The heuristic's prefilter is in use, and plain accented/CJK text is not "bad".
+        #expect(!MojibakeData.shared.witness.isEmpty)
+        #expect(!MojibakeData.shared.isBad(Array("naïve café 東京 — “quotes”".unicodeScalars)[...]))
+        #expect(MojibakeData.shared.isBad(Array("cafÃ©".unicodeScalars)[...]))
+    }
+
     @Test func cleaningDetails() throws {
         let tok = try Self.openCLIP.get()
         // Final sigma (Python str.lower), ligatures, fullwidth, curly quotes, entities, controls.
