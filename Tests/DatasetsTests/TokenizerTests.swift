@@ -144,6 +144,7 @@ private func escaped(_ s: String) -> String { s.unicodeScalars.map { $0.escaped(
         #expect(tok.encode("P&EACUTE;REZ") == tok.encode("pérez"))
         #expect(tok.encode("a\u{0}b\u{1B}[31mc") == tok.encode("abc"))
         #expect(tok.encode("e\u{301}") == tok.encode("é"))
+        #expect(tok.encode("\u{AC54}\u{11AC}") == tok.encode("\u{AC59}"))  // Hangul LV + T
         #expect(tok.encode("  many \t\n spaces\u{3000}here ") == tok.encode("many spaces here"))
         #expect(tok.encode("<start_of_text>") == [CLIPTokenizer.startOfText])
         #expect(try Self.openAI.get().encode("<|endoftext|>") == [CLIPTokenizer.endOfText])
