@@ -257,6 +257,7 @@ struct WordKey: Hashable, Sendable {
 /// it without locking and gives it back, so that concurrent calls never contend on a cache.
 private final class WordCachePool: Sendable {
     static let wordLimit = 100_000
+    private static let poolLimit = 2 * ProcessInfo.processInfo.activeProcessorCount
     private let caches = Mutex<[[WordKey: [Int32]]]>([])
 
     func take() -> [WordKey: [Int32]] { caches.withLock { $0.popLast() } ?? [:] }
@@ -265,7 +266,7 @@ private final class WordCachePool: Sendable {
         var words = words
         if words.count > WordCachePool.wordLimit { words.removeAll(keepingCapacity: true) }
         caches.withLock { pool in
-            if pool.count < 2 * ProcessInfo.processInfo.activeProcessorCount { pool.append(words) }
+            if pool.count < WordCachePool.poolLimit { pool.append(words) }
         }
     }
 }
