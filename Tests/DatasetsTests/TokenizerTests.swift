@@ -187,11 +187,11 @@ private func escaped(_ s: String) -> String { s.unicodeScalars.map { $0.escaped(
         defer { try? FileManager.default.removeItem(at: dir) }
         let name = CLIPTokenizer.vocabularyFileName
         // Nothing above the temporary folder: the error says what to do.
-        #expect(throws: TokenizerError.self) {
-            try CLIPTokenizer.locateAsset(name, environment: [:], searchingUpFrom: [nested])
+        #expect(throws: DataError.self) {
+            try AssetLocator.path(of: name, environment: [:], searchingUpFrom: [nested.path])
         }
         do {
-            _ = try CLIPTokenizer.locateAsset(name, environment: [:], searchingUpFrom: [nested])
+            _ = try AssetLocator.path(of: name, environment: [:], searchingUpFrom: [nested.path])
         } catch {
             #expect("\(error)".contains("make setup"))
         }
@@ -199,11 +199,11 @@ private func escaped(_ s: String) -> String { s.unicodeScalars.map { $0.escaped(
         let assets = dir.appendingPathComponent(".deps/assets")
         try FileManager.default.createDirectory(at: assets, withIntermediateDirectories: true)
         try Data().write(to: assets.appendingPathComponent(name))
-        #expect(try CLIPTokenizer.locateAsset(name, environment: [:], searchingUpFrom: [nested]) == assets.appendingPathComponent(name).path)
-        #expect(throws: TokenizerError.self) {
-            try CLIPTokenizer.locateAsset(name, environment: ["CLIPGUARD_ASSETS": nested.path], searchingUpFrom: [nested])
+        #expect(try AssetLocator.path(of: name, environment: [:], searchingUpFrom: [nested.path]) == assets.appendingPathComponent(name).path)
+        #expect(throws: DataError.self) {
+            try AssetLocator.path(of: name, environment: ["CLIPGUARD_ASSETS": nested.path], searchingUpFrom: [nested.path])
         }
-        #expect(try CLIPTokenizer.locateAsset(name, environment: ["CLIPGUARD_ASSETS": assets.path], searchingUpFrom: []) == assets.appendingPathComponent(name).path)
+        #expect(try AssetLocator.path(of: name, environment: ["CLIPGUARD_ASSETS": assets.path], searchingUpFrom: []) == assets.appendingPathComponent(name).path)
     }
 
     /// The ASCII shortcut cleans exactly like the full pipeline wherever it applies.
