@@ -132,6 +132,8 @@ public struct LocalLauncher: Sendable {
     public var gracePeriod: Duration
     /// The longest the whole job may run; nil for no limit.
     public var timeout: Duration?
+    /// How long workers may take to exit after an interruption was forwarded to them.
+    public var interruptionGrace: Duration = .seconds(120)
 
     public init(
         executable: URL, arguments: [String] = [], processCount: Int, masterPort: Int? = nil,
@@ -154,12 +156,22 @@ public struct LocalLauncher: Sendable {
 
     /// Runs the job to completion.
     ///
-    /// - Parameter output: called with (rank, line) for each line a worker prints, from
-    ///   background threads, serialized.
+    /// - Parameters:
+    ///   - output: called with (rank, line) for each line a worker prints, from background
+    ///     threads, serialized.
+    ///   - interruption: polled every 20 ms; when it first returns a signal (e.g.
+    ///     `StopSignal.received`), that signal is sent to every worker, which may then write a
+    ///     checkpoint and exit; workers still running after ``interruptionGrace`` are killed.
+    /// - Returns: the forwarded signal when the run was interrupted and every worker then exited
+    ///   with status 0 or by that signal; nil when the job completed.
     /// - Throws: ``TorchError/distributed(_:)`` when a worker fails ("rank 1 exited with status
     ///   3", "rank 0 was killed by signal 9") or the job outlives ``timeout``;
     ///   ``TorchError/invalidArgument(_:)`` when the executable cannot be started.
-    public func run(output: @escaping @Sendable (Int, String) -> Void = LocalLauncher.printPrefixed) throws(TorchError) {
+    @discardableResult
+    public func run(
+        output: @escaping @Sendable (Int, String) -> Void = LocalLauncher.printPrefixed,
+        interruption: (@Sendable () -> Int32?)? = nil
+    ) throws(TorchError) -> Int32? {
         guard processCount >= 1 else { throw TorchError.invalidArgument("processCount must be at least 1, got \(processCount)") }
         let port: Int
         if let masterPort { port = masterPort } else { port = try LocalLauncher.freePort() }
@@ -167,6 +179,7 @@ public struct LocalLauncher: Sendable {
         let emit = SerializedOutput(output)
         let readers = DispatchGroup()
         var processes: [Process] = []
+        var groups: [pid_t?] = []  // the process group of each worker when it leads one
 
         var base = ProcessInfo.processInfo.environment
         for (key, value) in environment { base[key] = value }
@@ -190,12 +203,14 @@ public struct LocalLauncher: Sendable {
             process.standardInput = FileHandle.nullDevice
             process.terminationHandler = { _ in exits.record(rank) }
             do {
-                try process.run()
+                try Self.withEmptySignalMask { () throws(any Error) in try process.run() }
             } catch {
-                Self.stop(processes, grace: gracePeriod)
+                Self.stop(processes, groups: groups, grace: gracePeriod)
                 throw TorchError.invalidArgument("cannot start \(executable.path) for rank \(rank): \(error)")
             }
             processes.append(process)
+            let pid = process.processIdentifier
+            groups.append(getpgid(pid) == pid ? pid : nil)
             // The parent's copy of the write end must close, or the reader never sees EOF.
             try? pipe.fileHandleForWriting.close()
             let reader = pipe.fileHandleForReading
@@ -221,41 +236,53 @@ public struct LocalLauncher: Sendable {
         let clock = ContinuousClock()
         let deadline = timeout.map { clock.now + $0 }
         var failure: String?
+        var forwarded: Int32?
+        var interruptDeadline: ContinuousClock.Instant?
+        func firstFailure() -> String? {
+            for rank in exits.order {
+                guard let reason = Self.failureReason(processes[rank]) else { continue }
+                // A worker ended by the signal we forwarded did what it was asked.
+                if let forwarded, processes[rank].terminationReason == .uncaughtSignal,
+                    processes[rank].terminationStatus == forwarded
+                {
+                    continue
+                }
+                return "rank \(rank) \(reason)"
+            }
+            return nil
+        }
         while processes.contains(where: { $0.isRunning }) {
-            if failure == nil {
-                for rank in exits.order {
-                    let p = processes[rank]
-                    if let reason = Self.failureReason(p) {
-                        failure = "rank \(rank) \(reason)"
-                        break
-                    }
-                }
-                if failure == nil, let deadline, clock.now >= deadline {
-                    failure = "the job timed out after \(timeout!)"
-                }
-                if failure != nil {
-                    Self.stop(processes, grace: gracePeriod)
-                    break
-                }
+            if let reason = firstFailure() {
+                failure = processCount > 1 ? "\(reason); the other workers were stopped" : reason
+            } else if let deadline, clock.now >= deadline {
+                failure = "the job timed out after \(timeout!); the workers were stopped"
+            }
+            if failure != nil {
+                Self.stop(processes, groups: groups, grace: gracePeriod)
+                break
+            }
+            if forwarded == nil, let interruption, let sig = interruption() {
+                forwarded = sig
+                interruptDeadline = clock.now + interruptionGrace
+                for (p, group) in zip(processes, groups) where p.isRunning { Self.signal(p, group: group, sig) }
+            }
+            if let interruptDeadline, clock.now >= interruptDeadline {
+                failure = "workers did not stop within \(interruptionGrace) of signal \(forwarded!); they were killed"
+                Self.stop(processes, groups: groups, grace: .zero)
+                break
             }
             Thread.sleep(forTimeInterval: 0.02)
         }
-        for p in processes { p.waitUntilExit() }
-        // Output still buffered in the pipes is drained; a grandchild holding a pipe open must not
-        // block us forever.
+        // Bounded: a process that inherited a worker's descriptors outside its group could keep
+        // Foundation from seeing the worker exit.
+        let settle = clock.now + .seconds(5)
+        while processes.contains(where: { $0.isRunning }), clock.now < settle { Thread.sleep(forTimeInterval: 0.02) }
+        // Drain what is still buffered in the pipes (bounded for the same reason).
         _ = readers.wait(timeout: .now() + 5)
 
-        if failure == nil {
-            for rank in exits.order {
-                if let reason = Self.failureReason(processes[rank]) {
-                    failure = "rank \(rank) \(reason)"
-                    break
-                }
-            }
-        }
-        if let failure {
-            throw TorchError.distributed(processCount > 1 ? "\(failure); the other workers were stopped" : failure)
-        }
+        if failure == nil, let reason = firstFailure() { failure = reason }
+        if let failure { throw TorchError.distributed(failure) }
+        return forwarded
     }
 
     private static func failureReason(_ process: Process) -> String? {
@@ -267,15 +294,35 @@ public struct LocalLauncher: Sendable {
         }
     }
 
-    /// SIGTERM to the running ones, SIGKILL to those still running after `grace`.
-    private static func stop(_ processes: [Process], grace: Duration) {
-        for p in processes where p.isRunning { p.terminate() }
+    /// SIGTERM to the running workers' process groups, SIGKILL to those still running after `grace`.
+    ///
+    /// Foundation starts each worker as the leader of its own process group and considers it
+    /// running until every process that inherited its descriptors has exited, so whole groups
+    /// are signalled (a worker's own children stop with it).
+    private static func stop(_ processes: [Process], groups: [pid_t?], grace: Duration) {
+        for (p, group) in zip(processes, groups) where p.isRunning { signal(p, group: group, SIGTERM) }
         let clock = ContinuousClock()
         let deadline = clock.now + grace
         while processes.contains(where: { $0.isRunning }), clock.now < deadline {
             Thread.sleep(forTimeInterval: 0.02)
         }
-        for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        for (p, group) in zip(processes, groups) where p.isRunning { signal(p, group: group, SIGKILL) }
+    }
+
+    /// Runs `body` with no signal blocked on this thread. Children inherit the spawning thread's
+    /// signal mask, and Dispatch and Swift concurrency threads block most signals: a worker
+    /// started from one would ignore SIGTERM and could only be killed.
+    private static func withEmptySignalMask<R>(_ body: () throws(any Error) -> R) throws(any Error) -> R {
+        var empty = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        return try body()
+    }
+
+    private static func signal(_ process: Process, group: pid_t?, _ signal: Int32) {
+        if let group { kill(-group, signal) } else { kill(process.processIdentifier, signal) }
     }
 
     /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).

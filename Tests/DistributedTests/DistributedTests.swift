@@ -127,11 +127,14 @@ struct TwoProcessTests {
     }
 
     @Test func aWorkerThatExitsEndsTheRunWithAnErrorNamingIt() throws {
+        let lines = Lines()
+        let launcher = LocalLauncher(
+            executable: try workerExecutable(), arguments: ["die", FileManager.default.temporaryDirectory.path, "20"],
+            processCount: 2, gracePeriod: .seconds(2), timeout: .seconds(60))
         let start = ContinuousClock.now
-        let error = #expect(throws: TorchError.self) { try runScenario("die") }
-        let elapsed = ContinuousClock.now - start
-        #expect(elapsed < .seconds(30))
-        #expect("\(error.map { "\($0)" } ?? "")".contains("rank 1 exited with status 3"))
+        let error = #expect(throws: TorchError.self) { try launcher.run(output: lines.sink) }
+        #expect(ContinuousClock.now - start < .seconds(30))
+        #expect(error == .distributed("rank 1 exited with status 3; the other workers were stopped"), "\(lines.text)")
     }
 
     @Test func aCollectiveWithoutItsPeerTimesOutWithTheRankInTheMessage() throws {
@@ -195,6 +198,20 @@ struct LauncherTests {
         let start = ContinuousClock.now
         #expect(throws: TorchError.self) { try launcher.run(output: { _, _ in }) }
         #expect(ContinuousClock.now - start < .seconds(10))
+    }
+
+    @Test func anInterruptionIsForwardedToEveryWorker() throws {
+        let lines = Lines()
+        let launcher = LocalLauncher(
+            executable: shell, arguments: ["-c", "trap 'echo stopping; exit 0' TERM; echo ready; sleep 60 & wait"],
+            processCount: 2, gracePeriod: .seconds(2))
+        let start = ContinuousClock.now
+        let signal = try launcher.run(output: lines.sink) {
+            lines.all.filter { $0.1 == "ready" }.count == 2 ? SIGTERM : nil
+        }
+        #expect(signal == SIGTERM)
+        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(lines.all.filter { $0.1 == "stopping" }.count == 2, "\(lines.text)")
     }
 
     @Test func freePortsAreUsablePortNumbers() throws {
