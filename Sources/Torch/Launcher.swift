@@ -113,12 +113,17 @@ public struct LaunchEnvironment: Sendable, Hashable {
 /// `OMP_NUM_THREADS=1` unless set (as torchrun does). Output lines of every worker (stdout and
 /// stderr) are passed to `output` with the rank. When a worker exits with a nonzero status or
 /// dies by a signal, the others get SIGTERM, then SIGKILL after ``gracePeriod``, and
-/// ``run(output:)`` throws naming the first failed rank.
+/// ``run(output:interruption:)`` throws naming the first failed rank. Signals go to each
+/// worker's process group (Foundation makes every worker a group leader), so a worker's own
+/// children stop with it. Workers start with no signal blocked; note that they inherit ignored
+/// signals (SIG_IGN, e.g. from Training's `StopSignal` in the launcher), so a worker that
+/// wants to react to SIGTERM installs its own handler.
 ///
 /// ```swift
-/// var launcher = LocalLauncher(executable: URL(fileURLWithPath: CommandLine.arguments[0]),
+/// let launcher = LocalLauncher(executable: URL(fileURLWithPath: CommandLine.arguments[0]),
 ///                              arguments: ["train", "--config", path], processCount: 2)
-/// try launcher.run()    // "[rank 0] step 1 …", "[rank 1] …" on stdout
+/// let stop = StopSignal()
+/// try launcher.run(interruption: { stop.received })   // "[rank 0] step 1 …", "[rank 1] …"
 /// ```
 public struct LocalLauncher: Sendable {
     public var executable: URL

@@ -12,6 +12,7 @@
 //   sgd        3 steps of data-parallel SGD on a linear model (global batch 8 split over ranks)
 //   die        rank 1 exits with status 3 after joining; the others keep all-reducing
 //   timeout    rank 1 sleeps 60 s; rank 0's all-reduce times out and its message is recorded
+//   bench      timings (not a test): 4-byte all-reduce latency, allReduceGradients of 100 MB
 import Foundation
 import Torch
 
@@ -19,6 +20,9 @@ func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("clipguard-dist-worker: \(message)\n".utf8))
     exit(2)
 }
+
+/// Writes a line to standard output at once (print buffers it when stdout is a pipe).
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 
 let args = CommandLine.arguments
 guard args.count >= 3 else { fail("usage: clipguard-dist-worker SCENARIO OUTPUT_DIR [TIMEOUT_SECONDS]") }
@@ -49,7 +53,7 @@ var results: [String: [Double]] = [:]
 
 do {
     let group = try ProcessGroup.initialize(environment, timeout: .seconds(timeoutSeconds))
-    print("joined group of \(group.worldSize) as rank \(group.rank)")
+    say("joined group of \(group.worldSize) as rank \(group.rank)")
     let r = Double(rank)
     switch scenario {
     case "allreduce":
@@ -137,7 +141,7 @@ do {
         record("final_bias_grad", bias.grad!)
     case "die":
         if rank == 1 {
-            print("rank 1 exits on purpose")
+            say("rank 1 exits on purpose")
             exit(3)
         }
         let t = Tensor.ones([4])
@@ -157,15 +161,30 @@ do {
         } catch {
             results["message"] = Array("\(error)".utf8).map(Double.init)
             save()
-            print("\(error)")
+            say("\(error)")
             exit(1)
         }
+    case "bench":
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+        let clock = ContinuousClock()
+        let scalar = Tensor([1] as [Float])
+        for _ in 0..<5 { try group.allReduce([scalar]) }
+        let latency = try clock.measure { for _ in 0..<100 { try group.allReduce([scalar]) } }
+        // ViT-B/32-like: 25 M float32 parameters (100 MB of gradients) in 50 tensors.
+        let parameters = (0..<50).map { _ in Tensor.zeros([500_000]).requiringGrad() }
+        for p in parameters { p.grad = Tensor.ones([500_000]) }
+        try group.allReduceGradients(parameters)
+        let bucketed = try clock.measure { for _ in 0..<3 { try group.allReduceGradients(parameters) } }
+        record("allreduce_4B_ms", Tensor([seconds(latency) * 10]))
+        record("gradients_100MB_ms", Tensor([seconds(bucketed) / 3 * 1000]))
+        say(String(format: "all-reduce of 4 bytes: %.3f ms; allReduceGradients of 100 MB (25 MB buckets): %.1f ms",
+                     seconds(latency) * 10, seconds(bucketed) / 3 * 1000))
     default:
         fail("unknown scenario '\(scenario)'")
     }
     save()
-    print("done")
+    say("done")
 } catch {
-    print("\(error)")
+    say("\(error)")
     exit(1)
 }
