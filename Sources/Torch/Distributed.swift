@@ -134,6 +134,17 @@ public final class ProcessGroup {
         try check(status)
     }
 
+    /// Reduces one number across ranks (as float64), e.g. a loss to log or a count of samples.
+    ///
+    /// ```swift
+    /// let meanLoss = try group.allReduce(loss.item(), op: .average)
+    /// ```
+    public func allReduce(_ value: Double, op: ReduceOp = .sum) throws(TorchError) -> Double {
+        let t = Tensor([value])
+        try allReduce([t], op: op)
+        return t.item()
+    }
+
     /// Every rank's copy of `tensor`, indexed by rank (each of `tensor`'s shape and dtype).
     ///
     /// The results are new tensors outside autograd; see ``allGatherKeepingLocalGradient(_:)``.

@@ -74,6 +74,8 @@ do {
         record("max", maximum)
         record("transposed_base", base)
         record("int64_sum", integers)
+        results["scalar_average"] = [try group.allReduce(r + 1, op: .average)]
+        results["scalar_min"] = [try group.allReduce(r + 1, op: .min)]
     case "allgather":
         let mine = Tensor.arange(0, 6, dtype: .float32).reshaped([2, 3]) + 100 * r
         let all = try group.allGather(mine)

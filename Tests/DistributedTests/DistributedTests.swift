@@ -71,6 +71,8 @@ struct TwoProcessTests {
             // base rank r = arange(6) + 10 r, reduced through a transposed view.
             #expect(r["transposed_base"] == (0..<6).map { 2 * Double($0) + 10 })
             #expect(r["int64_sum"] == [3, 20])
+            #expect(r["scalar_average"] == [1.5])
+            #expect(r["scalar_min"] == [1])
         }
     }
 
