@@ -310,6 +310,22 @@ struct SingleProcessGroupTests {
         #expect(b.grad?.toArray(as: Float.self) == [0])
     }
 
+    @Test func collectivesReleaseEveryHandle() throws {
+        let g = try group()
+        let parameters = [Tensor.ones([3, 2]).requiringGrad(), Tensor.ones([2]).requiringGrad()]
+        let baseline = Runtime.threadTensorBalance
+        for _ in 0..<3 {
+            let t = Tensor([1, 2] as [Float])
+            try g.allReduce([t, t.transposed(0, 0)], op: .sum)
+            _ = try g.allGather(t)
+            _ = try g.allGatherKeepingLocalGradient(t)
+            try g.broadcastParameters(parameters)
+            _ = try g.allReduce(2, op: .max)
+            try g.allReduceGradients(parameters, bucketBytes: 8)
+        }
+        #expect(Runtime.threadTensorBalance == baseline)
+    }
+
     @Test func aRankWhosePeerNeverComesTimesOut() throws {
         let start = ContinuousClock.now
         let error = #expect(throws: TorchError.self) {
