@@ -10,6 +10,8 @@
 //   barrier    rank 1 arrives 0.5 s late; every rank records how long it waited
 //   gather     allGatherKeepingLocalGradient, then the gradient reaching the local features
 //   sgd        3 steps of data-parallel SGD on a linear model (global batch 8 split over ranks)
+//   contrastive  a CLIP-style loss over gathered features (open_clip gather_with_grad=False)
+//              with gradients averaged over ranks, global batch 8 split over the ranks
 //   die        rank 1 exits with status 3 after joining; the others keep all-reducing
 //   timeout    rank 1 sleeps 60 s; rank 0's all-reduce times out and its message is recorded
 //   bench      timings (not a test): 4-byte all-reduce latency, allReduceGradients of 100 MB
@@ -141,6 +143,30 @@ do {
         try group.allReduceGradients(parameters)
         record("final_weight_grad", weight.grad!)
         record("final_bias_grad", bias.grad!)
+    case "contrastive":
+        let globalBatch = 8
+        guard globalBatch % world == 0 else { fail("world size \(world) does not divide the batch of 8") }
+        let data = Generator(seed: 21)
+        let images = Tensor.randn([globalBatch, 5], generator: data)
+        let texts = Tensor.randn([globalBatch, 6], generator: data)
+        let weights = Generator(seed: 22)
+        let imageProjection = Tensor.randn([4, 5], generator: weights).requiringGrad()
+        let textProjection = Tensor.randn([4, 6], generator: weights).requiringGrad()
+        let local = globalBatch / world
+        let imageFeatures = linear(images.narrowed(dim: 0, start: rank * local, length: local),
+                                   weight: imageProjection, bias: nil).normalized(dim: -1)
+        let textFeatures = linear(texts.narrowed(dim: 0, start: rank * local, length: local),
+                                  weight: textProjection, bias: nil).normalized(dim: -1)
+        let allImages = try group.allGatherKeepingLocalGradient(imageFeatures)
+        let allTexts = try group.allGatherKeepingLocalGradient(textFeatures)
+        let logits = allImages.matmul(allTexts.t) * 10
+        let labels = Tensor.arange(0, Double(globalBatch))
+        let loss = (crossEntropy(logits, target: labels) + crossEntropy(logits.t, target: labels)) / 2
+        loss.backward()
+        try group.allReduceGradients([imageProjection, textProjection])
+        record("loss", loss.detached())
+        record("image_grad", imageProjection.grad!)
+        record("text_grad", textProjection.grad!)
     case "die":
         if rank == 1 {
             say("rank 1 exits on purpose")

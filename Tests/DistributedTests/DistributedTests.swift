@@ -128,6 +128,22 @@ struct TwoProcessTests {
         }
     }
 
+    /// open_clip with gather_with_grad=False under DDP: every rank computes the global loss, and
+    /// the averaged gradients are the one-process gradient of that loss divided by the world size.
+    @Test func contrastiveLossOverGatheredFeaturesMatchesOpenCLIPSemantics() throws {
+        let (two, _) = try runScenario("contrastive", processes: 2)
+        let (one, _) = try runScenario("contrastive", processes: 1)
+        let loss = try #require(one[0]["loss"])
+        for key in ["image_grad", "text_grad"] {
+            let full = try #require(one[0][key])
+            #expect(full.contains { abs($0) > 1e-4 })
+            for rank in 0..<2 {
+                #expect(close(two[rank]["loss"], loss))
+                #expect(close(two[rank][key], full.map { $0 / 2 }), "\(key) on rank \(rank)")
+            }
+        }
+    }
+
     @Test func aWorkerThatExitsEndsTheRunWithAnErrorNamingIt() throws {
         let lines = Lines()
         let launcher = LocalLauncher(
