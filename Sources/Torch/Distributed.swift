@@ -66,8 +66,11 @@ public final class ProcessGroup {
     /// Number of processes in the group.
     public let worldSize: Int
     public let backend: Backend
-    /// The longest any one call (set-up or collective) may block.
-    public let timeout: Duration
+    /// The longest any one collective may block (initially also the set-up timeout).
+    ///
+    /// Changing it affects later calls; the backend's own transport timeout stays the one given
+    /// to ``initialize(rank:worldSize:masterAddress:masterPort:backend:timeout:)``.
+    public var timeout: Duration
 
     /// Whether this is rank 0 (the one that logs, evaluates and saves checkpoints).
     public var isMain: Bool { rank == 0 }
@@ -119,7 +122,8 @@ public final class ProcessGroup {
 
     private var timeoutMilliseconds: Int64 {
         let (seconds, attoseconds) = timeout.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        // At least 1 ms: the shim refuses nonpositive timeouts.
+        return Swift.max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     }
 
     private func check(_ status: Int32) throws(TorchError) {
