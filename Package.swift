@@ -38,7 +38,11 @@ let package = Package(
     targets: [
         .target(
             name: "CTorch",
-            cxxSettings: [.unsafeFlags(torchCxxFlags + ["-Wno-unused-parameter"])],
+            cxxSettings: [
+                // Declaration-only Gloo headers for c10d's ProcessGroupGloo.hpp (the wheel has none).
+                .headerSearchPath("compat"),
+                .unsafeFlags(torchCxxFlags + ["-Wno-unused-parameter"]),
+            ],
             linkerSettings: [.unsafeFlags(torchLinkFlags)]
         ),
         .target(name: "Torch", dependencies: ["CTorch"], swiftSettings: strict),
@@ -66,6 +70,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // One rank of a scripted collective scenario; DistributedTests launches two of them.
+        .executableTarget(name: "clipguard-dist-worker", dependencies: ["Torch"], swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: strict),
@@ -75,6 +81,8 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
         .testTarget(name: "DefensesTests", dependencies: ["Defenses", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Datasets"], swiftSettings: strict),
+        .testTarget(
+            name: "DistributedTests", dependencies: ["Torch", "clipguard-dist-worker"], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx20
 )
