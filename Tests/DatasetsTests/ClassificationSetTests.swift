@@ -16,7 +16,9 @@ import Testing
         #expect(sample.label == 1)
         #expect(sample.caption == "dog")
         #expect(sample.image == testImage(seed: 0))
-        #expect(throws: DataError.self) { try set.record(at: 2) }  // label 5 is out of range
+        #expect(throws: DataError.malformedRow(path: folder.file("eval/labels.csv"), line: 4, reason: "label 5 is not in 0..<2")) {
+            try set.record(at: 2)
+        }
     }
 
     @Test func classSubFolders() throws {

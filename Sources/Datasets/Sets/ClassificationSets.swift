@@ -105,8 +105,9 @@ public struct ImageFolderDataset: ClassificationDataset {
             record = DataRecord(index: index, imageSource: items[index].path, caption: "", label: items[index].label)
         }
         guard let label = record.label, classNames.indices.contains(label) else {
-            let where_ = labelsCSV.map { "\($0.path):\($0.line(of: index))" } ?? record.imageSource
-            throw .malformedRow(path: where_, line: 0, reason: "label \(record.label.map(String.init) ?? "none") is not in 0..<\(classNames.count)")
+            let reason = "label \(record.label.map(String.init) ?? "none") is not in 0..<\(classNames.count)"
+            if let labelsCSV { throw .malformedRow(path: labelsCSV.path, line: labelsCSV.line(of: index), reason: reason) }
+            throw .format(path: record.imageSource, reason: reason)
         }
         record.caption = classNames[label]
         return record
