@@ -91,7 +91,7 @@ import Testing
             <svg><dc:creator><cc:Agent><dc:title>bob</dc:title></cc:Agent></dc:creator><dc:title>Sailing boat</dc:title></svg>
             """)
         #expect(creatorFirst.title == "Sailing boat")
-        let prefixed = OpenClipArtMetadata(title: "Clipart by Nicu Buculei - piggy_bank", keywords: ["hash(0x874e7bc)", "money", "mapsym", "Piggy"], description: "")
+        let prefixed = OpenClipArtMetadata(title: "Clipart by Nicu Buculei - piggy_bank", keywords: ["hash(0x874e7bc)", "money", "mapsym", "Piggy", "\u{E3}\u{82}\u{E2}\u{BA}"], description: "")
         #expect(prefixed.caption() == "piggy bank, money")  // "Piggy" is already in the title
         for junk in ["", "Untitled", "untitled-3", "drawing-12", "image123", "Layer 1", "foo.svg", "12", "ab",
                      "Lemon SVG theme", "Part of the Flat Icon Collection (Wed Aug 25 23:29:46 2004)", "blueberry - iconset",

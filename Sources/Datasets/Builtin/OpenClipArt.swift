@@ -123,6 +123,8 @@ public struct OpenClipArtMetadata: Sendable, Hashable {
                 continue
             }
             if !lower.contains(where: \.isLetter) { continue }
+            // Mojibake (UTF-8 read as Latin-1 and re-encoded) shows C1 control characters.
+            if cleaned.unicodeScalars.contains(where: { (0x80...0x9F).contains($0.value) }) { continue }
             result.append(cleaned)
         }
         return result
