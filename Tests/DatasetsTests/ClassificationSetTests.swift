@@ -72,6 +72,15 @@ import Testing
         #expect(throws: DataError.self) { try FashionMNISTDataset.standard(train: false, folder: folder.path) }
     }
 
+    @Test(.enabled(if: pathKind("/var/lib/dpkg/info/dataset-fashion-mnist.list") == .file))
+    func findsTheInstalledPackage() throws {
+        let folder = FashionMNISTDataset.installedFolder()
+        #expect(pathKind(folder + "/t10k-labels-idx1-ubyte.gz") == .file)
+        let test = try FashionMNISTDataset.standard(train: false)
+        #expect(test.count == 10_000)
+        #expect(Set(test.data.labels).count == 10)
+    }
+
     @Test(.enabled(if: (try? AssetLocator.folder(containing: ZeroShotMetadata.templatesFile)) != nil))
     func zeroShotTemplatesFromAssets() throws {
         #expect(try ZeroShotMetadata.templates(for: "imagenet1k").count == 80)

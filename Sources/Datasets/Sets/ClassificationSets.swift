@@ -269,9 +269,23 @@ public struct FashionMNISTDataset: ClassificationDataset {
         data = try IDXImages(imagesPath: imagesPath, labelsPath: labelsPath)
     }
 
-    /// The training (60,000) or test (10,000) split from `folder` (default: the Debian package's).
+    /// The folder holding the Debian package's files, as the package database lists them
+    /// (`dpkg -L dataset-fashion-mnist`), else ``debianFolder``.
+    public static func installedFolder() -> String {
+        let list = "/var/lib/dpkg/info/\(debianPackage).list"
+        if let bytes = try? readWholeFile(list) {
+            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+            where line.hasSuffix("/train-images-idx3-ubyte.gz") {
+                return parentFolder(of: String(line))
+            }
+        }
+        return debianFolder
+    }
+
+    /// The training (60,000) or test (10,000) split from `folder` (default: where the Debian
+    /// package put it, see ``installedFolder()``).
     public static func standard(train: Bool, folder: String? = nil) throws(DataError) -> FashionMNISTDataset {
-        let folder = folder ?? debianFolder
+        let folder = folder ?? installedFolder()
         let prefix = train ? "train" : "t10k"
         let images = resolvePath("\(prefix)-images-idx3-ubyte.gz", against: folder)
         let labels = resolvePath("\(prefix)-labels-idx1-ubyte.gz", against: folder)
