@@ -7,7 +7,7 @@ struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
         abstract: "Prepare built-in data sets and inspect data sets.",
-        subcommands: [Prepare.self, Inspect.self]
+        subcommands: [Prepare.self, Inspect.self, Bench.self]
     )
 
     struct Prepare: ParsableCommand {
@@ -114,6 +114,55 @@ struct DataCommand: ParsableCommand {
                     print(String(decoding: try encoder.encode(report), as: UTF8.self))
                 } else {
                     print(report.text)
+                }
+            } catch {
+                printError(error)
+                throw ExitCode.failure
+            }
+        }
+    }
+}
+
+extension DataCommand {
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure the loader's throughput (images per second) on a data set."
+        )
+
+        @Argument(help: "The data set (as for `data inspect`).")
+        var path: String
+
+        @Option(help: "Batch size.")
+        var batchSize = 256
+
+        @Option(help: "Decoding threads.")
+        var workers = 2
+
+        @Option(help: "Batches decoded ahead.")
+        var prefetch = 4
+
+        @Option(help: "Output image side (resize + centre crop).")
+        var size = 32
+
+        @Option(help: "Epochs to run.")
+        var epochs = 1
+
+        func run() throws {
+            do {
+                let dataset = try openDataset(atPath: path)
+                let config = LoaderConfig(batchSize: batchSize, seed: 0, workers: workers, prefetch: prefetch,
+                                          maxFailureFraction: 1, preprocessing: .resizeCenterCrop(size: size))
+                let loader = try DataLoader(dataset: dataset, config: config)
+                for epoch in 0..<epochs {
+                    let start = ContinuousClock.now
+                    let iterator = loader.epoch(epoch)
+                    var images = 0
+                    while let batch = try iterator.next() { images += batch.count }
+                    let elapsed = ContinuousClock.now - start
+                    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                    print(String(format: "epoch %d: %d images in %.2f s, %.0f images/s (%d workers)",
+                                 epoch, images, seconds, Double(images) / seconds, workers))
+                    print(iterator.report)
                 }
             } catch {
                 printError(error)

@@ -91,14 +91,18 @@ import Testing
             <svg><dc:creator><cc:Agent><dc:title>bob</dc:title></cc:Agent></dc:creator><dc:title>Sailing boat</dc:title></svg>
             """)
         #expect(creatorFirst.title == "Sailing boat")
-        for junk in ["", "Untitled", "untitled-3", "drawing-12", "image123", "Layer 1", "foo.svg", "12", "ab"] {
+        let prefixed = OpenClipArtMetadata(title: "Clipart by Nicu Buculei - piggy_bank", keywords: ["hash(0x874e7bc)", "money", "mapsym", "Piggy", "\u{E3}\u{82}\u{E2}\u{BA}"], description: "")
+        #expect(prefixed.caption() == "piggy bank, money")  // "Piggy" is already in the title
+        for junk in ["", "Untitled", "untitled-3", "drawing-12", "image123", "Layer 1", "foo.svg", "12", "ab",
+                     "Lemon SVG theme", "Part of the Flat Icon Collection (Wed Aug 25 23:29:46 2004)", "blueberry - iconset",
+                     "Various Cliparts", "Clipart by Nicu Buculei - fc23"] {
             #expect(OpenClipArtMetadata(title: junk, keywords: ["x"], description: "").caption() == nil, "\(junk)")
         }
     }
 
     @Test func preparesOpenClipArtDroppingJunkAndDuplicates() throws {
         let root = TemporaryFolder()
-        let titles = ["Blue bicycle", "Untitled", "Green tree", "Green tree copy", "Old lamp"]
+        let titles = ["Blue bicycle", "Untitled", "Green tree", "Green tree copy", "Old lamp", "card", "card", "card"]
         for (i, title) in titles.enumerated() {
             // Item 3's PNG is byte-identical to item 2's: a duplicate across categories.
             let seed = i == 3 ? 2 : i
@@ -107,9 +111,10 @@ import Testing
         }
         root.writePNG("png/cat0/orphan.png", seed: 9)
         let out = TemporaryFolder()
-        let summary = try BuiltinSets.prepareOpenClipArt(folder: out.file("oca"), seed: 1, root: root.path)
+        let summary = try BuiltinSets.prepareOpenClipArt(folder: out.file("oca"), seed: 1, root: root.path, maxTitleRepeats: 2)
         #expect(summary.trainRows + summary.validationRows == 3)
-        #expect(summary.dropped == ["junk or missing title": 1, "duplicate image": 1, "no SVG with metadata": 1])
+        #expect(summary.dropped == ["junk or missing title": 1, "duplicate image": 1, "no SVG with metadata": 1,
+                                    "collection title shared by over 2 drawings": 3])
         let set = try CSVDataset(path: out.file("oca/train.csv"))
         let captions = Set(try (0..<set.count).map { try set.sample(at: $0).caption })
         #expect(captions == ["Blue bicycle, kw0", "Green tree, kw2", "Old lamp, kw4"])

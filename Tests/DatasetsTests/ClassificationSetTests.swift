@@ -16,7 +16,9 @@ import Testing
         #expect(sample.label == 1)
         #expect(sample.caption == "dog")
         #expect(sample.image == testImage(seed: 0))
-        #expect(throws: DataError.self) { try set.record(at: 2) }  // label 5 is out of range
+        #expect(throws: DataError.malformedRow(path: folder.file("eval/labels.csv"), line: 4, reason: "label 5 is not in 0..<2")) {
+            try set.record(at: 2)
+        }
     }
 
     @Test func classSubFolders() throws {
@@ -68,6 +70,15 @@ import Testing
         #expect(sample.image.pixels[0] == sample.image.pixels[1])  // grey replicated
         #expect(set.templates.count == 10)
         #expect(throws: DataError.self) { try FashionMNISTDataset.standard(train: false, folder: folder.path) }
+    }
+
+    @Test(.enabled(if: pathKind("/var/lib/dpkg/info/dataset-fashion-mnist.list") == .file))
+    func findsTheInstalledPackage() throws {
+        let folder = FashionMNISTDataset.installedFolder()
+        #expect(pathKind(folder + "/t10k-labels-idx1-ubyte.gz") == .file)
+        let test = try FashionMNISTDataset.standard(train: false)
+        #expect(test.count == 10_000)
+        #expect(Set(test.data.labels).count == 10)
     }
 
     @Test(.enabled(if: (try? AssetLocator.folder(containing: ZeroShotMetadata.templatesFile)) != nil))

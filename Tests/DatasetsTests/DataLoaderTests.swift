@@ -37,7 +37,7 @@ struct RandomFlip: ImageAugmentation {
         }
         // The images travel with their indices: item k's floats are those of its own image.
         let batch = batches[3]
-        let expected = testImage(seed: batch.indices[5], width: 4, height: 4).chwFloats()
+        let expected = loader.config.preprocessing.apply(testImage(seed: batch.indices[5], width: 4, height: 4)).chwFloats()
         #expect(Array(batch.images[(5 * 48)..<(6 * 48)]) == expected)
         #expect(report.loaded == 50 && report.skipped == 0 && report.attempted == 50)
     }

@@ -64,8 +64,9 @@ import Testing
 
     @Test(.enabled(if: pathKind("/usr/share/wordnet/data.noun") == .file))
     func debianWordNet() throws {
-        let wordNet = try WordNet()
-        #expect(wordNet.synsetCount > 100_000)
-        #expect(wordNet.synonyms(of: "sweater").contains("jumper"))
+        // Adverbs only: the whole database takes long to read in a debug build.
+        let wordNet = try WordNet(parts: ["adv"])
+        #expect(wordNet.synsetCount > 3_000)
+        #expect(wordNet.synonyms(of: "quickly").contains("rapidly"))
     }
 }

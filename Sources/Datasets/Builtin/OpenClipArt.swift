@@ -13,7 +13,40 @@ public struct OpenClipArtMetadata: Sendable, Hashable {
         self.title = title; self.keywords = keywords; self.description = description
     }
 
-    /// Parses the metadata out of an SVG file's text.
+    /// Parses the metadata out of an SVG file's bytes, looking only inside its `<metadata>` element
+    /// (SVG files can be megabytes of path data; the metadata is a few hundred bytes).
+    public init(svgBytes bytes: [UInt8]) {
+        let start = Self.find(Array("<metadata".utf8), in: bytes, from: 0)
+        let end = start.flatMap { Self.find(Array("</metadata>".utf8), in: bytes, from: $0) }
+        if let start, let end {
+            self.init(svg: String(decoding: bytes[start..<end], as: UTF8.self))
+        } else if let title = Self.find(Array("<dc:title".utf8), in: bytes, from: 0) {
+            // No <metadata> wrapper: parse from the first title on, a bounded window.
+            self.init(svg: String(decoding: bytes[title..<min(bytes.count, title + 65_536)], as: UTF8.self))
+        } else {
+            self.init(title: "", keywords: [], description: "")
+        }
+    }
+
+    /// The first position of `needle` in `haystack` at or after `from`.
+    static func find(_ needle: [UInt8], in haystack: [UInt8], from: Int) -> Int? {
+        guard let first = needle.first, haystack.count >= needle.count else { return nil }
+        return haystack.withUnsafeBufferPointer { buffer -> Int? in
+            var i = from
+            let last = buffer.count - needle.count
+            while i <= last {
+                if buffer[i] == first {
+                    var k = 1
+                    while k < needle.count && buffer[i + k] == needle[k] { k += 1 }
+                    if k == needle.count { return i }
+                }
+                i += 1
+            }
+            return nil
+        }
+    }
+
+    /// Parses the metadata out of an SVG document's text (or its `<metadata>` element).
     public init(svg: String) {
         var text = svg
         for agent in ["dc:creator", "dc:publisher", "dc:rights", "dc:contributor"] {
@@ -35,21 +68,40 @@ public struct OpenClipArtMetadata: Sendable, Hashable {
         self.keywords = keywords
     }
 
-    /// Words that say nothing about a drawing's content.
+    /// Titles that say nothing about a drawing's content.
     static let junkTitles: Set<String> = [
         "untitled", "title", "image", "drawing", "clipart", "clip art", "picture", "icon", "new", "test",
         "svg", "png", "unnamed", "no title", "none", "layer", "layer 1", "graphic", "art", "design",
     ]
+    /// Words that mark a title as the name of a collection or theme rather than of the drawing.
+    static let collectionWords = ["collection", "theme", "iconset", "icon set", "cliparts", "svg"]
     static let junkKeywords: Set<String> = [
         "clip art", "clipart", "image", "media", "png", "svg", "public domain", "externalsource",
-        "how i did it", "remix", "openclipart", "ocal", "unsorted", "untagged",
+        "how i did it", "remix", "openclipart", "ocal", "unsorted", "untagged", "hash", "icon", "icons", "theme",
     ]
 
-    /// Whether the title names something (not empty, not a placeholder, not a file name or id).
+    /// The title with underscores as spaces and an author prefix ("Clipart by X - ") removed.
+    public var cleanedTitle: String {
+        var text = Self.collapse(title.replacingOccurrences(of: "_", with: " "))
+        if text.lowercased().hasPrefix("clipart by "), let dash = text.range(of: " - ") {
+            text = String(text[dash.upperBound...])
+        }
+        return text
+    }
+
+    /// Whether the title names something (not empty, not a placeholder, not a file name, id or
+    /// collection name).
     public var hasUsefulTitle: Bool {
-        let lower = title.lowercased()
+        let lower = cleanedTitle.lowercased()
         if lower.isEmpty || Self.junkTitles.contains(lower) || lower.hasPrefix("untitled") { return false }
         for ext in [".svg", ".png", ".jpg", ".jpeg", ".gif", ".ai", ".eps"] where lower.contains(ext) { return false }
+        let words = lower.split(whereSeparator: { !$0.isLetter })
+        if Self.collectionWords.contains(where: { phrase in
+            let parts = phrase.split(separator: " ")
+            return words.indices.contains { start in
+                start + parts.count <= words.count && Array(words[start..<(start + parts.count)]) == parts
+            }
+        }) { return false }
         let letters = lower.unicodeScalars.filter { $0.properties.isAlphabetic }.count
         if letters < 3 { return false }
         // Placeholder-with-number titles such as "drawing-12", "image123", "Layer 1".
@@ -58,16 +110,31 @@ public struct OpenClipArtMetadata: Sendable, Hashable {
         return true
     }
 
-    /// The caption: the title, then up to `maxKeywords` keywords not already in it
+    /// Keywords worth adding to a caption: underscores as spaces; no tool-generated tags
+    /// (`hash(0x…)`, `mapsym`), no generic ones, none already in the title.
+    public var usefulKeywords: [String] {
+        let lowerTitle = cleanedTitle.lowercased()
+        var result: [String] = []
+        for keyword in keywords {
+            let cleaned = Self.collapse(keyword.replacingOccurrences(of: "_", with: " "))
+            let lower = cleaned.lowercased()
+            if lower.isEmpty || Self.junkKeywords.contains(lower) || lower.hasPrefix("hash") || lower.hasSuffix("sym")
+                || lower.contains("(") || lowerTitle.contains(lower) || result.contains(where: { $0.lowercased() == lower }) {
+                continue
+            }
+            if !lower.contains(where: \.isLetter) { continue }
+            // Mojibake (UTF-8 read as Latin-1 and re-encoded) shows C1 control characters.
+            if cleaned.unicodeScalars.contains(where: { (0x80...0x9F).contains($0.value) }) { continue }
+            result.append(cleaned)
+        }
+        return result
+    }
+
+    /// The caption: the cleaned title, then up to `maxKeywords` useful keywords
     /// ("red apple, fruit, food"), or `nil` if the title is junk.
     public func caption(maxKeywords: Int = 5) -> String? {
         guard hasUsefulTitle else { return nil }
-        let lowerTitle = title.lowercased()
-        let extra = keywords.filter {
-            let lower = $0.lowercased()
-            return !Self.junkKeywords.contains(lower) && !lowerTitle.contains(lower)
-        }
-        return ([title] + extra.prefix(maxKeywords)).joined(separator: ", ")
+        return ([cleanedTitle] + usefulKeywords.prefix(maxKeywords)).joined(separator: ", ")
     }
 
     // MARK: Minimal XML scanning (the metadata block is simple, regular RDF)
@@ -172,8 +239,10 @@ extension BuiltinSets {
     /// - Parameters:
     ///   - root: a folder with `png/` and `svg/` trees holding the same relative paths.
     ///   - limit: at most this many pairs in all (a seeded random subset).
+    ///   - maxTitleRepeats: a title shared by more distinct drawings than this is the name of a
+    ///     collection ("Various Cliparts", "card"), not a description; those drawings are dropped.
     public static func prepareOpenClipArt(
-        folder: String, limit: Int? = nil, seed: UInt64 = 0, root: String = openClipArtRoot
+        folder: String, limit: Int? = nil, seed: UInt64 = 0, root: String = openClipArtRoot, maxTitleRepeats: Int = 20
     ) throws(DataError) -> PreparedSetSummary {
         let clock = ContinuousClock.now
         let pngRoot = resolvePath("png", against: root), svgRoot = resolvePath("svg", against: root)
@@ -185,16 +254,21 @@ extension BuiltinSets {
         try collectFiles(under: pngRoot, relative: "", suffix: ".png", into: &relatives)
         var dropped: [String: Int] = [:]
         var seenContent: Set<UInt64> = []
-        var pairs: [(relative: String, caption: String)] = []
+        var pairs: [(relative: String, caption: String, title: String)] = []
         for relative in relatives {
             let svgPath = resolvePath(String(relative.dropLast(4)) + ".svg", against: svgRoot)
             guard pathKind(svgPath) == .file else { dropped["no SVG with metadata", default: 0] += 1; continue }
-            let metadata = OpenClipArtMetadata(svg: String(decoding: try readWholeFile(svgPath), as: UTF8.self))
+            let metadata = OpenClipArtMetadata(svgBytes: try readWholeFile(svgPath))
             guard let caption = metadata.caption() else { dropped["junk or missing title", default: 0] += 1; continue }
             let bytes = try readWholeFile(resolvePath(relative, against: pngRoot))
             guard seenContent.insert(fnv1a(bytes)).inserted else { dropped["duplicate image", default: 0] += 1; continue }
-            pairs.append((relative, caption))
+            pairs.append((relative, caption, metadata.cleanedTitle.lowercased()))
         }
+        var titleCounts: [String: Int] = [:]
+        for pair in pairs { titleCounts[pair.title, default: 0] += 1 }
+        let before = pairs.count
+        pairs.removeAll { titleCounts[$0.title, default: 0] > maxTitleRepeats }
+        if pairs.count < before { dropped["collection title shared by over \(maxTitleRepeats) drawings", default: 0] += before - pairs.count }
         var rng = SplitMix64(seed: seed)
         pairs.shuffle(using: &rng)
         if let limit, limit < pairs.count { pairs = Array(pairs.prefix(max(0, limit))) }

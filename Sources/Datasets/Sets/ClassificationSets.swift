@@ -105,8 +105,9 @@ public struct ImageFolderDataset: ClassificationDataset {
             record = DataRecord(index: index, imageSource: items[index].path, caption: "", label: items[index].label)
         }
         guard let label = record.label, classNames.indices.contains(label) else {
-            let where_ = labelsCSV.map { "\($0.path):\($0.line(of: index))" } ?? record.imageSource
-            throw .malformedRow(path: where_, line: 0, reason: "label \(record.label.map(String.init) ?? "none") is not in 0..<\(classNames.count)")
+            let reason = "label \(record.label.map(String.init) ?? "none") is not in 0..<\(classNames.count)"
+            if let labelsCSV { throw .malformedRow(path: labelsCSV.path, line: labelsCSV.line(of: index), reason: reason) }
+            throw .format(path: record.imageSource, reason: reason)
         }
         record.caption = classNames[label]
         return record
@@ -268,9 +269,23 @@ public struct FashionMNISTDataset: ClassificationDataset {
         data = try IDXImages(imagesPath: imagesPath, labelsPath: labelsPath)
     }
 
-    /// The training (60,000) or test (10,000) split from `folder` (default: the Debian package's).
+    /// The folder holding the Debian package's files, as the package database lists them
+    /// (`dpkg -L dataset-fashion-mnist`), else ``debianFolder``.
+    public static func installedFolder() -> String {
+        let list = "/var/lib/dpkg/info/\(debianPackage).list"
+        if let bytes = try? readWholeFile(list) {
+            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+            where line.hasSuffix("/train-images-idx3-ubyte.gz") {
+                return parentFolder(of: String(line))
+            }
+        }
+        return debianFolder
+    }
+
+    /// The training (60,000) or test (10,000) split from `folder` (default: where the Debian
+    /// package put it, see ``installedFolder()``).
     public static func standard(train: Bool, folder: String? = nil) throws(DataError) -> FashionMNISTDataset {
-        let folder = folder ?? debianFolder
+        let folder = folder ?? installedFolder()
         let prefix = train ? "train" : "t10k"
         let images = resolvePath("\(prefix)-images-idx3-ubyte.gz", against: folder)
         let labels = resolvePath("\(prefix)-labels-idx1-ubyte.gz", against: folder)
