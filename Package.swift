@@ -60,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "clipguard",
             dependencies: [
-                "Torch", "NN", "Datasets", "Training",
+                "Torch", "NN", "Datasets", "Training", "CLIP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

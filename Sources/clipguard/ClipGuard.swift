@@ -10,6 +10,8 @@ struct ClipGuard: AsyncParsableCommand {
             Info.self,
             DataCommand.self,
             Tokenize.self,
+            ModelInfo.self,
+            Embed.self,
         ]
     )
 }
