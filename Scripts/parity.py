@@ -130,15 +130,19 @@ def main():
             print(f"{name}: our checkpoint loads into open_clip (strict): {result}")
             out = os.path.join(folder, f"{name}-init-ours.safetensors")
             command = [args.clipguard, "embed", "--weights", ours_path, "--output", out]
+            for p in images:
+                command += ["--image", p]
             for t in CAPTIONS:
                 command += ["--text", t]
             run(command)
-            with torch.no_grad():
-                model.eval()
-                text_ref = model.encode_text(open_clip.tokenize(CAPTIONS, context_length=model.context_length))
-            error = relative_error(load_file(out)["text_features"], text_ref)
-            print(f"{name}: text features of our initialisation in open_clip, max relative error {error:.2e}")
-            if error > args.tolerance:
+            preprocess = open_clip.image_transform(model.visual.image_size, is_train=False)
+            image_ref, text_ref, _ = reference_features(
+                model, preprocess, None, images, CAPTIONS, model.context_length)
+            ours = load_file(out)
+            errors = [relative_error(ours["image_features"], image_ref), relative_error(ours["text_features"], text_ref)]
+            print(f"{name}: our initialisation run by open_clip, max relative error image {errors[0]:.2e}, "
+                  f"text {errors[1]:.2e}")
+            if max(errors) > args.tolerance:
                 failures.append(name + " (round trip)")
     if failures:
         print("FAILED:", ", ".join(failures))
