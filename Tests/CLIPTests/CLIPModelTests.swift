@@ -146,3 +146,51 @@ import Torch
         }
     }
 }
+
+@Suite struct CLIPLossGradientTests {
+    /// Central differences in float64 of `f` at every element of `x` (copies, no autograd).
+    private func numericalGradient(_ x: [Double], shape: [Int], _ f: (Tensor) -> Double) -> [Double] {
+        let h = 1e-6
+        return x.indices.map { i in
+            var plus = x, minus = x
+            plus[i] += h
+            minus[i] -= h
+            return (f(Tensor(plus, shape: shape)) - f(Tensor(minus, shape: shape))) / (2 * h)
+        }
+    }
+
+    @Test func clipLossAndInfoNCEGradientsMatchCentralDifferences() throws {
+        let g = Generator(seed: 11)
+        let image: [Double] = Tensor.randn([3, 4], dtype: .float64, generator: g).toArray()
+        let text: [Double] = Tensor.randn([3, 4], dtype: .float64, generator: g).toArray()
+        let scale = 1.7
+        func loss(_ i: Tensor, _ t: Tensor, _ s: Tensor) -> Tensor {
+            clipLoss(imageFeatures: i.normalized(dim: -1), textFeatures: t.normalized(dim: -1), logitScale: s.exp())
+        }
+        let i = Tensor(image, shape: [3, 4]).requiringGrad(), t = Tensor(text, shape: [3, 4]).requiringGrad()
+        let s = Tensor(scalar: scale, dtype: .float64).requiringGrad()
+        loss(i, t, s).backward()
+        let constantText = Tensor(text, shape: [3, 4]), constantImage = Tensor(image, shape: [3, 4])
+        let constantScale = Tensor(scalar: scale, dtype: .float64)
+        expectClose(
+            try #require(i.grad).toArray(),
+            numericalGradient(image, shape: [3, 4]) { loss($0, constantText, constantScale).item() }, rtol: 1e-5,
+            atol: 1e-7, "d / d image")
+        expectClose(
+            try #require(t.grad).toArray(),
+            numericalGradient(text, shape: [3, 4]) { loss(constantImage, $0, constantScale).item() }, rtol: 1e-5,
+            atol: 1e-7, "d / d text")
+        expectClose(
+            try #require(s.grad).toArray(),
+            numericalGradient([scale], shape: []) { loss(constantImage, constantText, $0).item() }, rtol: 1e-5,
+            atol: 1e-7, "d / d logit_scale")
+
+        let q = Tensor(image, shape: [3, 4]).requiringGrad()
+        infoNCE(q.normalized(dim: -1), constantText.normalized(dim: -1), logitScale: constantScale.exp()).backward()
+        expectClose(
+            try #require(q.grad).toArray(),
+            numericalGradient(image, shape: [3, 4]) {
+                infoNCE($0.normalized(dim: -1), constantText.normalized(dim: -1), logitScale: constantScale.exp()).item()
+            }, rtol: 1e-5, atol: 1e-7, "InfoNCE d / d queries")
+    }
+}
