@@ -221,7 +221,8 @@ public struct CLIPConfig: Codable, Sendable, Equatable {
         initLogitScale = try c.decodeIfPresent(Double.self, forKey: "init_logit_scale") ?? Self.defaultLogitScale
         try c.require("init_logit_bias", .null, because: "a logit bias (SigLIP) is not supported")
         try c.require("nonscalar_logit_scale", .bool(false), because: "the logit scale is a scalar")
-        try c.require("custom_text", .bool(false), because: "CustomTextCLIP (text tower under 'text.') is not supported")
+        try c.require(
+            "custom_text", .bool(false), because: "CustomTextCLIP (text tower under 'text.') is not supported")
         vision = try c.decode(VisionConfigCoding.self, forKey: "vision_cfg").value
         text = try c.decode(TextConfigCoding.self, forKey: "text_cfg").value
     }
@@ -308,7 +309,9 @@ private struct VisionConfigCoding: Codable {
         try c.check("width", width > 0, "must be positive")
         try c.check("head_width", headWidth > 0, "must be positive")
         if let stages = try? c.decode([Int].self, forKey: "layers") {
-            try c.check("layers", stages.count == 4 && stages.allSatisfy { $0 > 0 }, "a ResNet needs four positive stage depths")
+            try c.check(
+                "layers", stages.count == 4 && stages.allSatisfy { $0 > 0 }, "a ResNet needs four positive stage depths"
+            )
             try c.check("image_size", imageSize % 32 == 0, "a ModifiedResNet needs a multiple of 32")
             try c.check("head_width", (width * 32) % headWidth == 0, "must divide width · 32 = \(width * 32)")
             value = .resnet(ResNetConfig(layers: stages, width: width, headWidth: headWidth, imageSize: imageSize))
@@ -399,7 +402,12 @@ struct AnyKey: CodingKey, ExpressibleByStringLiteral {
 
 /// Any JSON value, for comparing fields against the values we accept.
 enum JSONValue: Decodable, Equatable, Sendable, CustomStringConvertible {
-    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -468,7 +476,9 @@ extension KeyedDecodingContainer where K == AnyKey {
         let key: AnyKey = "image_size"
         if let side = try? decodeIfPresent(Int.self, forKey: key) { return side }
         if let pair = try? decode([Int].self, forKey: key) {
-            guard pair.count == 2, pair[0] == pair[1] else { throw invalid("image_size", "only square images are supported") }
+            guard pair.count == 2, pair[0] == pair[1] else {
+                throw invalid("image_size", "only square images are supported")
+            }
             return pair[0]
         }
         guard contains(key) else { return 224 }

@@ -24,7 +24,8 @@ struct Embed: ParsableCommand {
             """
     )
 
-    @Option(help: "Shipped config name or an open_clip JSON config path; optional when the weights carry a clip_config.")
+    @Option(
+        help: "Shipped config name or an open_clip JSON config path; optional when the weights carry a clip_config.")
     var model: String?
 
     @Option(help: "A safetensors file with an open_clip state_dict (or one saved by clipguard).")

@@ -56,10 +56,13 @@ struct ModelInfo: ParsableCommand {
         let t = clip.config.text
         print("text             \(t.layers) layers, width \(t.width), \(t.heads) heads, context \(t.contextLength)")
         print("embed_dim        \(clip.config.embedDim), activation \(clip.config.activation.rawValue)")
-        print("parameters       \(clip.parameterCount) (vision \(vision), text \(text) of which token embedding \(tokenEmbedding))")
+        print(
+            "parameters       \(clip.parameterCount) (vision \(vision), text \(text) of which token embedding \(tokenEmbedding))"
+        )
         guard steps > 0 else { return }
 
-        let size = clip.config.vision.imageSize, context = t.contextLength
+        let size = clip.config.vision.imageSize
+        let context = t.contextLength
         let g = Generator(seed: 0)
         let images = Tensor.randn([batch, 3, size, size], generator: g)
         // Captions of 5–16 BPE tokens between SOT and EOT, zero-padded, like Fashion-MNIST captions.
@@ -71,9 +74,11 @@ struct ModelInfo: ParsableCommand {
             ids[i * context + length + 1] = 49407
         }
         let tokens = Tensor(ids, shape: [batch, context])
-        var times: [Double] = [], cpuTimes: [Double] = []
+        var times: [Double] = []
+        var cpuTimes: [Double] = []
         for _ in 0..<(steps + 1) {
-            let start = Date(), cpuStart = processCPUSeconds()
+            let start = Date()
+            let cpuStart = processCPUSeconds()
             clip.store.zeroGrad()
             let out = clip.logits(images: images, texts: tokens, training: true)
             clipLoss(imageFeatures: out.imageFeatures, textFeatures: out.textFeatures, logitScale: out.logitScale)
@@ -81,7 +86,8 @@ struct ModelInfo: ParsableCommand {
             times.append(Date().timeIntervalSince(start))
             cpuTimes.append(processCPUSeconds() - cpuStart)
         }
-        let measured = times.dropFirst().sorted(), cpu = cpuTimes.dropFirst().sorted()
+        let measured = times.dropFirst().sorted()
+        let cpu = cpuTimes.dropFirst().sorted()
         func format(_ x: Double) -> String { String(format: "%.3f", x) }
         print(
             "forward+backward batch \(batch), \(Runtime.threads) threads, \(steps) steps after one warm-up: wall median \(format(measured[measured.count / 2])) s (min \(format(measured.first!))), CPU median \(format(cpu[cpu.count / 2])) s"
