@@ -210,7 +210,7 @@ public struct CLIPConfig: Codable, Sendable, Equatable {
 
     private static let topKeys: Set<String> = [
         "embed_dim", "quick_gelu", "vision_cfg", "text_cfg", "init_logit_scale", "init_logit_bias",
-        "nonscalar_logit_scale", "custom_text",
+        "nonscalar_logit_scale", "custom_text", "multimodal_cfg",
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -223,6 +223,7 @@ public struct CLIPConfig: Codable, Sendable, Equatable {
         try c.require("nonscalar_logit_scale", .bool(false), because: "the logit scale is a scalar")
         try c.require(
             "custom_text", .bool(false), because: "CustomTextCLIP (text tower under 'text.') is not supported")
+        try c.require("multimodal_cfg", .null, because: "CoCa's multimodal text decoder is not supported")
         vision = try c.decode(VisionConfigCoding.self, forKey: "vision_cfg").value
         text = try c.decode(TextConfigCoding.self, forKey: "text_cfg").value
     }

@@ -17,6 +17,9 @@ struct ModelInfo: ParsableCommand {
     @Flag(help: "List the shipped config names and exit.")
     var list = false
 
+    @Flag(help: "Only check the config: print it as open_clip JSON (as we understand it) without building the model.")
+    var configOnly = false
+
     @Option(help: "Time this many forward+backward passes (CLIP loss, training mode); 0 to skip.")
     var steps = 0
 
@@ -35,6 +38,13 @@ struct ModelInfo: ParsableCommand {
     func run() throws {
         if list {
             print(CLIPConfig.availableNames.joined(separator: "\n"))
+            return
+        }
+        if configOnly {
+            let config =
+                model.hasSuffix(".json")
+                ? try CLIPConfig(contentsOf: URL(fileURLWithPath: model)) : try CLIPConfig.named(model)
+            print(String(decoding: try config.jsonData(), as: UTF8.self))
             return
         }
         if let threads { Runtime.threads = threads }

@@ -79,6 +79,17 @@ import Testing
         #expect(pair.description.contains("vision_cfg.image_size"))
     }
 
+    @Test func openClipModelFamiliesWeDoNotBuildAreNamed() {
+        for (json, key) in [
+            (#"{"embed_dim": 8, "init_logit_bias": -10}"#, "init_logit_bias"),
+            (#"{"embed_dim": 8, "custom_text": true}"#, "custom_text"),
+            (#"{"embed_dim": 8, "multimodal_cfg": {"width": 8}}"#, "multimodal_cfg"),
+        ] {
+            let description = error(json)?.description ?? ""
+            #expect(description.contains("'\(key)': unsupported value"), "\(description)")
+        }
+    }
+
     @Test func invalidArchitecturesAreRejected() {
         let noPatch = error(
             #"{"embed_dim": 8, "vision_cfg": {"layers": 2, "width": 8, "head_width": 4, "image_size": 8}, \#(text)}"#)
