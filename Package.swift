@@ -29,7 +29,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "clipguard", targets: ["clipguard"]),
-        .library(name: "ClipGuard", targets: ["Torch", "NN", "Datasets"]),
+        .library(name: "ClipGuard", targets: ["Torch", "NN", "Datasets", "CLIP", "Attacks", "Defenses", "Evaluation", "Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,7 +38,11 @@ let package = Package(
     targets: [
         .target(
             name: "CTorch",
-            cxxSettings: [.unsafeFlags(torchCxxFlags + ["-Wno-unused-parameter"])],
+            cxxSettings: [
+                // Declaration-only Gloo headers for c10d's ProcessGroupGloo.hpp (the wheel has none).
+                .headerSearchPath("compat"),
+                .unsafeFlags(torchCxxFlags + ["-Wno-unused-parameter"]),
+            ],
             linkerSettings: [.unsafeFlags(torchLinkFlags)]
         ),
         .target(name: "Torch", dependencies: ["CTorch"], swiftSettings: strict),
@@ -47,24 +51,27 @@ let package = Package(
             name: "CLIP", dependencies: ["NN"], resources: [.copy("Resources/model_configs")], swiftSettings: strict),
         .target(
             name: "Training",
-            dependencies: ["Torch", "NN", "Datasets", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Torch", "NN", "CLIP", "Datasets", "Evaluation", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
-        .target(name: "Evaluation", dependencies: ["Torch"], swiftSettings: strict),
+        .target(name: "Evaluation", dependencies: ["Torch", "CLIP", "Datasets", "Attacks"], swiftSettings: strict),
         .target(name: "Defenses", dependencies: ["Torch", "NN"], swiftSettings: strict),
         .target(
             name: "CCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]
         ),
         .target(name: "Datasets", dependencies: ["CCodecs"], swiftSettings: strict),
+        .target(name: "Attacks", dependencies: ["Datasets"], swiftSettings: strict),
         .executableTarget(
             name: "clipguard",
             dependencies: [
-                "Torch", "NN", "Datasets", "Training", "CLIP",
+                "Torch", "NN", "CLIP", "Datasets", "Training", "Attacks", "Evaluation", "Defenses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
+        // One rank of a scripted collective scenario; DistributedTests launches two of them.
+        .executableTarget(name: "clipguard-dist-worker", dependencies: ["Torch"], swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: strict),
@@ -73,6 +80,9 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
         .testTarget(name: "DefensesTests", dependencies: ["Defenses", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Datasets"], swiftSettings: strict),
+        .testTarget(
+            name: "DistributedTests", dependencies: ["Torch", "clipguard-dist-worker"], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx20
 )

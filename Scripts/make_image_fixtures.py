@@ -4,8 +4,13 @@ give for them, read by Tests/DatasetsTests/Images*.swift.
 
 Run with the reference environment:  /work/main/.venv-ref/bin/python Scripts/make_image_fixtures.py
 
-Outputs: input files (PNG/JPEG), raw expected arrays (*.u8: uint8 HWC RGB or HW grey;
-*.f32: little-endian float32 CHW) and index.json describing each case.
+Outputs: input files (PNG: RGB, grey, 16-bit grey, grey+alpha, RGBA, palette; JPEG: RGB, grey,
+CMYK), raw expected arrays (*.u8: uint8 HWC RGB or HW grey; *.f32: little-endian float32 CHW)
+and index.json describing each case: decoding (PIL), DCT-scaled decoding (PIL's draft()),
+resize (PIL bicubic/bilinear), crop+resize, CLIP preprocessing (torchvision Resize+CenterCrop,
+ToTensor+Normalize), square resize, luma, and the colour/geometric/blur operations of
+ColorJitter and AutoAugment (torchvision.transforms.functional on PIL images).
+Deterministic: rerunning it rewrites identical files.
 """
 import io
 import json

@@ -1,6 +1,7 @@
 // The libtorch shim. Every extern "C" entry point runs its body inside CT_PROTECT, which turns
 // any C++ exception into a nonzero return and a thread-local message (read by ct_last_error).
 #include "ctorch.h"
+#include "ctorch_internal.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -21,9 +22,6 @@
 #include <string>
 #include <vector>
 
-struct ct_tensor_s {
-  at::Tensor t;
-};
 struct ct_generator_s {
   at::Generator g;
 };
@@ -196,6 +194,9 @@ at::OptionalIntArrayRef opt_dims(const int64_t *d, int n) {
 }
 
 }  // namespace
+
+ct_tensor ctorch_internal::wrap_tensor(at::Tensor t) { return wrap(std::move(t)); }
+void ctorch_internal::set_last_error(std::string message) { last_error = std::move(message); }
 
 #define CT_PROTECT(...)                      \
   try {                                      \

@@ -11,6 +11,9 @@ public enum TorchError: Error, CustomStringConvertible, Equatable {
     case missingKeys([String])
     case unexpectedKeys([String])
     case shapeMismatch(key: String, expected: [Int], got: [Int])
+    /// A process group or launched worker failed; the message names the rank (e.g.
+    /// "rank 1: allreduce timed out after 30 s", "rank 1 exited with status 3").
+    case distributed(String)
 
     public var description: String {
         switch self {
@@ -22,6 +25,7 @@ public enum TorchError: Error, CustomStringConvertible, Equatable {
         case .unexpectedKeys(let keys): "unexpected keys: \(keys.joined(separator: ", "))"
         case .shapeMismatch(let key, let expected, let got):
             "shape mismatch for '\(key)': expected \(expected), got \(got)"
+        case .distributed(let message): message
         }
     }
 }

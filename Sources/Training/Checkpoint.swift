@@ -1,4 +1,5 @@
 import Foundation
+import CLIP
 import NN
 import Torch
 
@@ -57,7 +58,7 @@ public struct Checkpoint {
         tensors += optimizer.sorted { $0.key < $1.key }.map { (Checkpoint.optimizerPrefix + $0.key, $0.value) }
         var metadata = ["format": Checkpoint.format]
         metadata["progress"] = String(decoding: try JSONEncoder().encode(progress), as: UTF8.self)
-        if let modelConfig { metadata["model_config"] = modelConfig }
+        if let modelConfig { metadata["clip_config"] = modelConfig }
         if let trainingConfig { metadata["training_config"] = trainingConfig }
         try saveSafeTensors(tensors, metadata: metadata, toPath: path)
     }
@@ -83,10 +84,33 @@ public struct Checkpoint {
             }
         }
         return Checkpoint(
-            model: model, optimizer: optimizer, progress: progress, modelConfig: metadata["model_config"],
+            model: model, optimizer: optimizer, progress: progress, modelConfig: metadata["clip_config"],
             trainingConfig: metadata["training_config"])
     }
 
     /// Whether the file carries training state (as opposed to plain weights).
     public var isTrainingCheckpoint: Bool { !optimizer.isEmpty }
+}
+
+/// Builds a CLIP model from a weights file: a training checkpoint, a `model.safetensors` from a
+/// run, or an open_clip `state_dict` saved as safetensors.
+///
+/// - Parameter model: a model name or config file; required when the file carries no config
+///   (open_clip's files), otherwise it overrides the file's.
+/// - Throws: when no config is known, when the weights do not fit the config (every missing,
+///   unexpected or mis-shaped key is named), or the reader's errors.
+public func loadCLIPModel(weightsPath: String, model: String? = nil, device: Device = .cpu) throws -> CLIPModel {
+    let checkpoint = try Checkpoint.read(atPath: weightsPath)
+    let config: CLIPConfig
+    if let model {
+        config = FileManager.default.fileExists(atPath: model)
+            ? try CLIPConfig(contentsOf: URL(fileURLWithPath: model)) : try CLIPConfig.named(model)
+    } else if let json = checkpoint.modelConfig {
+        config = try CLIPConfig.decode(Data(json.utf8))
+    } else {
+        throw TrainingError.model("\(weightsPath) names no model config; pass --model NAME or a config JSON")
+    }
+    let clip = CLIPModel(config: config, device: device)
+    try clip.load(checkpoint.model, source: weightsPath)
+    return clip
 }

@@ -91,8 +91,9 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = TrainingConfig(data: "", model: "")
-        data = try c.decode(String.self, forKey: .data)
-        model = try c.decode(String.self, forKey: .model)
+        // `data` and `model` may come from command-line flags instead; validate() requires them.
+        data = try c.decodeIfPresent(String.self, forKey: .data) ?? ""
+        model = try c.decodeIfPresent(String.self, forKey: .model) ?? ""
         epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
         lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? d.lr

@@ -10,6 +10,9 @@ struct ClipGuard: AsyncParsableCommand {
             Info.self,
             DataCommand.self,
             Tokenize.self,
+            Train.self,
+            Eval.self,
+            PoisonCommand.self,
             ModelInfo.self,
             Embed.self,
         ]

@@ -93,21 +93,26 @@ struct Tokenize: ParsableCommand {
 
     private func runBenchmark(_ captions: [String], _ mode: CLIPTokenizer.Truncation) throws {
         let dialect = CLIPTokenizer.Dialect(rawValue: dialect)!
-        let clock = ContinuousClock()
-        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+        func cpuSeconds(_ clock: clockid_t) -> Double {
+            var t = timespec()
+            clock_gettime(clock, &t)
+            return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+        }
+        func wallSeconds() -> Double { cpuSeconds(CLOCK_MONOTONIC) }
         var checksum: Int64 = 0
         let single = try CLIPTokenizer.load(dialect: dialect)
-        let t1 = clock.measure {
-            for caption in captions { checksum &+= Int64(single.tokenize(caption, contextLength: contextLength, truncation: mode).count) }
-        }
+        var wall = wallSeconds(), cpu = cpuSeconds(CLOCK_THREAD_CPUTIME_ID)
+        for caption in captions { checksum &+= Int64(single.tokenize(caption, contextLength: contextLength, truncation: mode).count) }
+        let singleWall = wallSeconds() - wall, singleCPU = cpuSeconds(CLOCK_THREAD_CPUTIME_ID) - cpu
         let batched = try CLIPTokenizer.load(dialect: dialect)
-        let t2 = clock.measure {
-            checksum &+= Int64(batched.tokenize(batch: captions, contextLength: contextLength, truncation: mode).count)
-        }
+        wall = wallSeconds()
+        cpu = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID)
+        checksum &+= Int64(batched.tokenize(batch: captions, contextLength: contextLength, truncation: mode).count)
+        let batchWall = wallSeconds() - wall, batchCPU = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - cpu
         let n = Double(captions.count)
         print("captions: \(captions.count) (checksum \(checksum))")
-        print("one thread:  \(Int(n / seconds(t1))) captions/s")
-        print("batch (\(ProcessInfo.processInfo.activeProcessorCount) cores): \(Int(n / seconds(t2))) captions/s")
+        print("one thread: \(Int(n / singleWall)) captions/s wall, \(Int(n / singleCPU)) per CPU-second")
+        print("batch on \(ProcessInfo.processInfo.activeProcessorCount) cores: \(Int(n / batchWall)) captions/s wall, \(Int(n / batchCPU)) per CPU-second")
     }
 
     private func emit(_ captions: [String], _ tokenizer: CLIPTokenizer, _ mode: CLIPTokenizer.Truncation, _ output: inout Output) {

@@ -140,6 +140,34 @@ import Testing
         #expect(abs(Int(back.0) - 200) <= 1 && abs(Int(back.1) - 100) <= 2 && abs(Int(back.2) - 50) <= 1)
     }
 
+    @Test func hueConversionFastPathsAgreeWithPlainArithmetic() {
+        var rng = SplitMix64(seed: 99)
+        hsvQuotientsForTesting { q in
+            for _ in 0..<50_000 {
+                let x = rng.next()
+                let (r, g, b) = (UInt8(x & 255), UInt8(x >> 8 & 255), UInt8(x >> 16 & 255))
+                let fast = RGBImage.pilHSV(r, g, b, quotients: q)
+                let plain = RGBImage.pilHSV(r, g, b)
+                #expect(fast == plain, "\(r) \(g) \(b)")
+                let (h, s, v) = (UInt8(x >> 24 & 255), UInt8(x >> 32 & 255), UInt8(x >> 40 & 255))
+                // Reference: C's round() is Foundation's rounded() (half away from zero).
+                let back = RGBImage.pilRGB(h, s, v)
+                if s != 0 {
+                    let hh = Double(h) * 6.0 / 255.0
+                    let i = Int(hh.rounded(.down))
+                    let f = Double(Float(hh - Double(i)))
+                    let fs = Double(Float(Double(s) / 255.0))
+                    let vals = [1.0 - fs, 1.0 - fs * f, 1.0 - fs * (1.0 - f)].map { UInt8((Double(v) * $0).rounded()) }
+                    let expected: (UInt8, UInt8, UInt8) = [
+                        (v, vals[2], vals[0]), (vals[1], v, vals[0]), (vals[0], v, vals[2]),
+                        (vals[0], vals[1], v), (vals[2], vals[0], v), (v, vals[0], vals[1]),
+                    ][i % 6]
+                    #expect(back == expected, "\(h) \(s) \(v)")
+                }
+            }
+        }
+    }
+
     @Test func autoAugmentOperationsKeepSizeAndEqualizeSpreadsValues() {
         for op in AutoAugmentImageNet.Operation.allCases {
             for bin in [0, 5, 9] {

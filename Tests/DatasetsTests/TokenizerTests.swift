@@ -120,6 +120,18 @@ private func escaped(_ s: String) -> String { s.unicodeScalars.map { $0.escaped(
         #expect(tok.decode(tok.encode("café 東京 😀")) == "café 東京 😀 ")
     }
 
+    @Test func mojibakeRepair() throws {
+        let tok = try Self.openCLIP.get()
+        #expect(tok.encode("cafÃ©") == tok.encode("café"))
+        #expect(tok.encode("donâ€™t") == tok.encode("don't"))
+        #expect(tok.encode("voilÃ le travail") == tok.encode("voilà le travail"))
+        #expect(tok.encode("æ—¥æœ¬") == tok.encode("日本"))
+        // The heuristic's prefilter is in use, and plain accented/CJK text is not "bad".
+        #expect(!MojibakeData.shared.witness.isEmpty)
+        #expect(!MojibakeData.shared.isBad(Array("naïve café 東京 — “quotes”".unicodeScalars)[...]))
+        #expect(MojibakeData.shared.isBad(Array("cafÃ©".unicodeScalars)[...]))
+    }
+
     @Test func cleaningDetails() throws {
         let tok = try Self.openCLIP.get()
         // Final sigma (Python str.lower), ligatures, fullwidth, curly quotes, entities, controls.
@@ -132,6 +144,7 @@ private func escaped(_ s: String) -> String { s.unicodeScalars.map { $0.escaped(
         #expect(tok.encode("P&EACUTE;REZ") == tok.encode("pérez"))
         #expect(tok.encode("a\u{0}b\u{1B}[31mc") == tok.encode("abc"))
         #expect(tok.encode("e\u{301}") == tok.encode("é"))
+        #expect(tok.encode("\u{AC54}\u{11AC}") == tok.encode("\u{AC59}"))  // Hangul LV + T
         #expect(tok.encode("  many \t\n spaces\u{3000}here ") == tok.encode("many spaces here"))
         #expect(tok.encode("<start_of_text>") == [CLIPTokenizer.startOfText])
         #expect(try Self.openAI.get().encode("<|endoftext|>") == [CLIPTokenizer.endOfText])
@@ -174,11 +187,11 @@ private func escaped(_ s: String) -> String { s.unicodeScalars.map { $0.escaped(
         defer { try? FileManager.default.removeItem(at: dir) }
         let name = CLIPTokenizer.vocabularyFileName
         // Nothing above the temporary folder: the error says what to do.
-        #expect(throws: TokenizerError.self) {
-            try CLIPTokenizer.locateAsset(name, environment: [:], searchingUpFrom: [nested])
+        #expect(throws: DataError.self) {
+            try AssetLocator.path(of: name, environment: [:], searchingUpFrom: [nested.path])
         }
         do {
-            _ = try CLIPTokenizer.locateAsset(name, environment: [:], searchingUpFrom: [nested])
+            _ = try AssetLocator.path(of: name, environment: [:], searchingUpFrom: [nested.path])
         } catch {
             #expect("\(error)".contains("make setup"))
         }
@@ -186,11 +199,11 @@ private func escaped(_ s: String) -> String { s.unicodeScalars.map { $0.escaped(
         let assets = dir.appendingPathComponent(".deps/assets")
         try FileManager.default.createDirectory(at: assets, withIntermediateDirectories: true)
         try Data().write(to: assets.appendingPathComponent(name))
-        #expect(try CLIPTokenizer.locateAsset(name, environment: [:], searchingUpFrom: [nested]) == assets.appendingPathComponent(name).path)
-        #expect(throws: TokenizerError.self) {
-            try CLIPTokenizer.locateAsset(name, environment: ["CLIPGUARD_ASSETS": nested.path], searchingUpFrom: [nested])
+        #expect(try AssetLocator.path(of: name, environment: [:], searchingUpFrom: [nested.path]) == assets.appendingPathComponent(name).path)
+        #expect(throws: DataError.self) {
+            try AssetLocator.path(of: name, environment: ["CLIPGUARD_ASSETS": nested.path], searchingUpFrom: [nested.path])
         }
-        #expect(try CLIPTokenizer.locateAsset(name, environment: ["CLIPGUARD_ASSETS": assets.path], searchingUpFrom: []) == assets.appendingPathComponent(name).path)
+        #expect(try AssetLocator.path(of: name, environment: ["CLIPGUARD_ASSETS": assets.path], searchingUpFrom: []) == assets.appendingPathComponent(name).path)
     }
 
     /// The ASCII shortcut cleans exactly like the full pipeline wherever it applies.

@@ -255,3 +255,6 @@ int ct_clip_grad_norm_(const ct_tensor *grads, int n, double max_norm, double *t
 }
 #endif
 #endif
+
+/* The distributed (c10d) part of the shim has its own header. */
+#include "ctorch_distributed.h"

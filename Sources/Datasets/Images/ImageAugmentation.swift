@@ -147,14 +147,18 @@ public struct HorizontalFlip: ImageAugmentation, Hashable {
 /// applied in a random order (PIL semantics, see ``RGBImage/adjustedHue(_:)``).
 /// A parameter of 0 disables that adjustment.
 public struct ColorJitter: ImageAugmentation, Hashable {
+    /// Brightness strength: factor uniform in `[max(0, 1 − brightness), 1 + brightness]`.
     public var brightness: Double
+    /// Contrast strength: factor uniform in `[max(0, 1 − contrast), 1 + contrast]`.
     public var contrast: Double
+    /// Saturation strength: factor uniform in `[max(0, 1 − saturation), 1 + saturation]`.
     public var saturation: Double
     /// Maximum hue shift, in [0, 0.5].
     public var hue: Double
     /// Probability of applying the jitter at all.
     public var p: Double
 
+    /// A jitter applied with probability `p`; each strength 0 disables its adjustment.
     public init(brightness: Double = 0, contrast: Double = 0, saturation: Double = 0, hue: Double = 0, p: Double = 1) {
         precondition(brightness >= 0 && contrast >= 0 && saturation >= 0, "ColorJitter: negative strength")
         precondition((0...0.5).contains(hue), "ColorJitter: hue \(hue) outside [0, 0.5]")
@@ -210,6 +214,8 @@ public struct GaussianBlur: ImageAugmentation, Hashable {
     /// Probability of blurring.
     public var p: Double
 
+    /// A blur with `kernelSize` taps (odd), σ drawn from `sigma` (torchvision's default 0.1–2),
+    /// applied with probability `p`.
     public init(kernelSize: Int, sigma: ClosedRange<Double> = 0.1...2.0, p: Double = 1) {
         precondition(kernelSize > 0 && kernelSize % 2 == 1, "GaussianBlur: kernelSize \(kernelSize) must be odd")
         precondition(sigma.lowerBound > 0, "GaussianBlur: sigma must be positive")

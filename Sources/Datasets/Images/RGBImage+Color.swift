@@ -3,15 +3,45 @@ import Foundation
 /// Pixel-wise colour operations with PIL's semantics (`ImageEnhance`, `ImageOps` and the HSV
 /// conversion), which torchvision applies to PIL images.
 extension RGBImage {
-    /// `PIL.Image.blend(degenerate, self, factor)`: `d + factor · (x − d)`, truncated to 0…255.
-    func blended(withDegenerate degenerate: (Int) -> UInt8, factor: Double) -> RGBImage {
+    /// The degenerate image of a PIL blend.
+    enum Degenerate {
+        /// One grey value everywhere.
+        case constant(UInt8)
+        /// One grey value per pixel, `[height, width]`.
+        case grey([UInt8])
+        /// A full RGB image, `[height, width, 3]`.
+        case rgb([UInt8])
+    }
+
+    /// `PIL.Image.blend(degenerate, self, factor)`: `d + factor · (x − d)` in float32,
+    /// truncated to 0…255 (Pillow's `Blend.c`).
+    func blended(with degenerate: Degenerate, factor: Double) -> RGBImage {
         let f = Float(factor)
+        @inline(__always) func mix(_ d: Float, _ x: UInt8) -> UInt8 {
+            let v = d + f * (Float(x) - d)
+            return v <= 0 ? 0 : (v >= 255 ? 255 : UInt8(v))
+        }
         var out = pixels
-        out.withUnsafeMutableBufferPointer { p in
-            for i in 0..<p.count {
-                let d = Float(degenerate(i))
-                let v = d + f * (Float(p[i]) - d)
-                p[i] = v <= 0 ? 0 : (v >= 255 ? 255 : UInt8(v))
+        let n = pixels.count
+        out.withUnsafeMutableBufferPointer { pBuffer in
+            let p = pBuffer.baseAddress!
+            switch degenerate {
+            case .constant(let c):
+                let d = Float(c)
+                for i in 0..<n { p[i] = mix(d, p[i]) }
+            case .grey(let grey):
+                grey.withUnsafeBufferPointer { g in
+                    for i in 0..<g.count {
+                        let d = Float(g[i])
+                        p[3 * i] = mix(d, p[3 * i])
+                        p[3 * i + 1] = mix(d, p[3 * i + 1])
+                        p[3 * i + 2] = mix(d, p[3 * i + 2])
+                    }
+                }
+            case .rgb(let other):
+                other.withUnsafeBufferPointer { o in
+                    for i in 0..<n { p[i] = mix(Float(o[i]), p[i]) }
+                }
             }
         }
         return RGBImage(width: width, height: height, pixels: out)
@@ -19,7 +49,7 @@ extension RGBImage {
 
     /// PIL's `ImageEnhance.Brightness(image).enhance(factor)`: blend with black.
     public func adjustedBrightness(_ factor: Double) -> RGBImage {
-        blended(withDegenerate: { _ in 0 }, factor: factor)
+        blended(with: .constant(0), factor: factor)
     }
 
     /// PIL's `ImageEnhance.Contrast`: blend with the mean luma (rounded), a flat grey.
@@ -28,13 +58,12 @@ extension RGBImage {
         var total = 0
         for v in l { total += Int(v) }
         let mean = l.isEmpty ? 0 : UInt8(min(255, Int(Double(total) / Double(l.count) + 0.5)))
-        return blended(withDegenerate: { _ in mean }, factor: factor)
+        return blended(with: .constant(mean), factor: factor)
     }
 
     /// PIL's `ImageEnhance.Color`: blend with the image's own greyscale (ITU-R 601 luma).
     public func adjustedSaturation(_ factor: Double) -> RGBImage {
-        let l = luma()
-        return l.withUnsafeBufferPointer { lp in blended(withDegenerate: { lp[$0 / 3] }, factor: factor) }
+        blended(with: .grey(luma()), factor: factor)
     }
 
     /// torchvision's `adjust_hue` on PIL images: to PIL's 8-bit HSV, the hue byte shifted by
@@ -44,15 +73,40 @@ extension RGBImage {
         let delta = Int(shift * 255)
         var out = pixels
         out.withUnsafeMutableBufferPointer { p in
-            var i = 0
-            while i < p.count {
-                var (h, s, v) = Self.pilHSV(p[i], p[i + 1], p[i + 2])
-                h = UInt8(truncatingIfNeeded: Int(h) + delta)
-                (p[i], p[i + 1], p[i + 2]) = Self.pilRGB(h, s, v)
-                i += 3
+            hsvQuotients.withUnsafeBufferPointer { q in
+                var i = 0
+                while i < p.count {
+                    var (h, s, v) = Self.pilHSV(p[i], p[i + 1], p[i + 2], quotients: q)
+                    h = UInt8(truncatingIfNeeded: Int(h) + delta)
+                    (p[i], p[i + 1], p[i + 2]) = Self.pilRGB(h, s, v)
+                    i += 3
+                }
             }
         }
         return RGBImage(width: width, height: height, pixels: out)
+    }
+
+    /// ``pilHSV(_:_:_:)`` with the float divisions read from ``hsvQuotients`` (the same values).
+    @inline(__always)
+    static func pilHSV(_ r: UInt8, _ g: UInt8, _ b: UInt8, quotients q: UnsafeBufferPointer<Float>)
+        -> (UInt8, UInt8, UInt8)
+    {
+        let maxc = max(r, g, b), minc = min(r, g, b)
+        if maxc == minc { return (0, 0, maxc) }
+        let c = Int(maxc - minc)
+        let s = q[c << 8 | Int(maxc)]
+        let rc = q[Int(maxc - r) << 8 | c], gc = q[Int(maxc - g) << 8 | c], bc = q[Int(maxc - b) << 8 | c]
+        var h: Float
+        if r == maxc {
+            h = bc - gc
+        } else if g == maxc {
+            h = Float(2.0 + Double(rc) - Double(bc))
+        } else {
+            h = Float(4.0 + Double(gc) - Double(rc))
+        }
+        let x = Double(h) / 6.0 + 1.0
+        h = Float(x >= 1 ? x - 1 : x)
+        return (UInt8(clamping: Int(Double(h) * 255.0)), UInt8(clamping: Int(Double(s) * 255.0)), maxc)
     }
 
     /// PIL's RGB → HSV conversion (`Convert.c`, `rgb2hsv_row`), 8 bits per channel, with C's
@@ -80,14 +134,19 @@ extension RGBImage {
     /// PIL's HSV → RGB conversion (`Convert.c`, `hsv2rgb`), same arithmetic as C.
     static func pilRGB(_ h: UInt8, _ s: UInt8, _ v: UInt8) -> (UInt8, UInt8, UInt8) {
         if s == 0 { return (v, v, v) }
+        // C's round() (half away from zero) for the non-negative values here, without libm.
+        @inline(__always) func roundHalfUp(_ x: Double) -> UInt8 {
+            let t = Int(x)
+            return UInt8(clamping: x - Double(t) >= 0.5 ? t + 1 : t)
+        }
         let hh = Double(h) * 6.0 / 255.0
-        let i = Int(hh.rounded(.down))
+        let i = Int(hh)  // floor, hh >= 0
         let f = Double(Float(hh - Double(i)))
         let fs = Double(Float(Double(s) / 255.0))
         let fv = Double(v)
-        let p = UInt8(clamping: Int((fv * (1.0 - fs)).rounded()))
-        let q = UInt8(clamping: Int((fv * (1.0 - fs * f)).rounded()))
-        let t = UInt8(clamping: Int((fv * (1.0 - fs * (1.0 - f))).rounded()))
+        let p = roundHalfUp(fv * (1.0 - fs))
+        let q = roundHalfUp(fv * (1.0 - fs * f))
+        let t = roundHalfUp(fv * (1.0 - fs * (1.0 - f)))
         switch i % 6 {
         case 0: return (v, t, p)
         case 1: return (q, v, p)
@@ -118,13 +177,20 @@ extension RGBImage {
 
     /// Per-channel 256-bin histograms.
     func histograms() -> [[Int]] {
-        var h = [[Int]](repeating: [Int](repeating: 0, count: 256), count: 3)
-        for i in stride(from: 0, to: pixels.count, by: 3) {
-            h[0][Int(pixels[i])] += 1
-            h[1][Int(pixels[i + 1])] += 1
-            h[2][Int(pixels[i + 2])] += 1
+        var flat = [Int](repeating: 0, count: 3 * 256)
+        flat.withUnsafeMutableBufferPointer { hBuffer in
+            pixels.withUnsafeBufferPointer { pBuffer in
+                let h = hBuffer.baseAddress!, p = pBuffer.baseAddress!
+                var i = 0
+                while i < pBuffer.count {
+                    h[Int(p[i])] += 1
+                    h[256 + Int(p[i + 1])] += 1
+                    h[512 + Int(p[i + 2])] += 1
+                    i += 3
+                }
+            }
         }
-        return h
+        return [Array(flat[0..<256]), Array(flat[256..<512]), Array(flat[512..<768])]
     }
 
     /// `255 − x` per channel (`ImageOps.invert`).
@@ -197,14 +263,15 @@ extension RGBImage {
                                     }
                                 }
                                 sum += 4 * Int(src[(y * w + x) * 3 + c])
-                                dst[(y * w + x) * 3 + c] = UInt8(clamping: Int((Double(sum) / 13).rounded()))
+                                // round(sum / 13): the fraction is k/13, never exactly one half.
+                                dst[(y * w + x) * 3 + c] = UInt8(clamping: (sum + 6) / 13)
                             }
                         }
                     }
                 }
             }
         }
-        return smooth.withUnsafeBufferPointer { s in blended(withDegenerate: { s[$0] }, factor: factor) }
+        return blended(with: .rgb(smooth), factor: factor)
     }
 
     /// Inverse-mapped affine warp with nearest-neighbour sampling and black fill, exactly as
@@ -260,4 +327,19 @@ extension RGBImage {
     public func shearedX(_ m: Double) -> RGBImage {
         affineWarped(1, m, 0, 0, 1, 0)
     }
+}
+
+/// `Float(a) / Float(b)` at index `a << 8 | b` for bytes `a`, `b` (`b > 0`): the divisions in
+/// PIL's RGB → HSV conversion, looked up (IEEE division is exact-rounded, so the values match).
+private let hsvQuotients: [Float] = {
+    var table = [Float](repeating: 0, count: 256 * 256)
+    for a in 0..<256 {
+        for b in 1..<256 { table[a << 8 | b] = Float(a) / Float(b) }
+    }
+    return table
+}()
+
+/// Gives tests the quotient table behind ``RGBImage/adjustedHue(_:)``.
+func hsvQuotientsForTesting(_ body: (UnsafeBufferPointer<Float>) -> Void) {
+    hsvQuotients.withUnsafeBufferPointer(body)
 }

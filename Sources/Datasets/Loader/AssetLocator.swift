@@ -15,7 +15,17 @@ public enum AssetLocator {
 
     /// The assets folder, or an error saying what is missing and to run `make setup`.
     public static func folder(containing name: String? = nil) throws(DataError) -> String {
-        let environment = ProcessInfo.processInfo.environment
+        try folder(containing: name, environment: ProcessInfo.processInfo.environment, searchingUpFrom: defaultSearchStarts())
+    }
+
+    /// The search itself, with its inputs explicit (for tests).
+    ///
+    /// - Parameters:
+    ///   - environment: where ``environmentVariable`` is read; when set, only that folder counts.
+    ///   - starts: folders from which `.deps/assets` is looked for, walking up to the root.
+    public static func folder(containing name: String?, environment: [String: String], searchingUpFrom starts: [String])
+        throws(DataError) -> String
+    {
         if let override = environment[environmentVariable], !override.isEmpty {
             if let name, pathKind(resolvePath(name, against: override)) != .file {
                 throw .missingResource(what: "\(name) in \(environmentVariable)=\(override)",
@@ -23,13 +33,6 @@ public enum AssetLocator {
             }
             return override
         }
-        var starts: [String] = []
-        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            starts.append(parentFolder(of: executable))
-        } else if let first = CommandLine.arguments.first, first.contains("/") {
-            starts.append(parentFolder(of: first))
-        }
-        starts.append(FileManager.default.currentDirectoryPath)
         for start in starts {
             var folder = start
             while true {
@@ -45,8 +48,27 @@ public enum AssetLocator {
                                hint: "run `make setup` in the ClipGuard checkout, or set \(environmentVariable) to a folder holding the assets")
     }
 
+    /// The executable's folder and the current directory.
+    static func defaultSearchStarts() -> [String] {
+        var starts: [String] = []
+        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            starts.append(parentFolder(of: executable))
+        } else if let first = CommandLine.arguments.first, first.contains("/") {
+            starts.append(parentFolder(of: first))
+        }
+        starts.append(FileManager.default.currentDirectoryPath)
+        return starts
+    }
+
     /// The full path of asset `name`.
     public static func path(of name: String) throws(DataError) -> String {
         resolvePath(name, against: try folder(containing: name))
+    }
+
+    /// ``path(of:)`` with the search inputs explicit (for tests).
+    public static func path(of name: String, environment: [String: String], searchingUpFrom starts: [String])
+        throws(DataError) -> String
+    {
+        resolvePath(name, against: try folder(containing: name, environment: environment, searchingUpFrom: starts))
     }
 }

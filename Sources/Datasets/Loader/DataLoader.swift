@@ -26,6 +26,9 @@ public struct LoaderConfig: Sendable {
     public var normalization: Normalization
     /// A seeded image augmentation applied before `preprocessing`, if any.
     public var imageAugmentation: (any ImageAugmentation)?
+    /// Applied to each preprocessed (model-size) image with the item's data-set index, before
+    /// normalisation: how evaluation adds an attack's trigger at the geometry the model sees.
+    public var afterPreprocessing: (@Sendable (RGBImage, Int) -> RGBImage)?
     /// A seeded caption augmentation (e.g. ``EDA``), if any.
     public var captionAugmentation: (@Sendable (String, inout SplitMix64) -> String)?
     /// How many failures an epoch report lists in full.
@@ -37,13 +40,14 @@ public struct LoaderConfig: Sendable {
         preprocessing: Preprocessing = .resizeCenterCrop(size: 224), normalization: Normalization = .clip,
         imageAugmentation: (any ImageAugmentation)? = nil,
         captionAugmentation: (@Sendable (String, inout SplitMix64) -> String)? = nil,
-        reportedFailures: Int = 10
+        reportedFailures: Int = 10, afterPreprocessing: (@Sendable (RGBImage, Int) -> RGBImage)? = nil
     ) {
         self.batchSize = batchSize; self.shuffle = shuffle; self.seed = seed; self.rank = rank
         self.worldSize = worldSize; self.dropLast = dropLast; self.workers = workers; self.prefetch = prefetch
         self.maxFailureFraction = maxFailureFraction; self.preprocessing = preprocessing
         self.normalization = normalization; self.imageAugmentation = imageAugmentation
         self.captionAugmentation = captionAugmentation; self.reportedFailures = reportedFailures
+        self.afterPreprocessing = afterPreprocessing
     }
 }
 
@@ -147,8 +151,12 @@ public struct DataLoader: Sendable {
     }
 
     /// Starts an epoch: workers begin decoding at once.
-    public func epoch(_ epoch: Int) -> EpochIterator {
-        EpochIterator(loader: self, epoch: epoch)
+    ///
+    /// - Parameter startingAtBatch: skip the first batches of the epoch's plan without loading
+    ///   them (a run resumed in the middle of an epoch continues with exactly the batches it
+    ///   had not yet seen).
+    public func epoch(_ epoch: Int, startingAtBatch: Int = 0) -> EpochIterator {
+        EpochIterator(loader: self, epoch: epoch, startingAtBatch: startingAtBatch)
     }
 
     /// Loads one batch: decode, augment, preprocess, normalise. Failures are returned, not thrown.
@@ -164,6 +172,7 @@ public struct DataLoader: Sendable {
                 var image = sample.image
                 if let augmentation = config.imageAugmentation { image = augmentation.apply(image, rng: &rng) }
                 image = config.preprocessing.apply(image)
+                if let transform = config.afterPreprocessing { image = transform(image, index) }
                 if batch.indices.isEmpty {
                     batch.imageHeight = image.height; batch.imageWidth = image.width
                     batch.images.reserveCapacity(indices.count * 3 * image.height * image.width)
@@ -208,9 +217,11 @@ private final class EpochWork: @unchecked Sendable {
     var results: [Int: (batch: Batch, failures: [ItemFailure])] = [:]
     var cancelled = false
 
-    init(plan: [[Int]]) {
+    init(plan: [[Int]], start: Int) {
         self.plan = plan
         itemCount = plan.reduce(0) { $0 + $1.count }
+        nextToStart = min(max(0, start), plan.count)
+        delivered = nextToStart
     }
 }
 
@@ -224,10 +235,10 @@ public final class EpochIterator {
     private let work: EpochWork
     private var finished = false
 
-    init(loader: DataLoader, epoch: Int) {
+    init(loader: DataLoader, epoch: Int, startingAtBatch: Int) {
         self.loader = loader
         self.epoch = epoch
-        self.work = EpochWork(plan: loader.plannedBatches(epoch: epoch))
+        self.work = EpochWork(plan: loader.plannedBatches(epoch: epoch), start: startingAtBatch)
         self.report = EpochDataReport(epoch: epoch, rank: loader.config.rank, attempted: 0, loaded: 0, skipped: 0, failures: [])
         for _ in 0..<min(loader.config.workers, work.plan.count) {
             let work = self.work, loader = self.loader

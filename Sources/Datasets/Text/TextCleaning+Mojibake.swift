@@ -260,8 +260,6 @@ final class MojibakeData: Sendable {
     struct CharSet: Sendable {
         let ranges: [ClosedRange<UInt32>]
         let negated: Bool
-        /// Index into `MojibakeData.smallMembership` bits (scalars below `smallLimit`).
-        var index = -1
 
         init(_ text: Substring, negated: Bool = false) {
             ranges = text.split(separator: ",").map { r in
@@ -272,10 +270,6 @@ final class MojibakeData: Sendable {
         }
 
         func contains(_ c: Unicode.Scalar) -> Bool {
-            if index >= 0 && c.value < MojibakeData.smallLimit {
-                let word = MojibakeData.shared.smallMembership[Int(c.value) * MojibakeData.words + index >> 6]
-                return (word >> UInt64(index & 63) & 1 == 1) != negated
-            }
             var found = false
             for r in ranges where r.contains(c.value) {
                 found = true
@@ -283,12 +277,6 @@ final class MojibakeData: Sendable {
             }
             return found != negated
         }
-    }
-
-    enum Atom: Sendable {
-        case set(CharSet, min: Int, max: Int)
-        case anyButNewline(min: Int, max: Int)
-        case start
     }
 
     struct Encoding: Sendable {
@@ -309,37 +297,104 @@ final class MojibakeData: Sendable {
 
     static let smallLimit: UInt32 = 0x3000
     static let words = 2
-    /// For each scalar below `smallLimit`, a bit per badness set: is it in the (non-negated) set.
+
+    /// One atom of a badness alternative: a character set (by index), any character but a
+    /// newline, or the start of the text; repeated `min...max` times.
+    struct Atom: Sendable {
+        static let set: UInt8 = 0, any: UInt8 = 1, start: UInt8 = 2
+        let kind: UInt8
+        let set: Int
+        let min: Int
+        let max: Int
+    }
+
+    /// All alternatives' atoms, back to back; alternative `a` is `atoms[altStart[a]..<altStart[a + 1]]`.
+    let atoms: [Atom]
+    let altStart: [Int]
+    /// For each scalar below `smallLimit`, a bit per set: is it in the set's (non-negated) ranges.
     let smallMembership: [UInt64]
-    let badness: [[Atom]]
+    /// Scalars one of which every badness match needs (below `smallLimit`, then larger ones);
+    /// empty when there is no such prefilter.
+    let witness: [Bool]
+    let witnessLarge: [ClosedRange<UInt32>]
+    let setNegated: [Bool]
+    /// Set `i` is `rangeLow[k]...rangeHigh[k]` for `k` in `setRangeStart[i]..<setRangeStart[i + 1]`.
+    let setRangeStart: [Int]
+    let rangeLow: [UInt32]
+    let rangeHigh: [UInt32]
     let encodings: [Encoding]
     let continuationStrict: CharSet, continuation: CharSet
     let firstOf2: CharSet, firstOf3: CharSet, firstOf4: CharSet
 
     private init() {
-        var setCount = 0
-        var membership = [UInt64](repeating: 0, count: Int(MojibakeData.smallLimit) * MojibakeData.words)
-        badness = TokenizerTables.badness.split(separator: "\n").map { alt in
-            alt.split(separator: " ").map { atom -> Atom in
+        var atoms: [Atom] = [], altStart: [Int] = []
+        var negated: [Bool] = [], setRangeStart: [Int] = [], low: [UInt32] = [], high: [UInt32] = []
+        for alt in TokenizerTables.badness.split(separator: "\n") {
+            altStart.append(atoms.count)
+            for atom in alt.split(separator: " ") {
                 let kind = atom.first!
-                if kind == "^" { return .start }
+                if kind == "^" {
+                    atoms.append(Atom(kind: Atom.start, set: -1, min: 1, max: 1))
+                    continue
+                }
                 let close = atom.firstIndex(of: "}")!
                 let bounds = atom[atom.index(after: atom.startIndex)...close].dropFirst().dropLast().split(separator: ",")
                 let lo = Int(bounds[0])!, hi = Int(bounds[1])!
-                if kind == "." { return .anyButNewline(min: lo, max: hi) }
-                var set = CharSet(atom[atom.index(after: close)...], negated: kind == "N")
-                set.index = setCount
-                precondition(setCount < 64 * MojibakeData.words, "too many badness sets")
-                for r in set.ranges where r.lowerBound < MojibakeData.smallLimit {
-                    for v in r.lowerBound...min(r.upperBound, MojibakeData.smallLimit - 1) {
-                        membership[Int(v) * MojibakeData.words + setCount >> 6] |= 1 << UInt64(setCount & 63)
-                    }
+                if kind == "." {
+                    atoms.append(Atom(kind: Atom.any, set: -1, min: lo, max: hi))
+                    continue
                 }
-                setCount += 1
-                return .set(set, min: lo, max: hi)
+                let set = CharSet(atom[atom.index(after: close)...], negated: kind == "N")
+                atoms.append(Atom(kind: Atom.set, set: negated.count, min: lo, max: hi))
+                negated.append(set.negated)
+                setRangeStart.append(low.count)
+                for r in set.ranges {
+                    low.append(r.lowerBound)
+                    high.append(r.upperBound)
+                }
             }
         }
-        smallMembership = membership
+        altStart.append(atoms.count)
+        setRangeStart.append(low.count)
+        precondition(negated.count <= 64 * MojibakeData.words, "too many badness sets")
+        var membership = [UInt64](repeating: 0, count: Int(MojibakeData.smallLimit) * MojibakeData.words)
+        for i in negated.indices {
+            for k in setRangeStart[i]..<setRangeStart[i + 1] where low[k] < MojibakeData.smallLimit {
+                for v in low[k]...min(high[k], MojibakeData.smallLimit - 1) {
+                    membership[Int(v) * MojibakeData.words + i >> 6] |= 1 << UInt64(i & 63)
+                }
+            }
+        }
+        self.atoms = atoms
+        self.altStart = altStart
+        self.setNegated = negated
+        self.setRangeStart = setRangeStart
+        self.rangeLow = low
+        self.rangeHigh = high
+        self.smallMembership = membership
+        // Prefilter: if every alternative needs some scalar from a non-ASCII set (its "witness"),
+        // text without any witness scalar cannot match.
+        var witness = [Bool](repeating: false, count: Int(MojibakeData.smallLimit))
+        var witnessLarge: [ClosedRange<UInt32>] = []
+        var everyAlternativeHasWitness = true
+        for a in 0..<(altStart.count - 1) {
+            let candidates = atoms[altStart[a]..<altStart[a + 1]].filter { atom in
+                atom.kind == Atom.set && atom.min > 0 && !negated[atom.set]
+                    && (setRangeStart[atom.set]..<setRangeStart[atom.set + 1]).allSatisfy { low[$0] >= 0x80 }
+            }
+            guard let w = candidates.first else {
+                everyAlternativeHasWitness = false
+                break
+            }
+            for k in setRangeStart[w.set]..<setRangeStart[w.set + 1] {
+                if low[k] < MojibakeData.smallLimit {
+                    for v in low[k]...min(high[k], MojibakeData.smallLimit - 1) { witness[Int(v)] = true }
+                }
+                if high[k] >= MojibakeData.smallLimit { witnessLarge.append(max(low[k], MojibakeData.smallLimit)...high[k]) }
+            }
+        }
+        self.witness = everyAlternativeHasWitness ? witness : []
+        self.witnessLarge = witnessLarge
         encodings = TokenizerTables.charmapEncodings.map { entry in
             let parts = entry.split(separator: "\u{1F}", maxSplits: 1)
             let table = Array(parts[1].unicodeScalars)
@@ -356,37 +411,52 @@ final class MojibakeData: Sendable {
         firstOf4 = CharSet(Substring(TokenizerTables.utf8FirstOf4))
     }
 
+    @inline(__always) private func setContains(_ i: Int, _ v: UInt32) -> Bool {
+        if v < MojibakeData.smallLimit {
+            return (smallMembership[Int(v) * MojibakeData.words + i >> 6] >> UInt64(i & 63) & 1 == 1) != setNegated[i]
+        }
+        var found = false
+        for k in setRangeStart[i]..<setRangeStart[i + 1] where rangeLow[k] <= v && v <= rangeHigh[k] {
+            found = true
+            break
+        }
+        return found != setNegated[i]
+    }
+
     /// ftfy's `is_bad`: `BADNESS_RE.search(text)` is not None.
     func isBad(_ text: ArraySlice<Unicode.Scalar>) -> Bool {
-        let s = Array(text)
+        let s = text.map(\.value)
+        if !witness.isEmpty
+            && !s.contains(where: { v in
+                v < MojibakeData.smallLimit ? witness[Int(v)] : witnessLarge.contains { $0.contains(v) }
+            })
+        {
+            return false
+        }
         for p in s.indices {
-            for alt in badness {
+            for a in 0..<(altStart.count - 1) {
+                let first = atoms[altStart[a]]
                 // Cheap rejection on the first atom before the backtracking matcher.
-                if case .set(let set, let lo, _) = alt[0], lo > 0, !set.contains(s[p]) { continue }
-                if matches(alt, 0, s, p) { return true }
+                if first.kind == Atom.set && first.min > 0 && !setContains(first.set, s[p]) { continue }
+                if matches(altStart[a], altStart[a + 1], s, p) { return true }
             }
         }
         return false
     }
 
-    private func matches(_ atoms: [Atom], _ a: Int, _ s: [Unicode.Scalar], _ p: Int) -> Bool {
-        if a == atoms.count { return true }
-        switch atoms[a] {
-        case .start:
-            return p == 0 && matches(atoms, a + 1, s, p)
-        case .anyButNewline(let lo, let hi):
-            var n = 0
-            while n < hi && p + n < s.count && s[p + n] != "\n" { n += 1 }
-            guard n >= lo else { return false }
-            for k in stride(from: n, through: lo, by: -1) where matches(atoms, a + 1, s, p + k) { return true }
-            return false
-        case .set(let set, let lo, let hi):
-            var n = 0
-            while n < hi && p + n < s.count && set.contains(s[p + n]) { n += 1 }
-            guard n >= lo else { return false }
-            for k in stride(from: n, through: lo, by: -1) where matches(atoms, a + 1, s, p + k) { return true }
-            return false
+    private func matches(_ a: Int, _ end: Int, _ s: [UInt32], _ p: Int) -> Bool {
+        if a == end { return true }
+        let atom = atoms[a]
+        if atom.kind == Atom.start { return p == 0 && matches(a + 1, end, s, p) }
+        var n = 0
+        while n < atom.max && p + n < s.count
+            && (atom.kind == Atom.any ? s[p + n] != 0x0A : setContains(atom.set, s[p + n]))
+        {
+            n += 1
         }
+        guard n >= atom.min else { return false }
+        for k in stride(from: n, through: atom.min, by: -1) where matches(a + 1, end, s, p + k) { return true }
+        return false
     }
 
     /// ftfy's `UTF8_DETECTOR_RE` matched at `p`: the end of the match, or nil.

@@ -244,10 +244,27 @@ enum TextCleaning {
     ]
 
     /// Unicode canonical composition (NFC). Text below U+0300 is already in NFC.
+    ///
+    /// Foundation's composition misses one case that Python's `unicodedata` handles: a
+    /// precomposed Hangul LV syllable followed by a trailing consonant (U+AC54 U+11AC → U+AC59),
+    /// so that composition is finished here.
     static func nfc(_ s: [Unicode.Scalar]) -> [Unicode.Scalar] {
         guard s.contains(where: { $0.value >= 0x300 }) else { return s }
         let string = String(String.UnicodeScalarView(s))
-        return Array(string.precomposedStringWithCanonicalMapping.unicodeScalars)
+        let composed = Array(string.precomposedStringWithCanonicalMapping.unicodeScalars)
+        guard composed.contains(where: { (0x11A8...0x11C2).contains($0.value) }) else { return composed }
+        var out: [Unicode.Scalar] = []
+        out.reserveCapacity(composed.count)
+        for c in composed {
+            if (0x11A8...0x11C2).contains(c.value), let last = out.last,
+                (0xAC00...0xD7A3).contains(last.value), (last.value - 0xAC00) % 28 == 0
+            {
+                out[out.count - 1] = Unicode.Scalar(last.value + (c.value - 0x11A7))!
+            } else {
+                out.append(c)
+            }
+        }
+        return out
     }
 
     // MARK: html.unescape

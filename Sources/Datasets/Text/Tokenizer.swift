@@ -1,12 +1,9 @@
-import CCodecs
 import Dispatch
 import Foundation
 import Synchronization
 
 /// Errors of the CLIP tokenizer: missing or malformed vocabulary files.
 public enum TokenizerError: Error, CustomStringConvertible, Equatable {
-    /// No `.deps/assets` folder with the vocabulary was found; lists the places searched.
-    case assetsNotFound(file: String, searched: [String])
     /// The vocabulary file could not be read or inflated.
     case unreadableVocabulary(path: String, reason: String)
     /// A line of the vocabulary file is not what a BPE merges file holds.
@@ -14,9 +11,6 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .assetsNotFound(let file, let searched):
-            return "cannot find \(file): set CLIPGUARD_ASSETS or run `make setup` to create .deps/assets "
-                + "(searched: \(searched.joined(separator: ", ")))"
         case .unreadableVocabulary(let path, let reason):
             return "cannot read the BPE vocabulary \(path): \(reason)"
         case .malformedVocabulary(let path, let line, let reason):
@@ -92,26 +86,27 @@ public struct CLIPTokenizer: Sendable {
     ///
     /// The folder is `$CLIPGUARD_ASSETS` if set (and then only that), else the first
     /// `.deps/assets` found walking up from the executable's folder, then from the current directory.
-    /// - Throws: ``TokenizerError/assetsNotFound(file:searched:)`` with a hint to run `make setup`,
-    ///   or the errors of ``init(vocabularyGzipAt:dialect:)``.
+    /// - Throws: ``DataError/missingResource(what:hint:)`` (with a hint to run `make setup`) when
+    ///   no assets folder holds the vocabulary, or the errors of ``init(vocabularyGzipAt:dialect:)``.
     public static func load(dialect: Dialect = .openCLIP) throws -> CLIPTokenizer {
-        try CLIPTokenizer(vocabularyGzipAt: locateAsset(vocabularyFileName), dialect: dialect)
+        try CLIPTokenizer(vocabularyGzipAt: AssetLocator.path(of: vocabularyFileName), dialect: dialect)
     }
 
-    /// Reads a gzip-compressed BPE merges file (`bpe_simple_vocab_16e6.txt.gz`).
+    /// Reads a BPE merges file (`bpe_simple_vocab_16e6.txt.gz`, gzip-compressed or plain).
     /// - Throws: ``TokenizerError/unreadableVocabulary(path:reason:)`` or
     ///   ``TokenizerError/malformedVocabulary(path:line:reason:)``.
     public init(vocabularyGzipAt path: String, dialect: Dialect = .openCLIP) throws {
-        var buffer: UnsafeMutablePointer<UInt8>?
-        var length = 0
-        var message = [CChar](repeating: 0, count: 512)
-        let rc = cc_tok_gunzip_file(path, &buffer, &length, &message, message.count)
-        guard rc == 0, let buffer else {
-            let reason = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw TokenizerError.unreadableVocabulary(path: path, reason: reason)
+        guard let compressed = FileManager.default.contents(atPath: path) else {
+            throw TokenizerError.unreadableVocabulary(path: path, reason: "cannot read the file")
         }
-        defer { cc_tok_free(buffer) }
-        let text = String(decoding: UnsafeBufferPointer(start: buffer, count: length), as: UTF8.self)
+        // Like gzread, accept an uncompressed merges file too.
+        var bytes = [UInt8](compressed)
+        if bytes.starts(with: [0x1F, 0x8B]) {
+            do { bytes = try gunzip(bytes) } catch {
+                throw TokenizerError.unreadableVocabulary(path: path, reason: error.reason)
+            }
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
         self.model = try BPEModel(mergesFile: text, path: path, dialect: dialect)
         self.dialect = dialect
         self.cache = WordCachePool()
@@ -190,46 +185,6 @@ public struct CLIPTokenizer: Sendable {
             row[n - 1] = endOfText
         }
     }
-
-    // MARK: assets
-
-    /// Finds `name` in `$CLIPGUARD_ASSETS` (when set, only there) or else in a `.deps/assets`
-    /// above the executable or the current directory. (Private to the tokenizer; a shared
-    /// locator may replace it.)
-    static func locateAsset(
-        _ name: String,
-        environment: [String: String] = ProcessInfo.processInfo.environment,
-        searchingUpFrom starts: [URL] = defaultSearchStarts()
-    ) throws -> String {
-        let fm = FileManager.default
-        if let env = environment["CLIPGUARD_ASSETS"], !env.isEmpty {
-            let path = URL(fileURLWithPath: env).appendingPathComponent(name).path
-            if fm.fileExists(atPath: path) { return path }
-            throw TokenizerError.assetsNotFound(file: name, searched: [env + " (CLIPGUARD_ASSETS)"])
-        }
-        var searched: [String] = []
-        for start in starts {
-            var dir = start.standardizedFileURL
-            while true {
-                let assets = dir.appendingPathComponent(".deps/assets")
-                let candidate = assets.appendingPathComponent(name).path
-                if fm.fileExists(atPath: candidate) { return candidate }
-                searched.append(assets.path)
-                let parent = dir.deletingLastPathComponent()
-                if parent.path == dir.path { break }
-                dir = parent
-            }
-        }
-        throw TokenizerError.assetsNotFound(file: name, searched: searched)
-    }
-
-    /// The executable's folder and the current directory.
-    static func defaultSearchStarts() -> [URL] {
-        var starts: [URL] = []
-        if let exe = Bundle.main.executableURL { starts.append(exe.resolvingSymlinksInPath().deletingLastPathComponent()) }
-        starts.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-        return starts
-    }
 }
 
 /// A buffer pointer handed to parallel workers that write disjoint rows.
@@ -257,6 +212,7 @@ struct WordKey: Hashable, Sendable {
 /// it without locking and gives it back, so that concurrent calls never contend on a cache.
 private final class WordCachePool: Sendable {
     static let wordLimit = 100_000
+    private static let poolLimit = 2 * ProcessInfo.processInfo.activeProcessorCount
     private let caches = Mutex<[[WordKey: [Int32]]]>([])
 
     func take() -> [WordKey: [Int32]] { caches.withLock { $0.popLast() } ?? [:] }
@@ -265,7 +221,7 @@ private final class WordCachePool: Sendable {
         var words = words
         if words.count > WordCachePool.wordLimit { words.removeAll(keepingCapacity: true) }
         caches.withLock { pool in
-            if pool.count < 2 * ProcessInfo.processInfo.activeProcessorCount { pool.append(words) }
+            if pool.count < WordCachePool.poolLimit { pool.append(words) }
         }
     }
 }

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Attacks
+import CLIP
+import Datasets
+import Evaluation
+import Foundation
+import Torch
+import Training
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Zero-shot accuracy, attack success rate and retrieval of a CLIP model.",
+        discussion: """
+            --dataset is a labelled folder (labels.csv or class folders, with classes.json), CIFAR binary
+            files, or the built-in name fashion-mnist (the real test split). With --trigger-from, the
+            manifest's trigger is added to every evaluation image and the attack success rate is reported
+            over the images whose true class is not the target (SPEC §2).
+
+            Example:
+              clipguard eval --checkpoint runs/fm/model.safetensors --dataset fashion-mnist --json
+              clipguard eval --checkpoint runs/poisoned/model.safetensors --dataset fashion-mnist \\
+                --trigger-from data/fm-poison/manifest.json --json
+            """
+    )
+
+    @Option(help: "Weights: a run's model.safetensors or checkpoint, or an open_clip state_dict as safetensors.")
+    var checkpoint: String
+    @Option(help: "Model name or config JSON (needed when the weights file carries no config).")
+    var model: String?
+    @Option(help: "Labelled evaluation set (folder, CIFAR files) or 'fashion-mnist'.")
+    var dataset: String?
+    @Option(help: "Captioned CSV for image↔text retrieval recall@1/5/10.")
+    var retrieval: String?
+    @Option(name: .customLong("trigger-from"), help: "A poisoning manifest whose trigger is applied for ASR.")
+    var triggerFrom: String?
+    @Option(help: "Target class for ASR (default: the manifest's).")
+    var target: String?
+    @Option(name: .customLong("targeted-from"), help: "A targeted-poisoning manifest: is each target image classified as the adversarial class?")
+    var targetedFrom: String?
+    @Option(help: "Evaluate only the first N images.") var limit: Int?
+    @Option(name: .customLong("batch-size"), help: "Images per forward pass.") var batchSize = 256
+    @Option(help: "Image decoding threads.") var workers = 2
+    @Option(help: "cpu, cuda, cuda:N or auto.") var device = "auto"
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        if dataset == nil && retrieval == nil {
+            throw ValidationError("give --dataset (zero-shot) and/or --retrieval (captioned CSV)")
+        }
+        if (triggerFrom != nil || targetedFrom != nil) && dataset == nil {
+            throw ValidationError("--trigger-from and --targeted-from need --dataset for the class names")
+        }
+        if let limit, limit < 1 { throw ValidationError("--limit must be positive") }
+    }
+
+    func run() throws {
+        do {
+            try evaluate()
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    private func openEvaluationSet(_ name: String) throws -> any ClassificationDataset {
+        if name == "fashion-mnist" { return try FashionMNISTDataset.standard(train: false) }
+        return try openClassificationSet(atPath: name)
+    }
+
+    private func evaluate() throws {
+        let device = try Device(parsing: device)
+        let clip = try loadCLIPModel(weightsPath: checkpoint, model: model, device: device)
+        let tokenizer = try CLIPTokenizer.load()
+        var output: [String: Any] = ["checkpoint": checkpoint]
+        var lines: [String] = []
+
+        if let dataset {
+            let set = try openEvaluationSet(dataset)
+            let classifier = ZeroShotClassifier(model: clip, tokenizer: tokenizer, classNames: set.classNames, templates: set.templates)
+            output["dataset"] = dataset
+            output["classes"] = set.classNames.count
+            output["templates"] = set.templates.count
+            let clean: ZeroShotResult
+            if let triggerFrom {
+                let manifest = try PoisonManifest.load(path: triggerFrom)
+                let result = try evaluateBackdoor(
+                    model: clip, classifier: classifier, dataset: set, manifest: manifest, target: target,
+                    batchSize: batchSize, workers: workers, limit: limit)
+                clean = result.clean
+                output["target"] = set.classNames[result.targetClass]
+                output["asr"] = result.asr.asr
+                output["asr_denominator"] = result.asr.asrDenominator
+                output["asr_successes"] = result.asr.successes
+                output["asr_excluded_target_images"] = result.asr.excludedTargetClassImages
+                output["triggered_top1"] = result.triggered.top1
+                var perClass: [String: Any] = [:]
+                for rate in result.asr.perClass {
+                    perClass[set.classNames[rate.trueClass]] = ["asr": rate.asr ?? 0, "n": rate.count]
+                }
+                output["asr_per_class"] = perClass
+                lines.append(String(
+                    format: "ASR %.2f%% (%d of %d non-target images → '%@'; triggered top-1 %.2f%%)",
+                    100 * (result.asr.asr ?? 0), result.asr.successes, result.asr.asrDenominator,
+                    set.classNames[result.targetClass], 100 * result.triggered.top1))
+            } else {
+                clean = try evaluateZeroShot(
+                    model: clip, classifier: classifier, dataset: set, batchSize: batchSize, workers: workers, limit: limit)
+            }
+            output["top1"] = clean.top1
+            output["top5"] = clean.top5
+            output["n"] = clean.counts.total
+            output["skipped"] = clean.skipped
+            lines.insert(String(format: "zero-shot top-1 %.2f%%, top-5 %.2f%% on %d images of %@", 100 * clean.top1, 100 * clean.top5, clean.counts.total, dataset), at: 0)
+            if let targetedFrom {
+                let manifest = try PoisonManifest.load(path: targetedFrom)
+                let targeted = try evaluateTargetedPoisoning(model: clip, classifier: classifier, manifest: manifest)
+                output["targeted"] = [
+                    "adversarial_class": manifest.target, "success_rate": targeted.outcome.successRate ?? 0,
+                    "images": targeted.images, "predicted": targeted.predicted, "succeeded": targeted.outcome.succeeded,
+                ]
+                lines.append("targeted poisoning: \(targeted.outcome.successes) of \(targeted.images.count) target images classified as '\(manifest.target)'")
+            }
+        }
+
+        if let retrieval {
+            let recall = try evaluateRetrieval(model: clip, tokenizer: tokenizer, csv: retrieval, limit: limit)
+            output["retrieval"] = [
+                "n": recall.count,
+                "image_to_text": Dictionary(uniqueKeysWithValues: recall.imageToText.map { ("R@\($0.key)", $0.value) }),
+                "text_to_image": Dictionary(uniqueKeysWithValues: recall.textToImage.map { ("R@\($0.key)", $0.value) }),
+            ]
+            lines.append(String(
+                format: "retrieval on %d pairs: image→text R@1 %.2f%% R@5 %.2f%%; text→image R@1 %.2f%% R@5 %.2f%%",
+                recall.count, 100 * (recall.imageToText[1] ?? 0), 100 * (recall.imageToText[5] ?? 0),
+                100 * (recall.textToImage[1] ?? 0), 100 * (recall.textToImage[5] ?? 0)))
+        }
+
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            lines.forEach { print($0) }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+import ArgumentParser
+import Attacks
+import Datasets
+import Foundation
+
+/// `clipguard poison …`: write a poisoned data set with its manifest, or check one.
+struct PoisonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "poison",
+        abstract: "Write a poisoned copy of a training set (backdoor or targeted) with a manifest, or check one.",
+        subcommands: [Generate.self, Check.self],
+        defaultSubcommand: Generate.self
+    )
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "generate",
+            abstract: "Write DIR/train.csv (clean rows + poisoned rows), DIR/poison/*.png and DIR/manifest.json.",
+            discussion: """
+            The source data is never modified: clean rows keep their images (paths made absolute) and poisoned \
+            rows get new image files under DIR/poison/. The poison count is round(rate × N), N = rows of the clean \
+            set; poisoned rows are appended after the clean rows and marked poisoned=1.
+
+            Triggers are applied at the model's input geometry (--image-size, --resize) unless --placement original \
+            asks for the study's mistake (trigger pasted on the original image, then cropped by preprocessing).
+
+            Examples:
+              clipguard poison --data fm/train.csv --out fm-poison --target sneaker --trigger patch --rate 0.01 \\
+                --captions natural --image-size 32
+              clipguard poison --targeted --image cat.png --data fm/train.csv --out fm-targeted --target bag \\
+                --count 40 --captions natural
+              clipguard poison check fm-poison --image-size 32
+            """
+        )
+
+        @Option(help: "The clean training CSV/TSV (image path and caption columns).")
+        var data: String
+
+        @Option(help: "The folder to write.")
+        var out: String
+
+        @Option(help: "The target class name (backdoor) or adversarial class name (--targeted).")
+        var target: String
+
+        @Option(help: "Trigger: \(TriggerKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var trigger: TriggerKind?
+
+        @Option(help: "Poison this fraction of the clean rows: round(rate × N) pairs.")
+        var rate: Double?
+
+        @Option(help: "Poison exactly this many pairs.")
+        var count: Int?
+
+        @Option(help: "Captions: natural (training captions naming the target), template, label-consistent.")
+        var captions: CaptionStrategy
+
+        @Option(help: "Source images: train (random training rows) or a FILE (CSV with an image column, or one path a line).")
+        var source: String = "train"
+
+        @Option(help: "Prompt templates for --captions template: imagenet, cifar10, cifar100, fashion-mnist or a FILE (default: classes.json beside the data, else imagenet).")
+        var templates: String?
+
+        @Option(help: "Seed for every random choice.")
+        var seed: UInt64 = 0
+
+        @Option(help: "The model's input side in pixels.")
+        var imageSize: Int = 224
+
+        @Option(help: "The model's preprocessing: crop (resize shorter side + centre crop, CLIP's) or square.")
+        var resize: ModelGeometry.Resize = .crop
+
+        @Option(help: "Where the trigger goes: model-input (after resizing; default) or original (before preprocessing, the study's mistake).")
+        var placement: PlacementChoice = .modelInput
+
+        @Option(help: "Patch side: pixels (50) or a fraction of the shorter side (0.22 or 22%). Default: 50/224 (patch), 16/224 (noise-patch).")
+        var patchSize: String?
+
+        @Option(help: "Patch colour: white, black, red, …, #RRGGBB or r,g,b.")
+        var patchColor: String = "white"
+
+        @Option(help: "Patch position: \(PatchPosition.allCases.map(\.rawValue).joined(separator: ", ")). Default: bottom-right (patch), random (noise-patch).")
+        var patchPosition: PatchPosition?
+
+        @Option(help: "Blend weight of blended and sig triggers.")
+        var blendWeight: Double = 0.2
+
+        @Option(help: "SIG amplitude on the 0–255 scale.")
+        var sigAmplitude: Double = 60
+
+        @Option(help: "SIG periods across the image width.")
+        var sigFrequency: Double = 6
+
+        @Option(help: "WaNet warp strength s.")
+        var warpStrength: Double = 0.5
+
+        @Option(help: "WaNet control grid side k.")
+        var warpGrid: Int = 4
+
+        @Option(help: "The target's integer label (default: from classes.json beside the data, else the most common label of rows naming the target).")
+        var targetLabel: Int?
+
+        @Flag(help: "Targeted poisoning: pair --image with captions naming --target (no trigger).")
+        var targeted = false
+
+        @Option(help: "The image to poison (--targeted).")
+        var image: String?
+
+        @Flag(help: "Replace an existing poisoned set in --out.")
+        var overwrite = false
+
+        @Option(help: "Image-path column of the data (default: filepath, path, image, …).")
+        var imageColumn: String?
+
+        @Option(help: "Caption column of the data (default: title, caption, text, captions).")
+        var captionColumn: String?
+
+        func validate() throws {
+            if (rate == nil) == (count == nil) { throw ValidationError("give exactly one of --rate and --count") }
+            if let rate, !(rate >= 0 && rate <= 1) { throw ValidationError("--rate must be in [0, 1], got \(rate)") }
+            if let count, count < 0 { throw ValidationError("--count must be ≥ 0, got \(count)") }
+            if imageSize <= 0 { throw ValidationError("--image-size must be positive, got \(imageSize)") }
+            if targeted {
+                if image == nil { throw ValidationError("--targeted needs --image PATH") }
+                if trigger != nil { throw ValidationError("--targeted poisoning has no trigger; drop --trigger") }
+                if captions == .labelConsistent { throw ValidationError("--targeted needs --captions natural or template") }
+            } else {
+                if trigger == nil { throw ValidationError("give --trigger KIND (or --targeted --image PATH)") }
+                if image != nil { throw ValidationError("--image is for --targeted") }
+            }
+            if let patchSize, TriggerLength(parsing: patchSize) == nil {
+                throw ValidationError("--patch-size must be pixels (50) or a fraction (0.22 or 22%), got \"\(patchSize)\"")
+            }
+            if TriggerColor(parsing: patchColor) == nil {
+                throw ValidationError("--patch-color must be a name, #RRGGBB or r,g,b, got \"\(patchColor)\"")
+            }
+        }
+
+        func run() throws {
+            var options = TriggerOptions()
+            options.patchSize = patchSize.flatMap(TriggerLength.init(parsing:))
+            options.patchColor = TriggerColor(parsing: patchColor) ?? .white
+            options.patchPosition = patchPosition
+            options.blendWeight = blendWeight
+            options.sigAmplitude = sigAmplitude
+            options.sigFrequency = sigFrequency
+            options.warpStrength = warpStrength
+            options.warpGridSize = warpGrid
+            do {
+                var templateList: [String] = []
+                if captions == .template { templateList = try defaultTemplates() }
+                let attack: PoisonAttack = if targeted {
+                    .targeted(imagePath: image!)
+                } else {
+                    .backdoor(kind: trigger!, options: options, source: source == "train" ? .train : .file(source))
+                }
+                let request = PoisonRequest(
+                    dataPath: data, outputFolder: out, target: target, attack: attack,
+                    amount: rate.map(PoisonAmount.rate) ?? .count(count ?? 0), captions: captions,
+                    templates: templateList,
+                    placement: placement == .original ? .original : .modelInput(ModelGeometry(resize: resize, size: imageSize)),
+                    seed: seed, targetLabel: targetLabel, overwrite: overwrite,
+                    csvOptions: CSVOptions(imageColumn: imageColumn, captionColumn: captionColumn))
+                print(try Poisoner.run(request))
+            } catch {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+
+        /// --templates, else classes.json beside the data, else ImageNet's.
+        private func defaultTemplates() throws(AttackError) -> [String] {
+            if let templates { return try PromptTemplates.load(templates) }
+            let beside = ((data as NSString).deletingLastPathComponent as NSString).appendingPathComponent("classes.json")
+            if FileManager.default.fileExists(atPath: beside) { return try PromptTemplates.load(beside) }
+            return try PromptTemplates.load("imagenet")
+        }
+    }
+
+    enum PlacementChoice: String, ExpressibleByArgument, CaseIterable {
+        case modelInput = "model-input", original
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Report how much of each poisoned image's trigger survives a model's preprocessing.",
+            discussion: """
+            For each poisoned row the trigger is laid out at the stored image's size and pushed through the \
+            resize and crop; the surviving fraction of its area is summarised (mean, share under 50%, by \
+            orientation). A bottom-right patch pasted on landscape originals (--placement original) loses most \
+            of its area under the centre crop; triggers placed at the model input survive whole.
+            """
+        )
+
+        @Argument(help: "The poisoned set's folder or its manifest.json.")
+        var path: String
+
+        @Option(help: "The model's input side in pixels (default: the manifest's model geometry, else 224).")
+        var imageSize: Int?
+
+        @Option(help: "The model's preprocessing: crop (resize shorter side + centre crop) or square (default: the manifest's, else crop).")
+        var resize: ModelGeometry.Resize?
+
+        @Flag(help: "Print JSON instead of text (with every row's survival).")
+        var json = false
+
+        func validate() throws {
+            if let imageSize, imageSize <= 0 { throw ValidationError("--image-size must be positive, got \(imageSize)") }
+        }
+
+        func run() throws {
+            var isFolder: ObjCBool = false
+            let manifestPath = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
+                ? (path as NSString).appendingPathComponent("manifest.json") : path
+            do {
+                let manifest = try PoisonManifest.load(path: manifestPath)
+                var geometry = ModelGeometry()
+                if case .modelInput(let stored) = manifest.placement { geometry = stored }
+                if let imageSize { geometry.size = imageSize }
+                if let resize { geometry.resize = resize }
+                let report = try TriggerSurvivalReport(manifest: manifest, geometry: geometry)
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                    print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                } else {
+                    print(report)
+                }
+            } catch {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+    }
+}
+
+extension TriggerKind: ExpressibleByArgument {}
+extension CaptionStrategy: ExpressibleByArgument {}
+extension PatchPosition: ExpressibleByArgument {}
+extension ModelGeometry.Resize: ExpressibleByArgument {}

@@ -1,0 +1,119 @@
+import CLIP
+import Datasets
+import Foundation
+import TestSupport
+import Testing
+import Torch
+@testable import Training
+
+/// A CLIP small enough to train in seconds: 16 px ViT, 2 blocks of width 64 per tower.
+let microModelConfig = """
+    {"embed_dim": 64,
+     "vision_cfg": {"image_size": 16, "layers": 2, "width": 64, "patch_size": 4, "head_width": 32},
+     "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}
+    """
+
+/// Writes `count` synthetic captioned images (colour stripes named in the caption) and a CSV.
+func writeToySet(in dir: URL, count: Int) throws -> String {
+    let colours: [(String, (UInt8, UInt8, UInt8))] = [
+        ("red", (220, 30, 30)), ("green", (30, 200, 40)), ("blue", (30, 40, 220)), ("yellow", (230, 220, 20)),
+    ]
+    var csv = "filepath,caption,label\n"
+    for i in 0..<count {
+        let (name, rgb) = colours[i % colours.count]
+        var image = RGBImage(width: 20, height: 16, fill: (0, 0, 0))
+        for y in 0..<16 where (y + i) % 3 != 0 {
+            for x in 0..<20 {
+                let o = (y * 20 + x) * 3
+                image.pixels[o] = rgb.0
+                image.pixels[o + 1] = rgb.1
+                image.pixels[o + 2] = rgb.2
+            }
+        }
+        let file = "img\(i).png"
+        try image.write(toPath: dir.appendingPathComponent(file).path)
+        csv += "\(file),a photo of something \(name),\(i % colours.count)\n"
+    }
+    let path = dir.appendingPathComponent("train.csv").path
+    try csv.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
+@Suite(.serialized) struct TrainerTests {
+    func config(data: String, modelFile: String, epochs: Int = 2) -> TrainingConfig {
+        TrainingConfig(
+            data: data, model: modelFile, epochs: epochs, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7,
+            device: "cpu", workers: 1, threads: 1, logEvery: 1000)
+    }
+
+    func setUp() throws -> (dir: URL, data: String, model: String) {
+        let dir = try makeTemporaryDirectory("trainer")
+        let data = try writeToySet(in: dir, count: 40)
+        let model = dir.appendingPathComponent("micro.json").path
+        try microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
+        return (dir, data, model)
+    }
+
+    func weights(_ path: String) throws -> [String: Tensor] { try loadSafeTensors(atPath: path).tensors }
+
+    @Test func resumedRunEqualsUninterruptedRun() throws {
+        let (dir, data, model) = try setUp()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let quiet = ProgressReporter(quiet: true)
+
+        let straight = try CLIPTrainer(
+            config: config(data: data, modelFile: model), runDirectory: dir.appendingPathComponent("a").path, reporter: quiet)
+        let summaryA = try straight.run()
+        #expect(!summaryA.interrupted)
+        #expect(summaryA.progress.globalStep == 10)  // 2 epochs × ⌊40 / 8⌋ steps
+
+        // Stop in the middle of the first epoch, resume, stop again after the first epoch, resume.
+        let runB = dir.appendingPathComponent("b").path
+        let first = try CLIPTrainer(config: config(data: data, modelFile: model), runDirectory: runB, reporter: quiet)
+        first.stopAfterSteps = 3
+        #expect(try first.run().interrupted)
+        let second = try CLIPTrainer(config: config(data: data, modelFile: model), runDirectory: runB, resume: true, reporter: quiet)
+        second.stopAfterSteps = 4
+        let mid = try second.run()
+        #expect(mid.interrupted && mid.progress.globalStep == 7)
+        let third = try CLIPTrainer(config: config(data: data, modelFile: model), runDirectory: runB, resume: true, reporter: quiet)
+        let summaryB = try third.run()
+        #expect(summaryB.progress.globalStep == 10)
+
+        let a = try weights(straight.finalWeightsPath), b = try weights(third.finalWeightsPath)
+        #expect(a.keys.sorted() == b.keys.sorted())
+        for (key, tensor) in a {
+            #expect(tensor.equals(b[key]!), "weights differ after resume: \(key)")
+        }
+        // The resumed run's log reads like the uninterrupted one: steps 1…10 once each.
+        let steps = try MetricsLog.read(path: runB + "/metrics.jsonl").compactMap { $0["loss"] != nil ? $0["step"] as? Int : nil }
+        #expect(steps == Array(1...10))
+    }
+
+    @Test func refusesToOverwriteARunAndNamesTheFolder() throws {
+        let (dir, data, model) = try setUp()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run").path
+        let trainer = try CLIPTrainer(
+            config: config(data: data, modelFile: model, epochs: 1), runDirectory: run, reporter: ProgressReporter(quiet: true))
+        _ = try trainer.run()
+        let before = try Data(contentsOf: URL(fileURLWithPath: trainer.checkpointPath))
+        #expect(throws: TrainingError.self) {
+            _ = try CLIPTrainer(config: config(data: data, modelFile: model), runDirectory: run)
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: trainer.checkpointPath)) == before)
+    }
+
+    @Test func lossFallsOnToyData() throws {
+        let (dir, data, model) = try setUp()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var losses: [Double] = []
+        let trainer = try CLIPTrainer(
+            config: config(data: data, modelFile: model, epochs: 6), runDirectory: dir.appendingPathComponent("r").path,
+            reporter: ProgressReporter(quiet: true))
+        trainer.onStep = { _, record in losses.append(record["loss"] as! Double) }
+        _ = try trainer.run()
+        let head = losses.prefix(3).reduce(0, +) / 3, tail = losses.suffix(3).reduce(0, +) / 3
+        #expect(tail < head * 0.7, "loss went from \(head) to \(tail)")
+    }
+}
