@@ -12,6 +12,7 @@ Files (all float32 unless noted):
                                           norm) and visual.bn1.running_mean / num_batches_tracked after it
   loss.safetensors                        CLIP loss and InfoNCE values and gradients on a fixed batch
   RN50-params.json / ViT-B-32-params.json [[name, shape], ...] of open_clip's state_dict
+  provenance.json                         fixture version and the torch/open_clip versions used
 """
 import json
 import math
@@ -46,7 +47,9 @@ CONFIGS = {
 
 
 def metadata():
-    return {"version": VERSION, "torch": torch.__version__, "open_clip": open_clip.__version__}
+    # One key only: safetensors writes several in a random order, and the files should be
+    # byte-identical from run to run. Library versions go to provenance.json.
+    return {"version": VERSION}
 
 
 def build(cfg):
@@ -158,6 +161,10 @@ def main():
     loss_fixture(seed=3)
     for name in ("RN50", "ViT-B-32"):
         parameter_list(name)
+    with open(os.path.join(OUT, "provenance.json"), "w") as f:
+        json.dump({"version": VERSION, "torch": torch.__version__, "open_clip": open_clip.__version__,
+                   "script": "Scripts/make_clip_fixtures.py"}, f, indent=4)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ public struct CLIPModel {
             visual = .resnet(ModifiedResNet(root / "visual", config: c, outputDim: config.embedDim))
         case .vit(let c):
             visual = .vit(
-                VisionTransformer(root / "visual", config: c, outputDim: config.embedDim, activation: config.activation))
+                VisionTransformer(root / "visual", config: c, outputDim: config.embedDim, activation: config.activation)
+            )
         }
         text = TextTransformer(root, config: config.text, outputDim: config.embedDim, activation: config.activation)
         logitScale = root.parameter("logit_scale", Tensor(scalar: config.initLogitScale, dtype: dtype))
@@ -77,9 +78,11 @@ public struct CLIPModel {
     }
 
     /// A new model from an open_clip-style JSON config file.
-    public init(configFile: String, seed: UInt64 = 0, device: Device = .cpu, dtype: DType = .float32) throws(CLIPError) {
+    public init(configFile: String, seed: UInt64 = 0, device: Device = .cpu, dtype: DType = .float32) throws(CLIPError)
+    {
         self.init(
-            config: try CLIPConfig(contentsOf: URL(fileURLWithPath: configFile)), seed: seed, device: device, dtype: dtype)
+            config: try CLIPConfig(contentsOf: URL(fileURLWithPath: configFile)), seed: seed, device: device,
+            dtype: dtype)
     }
 
     /// Total number of trainable elements (buffers excluded).
@@ -139,7 +142,8 @@ public struct CLIPModel {
     /// - Throws: ``CLIPError/incompatibleWeights(source:missing:unexpected:mismatched:)`` listing
     ///   every missing, unexpected and mis-shaped key; nothing is copied then.
     public func load(_ tensors: [String: Tensor], source: String? = nil) throws(CLIPError) {
-        var missing: [String] = [], mismatched: [CLIPError.ShapeMismatch] = []
+        var missing: [String] = []
+        var mismatched: [CLIPError.ShapeMismatch] = []
         for (name, tensor) in store.stateDict() {
             guard let given = tensors[name] else {
                 missing.append(name)

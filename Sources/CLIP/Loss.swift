@@ -56,7 +56,8 @@ public func infoNCE(_ queries: Tensor, _ keys: Tensor, logitScale: Tensor) -> Te
 /// ``infoNCE(_:_:logitScale:)`` with a fixed temperature τ (logits divided by τ).
 public func infoNCE(_ queries: Tensor, _ keys: Tensor, temperature: Double) -> Tensor {
     precondition(temperature > 0, "infoNCE: temperature must be positive")
-    return infoNCE(queries, keys, logitScale: Tensor(scalar: 1 / temperature, dtype: queries.dtype, device: queries.device))
+    return infoNCE(
+        queries, keys, logitScale: Tensor(scalar: 1 / temperature, dtype: queries.dtype, device: queries.device))
 }
 
 /// Clamps a log-logit-scale parameter into [0, ln 100] in place, without recording gradients

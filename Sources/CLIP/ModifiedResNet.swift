@@ -66,7 +66,8 @@ struct AttentionPool2d {
 
     init(_ path: ParameterPath, spatialDim: Int, embedDim: Int, heads: Int, outputDim: Int) {
         positionalEmbedding = path.parameter(
-            "positional_embedding", normal([spatialDim * spatialDim + 1, embedDim], std: 1 / Double(embedDim).squareRoot(), path: path))
+            "positional_embedding",
+            normal([spatialDim * spatialDim + 1, embedDim], std: 1 / Double(embedDim).squareRoot(), path: path))
         kProj = Linear(path / "k_proj", inputFeatures: embedDim, outputFeatures: embedDim)
         qProj = Linear(path / "q_proj", inputFeatures: embedDim, outputFeatures: embedDim)
         vProj = Linear(path / "v_proj", inputFeatures: embedDim, outputFeatures: embedDim)
@@ -79,11 +80,13 @@ struct AttentionPool2d {
 
     /// - Parameter input: `[N, C, H, W]` with H·W + 1 positional embeddings. - Returns: `[N, outputDim]`.
     func callAsFunction(_ input: Tensor) -> Tensor {
-        let n = input.size(0), c = input.size(1)
+        let n = input.size(0)
+        let c = input.size(1)
         var x = input.flattened(startDim: 2).transposed(1, 2)  // [N, HW, C]
         x = Tensor.cat([x.mean(dim: 1, keepDim: true), x], dim: 1)  // [N, HW + 1, C]
         x = x + positionalEmbedding.to(x.dtype)
-        let s = x.size(1), headDim = c / heads
+        let s = x.size(1)
+        let headDim = c / heads
         // Only the first (mean) position's output is used, so only its query is computed.
         let q = qProj(x.narrowed(dim: 1, start: 0, length: 1)).reshaped([n, 1, heads, headDim]).transposed(1, 2)
         let k = kProj(x).reshaped([n, s, heads, headDim]).transposed(1, 2)
@@ -99,7 +102,7 @@ struct AttentionPool2d {
 /// (`layer1` … `layer4`) and attention pooling (`attnpool`) to `outputDim`. Parameter names
 /// under `path` are open_clip's (`conv1.weight`, `layer1.0.bn3.running_mean`,
 /// `attnpool.c_proj.bias`, …).
-public struct ModifiedResNet {
+public struct ModifiedResNet: Module {
     public let config: ResNetConfig
     let stem: [(conv: Conv2d, bn: BatchNorm2d)]
     let stages: [[Bottleneck]]

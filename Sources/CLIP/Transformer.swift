@@ -64,7 +64,7 @@ struct TransformerStack {
 /// `positional_embedding` added, then `ln_pre`, the transformer, `ln_post` on the class token
 /// and `proj` (`[width, outputDim]`). The blocks keep PyTorch's default initialisation, as in
 /// open_clip; `class_embedding`, `positional_embedding` and `proj` are N(0, 1/width).
-public struct VisionTransformer {
+public struct VisionTransformer: Module {
     public let config: ViTConfig
     let conv1: Conv2d
     let classEmbedding: Tensor
@@ -76,7 +76,8 @@ public struct VisionTransformer {
 
     public init(_ path: ParameterPath, config: ViTConfig, outputDim: Int, activation: Activation) {
         self.config = config
-        let width = config.width, scale = 1 / Double(width).squareRoot()
+        let width = config.width
+        let scale = 1 / Double(width).squareRoot()
         classEmbedding = path.parameter("class_embedding", normal([width], std: scale, path: path))
         positionalEmbedding = path.parameter(
             "positional_embedding", normal([config.gridSize * config.gridSize + 1, width], std: scale, path: path))
@@ -97,7 +98,8 @@ public struct VisionTransformer {
     public func callAsFunction(_ images: Tensor, training: Bool) -> Tensor {
         var x = conv1(images, training: training)  // [N, width, g, g]
         x = x.flattened(startDim: 2).transposed(1, 2)  // [N, g², width]
-        let n = x.size(0), width = x.size(2)
+        let n = x.size(0)
+        let width = x.size(2)
         let cls = classEmbedding.to(x.dtype).reshaped([1, 1, width]).expanded([n, 1, width])
         x = Tensor.cat([cls, x], dim: 1) + positionalEmbedding.to(x.dtype)
         x = lnPre(x, training: training)
@@ -152,10 +154,12 @@ public struct TextTransformer {
     /// - Parameter tokens: `[N, L]` int64, L ≤ `config.contextLength`.
     /// - Returns: `[N, outputDim]`.
     public func callAsFunction(_ tokens: Tensor, training: Bool) -> Tensor {
-        let n = tokens.size(0), length = tokens.size(1)
+        let n = tokens.size(0)
+        let length = tokens.size(1)
         var x = tokenEmbedding(tokens)  // [N, L, width]
         let positions =
-            length == config.contextLength ? positionalEmbedding : positionalEmbedding.narrowed(dim: 0, start: 0, length: length)
+            length == config.contextLength
+            ? positionalEmbedding : positionalEmbedding.narrowed(dim: 0, start: 0, length: length)
         x = x + positions.to(x.dtype)
         x = transformer(x, causal: true, training: training)
         x = lnFinal(x, training: training)

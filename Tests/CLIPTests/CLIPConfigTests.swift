@@ -42,34 +42,71 @@ import Testing
     private let text = #""text_cfg": {"context_length": 8, "vocab_size": 10, "width": 8, "heads": 2, "layers": 1}"#
 
     @Test func unknownFieldsAreRejectedByName() {
-        let top = error(#"{"embed_dim": 8, "colour": 1, "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8}, \#(text)}"#)
+        let top = error(
+            #"{"embed_dim": 8, "colour": 1, "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8}, \#(text)}"#
+        )
         #expect(top == .invalidConfig(file: nil, key: "colour", reason: "unknown field"))
-        let nested = error(#"{"embed_dim": 8, "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8, "heads": 2}, \#(text)}"#)
+        let nested = error(
+            #"{"embed_dim": 8, "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8, "heads": 2}, \#(text)}"#
+        )
         #expect(nested == .invalidConfig(file: nil, key: "vision_cfg.heads", reason: "unknown field"))
     }
 
     @Test func unsupportedValuesAreRejectedWithReasons() throws {
-        let e = try #require(error(#"{"embed_dim": 8, "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8, "ls_init_value": 0.1}, \#(text)}"#))
-        guard case .invalidConfig(_, let key, let reason) = e else { Issue.record("\(e)"); return }
+        let e = try #require(
+            error(
+                #"{"embed_dim": 8, "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8, "ls_init_value": 0.1}, \#(text)}"#
+            ))
+        guard case .invalidConfig(_, let key, let reason) = e else {
+            Issue.record("\(e)")
+            return
+        }
         #expect(key == "vision_cfg.ls_init_value" && reason.contains("unsupported value 0.1"))
         // Fields at their default values are accepted.
-        #expect(error(#"{"embed_dim": 8, "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8, "ls_init_value": null, "pool_type": "tok"}, \#(text)}"#) == nil)
-        let hf = try #require(error(#"{"embed_dim": 8, "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8}, "text_cfg": {"hf_model_name": "roberta-base"}}"#))
+        #expect(
+            error(
+                #"{"embed_dim": 8, "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8, "ls_init_value": null, "pool_type": "tok"}, \#(text)}"#
+            ) == nil)
+        let hf = try #require(
+            error(
+                #"{"embed_dim": 8, "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8}, "text_cfg": {"hf_model_name": "roberta-base"}}"#
+            ))
         #expect(hf.description.contains("text_cfg.hf_model_name"))
-        let pair = try #require(error(#"{"embed_dim": 8, "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": [8, 16]}, \#(text)}"#))
+        let pair = try #require(
+            error(
+                #"{"embed_dim": 8, "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": [8, 16]}, \#(text)}"#
+            ))
         #expect(pair.description.contains("vision_cfg.image_size"))
     }
 
+    @Test func openClipModelFamiliesWeDoNotBuildAreNamed() {
+        for (json, key) in [
+            (#"{"embed_dim": 8, "init_logit_bias": -10}"#, "init_logit_bias"),
+            (#"{"embed_dim": 8, "custom_text": true}"#, "custom_text"),
+            (#"{"embed_dim": 8, "multimodal_cfg": {"width": 8}}"#, "multimodal_cfg"),
+        ] {
+            let description = error(json)?.description ?? ""
+            #expect(description.contains("'\(key)': unsupported value"), "\(description)")
+        }
+    }
+
     @Test func invalidArchitecturesAreRejected() {
-        let noPatch = error(#"{"embed_dim": 8, "vision_cfg": {"layers": 2, "width": 8, "head_width": 4, "image_size": 8}, \#(text)}"#)
+        let noPatch = error(
+            #"{"embed_dim": 8, "vision_cfg": {"layers": 2, "width": 8, "head_width": 4, "image_size": 8}, \#(text)}"#)
         #expect(noPatch?.description.contains("vision_cfg.patch_size") == true)
-        let stages = error(#"{"embed_dim": 8, "vision_cfg": {"layers": [1, 1, 1], "width": 8, "image_size": 32}, \#(text)}"#)
+        let stages = error(
+            #"{"embed_dim": 8, "vision_cfg": {"layers": [1, 1, 1], "width": 8, "image_size": 32}, \#(text)}"#)
         #expect(stages?.description.contains("vision_cfg.layers") == true)
-        let heads = error(#"{"embed_dim": 8, "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8}, "text_cfg": {"width": 10, "heads": 3}}"#)
+        let heads = error(
+            #"{"embed_dim": 8, "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8}, "text_cfg": {"width": 10, "heads": 3}}"#
+        )
         #expect(heads?.description.contains("text_cfg.heads") == true)
-        let missing = error(#"{"vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8}, \#(text)}"#)
+        let missing = error(
+            #"{"vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8}, \#(text)}"#)
         #expect(missing == .invalidConfig(file: nil, key: "embed_dim", reason: "required field is missing"))
-        let wrongType = error(#"{"embed_dim": "big", "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8}, \#(text)}"#)
+        let wrongType = error(
+            #"{"embed_dim": "big", "vision_cfg": {"layers": 1, "width": 8, "head_width": 4, "patch_size": 4, "image_size": 8}, \#(text)}"#
+        )
         #expect(wrongType?.description.contains("embed_dim") == true)
     }
 

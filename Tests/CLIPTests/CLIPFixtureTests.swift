@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import Torch
 
 @testable import CLIP
@@ -39,7 +39,8 @@ func expectRelativelyClose(
     func openClipWeightsGiveOpenClipFeatures(kind: String) throws {
         let model = try ClipFixtures.model(kind)
         let io = try ClipFixtures.tensors("fixture-\(kind)-io.safetensors")
-        let images = try #require(io["images"]), tokens = try #require(io["tokens"])
+        let images = try #require(io["images"])
+        let tokens = try #require(io["tokens"])
         try noGrad {
             expectRelativelyClose(model.encodeImage(images), try #require(io["image_features"]), "image features")
             expectRelativelyClose(model.encodeText(tokens), try #require(io["text_features"]), "text features")
@@ -53,7 +54,8 @@ func expectRelativelyClose(
         expectRelativelyClose(features, try #require(io["image_features_train"]), "train-mode image features")
         let runningMean = try #require(model.store["visual.bn1.running_mean"])
         expectRelativelyClose(runningMean, try #require(io["visual.bn1.running_mean"]), "running mean after one step")
-        #expect(model.store["visual.bn1.num_batches_tracked"]?.itemInt() == io["visual.bn1.num_batches_tracked"]?.itemInt())
+        #expect(
+            model.store["visual.bn1.num_batches_tracked"]?.itemInt() == io["visual.bn1.num_batches_tracked"]?.itemInt())
     }
 
     @Test func clipLossValueAndGradientsMatchOpenClip() throws {
@@ -68,7 +70,8 @@ func expectRelativelyClose(
         expectRelativelyClose(loss, try #require(f["loss"]), "loss", tolerance: 1e-5)
         expectRelativelyClose(try #require(imageRaw.grad), try #require(f["grad_image_raw"]), "d loss / d image")
         expectRelativelyClose(try #require(textRaw.grad), try #require(f["grad_text_raw"]), "d loss / d text")
-        expectRelativelyClose(try #require(logitScale.grad), try #require(f["grad_logit_scale"]), "d loss / d logit_scale")
+        expectRelativelyClose(
+            try #require(logitScale.grad), try #require(f["grad_logit_scale"]), "d loss / d logit_scale")
     }
 
     @Test func infoNCEValueAndGradientsMatchPyTorch() throws {
@@ -95,7 +98,8 @@ func expectRelativelyClose(
         #expect {
             try model.load(weights, source: "w.safetensors")
         } throws: { error in
-            guard case .incompatibleWeights(let source, let missing, let unexpected, let mismatched) = error as? CLIPError
+            guard
+                case .incompatibleWeights(let source, let missing, let unexpected, let mismatched) = error as? CLIPError
             else { return false }
             return source == "w.safetensors" && missing.sorted() == ["text_projection", "visual.proj"]
                 && unexpected == ["visual.extra.weight"]
@@ -116,10 +120,15 @@ func expectRelativelyClose(
             let model: String
             let parameters: [[Entry]]
             enum Entry: Decodable {
-                case name(String), shape([Int])
+                case name(String)
+                case shape([Int])
                 init(from decoder: any Decoder) throws {
                     let c = try decoder.singleValueContainer()
-                    if let s = try? c.decode(String.self) { self = .name(s) } else { self = .shape(try c.decode([Int].self)) }
+                    if let s = try? c.decode(String.self) {
+                        self = .name(s)
+                    } else {
+                        self = .shape(try c.decode([Int].self))
+                    }
                 }
             }
         }

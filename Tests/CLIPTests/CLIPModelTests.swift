@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import Torch
 
 @testable import CLIP
@@ -10,13 +10,16 @@ import Torch
         let dir = try makeTemporaryDirectory("clip-roundtrip")
         defer { try? FileManager.default.removeItem(at: dir) }
         let original = try ClipFixtures.model("rn")
-        _ = noGrad { original.encodeImage(Tensor.randn([2, 3, 32, 32], generator: Generator(seed: 1)), training: true) }
+        _ = noGrad {
+            original.encodeImage(Tensor.randn([2, 3, 32, 32], generator: Generator(seed: 1)), training: true)
+        }
         let path = dir.appendingPathComponent("model.safetensors").path
         try original.saveSafeTensors(toPath: path)
 
         let reloaded = try CLIPModel.fromSafeTensors(atPath: path)
         #expect(reloaded.config == original.config)
-        let a = original.store.stateDict(), b = reloaded.store.stateDict()
+        let a = original.store.stateDict()
+        let b = reloaded.store.stateDict()
         #expect(a.map(\.name) == b.map(\.name))
         for (x, y) in zip(a, b) {
             #expect(x.tensor.dtype == y.tensor.dtype && x.tensor.equals(y.tensor), "\(x.name) differs after reload")
@@ -38,9 +41,13 @@ import Torch
         #expect(try #require(store["visual.layer1.0.bn2.weight"]).eq(1).all().item() == 1)
         #expect(abs(try std("token_embedding.weight") - 0.02) < 0.001)
         #expect(abs(try std("positional_embedding") - 0.01) < 0.001)
-        let width = 128.0, layers = 3.0, feature = 32.0 * 32
+        let width = 128.0
+        let layers = 3.0
+        let feature = 32.0 * 32
         #expect(abs(try std("transformer.resblocks.0.attn.in_proj_weight") / (1 / width.squareRoot()) - 1) < 0.05)
-        #expect(abs(try std("transformer.resblocks.2.mlp.c_proj.weight") / (1 / (width * 2 * layers).squareRoot()) - 1) < 0.05)
+        #expect(
+            abs(try std("transformer.resblocks.2.mlp.c_proj.weight") / (1 / (width * 2 * layers).squareRoot()) - 1)
+                < 0.05)
         #expect(abs(try std("transformer.resblocks.1.mlp.c_fc.weight") / (1 / (2 * width).squareRoot()) - 1) < 0.05)
         #expect(abs(try std("text_projection") / (1 / width.squareRoot()) - 1) < 0.05)
         #expect(abs(try std("visual.attnpool.q_proj.weight") / (1 / feature.squareRoot()) - 1) < 0.05)
@@ -54,7 +61,8 @@ import Torch
     }
 
     @Test func sameSeedSameModelDifferentSeedDifferentModel() throws {
-        let a = try CLIPModel.named("tiny-vit", seed: 5), b = try CLIPModel.named("tiny-vit", seed: 5)
+        let a = try CLIPModel.named("tiny-vit", seed: 5)
+        let b = try CLIPModel.named("tiny-vit", seed: 5)
         let c = try CLIPModel.named("tiny-vit", seed: 6)
         for ((name, x), (_, y)) in zip(a.store.stateDict(), b.store.stateDict()) {
             #expect(x.equals(y), "\(name) differs between equal seeds")
@@ -70,7 +78,8 @@ import Torch
         for (key, tensor) in model.store.stateDict() where key.hasSuffix("bn3.weight") && key.contains(".layer") {
             noGrad { tensor.fillInPlace(1) }
         }
-        let n = 4, context = model.config.text.contextLength
+        let n = 4
+        let context = model.config.text.contextLength
         let images = Tensor.randn([n, 3, 32, 32], generator: Generator(seed: 2))
         var ids = [Int64](repeating: 0, count: n * context)
         for i in 0..<n {
@@ -86,7 +95,8 @@ import Torch
         let norms: [Float] = out.textFeatures.norm(dims: [1]).toArray()
         expectClose(norms.map(Double.init), [Double](repeating: 1, count: n), atol: 1e-5)
         #expect(out.logitsPerImage.abs().max().item() <= out.logitScale.item() * (1 + 1e-5))
-        let loss = clipLoss(imageFeatures: out.imageFeatures, textFeatures: out.textFeatures, logitScale: out.logitScale)
+        let loss = clipLoss(
+            imageFeatures: out.imageFeatures, textFeatures: out.textFeatures, logitScale: out.logitScale)
         loss.backward()
         for (param, tensor) in model.store.trainableParameters() {
             let grad = try #require(tensor.grad, "\(param) has no gradient")
@@ -144,5 +154,57 @@ import Torch
             let model = try! CLIPModel.named("tiny-vit")
             _ = model.encodeImage(Tensor.zeros([1, 3, 64, 64]))
         }
+    }
+}
+
+@Suite struct CLIPLossGradientTests {
+    /// Central differences in float64 of `f` at every element of `x` (copies, no autograd).
+    private func numericalGradient(_ x: [Double], shape: [Int], _ f: (Tensor) -> Double) -> [Double] {
+        let h = 1e-6
+        return x.indices.map { i in
+            var plus = x
+            var minus = x
+            plus[i] += h
+            minus[i] -= h
+            return (f(Tensor(plus, shape: shape)) - f(Tensor(minus, shape: shape))) / (2 * h)
+        }
+    }
+
+    @Test func clipLossAndInfoNCEGradientsMatchCentralDifferences() throws {
+        let g = Generator(seed: 11)
+        let image: [Double] = Tensor.randn([3, 4], dtype: .float64, generator: g).toArray()
+        let text: [Double] = Tensor.randn([3, 4], dtype: .float64, generator: g).toArray()
+        let scale = 1.7
+        func loss(_ i: Tensor, _ t: Tensor, _ s: Tensor) -> Tensor {
+            clipLoss(imageFeatures: i.normalized(dim: -1), textFeatures: t.normalized(dim: -1), logitScale: s.exp())
+        }
+        let i = Tensor(image, shape: [3, 4]).requiringGrad()
+        let t = Tensor(text, shape: [3, 4]).requiringGrad()
+        let s = Tensor(scalar: scale, dtype: .float64).requiringGrad()
+        loss(i, t, s).backward()
+        let constantText = Tensor(text, shape: [3, 4])
+        let constantImage = Tensor(image, shape: [3, 4])
+        let constantScale = Tensor(scalar: scale, dtype: .float64)
+        expectClose(
+            try #require(i.grad).toArray(),
+            numericalGradient(image, shape: [3, 4]) { loss($0, constantText, constantScale).item() }, rtol: 1e-5,
+            atol: 1e-7, "d / d image")
+        expectClose(
+            try #require(t.grad).toArray(),
+            numericalGradient(text, shape: [3, 4]) { loss(constantImage, $0, constantScale).item() }, rtol: 1e-5,
+            atol: 1e-7, "d / d text")
+        expectClose(
+            try #require(s.grad).toArray(),
+            numericalGradient([scale], shape: []) { loss(constantImage, constantText, $0).item() }, rtol: 1e-5,
+            atol: 1e-7, "d / d logit_scale")
+
+        let q = Tensor(image, shape: [3, 4]).requiringGrad()
+        infoNCE(q.normalized(dim: -1), constantText.normalized(dim: -1), logitScale: constantScale.exp()).backward()
+        expectClose(
+            try #require(q.grad).toArray(),
+            numericalGradient(image, shape: [3, 4]) {
+                infoNCE($0.normalized(dim: -1), constantText.normalized(dim: -1), logitScale: constantScale.exp())
+                    .item()
+            }, rtol: 1e-5, atol: 1e-7, "InfoNCE d / d queries")
     }
 }

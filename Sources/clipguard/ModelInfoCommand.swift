@@ -1,0 +1,110 @@
+import ArgumentParser
+import CLIP
+import Foundation
+import Torch
+
+/// `clipguard model-info`: a model config's parameter counts and, optionally, the time of a
+/// training forward and backward pass on random data.
+struct ModelInfo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model-info",
+        abstract: "Print a CLIP model's architecture and parameter counts; optionally time a training pass."
+    )
+
+    @Option(help: "Shipped config name (RN50, ViT-B-32, tiny-rn, …) or a path to an open_clip JSON config.")
+    var model = "tiny-rn"
+
+    @Flag(help: "List the shipped config names and exit.")
+    var list = false
+
+    @Flag(help: "Only check the config: print it as open_clip JSON (as we understand it) without building the model.")
+    var configOnly = false
+
+    @Option(help: "Time this many forward+backward passes (CLIP loss, training mode); 0 to skip.")
+    var steps = 0
+
+    @Option(help: "Batch size for --steps.")
+    var batch = 128
+
+    @Option(help: "libtorch intra-op threads (default: libtorch's choice).")
+    var threads: Int?
+
+    @Option(help: "Seed of the initialisation.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Write the freshly initialised model's state_dict (open_clip names) to this safetensors file.")
+    var save: String?
+
+    func run() throws {
+        if list {
+            print(CLIPConfig.availableNames.joined(separator: "\n"))
+            return
+        }
+        if configOnly {
+            let config =
+                model.hasSuffix(".json")
+                ? try CLIPConfig(contentsOf: URL(fileURLWithPath: model)) : try CLIPConfig.named(model)
+            print(String(decoding: try config.jsonData(), as: UTF8.self))
+            return
+        }
+        if let threads { Runtime.threads = threads }
+        let clip =
+            model.hasSuffix(".json")
+            ? try CLIPModel(configFile: model, seed: seed) : try CLIPModel.named(model, seed: seed)
+        if let save { try clip.saveSafeTensors(toPath: save) }
+        let entries = clip.store.trainableParameters()
+        let vision = entries.filter { $0.name.hasPrefix("visual.") }.reduce(0) { $0 + $1.tensor.count }
+        let tokenEmbedding = clip.store["token_embedding.weight"]?.count ?? 0
+        let text = clip.parameterCount - vision - 1
+        print("model            \(model)")
+        switch clip.config.vision {
+        case .resnet(let r):
+            print("vision           ModifiedResNet layers \(r.layers), width \(r.width), \(r.imageSize) px")
+        case .vit(let v):
+            print("vision           ViT \(v.layers) layers, width \(v.width), patch \(v.patchSize), \(v.imageSize) px")
+        }
+        let t = clip.config.text
+        print("text             \(t.layers) layers, width \(t.width), \(t.heads) heads, context \(t.contextLength)")
+        print("embed_dim        \(clip.config.embedDim), activation \(clip.config.activation.rawValue)")
+        print(
+            "parameters       \(clip.parameterCount) (vision \(vision), text \(text) of which token embedding \(tokenEmbedding))"
+        )
+        guard steps > 0 else { return }
+
+        let size = clip.config.vision.imageSize
+        let context = t.contextLength
+        let g = Generator(seed: 0)
+        let images = Tensor.randn([batch, 3, size, size], generator: g)
+        // Captions of 5–16 BPE tokens between SOT and EOT, zero-padded, like Fashion-MNIST captions.
+        var ids = [Int64](repeating: 0, count: batch * context)
+        for i in 0..<batch {
+            let length = min(context - 2, 5 + i % 12)
+            ids[i * context] = 49406
+            for j in 1...length { ids[i * context + j] = Int64(300 + (i * 7 + j * 13) % 40000) }
+            ids[i * context + length + 1] = 49407
+        }
+        let tokens = Tensor(ids, shape: [batch, context])
+        var times: [Double] = []
+        var cpuTimes: [Double] = []
+        for _ in 0..<(steps + 1) {
+            let start = Date()
+            let cpuStart = processCPUSeconds()
+            clip.store.zeroGrad()
+            let out = clip.logits(images: images, texts: tokens, training: true)
+            clipLoss(imageFeatures: out.imageFeatures, textFeatures: out.textFeatures, logitScale: out.logitScale)
+                .backward()
+            times.append(Date().timeIntervalSince(start))
+            cpuTimes.append(processCPUSeconds() - cpuStart)
+        }
+        let measured = times.dropFirst().sorted()
+        let cpu = cpuTimes.dropFirst().sorted()
+        func format(_ x: Double) -> String { String(format: "%.3f", x) }
+        print(
+            "forward+backward batch \(batch), \(Runtime.threads) threads, \(steps) steps after one warm-up: wall median \(format(measured[measured.count / 2])) s (min \(format(measured.first!))), CPU median \(format(cpu[cpu.count / 2])) s"
+        )
+    }
+}
+
+/// CPU time used by the whole process so far, in seconds (independent of other processes'
+/// load, unlike wall time).
+private func processCPUSeconds() -> Double { Double(clock()) / Double(CLOCKS_PER_SEC) }
