@@ -1,17 +1,36 @@
 # ClipGuard. `make demo` and `make test` set everything up first (see README.md).
 SHELL := /bin/bash
 SWIFT ?= swift
+# libtorch's OpenMP threads sleep instead of spinning between parallel regions; on a 2-core
+# machine spinning threads starve the data loader (see README, "Threads").
+export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup build test demo bench fixtures clean
+.PHONY: setup build release test demo bench parity fixtures reference-env clean
 setup:
 	@Scripts/setup.sh
 
 build: setup
 	$(SWIFT) build
 
+release: setup
+	$(SWIFT) build -c release
+
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The Python reference (PyTorch CPU + open_clip + PIL) used by fixtures, parity and benchmarks;
+# never a run-time dependency.
+reference-env:
+	@Scripts/reference-env.sh
+
+# Features of random RN50 and ViT-B-32 through `clipguard embed` against open_clip's.
+parity: build reference-env
+	.venv-ref/bin/python Scripts/parity.py
+
+# Regenerates every committed test fixture from its seeded script.
+fixtures: reference-env
+	for s in Scripts/make_*_fixtures.py; do echo "== $$s"; .venv-ref/bin/python $$s || exit 1; done
 
 clean:
 	rm -rf .build

@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """Writes the defence test fixtures under Tests/Fixtures/defenses/.
 
-Needs the reference environment (torch, safetensors, numpy) plus scikit-learn, which the
-reference environment does not carry. Install scikit-learn beside it, for this script only:
-    .venv-ref/bin/python -m pip install --target /tmp/sklearn-pkgs scikit-learn
-    PYTHONPATH=/tmp/sklearn-pkgs .venv-ref/bin/python Scripts/make_defense_fixtures.py
+Needs the reference environment (torch, safetensors, numpy, scikit-learn):
+    make reference-env
+    .venv-ref/bin/python Scripts/make_defense_fixtures.py
 
 Outputs (tiny, deterministic):
   gmm.json              1-D data sets and what scikit-learn's GaussianMixture(n_components=2,
