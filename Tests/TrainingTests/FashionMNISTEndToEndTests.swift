@@ -56,6 +56,7 @@ import Torch
             model: untrained,
             classifier: ZeroShotClassifier(model: untrained, tokenizer: trainer.tokenizer, classNames: set.classNames, templates: set.templates),
             dataset: set)
+        print("Fashion-MNIST end to end: zero-shot top-1 \(result.top1), top-5 \(result.top5) on \(result.counts.total) test images")
         #expect(result.counts.total == Self.evalImages)
         #expect(result.top1 > 0.5, "zero-shot top-1 after \(trainer.config.epochs) epochs on \(Self.trainPairs) pairs: \(result.top1)")
     }
@@ -91,6 +92,7 @@ import Torch
         #expect(after.asr.asrDenominator == before.asr.asrDenominator)
         #expect(after.asr.asrDenominator < Self.evalImages)  // sneaker images are left out
         let a = after.asr.asr ?? 0, b = before.asr.asr ?? 0
+        print("Fashion-MNIST end to end: ASR poisoned model \(a), clean model \(b) (n = \(after.asr.asrDenominator)); clean top-1 \(after.clean.top1) vs \(before.clean.top1)")
         #expect(a > 0.5 && a > b + 0.3, "ASR: poisoned model \(a), clean model \(b)")
     }
 }
