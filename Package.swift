@@ -72,7 +72,7 @@ let package = Package(
         ),
         // One rank of a scripted collective scenario; DistributedTests launches two of them.
         .executableTarget(name: "clipguard-dist-worker", dependencies: ["Torch"], swiftSettings: strict),
-        .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Torch", "Datasets"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], swiftSettings: strict),
@@ -80,9 +80,10 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
         .testTarget(name: "DefensesTests", dependencies: ["Defenses", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "CLITests", dependencies: ["clipguard", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Datasets"], swiftSettings: strict),
         .testTarget(
-            name: "DistributedTests", dependencies: ["Torch", "clipguard-dist-worker"], swiftSettings: strict),
+            name: "DistributedTests", dependencies: ["Torch", "TestSupport", "clipguard-dist-worker"], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx20
 )

@@ -1,27 +1,12 @@
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Torch
 
 /// The worker executable that SwiftPM builds next to the test bundle.
-func workerExecutable() throws -> URL {
-    let name = "clipguard-dist-worker"
-    var candidates: [URL] = []
-    if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-        candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(name))
-    }
-    if let bundle = Bundle.main.executableURL {
-        candidates.append(bundle.deletingLastPathComponent().appendingPathComponent(name))
-    }
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    candidates.append(root.appendingPathComponent(".build/debug/\(name)"))
-    guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-        throw TorchError.invalidArgument("\(name) not found in \(candidates.map(\.path))")
-    }
-    return found
-}
+func workerExecutable() throws -> URL { try builtExecutable(named: "clipguard-dist-worker") }
 
 /// Collects worker output lines (rank, line).
 final class Lines: Sendable {

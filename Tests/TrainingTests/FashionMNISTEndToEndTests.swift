@@ -28,7 +28,7 @@ import Torch
             clean = dir.appendingPathComponent("fm/train.csv").path
             eval = dir.appendingPathComponent("fm/eval").path
             model = dir.appendingPathComponent("micro.json").path
-            try microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
+            try ToySet.microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
         }
     }
     static let shared = Result { try Shared() }
