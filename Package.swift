@@ -8,7 +8,12 @@ import PackageDescription
 
 let root = Context.packageDirectory
 let libtorch = Context.environment["LIBTORCH"] ?? "\(root)/.deps/libtorch"
+// The CUDA build of libtorch is linked with its GPU libraries only when they were installed
+// (`make setup GPU=1`, or CLIPGUARD_CUDA=1 for a LIBTORCH that carries them); the CPU fallback
+// unpacks the CUDA wheel without its GPU libraries and uses libtorch_cpu alone.
 let hasCUDA = FileManager.default.fileExists(atPath: "\(libtorch)/lib/libtorch_cuda.so")
+    && (Context.environment["CLIPGUARD_CUDA"] == "1"
+        || FileManager.default.fileExists(atPath: "\(root)/.deps/libtorch-gpu.stamp"))
 
 let torchCxxFlags = [
     "-isystem", "\(libtorch)/include",

@@ -59,6 +59,8 @@ if [ -n "${LIBTORCH:-}" ]; then
 elif [ ! -f "$deps/libtorch.stamp" ] || { [ "${GPU:-0}" = 1 ] && [ ! -f "$deps/libtorch-gpu.stamp" ]; }; then
   rm -rf "$deps/libtorch" "$deps/site" "$deps/libtorch.stamp" "$deps/libtorch-gpu.stamp"
   local_wheel=$(ls /opt/wheels/torch-*+cpu-*.whl 2>/dev/null | sort -V | tail -n 1 || true)
+  # CLIPGUARD_TORCH_FROM_PYPI=1 ignores a local wheel (to exercise the download path).
+  [ "${CLIPGUARD_TORCH_FROM_PYPI:-0}" = 1 ] && local_wheel=""
   if [ "${GPU:-0}" != 1 ] && [ -n "$local_wheel" ]; then
     say "unpacking libtorch from $local_wheel"
     mkdir -p "$deps/site"
