@@ -24,8 +24,8 @@ let torchCxxFlags = [
 // symbols directly, so it must be linked with --no-as-needed.
 let torchLinkFlags = [
     "-L\(libtorch)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(libtorch)/lib",
-] + (hasCUDA ? ["-Xlinker", "--no-as-needed", "-ltorch_cuda", "-Xlinker", "--as-needed"] : [])
-    + ["-ltorch", "-ltorch_cpu", "-lc10"]
+] + (hasCUDA ? ["-Xlinker", "--no-as-needed", "-ltorch_cuda", "-Xlinker", "--as-needed", "-ltorch"] : [])
+    + ["-ltorch_cpu", "-lc10"]  // libtorch.so itself needs libtorch_cuda in the CUDA wheel
 
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 

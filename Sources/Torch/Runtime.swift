@@ -2,8 +2,8 @@ import CTorch
 
 /// Process-wide libtorch settings and facts.
 public enum Runtime {
-    /// The libtorch release ClipGuard was built and tested against.
-    public static let expectedTorchVersion = "2.13.0"
+    /// The libtorch releases ClipGuard is tested with: the local CPU wheel and the PyPI fallback.
+    public static let testedTorchVersions = ["2.13.0", "2.15.0"]
 
     /// libtorch's version string, e.g. "2.13.0".
     public static var torchVersion: String {

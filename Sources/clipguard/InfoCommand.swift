@@ -18,7 +18,7 @@ struct Info: ParsableCommand {
         for index in 0..<Device.cudaDeviceCount { devices.append("cuda:\(index)") }
         let facts: [(String, Any)] = [
             ("libtorch", Runtime.torchVersion),
-            ("expected_libtorch", Runtime.expectedTorchVersion),
+            ("tested_libtorch", Runtime.testedTorchVersions),
             ("threads", Runtime.threads),
             ("interop_threads", Runtime.interopThreads),
             ("cpu_cores", ProcessInfo.processInfo.activeProcessorCount),
@@ -37,9 +37,9 @@ struct Info: ParsableCommand {
             }
             if verbose { print(Runtime.configuration) }
         }
-        if Runtime.torchVersion != Runtime.expectedTorchVersion {
-            FileHandle.standardError.write(
-                Data("warning: built against libtorch \(Runtime.torchVersion), tested with \(Runtime.expectedTorchVersion)\n".utf8))
+        if !Runtime.testedTorchVersions.contains(Runtime.torchVersion) {
+            FileHandle.standardError.write(Data(
+                "warning: libtorch \(Runtime.torchVersion) is not one of the tested releases (\(Runtime.testedTorchVersions.joined(separator: ", ")))\n".utf8))
         }
     }
 }
