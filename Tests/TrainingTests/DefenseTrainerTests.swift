@@ -9,13 +9,7 @@ import Torch
 @Suite(.serialized) struct DefenseTrainerTests {
     let quiet = ProgressReporter(quiet: true)
 
-    func setUp() throws -> (dir: URL, data: String, model: String) {
-        let dir = try makeTemporaryDirectory("defense")
-        let data = try writeToySet(in: dir, count: 40)
-        let model = dir.appendingPathComponent("micro.json").path
-        try microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
-        return (dir, data, model)
-    }
+    func setUp() throws -> (dir: URL, data: String, model: String) { try makeToyRun("defense") }
 
     /// SafeCLIP over 5 epochs: 2 unimodal, 1 CLIP warm-up, 2 mixed.
     func safeCLIPConfig(data: String, model: String, memoryBank: Bool = false) -> TrainingConfig {
