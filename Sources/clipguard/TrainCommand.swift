@@ -109,10 +109,10 @@ struct Train: ParsableCommand {
             RUN_DIR receives config.json, metrics.jsonl, checkpoint.safetensors (after every epoch and on
             Ctrl-C) and model.safetensors (final weights). --resume continues a stopped or killed run.
 
-            Defences (docs/DEFENSES.md): --defense safeclip (three phases: unimodal warm-up, CLIP warm-up,
-            mixed training on a safe/risky split), roclip (caption pool matching), filter (drop the
-            lowest-similarity pairs under --filter-model). With a poison manifest (next to the CSV or
-            --manifest) each selection's precision/recall is logged; similarity passes are saved under
+            Defences (docs/DEFENSES.md): --defense safeclip (three phases: unimodal warm-up, CLIP warm-up, \
+            mixed training on a safe/risky split), roclip (caption pool matching), filter (drop the \
+            lowest-similarity pairs under --filter-model). With a poison manifest (next to the CSV or \
+            --manifest) each selection's precision/recall is logged; similarity passes are saved under \
             RUN_DIR/similarities/.
 
             Example:
@@ -181,8 +181,8 @@ struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune a (possibly poisoned) CLIP model on clean pairs with CleanCLIP.",
         discussion: """
-            Loss: CLIP loss on the original pairs + λ · ½ [in-modal image loss + in-modal text loss] against
-            an augmented view (AutoAugment for images, EDA for captions). Defaults are CleanCLIP's reference
+            Loss: CLIP loss on the original pairs + λ · ½ [in-modal image loss + in-modal text loss] against \
+            an augmented view (AutoAugment for images, EDA for captions). Defaults are CleanCLIP's reference \
             settings: batch 64, lr 1e-5, 10 epochs, 50 warm-up steps, λ = 1.
 
             Example:
