@@ -152,4 +152,25 @@ import Torch
             #expect(file.selected.count(where: { $0 }) == 30)
         }
     }
+
+    @Test func defenceSettingsAreCheckedAndNamed() throws {
+        func failingKey(_ change: (inout TrainingConfig) -> Void) -> String? {
+            var c = TrainingConfig(data: "train.csv", model: "tiny-vit", epochs: 10)
+            change(&c)
+            do { try c.validate() } catch { return error.key }
+            return nil
+        }
+        #expect(failingKey { $0.defense = "safeclip" } == nil)
+        #expect(failingKey { $0.defense = "safeclip"; $0.epochs = 6; $0.unimodalEpochs = 5 } == "epochs")
+        #expect(failingKey { $0.defense = "shield" } == "defense")
+        #expect(failingKey { $0.defense = "filter" } == "filter_model")
+        #expect(failingKey { $0.defense = "cleanclip" } == "init_weights")
+        #expect(failingKey { $0.defense = "safeclip"; $0.safeCap = 1.5 } == "safe_cap")
+        #expect(failingKey { $0.defense = "roclip"; $0.accumulation = 2 } == "accumulation")
+        // Every new key round-trips through the config file format.
+        var c = TrainingConfig(data: "train.csv", model: "tiny-vit", defense: "safeclip", memoryBank: true, crossAugmented: false)
+        c.manifest = "m.json"
+        let decoded = try JSONDecoder().decode(TrainingConfig.self, from: try ConfigFile.jsonData(c))
+        #expect(decoded == c)
+    }
 }
