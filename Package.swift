@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport", "Attacks", "Evaluation", "Datasets"], swiftSettings: strict),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
         .testTarget(name: "DefensesTests", dependencies: ["Defenses", "TestSupport"], swiftSettings: strict),
