@@ -56,7 +56,7 @@ let package = Package(
             name: "CLIP", dependencies: ["NN"], resources: [.copy("Resources/model_configs")], swiftSettings: strict),
         .target(
             name: "Training",
-            dependencies: ["Torch", "NN", "CLIP", "Datasets", "Evaluation", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Torch", "NN", "CLIP", "Datasets", "Evaluation", "Defenses", "Attacks", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         .target(name: "Evaluation", dependencies: ["Torch", "CLIP", "Datasets", "Attacks"], swiftSettings: strict),
@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Attacks", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport", "Attacks", "Evaluation", "Datasets"], swiftSettings: strict),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
         .testTarget(name: "DefensesTests", dependencies: ["Defenses", "TestSupport"], swiftSettings: strict),

@@ -6,7 +6,14 @@ import Testing
 import Torch
 @testable import Training
 
-
+/// A temporary folder with 40 toy pairs (``ToySet/write(in:count:)``) and the micro model config.
+func makeToyRun(_ name: String) throws -> (dir: URL, data: String, model: String) {
+    let dir = try makeTemporaryDirectory(name)
+    let data = try ToySet.write(in: dir, count: 40)
+    let model = dir.appendingPathComponent("micro.json").path
+    try ToySet.microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
+    return (dir, data, model)
+}
 
 @Suite(.serialized) struct TrainerTests {
     func config(data: String, modelFile: String, epochs: Int = 2) -> TrainingConfig {
@@ -15,13 +22,7 @@ import Torch
             device: "cpu", workers: 1, threads: 1, logEvery: 1000)
     }
 
-    func setUp() throws -> (dir: URL, data: String, model: String) {
-        let dir = try makeTemporaryDirectory("trainer")
-        let data = try ToySet.write(in: dir, count: 40)
-        let model = dir.appendingPathComponent("micro.json").path
-        try ToySet.microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
-        return (dir, data, model)
-    }
+    func setUp() throws -> (dir: URL, data: String, model: String) { try makeToyRun("trainer") }
 
     func weights(_ path: String) throws -> [String: Tensor] { try loadSafeTensors(atPath: path).tensors }
 
