@@ -17,7 +17,7 @@ release: setup
 
 test: setup
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	CLIPGUARD_SLOW_TESTS=1 $(SWIFT) test --skip-build
 
 # The Python reference (PyTorch CPU + open_clip + PIL) used by fixtures, parity and benchmarks;
 # never a run-time dependency.
