@@ -17,7 +17,8 @@ import Torch
 /// reference 5e-6 teaches a fresh micro model nothing in one epoch), 4 mixed epochs with the
 /// reference threshold, increment and cap. A smaller set (800 pairs, 5 epochs) did not train
 /// plain CLIP far enough to plant the backdoor reliably (ASR 25 %); this one takes 5.5 CPU-minutes
-/// in a debug build (11 minutes wall on 2 shared cores), so it runs only with `CLIPGUARD_SLOW_TESTS=1`.
+/// in a debug build (11 minutes wall on 2 shared cores), so it runs only with `CLIPGUARD_SLOW_TESTS=1`,
+/// which `make test` sets.
 /// Measured with the same settings through the CLI: ASR plain 88.5 %, SafeCLIP 5.9 %; clean
 /// zero-shot top-1 58.8 % and 24.2 %; 97 of the 100 poisoned pairs risky at the last selection.
 @Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["CLIPGUARD_SLOW_TESTS"] == "1"))
