@@ -80,6 +80,9 @@ public final class CLIPTrainer {
     public var onStep: ((TrainingProgress, [String: Any]) -> Void)?
     /// Stops the run (with a checkpoint) after this many optimizer steps of this session.
     public var stopAfterSteps: Int?
+    /// Called at the end of every epoch (1-based number) before its metrics record is written;
+    /// the returned fields are added to that record (e.g. an attack success rate per epoch).
+    public var onEpochEnd: ((Int) throws -> [String: Any])?
 
     public let device: Device
     private var progress = TrainingProgress()
@@ -270,6 +273,9 @@ public final class CLIPTrainer {
                 epochRecord["zeroshot_top5"] = result.top5
                 epochRecord["zeroshot_n"] = result.count
                 reporter.log(String(format: "epoch %d: zero-shot top-1 %.2f%%, top-5 %.2f%% (n = %d)", epoch + 1, 100 * result.top1, 100 * result.top5, result.count))
+            }
+            if let onEpochEnd {
+                for (key, value) in try onEpochEnd(epoch + 1) { epochRecord[key] = value }
             }
             progress.epoch += 1
             progress.stepInEpoch = 0

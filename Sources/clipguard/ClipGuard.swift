@@ -13,6 +13,8 @@ struct ClipGuard: AsyncParsableCommand {
             Train.self,
             Eval.self,
             PoisonCommand.self,
+            ExperimentCommand.self,
+            ReportCommand.self,
         ]
     )
 }
