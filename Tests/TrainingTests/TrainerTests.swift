@@ -6,39 +6,6 @@ import Testing
 import Torch
 @testable import Training
 
-/// A CLIP small enough to train in seconds: 16 px ViT, 2 blocks of width 64 per tower.
-let microModelConfig = """
-    {"embed_dim": 64,
-     "vision_cfg": {"image_size": 16, "layers": 2, "width": 64, "patch_size": 4, "head_width": 32},
-     "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}
-    """
-
-/// Writes `count` synthetic captioned images (colour stripes named in the caption) and a CSV.
-func writeToySet(in dir: URL, count: Int) throws -> String {
-    let colours: [(String, (UInt8, UInt8, UInt8))] = [
-        ("red", (220, 30, 30)), ("green", (30, 200, 40)), ("blue", (30, 40, 220)), ("yellow", (230, 220, 20)),
-    ]
-    var csv = "filepath,caption,label\n"
-    for i in 0..<count {
-        let (name, rgb) = colours[i % colours.count]
-        var image = RGBImage(width: 20, height: 16, fill: (0, 0, 0))
-        for y in 0..<16 where (y + i) % 3 != 0 {
-            for x in 0..<20 {
-                let o = (y * 20 + x) * 3
-                image.pixels[o] = rgb.0
-                image.pixels[o + 1] = rgb.1
-                image.pixels[o + 2] = rgb.2
-            }
-        }
-        let file = "img\(i).png"
-        try image.write(toPath: dir.appendingPathComponent(file).path)
-        csv += "\(file),a photo of something \(name),\(i % colours.count)\n"
-    }
-    let path = dir.appendingPathComponent("train.csv").path
-    try csv.write(toFile: path, atomically: true, encoding: .utf8)
-    return path
-}
-
 @Suite(.serialized) struct TrainerTests {
     func config(data: String, modelFile: String, epochs: Int = 2) -> TrainingConfig {
         TrainingConfig(
