@@ -15,3 +15,11 @@ test: setup
 
 clean:
 	rm -rf .build
+
+# The small-scale study (experiments/demo.yaml): data, poisoning, CLIP vs SafeCLIP, report.
+# Release build: training is several times faster than with a debug build's data pipeline.
+# Re-running continues a stopped demo and skips finished rows.
+DEMO_OUT ?= runs/demo
+demo: setup
+	$(SWIFT) build -c release --product clipguard
+	.build/release/clipguard experiment run experiments/demo.yaml --out $(DEMO_OUT)

@@ -130,13 +130,14 @@ public final class ExperimentRunner {
     public var stopAfterSteps: Int?
     /// Where progress lines go.
     public var log: (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
-    /// Training progress display.
-    public var reporter = ProgressReporter(logEvery: 50)
+    /// Training progress display (plain lines every `training.log_every` steps off a terminal).
+    public var reporter: ProgressReporter
 
     public init(config: ExperimentConfig, configPath: String, directory: String) {
         self.config = config
         self.configPath = configPath
-        self.directory = (directory as NSString).standardizingPath
+        self.directory = absolutePath(directory)
+        reporter = ProgressReporter(logEvery: config.training.logEvery)
     }
 
     // MARK: Paths

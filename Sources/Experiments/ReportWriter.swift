@@ -146,8 +146,12 @@ public struct ReportWriter {
         var asr = SVGPlot(title: "Attack success rate per epoch (\(first))", xLabel: "epoch", yLabel: "ASR %")
         accuracy.yRange = 0...100
         asr.yRange = 0...100
+        accuracy.integerX = true
+        asr.integerX = true
         var safeFraction = SVGPlot(title: "SafeCLIP safe-set fraction per epoch", xLabel: "epoch", yLabel: "safe fraction %")
         var caught = SVGPlot(title: "Poisoned pairs inside the safe set per epoch", xLabel: "epoch", yLabel: "poisoned pairs")
+        safeFraction.integerX = true
+        caught.integerX = true
         for row in finished {
             let records = metrics(row.id)
             let steps = records.compactMap { r -> (Double, Double)? in

@@ -38,6 +38,8 @@ public struct SVGPlot {
     public var yRange: ClosedRange<Double>?
     /// Category names for the x axis (bar charts): tick i is labelled `categories[i]`.
     public var categories: [String]?
+    /// Ticks on whole numbers only (epochs).
+    public var integerX = false
     public var width = 560.0
     public var height = 320.0
 
@@ -51,11 +53,12 @@ public struct SVGPlot {
     static let palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 
     /// "Nice" tick values covering `lo…hi` (about `count` of them).
-    static func ticks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
+    static func ticks(_ lo: Double, _ hi: Double, count: Int = 5, minimumStep: Double = 0) -> [Double] {
         guard hi > lo, lo.isFinite, hi.isFinite else { return [lo] }
-        let raw = (hi - lo) / Double(count)
+        let raw = max((hi - lo) / Double(count), minimumStep)
         let magnitude = pow(10, floor(log10(raw)))
-        let step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
+        var step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
+        if minimumStep >= 1 { step = step.rounded(.up) }
         var values: [Double] = []
         var v = (lo / step).rounded(.up) * step
         while v <= hi + step * 1e-9 {
@@ -66,11 +69,12 @@ public struct SVGPlot {
     }
 
     static func label(_ v: Double) -> String {
-        if v == v.rounded() && abs(v) < 1e9 { return String(Int(v)) }
+        if abs(v - v.rounded()) < 1e-9 * max(1, abs(v)) && abs(v) < 1e9 { return String(Int(v.rounded())) }
         let a = abs(v)
         if a >= 0.01 && a < 1e5 {
             var s = String(format: "%.3f", v)
             while s.hasSuffix("0") { s.removeLast() }
+            if s.hasSuffix(".") { s.removeLast() }
             return s
         }
         return String(format: "%.1e", v)
@@ -131,7 +135,7 @@ public struct SVGPlot {
                 s += "<text x=\"\(f(px(Double(i))))\" y=\"\(f(top + plotH + 14))\" text-anchor=\"middle\">\(Self.escape(name))</text>\n"
             }
         } else {
-            for t in Self.ticks(xLo, xHi, count: 6) {
+            for t in Self.ticks(xLo, xHi, count: 6, minimumStep: integerX ? 1 : 0) {
                 let x = px(t)
                 s += "<line x1=\"\(f(x))\" y1=\"\(f(top + plotH))\" x2=\"\(f(x))\" y2=\"\(f(top + plotH + 4))\" stroke=\"#333\"/>\n"
                 s += "<text x=\"\(f(x))\" y=\"\(f(top + plotH + 15))\" text-anchor=\"middle\">\(Self.label(t))</text>\n"

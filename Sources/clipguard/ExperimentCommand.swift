@@ -102,7 +102,7 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let report = try ReportWriter(directory: (directory as NSString).standardizingPath)
+            let report = try ReportWriter(directory: experimentFolder(directory))
             try report.write()
             print(report.textTable())
             print("report: \(report.directory)/report.html")
@@ -111,4 +111,10 @@ struct ReportCommand: ParsableCommand {
             throw ExitCode.failure
         }
     }
+}
+
+/// An experiment folder as an absolute path (results.json stores absolute paths).
+func experimentFolder(_ path: String) -> String {
+    let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    return (full as NSString).standardizingPath
 }
