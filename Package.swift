@@ -47,7 +47,7 @@ let package = Package(
             name: "CLIP", dependencies: ["NN"], resources: [.copy("Resources/model_configs")], swiftSettings: strict),
         .target(
             name: "Training",
-            dependencies: ["Torch", "NN", "CLIP", "Datasets", "Evaluation", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Torch", "NN", "CLIP", "Datasets", "Evaluation", "Defenses", "Attacks", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         .target(name: "Evaluation", dependencies: ["Torch", "CLIP", "Datasets", "Attacks"], swiftSettings: strict),

@@ -11,6 +11,7 @@ public struct RowTrainingContext {
     public var runDirectory: String
     /// The poisoning manifest (defences that report how many poisoned pairs they caught use it).
     public var manifest: PoisonManifest
+    public var manifestPath: String
     public var reporter: ProgressReporter
     public var stopSignal: StopSignal?
     public var stopAfterSteps: Int?
@@ -29,14 +30,15 @@ public struct RowTrainingOutcome {
 }
 
 /// Trains a row with its defence: the one place that maps a defence name to its trainer.
+///
+/// `none` trains plain CLIP (``CLIPTrainer``); `safeclip`, `roclip` and `filter` train from
+/// scratch with ``DefenseTrainer`` on the poisoned data (with the manifest, so that SafeCLIP logs
+/// how many poisoned pairs land in its safe set); `cleanclip` fine-tunes the row's plain-CLIP
+/// model (the `none` row of the same seed and poison amount) on the clean data.
 public enum DefenseDispatch {
     /// Why `defense` cannot run in this build, or nil when it can.
     public static func unavailableReason(_ defense: Defense) -> String? {
-        switch defense {
-        case .none: nil
-        case .safeclip, .roclip, .cleanclip, .filter:
-            "not available in this build (its training code is not merged yet)"
-        }
+        TrainingConfig.defenses.contains(defense.rawValue) ? nil : "not available in this build"
     }
 
     /// Trains (or resumes, when the run folder holds a checkpoint) one row.
@@ -44,22 +46,26 @@ public enum DefenseDispatch {
         if let reason = unavailableReason(defense) {
             throw ExperimentError.defenseUnavailable(defense: defense.rawValue, reason: reason)
         }
+        let resume = prepareRunFolder(context.runDirectory)
+        var config = context.config
+        config.defense = defense.rawValue
+        let summary: TrainingSummary
+        let model: CLIPModel
         switch defense {
         case .none:
-            return try trainPlainCLIP(context)
-        case .safeclip, .roclip, .cleanclip, .filter:
-            throw ExperimentError.defenseUnavailable(defense: defense.rawValue, reason: "not available in this build")
+            let trainer = try CLIPTrainer(config: config, runDirectory: context.runDirectory, resume: resume, reporter: context.reporter)
+            trainer.stopAfterSteps = context.stopAfterSteps
+            model = trainer.model
+            trainer.onEpochEnd = { _ in try context.epochEvaluation(model) }
+            summary = try trainer.run(stopSignal: context.stopSignal)
+        case .safeclip, .roclip, .filter, .cleanclip:
+            if defense != .cleanclip { config.manifest = context.manifestPath }
+            let trainer = try DefenseTrainer(config: config, runDirectory: context.runDirectory, resume: resume, reporter: context.reporter)
+            trainer.stopAfterSteps = context.stopAfterSteps
+            model = trainer.model
+            trainer.onEpochEnd = { _ in try context.epochEvaluation(model) }
+            summary = try trainer.run(stopSignal: context.stopSignal)
         }
-    }
-
-    /// Plain CLIP training with ``CLIPTrainer``; resumes from the run folder's checkpoint.
-    static func trainPlainCLIP(_ context: RowTrainingContext) throws -> RowTrainingOutcome {
-        let resume = prepareRunFolder(context.runDirectory)
-        let trainer = try CLIPTrainer(config: context.config, runDirectory: context.runDirectory, resume: resume, reporter: context.reporter)
-        trainer.stopAfterSteps = context.stopAfterSteps
-        let model = trainer.model
-        trainer.onEpochEnd = { _ in try context.epochEvaluation(model) }
-        let summary = try trainer.run(stopSignal: context.stopSignal)
         return RowTrainingOutcome(
             model: summary.interrupted ? nil : model, steps: summary.progress.globalStep, finalLoss: summary.finalLoss,
             seconds: summary.progress.elapsedSeconds)

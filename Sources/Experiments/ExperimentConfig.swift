@@ -84,13 +84,23 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         if !training.data.isEmpty { throw fail("training.data", "set the data under the top-level 'data' key") }
         if !training.model.isEmpty { throw fail("training.model", "set the model with the top-level 'model' key") }
         if training.evalData != nil { throw fail("training.eval_data", "list evaluation sets under the top-level 'evaluation' key") }
-        var probe = training
-        probe.data = "-"
-        probe.model = model
-        do {
-            try probe.validate(file: file)
-        } catch {
-            throw fail("training.\(error.key)", error.reason)
+        if training.defense != "none" { throw fail("training.defense", "list defences under the top-level 'defenses' key") }
+        if training.manifest != nil { throw fail("training.manifest", "the experiment passes its own poisoning manifest") }
+        if training.initWeights != nil { throw fail("training.init_weights", "experiments train from scratch (cleanclip fine-tunes the none row)") }
+        if let c = defenses.firstIndex(of: "cleanclip"), defenses.firstIndex(of: "none").map({ $0 > c }) ?? true {
+            throw fail("defenses", "cleanclip fine-tunes the plain CLIP row: list 'none' before 'cleanclip'")
+        }
+        for d in defenses {
+            var probe = training
+            probe.data = "-"
+            probe.model = model
+            probe.defense = TrainingConfig.defenses.contains(d) ? d : "none"
+            if d == "cleanclip" { probe.initWeights = "-" }
+            do {
+                try probe.validate(file: file)
+            } catch {
+                throw fail("training.\(error.key)", error.key == "defense" ? error.reason : "\(error.reason) (for defence \(d))")
+            }
         }
         if model.isEmpty { throw fail("model", "must name a model") }
         if !FileManager.default.fileExists(atPath: model) {

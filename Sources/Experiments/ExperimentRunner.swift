@@ -291,6 +291,11 @@ public final class ExperimentRunner {
         t.evalData = nil
         t.imageColumn = config.data.imageColumn
         t.captionColumn = config.data.captionColumn
+        if row.defense == "cleanclip" {
+            // CleanCLIP fine-tunes the poisoned CLIP model of the same seed and amount on clean pairs.
+            t.data = trainCSV
+            t.initWeights = rowFolder(RowPlan(defense: "none", seed: row.seed, amount: row.amount)) + "/run/model.safetensors"
+        }
         return t
     }
 
@@ -323,7 +328,7 @@ public final class ExperimentRunner {
         let outcome = try DefenseDispatch.train(
             defense: defense,
             context: RowTrainingContext(
-                config: training, runDirectory: folder + "/run", manifest: manifest, reporter: reporter, stopSignal: stopSignal,
+                config: training, runDirectory: folder + "/run", manifest: manifest, manifestPath: poisoned.manifest, reporter: reporter, stopSignal: stopSignal,
                 stopAfterSteps: stopAfterSteps,
                 epochEvaluation: { model in
                     // Per-epoch curves on the first evaluation set.

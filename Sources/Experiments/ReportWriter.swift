@@ -168,9 +168,16 @@ public struct ReportWriter {
             }
             accuracy.lines.append(.init(name: row.id, points: series("zeroshot_top1"), markers: true))
             asr.lines.append(.init(name: row.id, points: series("asr"), markers: true))
-            let fraction = series("safe_fraction")
+            let selections = records.filter { $0["selection_epoch"] != nil }
+            func selectionSeries(_ key: String, scale: Double = 100) -> [(Double, Double)] {
+                selections.compactMap { r in
+                    guard let e = r["selection_epoch"] as? Int, let v = (r[key] as? Double) ?? (r[key] as? Int).map(Double.init) else { return nil }
+                    return (Double(e), v * scale)
+                }
+            }
+            let fraction = selectionSeries("safe_fraction")
             if !fraction.isEmpty { safeFraction.lines.append(.init(name: row.id, points: fraction, markers: true)) }
-            let inSafe = series("poisoned_in_safe", scale: 1)
+            let inSafe = selectionSeries("poisoned_in_safe", scale: 1)
             if !inSafe.isEmpty { caught.lines.append(.init(name: row.id, points: inSafe, markers: true)) }
         }
         if !finished.isEmpty {
@@ -242,10 +249,12 @@ public struct ReportWriter {
         var out: [(String, String)] = []
         for row in results.rows where row.status == "finished" {
             let folder = runFolder(row.id) + "/similarities"
-            guard let files = try? FileManager.default.contentsOfDirectory(atPath: folder).filter({ $0.hasSuffix(".json") }).sorted(),
+            func epochNumber(_ name: String) -> Int { Int(name.dropFirst("epoch_".count).dropLast(".json".count)) ?? 0 }
+            guard let files = try? FileManager.default.contentsOfDirectory(atPath: folder)
+                .filter({ $0.hasPrefix("epoch_") && $0.hasSuffix(".json") }).sorted(by: { epochNumber($0) < epochNumber($1) }),
                 !files.isEmpty
             else { continue }
-            for file in Set([files.first!, files.last!]).sorted() {
+            for file in files.count > 1 ? [files.first!, files.last!] : [files[0]] {
                 guard let data = FileManager.default.contents(atPath: folder + "/" + file),
                     let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                     let sims = (object["similarities"] ?? object["similarity"]) as? [Double]

@@ -68,14 +68,14 @@ public final class LocalCollective: Collective {
 /// exactly where it stopped: data order, model, optimizer and schedule are functions of the
 /// seed and the step, so on CPU the result equals an uninterrupted run's.
 public final class CLIPTrainer {
-    public let config: TrainingConfig
-    public let runDirectory: String
-    public let model: CLIPModel
-    public let tokenizer: CLIPTokenizer
+    public var config: TrainingConfig { core.config }
+    public var runDirectory: String { core.runDirectory }
+    public var model: CLIPModel { core.model }
+    public var tokenizer: CLIPTokenizer { core.tokenizer }
     public let loader: DataLoader
-    public let optimizer: AdamW
+    public var optimizer: AdamW { core.optimizer }
     public let schedule: LRSchedule
-    public let collective: any Collective
+    public var collective: any Collective { core.collective }
     /// Called after every optimizer step with the step's metrics record (for tests and tools).
     public var onStep: ((TrainingProgress, [String: Any]) -> Void)?
     /// Stops the run (with a checkpoint) after this many optimizer steps of this session.
@@ -84,14 +84,12 @@ public final class CLIPTrainer {
     /// the returned fields are added to that record (e.g. an attack success rate per epoch).
     public var onEpochEnd: ((Int) throws -> [String: Any])?
 
-    public let device: Device
-    private var progress = TrainingProgress()
-    private let metrics: MetricsLog
-    private let reporter: ProgressReporter
+    public var device: Device { core.device }
+    let core: TrainingCore
     private let evaluationSet: (any ClassificationDataset)?
 
-    public var checkpointPath: String { runDirectory + "/checkpoint.safetensors" }
-    public var finalWeightsPath: String { runDirectory + "/model.safetensors" }
+    public var checkpointPath: String { core.checkpointPath }
+    public var finalWeightsPath: String { core.finalWeightsPath }
 
     /// Prepares a run: model, data, optimizer, and — with `resume` — the saved state.
     ///
@@ -102,40 +100,8 @@ public final class CLIPTrainer {
         config: TrainingConfig, runDirectory: String, resume: Bool = false, collective: any Collective = LocalCollective(),
         reporter: ProgressReporter = ProgressReporter()
     ) throws {
-        try config.validate()
-        self.config = config
-        self.runDirectory = runDirectory
-        self.collective = collective
-        self.reporter = reporter
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-        let checkpointFile = runDirectory + "/checkpoint.safetensors"
-        let hasCheckpoint = fm.fileExists(atPath: checkpointFile)
-        if !resume && (hasCheckpoint || fm.fileExists(atPath: runDirectory + "/metrics.jsonl")) {
-            throw TrainingError.runFolder(
-                path: runDirectory, reason: "already holds a run; pass --resume to continue it or choose a new --out")
-        }
-        if resume && !hasCheckpoint {
-            throw TrainingError.runFolder(path: runDirectory, reason: "no checkpoint.safetensors to resume from")
-        }
-        if let threads = config.threads { Runtime.threads = threads }
-        device = try Device(parsing: config.device)
-
-        // Model.
-        do {
-            if fm.fileExists(atPath: config.model) {
-                model = try CLIPModel(configFile: config.model, seed: config.seed, device: device)
-            } else {
-                model = try CLIPModel.named(config.model, seed: config.seed, device: device)
-            }
-        } catch {
-            throw TrainingError.model("model '\(config.model)': \(error)")
-        }
-        tokenizer = try CLIPTokenizer.load()
-
-        // Data.
-        let dataset = try openDataset(
-            atPath: config.data, csvOptions: CSVOptions(imageColumn: config.imageColumn, captionColumn: config.captionColumn))
+        core = try TrainingCore(config: config, runDirectory: runDirectory, resume: resume, collective: collective, reporter: reporter)
+        let dataset = try core.openTrainingData()
         let perRank = config.batchSize / collective.worldSize
         guard perRank >= 1, dataset.count / collective.worldSize >= perRank else {
             throw TrainingError.data("\(config.data): \(dataset.count) items cannot fill one batch of \(config.batchSize)")
@@ -146,31 +112,11 @@ public final class CLIPTrainer {
                 batchSize: perRank, shuffle: true, seed: config.seed, rank: collective.rank,
                 worldSize: collective.worldSize, dropLast: true, workers: config.workers,
                 maxFailureFraction: config.maxFailureFraction,
-                preprocessing: .resizeCenterCrop(size: model.config.vision.imageSize)))
-        if let evalData = config.evalData {
-            evaluationSet = try openClassificationSet(atPath: evalData)
-        } else {
-            evaluationSet = nil
-        }
-
-        // Optimizer and schedule over the optimizer steps the run will take.
-        optimizer = AdamW(
-            groups: weightDecayGroups(model.store.trainableParameters(), weightDecay: config.weightDecay),
-            learningRate: config.lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps, fused: true)
+                preprocessing: .resizeCenterCrop(size: core.model.config.vision.imageSize)))
+        evaluationSet = try config.evalData.map(openClassificationSet(atPath:))
+        // The schedule runs over the optimizer steps the run will take.
         let totalSteps = config.epochs * CLIPTrainer.stepsPerEpoch(batches: loader.plannedBatches(epoch: 0).count, accumulation: config.accumulation)
         schedule = .warmupCosine(baseLR: config.lr, warmupSteps: min(config.warmupSteps, max(0, totalSteps - 1)), totalSteps: totalSteps)
-
-        // Run folder.
-        metrics = try MetricsLog(path: runDirectory + "/metrics.jsonl")
-        if resume {
-            let checkpoint = try Checkpoint.read(atPath: checkpointFile)
-            try model.load(checkpoint.model, source: checkpointFile)
-            try optimizer.loadStateDict(checkpoint.optimizer)
-            progress = checkpoint.progress
-            try metrics.truncate(afterStep: progress.globalStep)
-            reporter.log("resuming \(runDirectory) at epoch \(progress.epoch + 1), step \(progress.globalStep)")
-        }
-        try ConfigFile.jsonData(config).write(to: URL(fileURLWithPath: runDirectory + "/config.json"), options: .atomic)
     }
 
     /// Optimizer steps in an epoch of `batches` micro-batches.
@@ -180,129 +126,153 @@ public final class CLIPTrainer {
     public func run(stopSignal: StopSignal? = nil) throws -> TrainingSummary {
         let stepsInEpoch = CLIPTrainer.stepsPerEpoch(batches: loader.plannedBatches(epoch: 0).count, accumulation: config.accumulation)
         let totalSteps = config.epochs * stepsInEpoch
-        let sessionStart = Date()
-        let elapsedBefore = progress.elapsedSeconds
-        var sessionSteps = 0
-        var lastLoss: Double?
+        var session = TrainingSession(core: core, stopSignal: stopSignal, stopAfterSteps: stopAfterSteps)
+        session.epochFields = onEpochEnd
         var lastEvaluation: ZeroShotSummary?
-        let parameters = model.store.trainableParameters().map(\.tensor)
-        let imageSize = model.config.vision.imageSize
-        let context = model.config.text.contextLength
 
-        while progress.epoch < config.epochs {
-            let epoch = progress.epoch
-            let iterator = loader.epoch(epoch, startingAtBatch: progress.stepInEpoch * config.accumulation)
+        while core.progress.epoch < config.epochs {
+            let epoch = core.progress.epoch
+            let iterator = loader.epoch(epoch, startingAtBatch: core.progress.stepInEpoch * config.accumulation)
             var micro = 0
             var accumulatedLoss = 0.0
-            var stepStart = Date()
             var pairs = 0
             while let batch = try iterator.next() {
-                let n = batch.count
-                let images = Tensor(batch.images, shape: [n, 3, imageSize, imageSize]).to(device)
-                let ids = tokenizer.tokenize(batch: batch.captions, contextLength: context).map(Int64.init)
-                let tokens = Tensor(ids, shape: [n, context]).to(device)
-                let loss = autocast(device: device, enabled: config.precision == "bf16") {
-                    let imageFeatures = model.encodeImage(images, training: true).to(.float32).normalized(dim: -1)
-                    let textFeatures = model.encodeText(tokens, training: true).to(.float32).normalized(dim: -1)
-                    return clipLoss(
-                        imageFeatures: collective.gatherFeatures(imageFeatures),
-                        textFeatures: collective.gatherFeatures(textFeatures), logitScale: model.logitScale)
+                let loss = core.autocast {
+                    let f = core.features(of: batch, training: true)
+                    return clipLoss(imageFeatures: f.image, textFeatures: f.text, logitScale: model.logitScale)
                 }
                 (loss / Double(config.accumulation)).backward()
                 accumulatedLoss += loss.item() / Double(config.accumulation)
-                pairs += n
+                pairs += batch.count
                 micro += 1
                 guard micro == config.accumulation else { continue }
                 micro = 0
 
-                // One optimizer step.
-                collective.averageGradients(parameters)
-                var gradNorm: Double?
-                if let clip = config.gradClip { gradNorm = clipGradNorm(optimizer, maxNorm: clip) }
-                let lr = schedule(progress.globalStep)
-                optimizer.learningRate = lr
-                optimizer.step()
-                optimizer.zeroGrad()
-                model.clampLogitScale()
-                guard accumulatedLoss.isFinite else { throw TrainingError.diverged(step: progress.globalStep, loss: accumulatedLoss) }
-
-                progress.globalStep += 1
-                progress.stepInEpoch += 1
-                sessionSteps += 1
-                let seconds = Date().timeIntervalSince(stepStart)
-                let rate = Double(pairs * collective.worldSize) / max(seconds, 1e-9)
-                lastLoss = accumulatedLoss
-                var record: [String: Any] = [
-                    "step": progress.globalStep, "epoch": epoch + 1, "loss": accumulatedLoss, "lr": lr,
-                    "logit_scale": model.logitScale.exp().item(), "pairs_per_s": rate, "seconds": seconds,
-                ]
-                if let gradNorm { record["grad_norm"] = gradNorm }
-                if collective.rank == 0 { try metrics.append(record) }
-                onStep?(progress, record)
-                reporter.update(
-                    .init(
-                        epoch: epoch, epochs: config.epochs, stepInEpoch: progress.stepInEpoch, stepsPerEpoch: stepsInEpoch,
-                        globalStep: progress.globalStep, totalSteps: totalSteps, loss: accumulatedLoss,
-                        pairsPerSecond: rate, learningRate: lr),
-                    stepsThisSession: sessionSteps, secondsThisSession: Date().timeIntervalSince(sessionStart))
+                let lr = schedule(core.progress.globalStep)
+                let record = try session.finishStep(
+                    epoch: epoch, loss: accumulatedLoss, lr: lr, pairs: pairs, stepsPerEpoch: stepsInEpoch, totalSteps: totalSteps)
+                onStep?(core.progress, record)
                 accumulatedLoss = 0
                 pairs = 0
-                stepStart = Date()
-
-                if stopSignal?.received != nil || (stopAfterSteps.map { sessionSteps >= $0 } ?? false) {
-                    iterator.cancel()
-                    progress.elapsedSeconds = elapsedBefore + Date().timeIntervalSince(sessionStart)
-                    try saveCheckpoint()
-                    let why = stopSignal?.received.map { "signal \($0)" } ?? "requested stop"
-                    reporter.log("stopped by \(why) at step \(progress.globalStep); resume with --resume")
-                    return TrainingSummary(progress: progress, interrupted: true, finalLoss: lastLoss, lastEvaluation: nil)
+                if try session.stopIfAsked(cancelling: [iterator]) {
+                    return session.summary(interrupted: true)
                 }
             }
 
             // End of epoch: micro-batches that did not complete an accumulation are dropped.
             if micro > 0 { optimizer.zeroGrad() }
-            let report = iterator.report
-            if report.skipped > 0 { reporter.log("epoch \(epoch + 1) data: \(report)") }
-            var epochRecord: [String: Any] = [
-                "epoch_end": epoch + 1, "step": progress.globalStep, "loaded": report.loaded, "skipped": report.skipped,
-            ]
+            var epochRecord = session.epochRecord(epoch: epoch, report: iterator.report)
             if let set = evaluationSet, (epoch + 1) % config.evalEvery == 0 || epoch + 1 == config.epochs {
                 let result = try evaluate(on: set)
                 lastEvaluation = result
-                epochRecord["zeroshot_top1"] = result.top1
-                epochRecord["zeroshot_top5"] = result.top5
-                epochRecord["zeroshot_n"] = result.count
-                reporter.log(String(format: "epoch %d: zero-shot top-1 %.2f%%, top-5 %.2f%% (n = %d)", epoch + 1, 100 * result.top1, 100 * result.top5, result.count))
+                epochRecord.merge(result.metricsFields) { $1 }
+                core.reporter.log(String(format: "epoch %d: zero-shot top-1 %.2f%%, top-5 %.2f%% (n = %d)", epoch + 1, 100 * result.top1, 100 * result.top5, result.count))
             }
-            if let onEpochEnd {
-                for (key, value) in try onEpochEnd(epoch + 1) { epochRecord[key] = value }
-            }
-            progress.epoch += 1
-            progress.stepInEpoch = 0
-            progress.elapsedSeconds = elapsedBefore + Date().timeIntervalSince(sessionStart)
-            epochRecord["elapsed_s"] = progress.elapsedSeconds
-            if collective.rank == 0 { try metrics.append(epochRecord) }
-            try saveCheckpoint()
+            try session.endEpoch(record: epochRecord)
         }
-        if collective.rank == 0 { try model.saveSafeTensors(toPath: finalWeightsPath) }
-        return TrainingSummary(progress: progress, interrupted: false, finalLoss: lastLoss, lastEvaluation: lastEvaluation)
+        try core.saveFinalWeights()
+        var summary = session.summary(interrupted: false)
+        summary.lastEvaluation = lastEvaluation
+        return summary
     }
 
     /// Zero-shot top-1/top-5 of the current model on a labelled set.
     public func evaluate(on set: any ClassificationDataset) throws -> ZeroShotSummary {
-        let classifier = ZeroShotClassifier(model: model, tokenizer: tokenizer, classNames: set.classNames, templates: set.templates)
-        let result = try evaluateZeroShot(model: model, classifier: classifier, dataset: set, workers: config.workers)
-        return ZeroShotSummary(top1: result.top1, top5: result.top5, count: result.counts.total)
+        try evaluateZeroShotSummary(model: model, tokenizer: tokenizer, set: set, workers: config.workers)
+    }
+}
+
+/// Zero-shot top-1/top-5 of `model` on a labelled set.
+func evaluateZeroShotSummary(model: CLIPModel, tokenizer: CLIPTokenizer, set: any ClassificationDataset, workers: Int) throws -> ZeroShotSummary {
+    let classifier = ZeroShotClassifier(model: model, tokenizer: tokenizer, classNames: set.classNames, templates: set.templates)
+    let result = try evaluateZeroShot(model: model, classifier: classifier, dataset: set, workers: workers)
+    return ZeroShotSummary(top1: result.top1, top5: result.top5, count: result.counts.total)
+}
+
+extension ZeroShotSummary {
+    /// The summary's fields in an epoch's metrics record.
+    var metricsFields: [String: Any] { ["zeroshot_top1": top1, "zeroshot_top5": top5, "zeroshot_n": count] }
+}
+
+/// One session of a run (from start or resume to the end or a stop): times steps, reports
+/// progress, honours stop requests with a checkpoint, closes epochs. Shared by every trainer.
+struct TrainingSession {
+    let core: TrainingCore
+    let stopSignal: StopSignal?
+    let stopAfterSteps: Int?
+    let start = Date()
+    let elapsedBefore: Double
+    var steps = 0
+    var lastLoss: Double?
+    var stepStart = Date()
+    /// Extra tensors written with every checkpoint (a defence's banks), read when saving.
+    var defenseTensors: () -> [String: Tensor] = { [:] }
+    /// Extra fields for each epoch's record (the trainer's `onEpochEnd`), given the 1-based epoch.
+    var epochFields: ((Int) throws -> [String: Any])?
+
+    init(core: TrainingCore, stopSignal: StopSignal?, stopAfterSteps: Int?) {
+        self.core = core
+        self.stopSignal = stopSignal
+        self.stopAfterSteps = stopAfterSteps
+        elapsedBefore = core.progress.elapsedSeconds
     }
 
-    private func saveCheckpoint() throws {
-        guard collective.rank == 0 else { return }
-        let modelConfig = String(decoding: try model.config.jsonData(), as: UTF8.self)
-        let trainingConfig = String(decoding: try ConfigFile.jsonData(config), as: UTF8.self)
-        try Checkpoint(
-            model: Dictionary(uniqueKeysWithValues: model.store.stateDict().map { ($0.name, $0.tensor) }),
-            optimizer: optimizer.stateDict(), progress: progress, modelConfig: modelConfig, trainingConfig: trainingConfig
-        ).write(toPath: checkpointPath)
+    /// Takes the optimizer step for a computed (backpropagated) loss and logs it.
+    mutating func finishStep(
+        epoch: Int, loss: Double, lr: Double, pairs: Int, stepsPerEpoch: Int, totalSteps: Int, extra: [String: Any] = [:]
+    ) throws -> [String: Any] {
+        let gradNorm = core.optimizerStep(lr: lr)
+        let seconds = Date().timeIntervalSince(stepStart)
+        let record = try core.recordStep(epoch: epoch, loss: loss, lr: lr, gradNorm: gradNorm, pairs: pairs, seconds: seconds, extra: extra)
+        steps += 1
+        lastLoss = loss
+        core.reporter.update(
+            .init(
+                epoch: epoch, epochs: core.config.epochs, stepInEpoch: core.progress.stepInEpoch, stepsPerEpoch: stepsPerEpoch,
+                globalStep: core.progress.globalStep, totalSteps: totalSteps, loss: loss,
+                pairsPerSecond: record["pairs_per_s"] as? Double ?? 0, learningRate: lr),
+            stepsThisSession: steps, secondsThisSession: Date().timeIntervalSince(start))
+        stepStart = Date()
+        return record
+    }
+
+    /// Seconds trained over every session so far.
+    var elapsed: Double { elapsedBefore + Date().timeIntervalSince(start) }
+
+    /// Writes a checkpoint and returns true when a signal arrived or the step budget is spent.
+    func stopIfAsked(cancelling iterators: [EpochIterator]) throws -> Bool {
+        guard stopSignal?.received != nil || (stopAfterSteps.map { steps >= $0 } ?? false) else { return false }
+        for iterator in iterators { iterator.cancel() }
+        core.progress.elapsedSeconds = elapsed
+        try core.saveCheckpoint(defense: defenseTensors())
+        let why = stopSignal?.received.map { "signal \($0)" } ?? "requested stop"
+        core.reporter.log("stopped by \(why) at step \(core.progress.globalStep); resume with --resume")
+        return true
+    }
+
+    /// The end-of-epoch record's data fields.
+    func epochRecord(epoch: Int, report: EpochDataReport) -> [String: Any] {
+        if report.skipped > 0 { core.reporter.log("epoch \(epoch + 1) data: \(report)") }
+        return ["epoch_end": epoch + 1, "step": core.progress.globalStep, "loaded": report.loaded, "skipped": report.skipped]
+    }
+
+    /// Closes the epoch: advances the progress, logs `record` and writes the checkpoint.
+    func endEpoch(record: [String: Any]) throws {
+        var record = record
+        if let epochFields {
+            for (key, value) in try epochFields(core.progress.epoch + 1) { record[key] = value }
+        }
+        core.progress.epoch += 1
+        core.progress.stepInEpoch = 0
+        core.progress.elapsedSeconds = elapsed
+        record["elapsed_s"] = core.progress.elapsedSeconds
+        try core.log(record)
+        try core.saveCheckpoint(defense: defenseTensors())
+    }
+
+    /// The session's summary.
+    func summary(interrupted: Bool) -> TrainingSummary {
+        TrainingSummary(progress: core.progress, interrupted: interrupted, finalLoss: lastLoss, lastEvaluation: nil)
     }
 }
 

@@ -27,11 +27,13 @@ public struct TrainingProgress: Codable, Sendable, Equatable {
 
 /// A training checkpoint: one safetensors file holding the model's `state_dict` under its own
 /// names (so the file also loads as plain weights, in ClipGuard or in open_clip), the optimizer
-/// state under `optimizer.`, and the run's progress and configuration as metadata.
+/// state under `optimizer.`, a defence's extra tensors (memory banks, pools) under `defense.`, and
+/// the run's progress and configuration as metadata.
 public struct Checkpoint {
     /// Metadata value that marks a ClipGuard training checkpoint.
     public static let format = "clipguard-checkpoint-1"
     public static let optimizerPrefix = "optimizer."
+    public static let defensePrefix = "defense."
 
     public var model: [String: Tensor]
     public var optimizer: [String: Tensor]
@@ -40,11 +42,14 @@ public struct Checkpoint {
     public var modelConfig: String?
     /// The resolved training configuration (JSON), when known.
     public var trainingConfig: String?
+    /// A defence's resumable tensors (e.g. SafeCLIP's memory banks), keyed without the prefix.
+    public var defense: [String: Tensor]
 
     public init(
         model: [String: Tensor], optimizer: [String: Tensor] = [:], progress: TrainingProgress = TrainingProgress(),
-        modelConfig: String? = nil, trainingConfig: String? = nil
+        modelConfig: String? = nil, trainingConfig: String? = nil, defense: [String: Tensor] = [:]
     ) {
+        self.defense = defense
         self.model = model
         self.optimizer = optimizer
         self.progress = progress
@@ -56,6 +61,7 @@ public struct Checkpoint {
     public func write(toPath path: String) throws {
         var tensors: [(String, Tensor)] = model.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         tensors += optimizer.sorted { $0.key < $1.key }.map { (Checkpoint.optimizerPrefix + $0.key, $0.value) }
+        tensors += defense.sorted { $0.key < $1.key }.map { (Checkpoint.defensePrefix + $0.key, $0.value) }
         var metadata = ["format": Checkpoint.format]
         metadata["progress"] = String(decoding: try JSONEncoder().encode(progress), as: UTF8.self)
         if let modelConfig { metadata["clip_config"] = modelConfig }
@@ -67,10 +73,12 @@ public struct Checkpoint {
     /// open_clip), which give an empty optimizer state and zero progress.
     public static func read(atPath path: String) throws -> Checkpoint {
         let (tensors, metadata) = try loadSafeTensors(atPath: path)
-        var model: [String: Tensor] = [:], optimizer: [String: Tensor] = [:]
+        var model: [String: Tensor] = [:], optimizer: [String: Tensor] = [:], defense: [String: Tensor] = [:]
         for (key, value) in tensors {
             if key.hasPrefix(optimizerPrefix) {
                 optimizer[String(key.dropFirst(optimizerPrefix.count))] = value
+            } else if key.hasPrefix(defensePrefix) {
+                defense[String(key.dropFirst(defensePrefix.count))] = value
             } else {
                 model[key] = value
             }
@@ -85,7 +93,7 @@ public struct Checkpoint {
         }
         return Checkpoint(
             model: model, optimizer: optimizer, progress: progress, modelConfig: metadata["clip_config"],
-            trainingConfig: metadata["training_config"])
+            trainingConfig: metadata["training_config"], defense: defense)
     }
 
     /// Whether the file carries training state (as opposed to plain weights).

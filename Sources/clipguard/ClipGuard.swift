@@ -11,6 +11,7 @@ struct ClipGuard: AsyncParsableCommand {
             DataCommand.self,
             Tokenize.self,
             Train.self,
+            Finetune.self,
             Eval.self,
             PoisonCommand.self,
             ExperimentCommand.self,

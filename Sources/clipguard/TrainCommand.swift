@@ -2,21 +2,8 @@ import ArgumentParser
 import Foundation
 import Training
 
-struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Train a CLIP model on image–caption pairs.",
-        discussion: """
-            Settings come from --config (YAML or JSON; every key is checked) and/or flags; flags win.
-            RUN_DIR receives config.json, metrics.jsonl, checkpoint.safetensors (after every epoch and on
-            Ctrl-C) and model.safetensors (final weights). --resume continues a stopped or killed run.
-
-            Example:
-              clipguard data prepare fashion-mnist --out data/fm
-              clipguard train --data data/fm/train.csv --model tiny-vit --epochs 5 --batch-size 128 \\
-                --lr 1e-3 --eval-data data/fm/test --out runs/fm-clip
-            """
-    )
-
+/// Settings shared by `train` and `finetune`; each flag overrides the config file's key.
+struct TrainingOptions: ParsableArguments {
     @Option(help: "Training CSV/TSV (image path + caption columns) or a folder with train.csv.")
     var data: String?
     @Option(help: "Model name (tiny-rn, tiny-vit, RN50, ViT-B-32, …) or a model config JSON.")
@@ -38,20 +25,23 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("eval-every"), help: "Evaluate every N epochs.") var evalEvery: Int?
     @Option(name: .customLong("image-column"), help: "CSV column with image paths.") var imageColumn: String?
     @Option(name: .customLong("caption-column"), help: "CSV column with captions.") var captionColumn: String?
+    @Option(help: "The poisoned set's manifest.json (default: the one next to the training CSV, if any).")
+    var manifest: String?
     @Option(help: "A YAML or JSON file with training settings.") var config: String?
     @Option(help: "Run folder (created).") var out: String
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
     @Option(name: .customLong("stop-after-steps"), help: ArgumentHelp("Stop with a checkpoint after N steps (testing).", visibility: .hidden))
     var stopAfterSteps: Int?
 
-    func resolvedConfig() throws -> TrainingConfig {
+    /// The configuration: `base` (or the config file, or the resumed run's config.json), then flags.
+    func resolve(base: TrainingConfig, overrides: (inout TrainingConfig) -> Void) throws -> TrainingConfig {
         var c: TrainingConfig
         if let config {
             c = try ConfigFile.load(TrainingConfig.self, path: config)
         } else if resume, FileManager.default.fileExists(atPath: out + "/config.json") {
             c = try ConfigFile.load(TrainingConfig.self, path: out + "/config.json")
         } else {
-            c = TrainingConfig(data: "", model: "")
+            c = base
         }
         if let data { c.data = data }
         if let model { c.model = model }
@@ -71,17 +61,29 @@ struct Train: ParsableCommand {
         if let evalEvery { c.evalEvery = evalEvery }
         if let imageColumn { c.imageColumn = imageColumn }
         if let captionColumn { c.captionColumn = captionColumn }
+        if let manifest { c.manifest = manifest }
+        overrides(&c)
         try c.validate(file: config ?? "command line")
         return c
     }
 
-    func run() throws {
+    /// Trains with `settings` (plain CLIP or a defence) and prints the outcome.
+    func train(_ settings: TrainingConfig) throws {
         do {
-            let settings = try resolvedConfig()
-            let trainer = try CLIPTrainer(config: settings, runDirectory: out, resume: resume)
-            trainer.stopAfterSteps = stopAfterSteps
             let signals = StopSignal()
-            let summary = try trainer.run(stopSignal: signals)
+            let summary: TrainingSummary
+            let weights: String
+            if settings.defense == "none" {
+                let trainer = try CLIPTrainer(config: settings, runDirectory: out, resume: resume)
+                trainer.stopAfterSteps = stopAfterSteps
+                summary = try trainer.run(stopSignal: signals)
+                weights = trainer.finalWeightsPath
+            } else {
+                let trainer = try DefenseTrainer(config: settings, runDirectory: out, resume: resume)
+                trainer.stopAfterSteps = stopAfterSteps
+                summary = try trainer.run(stopSignal: signals)
+                weights = trainer.finalWeightsPath
+            }
             if summary.interrupted { throw ExitCode(130) }
             var line = "trained \(summary.progress.globalStep) steps in \(formatDuration(summary.progress.elapsedSeconds))"
             if let loss = summary.finalLoss { line += String(format: ", final loss %.4f", loss) }
@@ -89,12 +91,128 @@ struct Train: ParsableCommand {
                 line += String(format: ", zero-shot top-1 %.2f%% (n = %d)", 100 * e.top1, e.count)
             }
             print(line)
-            print("weights: \(trainer.finalWeightsPath)")
+            print("weights: \(weights)")
         } catch let error as ExitCode {
             throw error
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
         }
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a CLIP model on image–caption pairs, optionally with a defence.",
+        discussion: """
+            Settings come from --config (YAML or JSON; every key is checked) and/or flags; flags win.
+            RUN_DIR receives config.json, metrics.jsonl, checkpoint.safetensors (after every epoch and on
+            Ctrl-C) and model.safetensors (final weights). --resume continues a stopped or killed run.
+
+            Defences (docs/DEFENSES.md): --defense safeclip (three phases: unimodal warm-up, CLIP warm-up,
+            mixed training on a safe/risky split), roclip (caption pool matching), filter (drop the
+            lowest-similarity pairs under --filter-model). With a poison manifest (next to the CSV or
+            --manifest) each selection's precision/recall is logged; similarity passes are saved under
+            RUN_DIR/similarities/.
+
+            Example:
+              clipguard data prepare fashion-mnist --out data/fm
+              clipguard train --data data/fm/train.csv --model tiny-vit --epochs 5 --batch-size 128 \\
+                --lr 1e-3 --eval-data data/fm/test --out runs/fm-clip
+              clipguard train --defense safeclip --data poisoned/train.csv --model tiny-vit --epochs 10 \\
+                --unimodal-epochs 2 --clip-warmup-epochs 1 --out runs/fm-safeclip
+            """
+    )
+
+    @OptionGroup var options: TrainingOptions
+    @Option(help: "none, safeclip, roclip or filter.") var defense: String?
+    @Option(name: .customLong("unimodal-epochs"), help: "SafeCLIP: unimodal warm-up epochs (5).") var unimodalEpochs: Int?
+    @Option(name: .customLong("clip-warmup-epochs"), help: "SafeCLIP: CLIP warm-up epochs (1).") var clipWarmupEpochs: Int?
+    @Option(name: .customLong("clip-warmup-lr"), help: "SafeCLIP: constant lr of the CLIP warm-up (5e-6).") var clipWarmupLR: Double?
+    @Option(name: .customLong("gmm-threshold"), help: "SafeCLIP: posterior threshold of the first selection (0.9).")
+    var gmmThreshold: Double?
+    @Option(name: .customLong("safe-increment"), help: "SafeCLIP: safe fraction increment per epoch (0.01).") var safeIncrement: Double?
+    @Option(name: .customLong("safe-cap"), help: "SafeCLIP: safe fraction cap (0.85).") var safeCap: Double?
+    @Flag(name: .customLong("memory-bank"), inversion: .prefixedNo, help: "SafeCLIP: NNCLR memory bank in the unimodal loss (off).")
+    var memoryBank: Bool?
+    @Option(name: .customLong("bank-size"), help: "SafeCLIP: memory bank size (256).") var bankSize: Int?
+    @Flag(name: .customLong("cross-augmented"), inversion: .prefixedNo, help: "SafeCLIP: cross-augmented CLIP loss on the safe set (on).")
+    var crossAugmented: Bool?
+    @Option(name: .customLong("similarity-batch-size"), help: "Batch size of similarity passes (512).") var similarityBatchSize: Int?
+    @Option(name: .customLong("pool-size"), help: "RoCLIP: caption pool size (21845).") var poolSize: Int?
+    @Option(name: .customLong("match-every"), help: "RoCLIP: match to pool captions every K-th epoch (2).") var matchEvery: Int?
+    @Option(name: .customLong("filter-model"), help: "Filter: weights that score the pairs.") var filterModel: String?
+    @Option(name: .customLong("filter-fraction"), help: "Filter: fraction of lowest-similarity pairs dropped (0.1).")
+    var filterFraction: Double?
+
+    func run() throws {
+        let settings: TrainingConfig
+        do {
+            settings = try options.resolve(base: TrainingConfig(data: "", model: "")) { c in
+                if let defense { c.defense = defense }
+                if let unimodalEpochs { c.unimodalEpochs = unimodalEpochs }
+                if let clipWarmupEpochs { c.clipWarmupEpochs = clipWarmupEpochs }
+                if let clipWarmupLR { c.clipWarmupLR = clipWarmupLR }
+                if let gmmThreshold { c.gmmThreshold = gmmThreshold }
+                if let safeIncrement { c.safeIncrement = safeIncrement }
+                if let safeCap { c.safeCap = safeCap }
+                if let memoryBank { c.memoryBank = memoryBank }
+                if let bankSize { c.bankSize = bankSize }
+                if let crossAugmented { c.crossAugmented = crossAugmented }
+                if let similarityBatchSize { c.similarityBatchSize = similarityBatchSize }
+                if let poolSize { c.poolSize = poolSize }
+                if let matchEvery { c.matchEvery = matchEvery }
+                if let filterModel { c.filterModel = filterModel }
+                if let filterFraction { c.filterFraction = filterFraction }
+            }
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        if settings.defense == "cleanclip" {
+            FileHandle.standardError.write(Data("error: CleanCLIP fine-tunes a trained model: use clipguard finetune\n".utf8))
+            throw ExitCode.failure
+        }
+        try options.train(settings)
+    }
+}
+
+struct Finetune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fine-tune a (possibly poisoned) CLIP model on clean pairs with CleanCLIP.",
+        discussion: """
+            Loss: CLIP loss on the original pairs + λ · ½ [in-modal image loss + in-modal text loss] against
+            an augmented view (AutoAugment for images, EDA for captions). Defaults are CleanCLIP's reference
+            settings: batch 64, lr 1e-5, 10 epochs, 50 warm-up steps, λ = 1.
+
+            Example:
+              clipguard finetune --checkpoint runs/fm-poisoned/model.safetensors --data data/fm-clean/train.csv \\
+                --defense cleanclip --out runs/fm-cleanclip
+            """
+    )
+
+    @OptionGroup var options: TrainingOptions
+    @Option(help: "The weights to fine-tune (checkpoint.safetensors or model.safetensors).") var checkpoint: String?
+    @Option(help: "The fine-tuning defence (cleanclip).") var defense = "cleanclip"
+    @Option(name: .customLong("inmodal-weight"), help: "In-modal weight λ (1).") var inmodalWeight: Double?
+
+    func run() throws {
+        guard defense == "cleanclip" else {
+            FileHandle.standardError.write(Data("error: --defense must be cleanclip for finetune\n".utf8))
+            throw ExitCode.failure
+        }
+        let base = TrainingConfig(data: "", model: "", epochs: 10, batchSize: 64, lr: 1e-5, warmupSteps: 50, defense: "cleanclip")
+        let settings: TrainingConfig
+        do {
+            settings = try options.resolve(base: base) { c in
+                c.defense = "cleanclip"
+                if let checkpoint { c.initWeights = checkpoint }
+                if let inmodalWeight { c.inmodalWeight = inmodalWeight }
+            }
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        try options.train(settings)
     }
 }

@@ -10,7 +10,7 @@ let validExperiment = """
     attack: {target: sneaker, trigger: patch, rate: 0.01, captions: natural, image_size: 32, patch_size: "22%"}
     defenses: [none, safeclip]
     model: tiny-vit
-    training: {epochs: 2, batch_size: 16, lr: 0.001}
+    training: {epochs: 2, batch_size: 16, lr: 0.001, unimodal_epochs: 0, clip_warmup_epochs: 1}
     evaluation: [{name: test, path: builtin}]
     seeds: [0, 1]
     """
@@ -58,6 +58,10 @@ let validExperiment = """
         #expect(error(validExperiment.replacingOccurrences(of: "image_size: 32", with: "image_size: 224"))?.key == "attack.image_size")
         #expect(error(validExperiment.replacingOccurrences(of: "rate: 0.01", with: "rate: 0.01, count: 3"))?.key == "attack.rate")
         #expect(error(validExperiment.replacingOccurrences(of: "batch_size: 16", with: "batch_size: 1"))?.key == "training.batch_size")
+        // SafeCLIP needs an epoch after its unimodal and warm-up phases.
+        #expect(error(validExperiment.replacingOccurrences(of: "unimodal_epochs: 0", with: "unimodal_epochs: 1"))?.key == "training.epochs")
+        #expect(error(validExperiment.replacingOccurrences(of: "lr: 0.001", with: "lr: 0.001, defense: safeclip"))?.key == "training.defense")
+        #expect(error(validExperiment.replacingOccurrences(of: "none, safeclip", with: "cleanclip, none"))?.key == "defenses")
     }
 
     @Test func missingDataPathIsReported() {

@@ -24,7 +24,7 @@ import Training
             attack: {target: red, trigger: patch, rate: 0.1, captions: natural, image_size: 16, patch_size: 4}
             defenses: [none, safeclip]
             model: \(model)
-            training: {epochs: 2, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000}
+            training: {epochs: 2, unimodal_epochs: 0, clip_warmup_epochs: 1, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000}
             evaluation: [{name: toy, path: \(eval)}]
             seeds: [3]
             """
@@ -54,7 +54,9 @@ import Training
         #expect(row.status == "finished")
         #expect(row.poisoned == 4)
         #expect(row.steps == 10)
-        #expect(whole.rows.first { $0.defense == "safeclip" }?.status == "unavailable")
+        let safe = try #require(whole.rows.first { $0.defense == "safeclip" })
+        #expect(safe.status == "finished")
+        #expect(safe.evaluations["toy"]?.asr != nil)
 
         // Stopped after 7 of 10 steps: a checkpoint, no result.
         let stopped = runner(s, "stopped")
@@ -86,7 +88,8 @@ import Training
         let html = try String(contentsOfFile: s.dir.appendingPathComponent("stopped/report.html").path, encoding: .utf8)
         #expect(html.contains("<svg"))
         #expect(html.contains("data:image/png;base64,"))
-        #expect(html.contains("not run"))
+        #expect(html.contains("SafeCLIP safe-set fraction"))
+        #expect(html.contains("pair similarities"))
         #expect(!html.contains("http://") || !html.contains("src=\"http"))
         let report = try ReportWriter(directory: s.dir.appendingPathComponent("stopped").path)
         #expect(report.table().count == 3)

@@ -1,0 +1,159 @@
+import CLIP
+import Datasets
+import Foundation
+import NN
+import Torch
+
+/// The machinery every trainer shares (plain CLIP and the defences): the run folder and its
+/// refusal to overwrite, the model, tokenizer and optimizer, the metrics log, one optimizer step,
+/// and checkpoints with the progress record.
+final class TrainingCore {
+    let config: TrainingConfig
+    let runDirectory: String
+    let model: CLIPModel
+    let tokenizer: CLIPTokenizer
+    let optimizer: AdamW
+    let collective: any Collective
+    let device: Device
+    let metrics: MetricsLog
+    let reporter: ProgressReporter
+    var progress = TrainingProgress()
+    /// Defence tensors read from the checkpoint on resume (banks, pools), keyed without prefix.
+    private(set) var resumedDefenseTensors: [String: Tensor] = [:]
+
+    var checkpointPath: String { runDirectory + "/checkpoint.safetensors" }
+    var finalWeightsPath: String { runDirectory + "/model.safetensors" }
+
+    /// Prepares the run folder, the model (fresh from `config.model` and `config.seed`, or from
+    /// `config.initWeights`), the optimizer and — with `resume` — the saved state.
+    init(config: TrainingConfig, runDirectory: String, resume: Bool, collective: any Collective, reporter: ProgressReporter) throws {
+        try config.validate()
+        self.config = config
+        self.runDirectory = runDirectory
+        self.collective = collective
+        self.reporter = reporter
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        let checkpointFile = runDirectory + "/checkpoint.safetensors"
+        let hasCheckpoint = fm.fileExists(atPath: checkpointFile)
+        if !resume && (hasCheckpoint || fm.fileExists(atPath: runDirectory + "/metrics.jsonl")) {
+            throw TrainingError.runFolder(
+                path: runDirectory, reason: "already holds a run; pass --resume to continue it or choose a new --out")
+        }
+        if resume && !hasCheckpoint {
+            throw TrainingError.runFolder(path: runDirectory, reason: "no checkpoint.safetensors to resume from")
+        }
+        if let threads = config.threads { Runtime.threads = threads }
+        device = try Device(parsing: config.device)
+
+        do {
+            if let initial = config.initWeights {
+                model = try loadCLIPModel(weightsPath: initial, model: config.model.isEmpty ? nil : config.model, device: device)
+            } else if fm.fileExists(atPath: config.model) {
+                model = try CLIPModel(configFile: config.model, seed: config.seed, device: device)
+            } else {
+                model = try CLIPModel.named(config.model, seed: config.seed, device: device)
+            }
+        } catch {
+            throw TrainingError.model("model '\(config.initWeights ?? config.model)': \(error)")
+        }
+        tokenizer = try CLIPTokenizer.load()
+        optimizer = AdamW(
+            groups: weightDecayGroups(model.store.trainableParameters(), weightDecay: config.weightDecay),
+            learningRate: config.lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps, fused: true)
+        metrics = try MetricsLog(path: runDirectory + "/metrics.jsonl")
+        if resume {
+            let checkpoint = try Checkpoint.read(atPath: checkpointFile)
+            try model.load(checkpoint.model, source: checkpointFile)
+            try optimizer.loadStateDict(checkpoint.optimizer)
+            progress = checkpoint.progress
+            resumedDefenseTensors = checkpoint.defense
+            try metrics.truncate(afterStep: progress.globalStep)
+            reporter.log("resuming \(runDirectory) at epoch \(progress.epoch + 1), step \(progress.globalStep)")
+        }
+        try ConfigFile.jsonData(config).write(to: URL(fileURLWithPath: runDirectory + "/config.json"), options: .atomic)
+    }
+
+    /// Opens the training data named by the configuration.
+    func openTrainingData() throws -> any ImageTextDataset {
+        try openDataset(
+            atPath: config.data, csvOptions: CSVOptions(imageColumn: config.imageColumn, captionColumn: config.captionColumn))
+    }
+
+    /// A batch's images `[n, 3, S, S]` float32 and tokens `[n, context]` int64 on the device.
+    func tensors(of batch: Batch) -> (images: Tensor, tokens: Tensor) {
+        let n = batch.count
+        let size = model.config.vision.imageSize
+        let context = model.config.text.contextLength
+        let images = Tensor(batch.images, shape: [n, 3, size, size]).to(device)
+        let ids = tokenizer.tokenize(batch: batch.captions, contextLength: context).map(Int64.init)
+        return (images, Tensor(ids, shape: [n, context]).to(device))
+    }
+
+    /// L2-normalised float32 features `([n, D], [n, D])` of a batch, gathered over the workers.
+    /// Call inside ``autocast(_:)``.
+    func features(of batch: Batch, training: Bool) -> (image: Tensor, text: Tensor) {
+        let (images, tokens) = tensors(of: batch)
+        let image = model.encodeImage(images, training: training).to(.float32).normalized(dim: -1)
+        let text = model.encodeText(tokens, training: training).to(.float32).normalized(dim: -1)
+        return (collective.gatherFeatures(image), collective.gatherFeatures(text))
+    }
+
+    /// Runs `body` under bf16 autocast when the configuration asks for it.
+    func autocast<R>(_ body: () throws -> R) rethrows -> R {
+        try Torch.autocast(device: device, enabled: config.precision == "bf16", body)
+    }
+
+    /// One optimizer step on the accumulated gradients: average over workers, clip, set `lr`,
+    /// step, clear the gradients, clamp the logit scale. Returns the gradient norm when clipping.
+    func optimizerStep(lr: Double) -> Double? {
+        collective.averageGradients(model.store.trainableParameters().map(\.tensor))
+        var gradNorm: Double?
+        if let clip = config.gradClip { gradNorm = clipGradNorm(optimizer, maxNorm: clip) }
+        optimizer.learningRate = lr
+        optimizer.step()
+        optimizer.zeroGrad()
+        model.clampLogitScale()
+        return gradNorm
+    }
+
+    /// The metrics record of a finished optimizer step; advances the step counters.
+    func recordStep(
+        epoch: Int, loss: Double, lr: Double, gradNorm: Double?, pairs: Int, seconds: Double, extra: [String: Any] = [:]
+    ) throws -> [String: Any] {
+        guard loss.isFinite else { throw TrainingError.diverged(step: progress.globalStep, loss: loss) }
+        progress.globalStep += 1
+        progress.stepInEpoch += 1
+        var record: [String: Any] = [
+            "step": progress.globalStep, "epoch": epoch + 1, "loss": loss, "lr": lr,
+            "logit_scale": model.logitScale.exp().item(), "pairs_per_s": Double(pairs * collective.worldSize) / max(seconds, 1e-9),
+            "seconds": seconds,
+        ]
+        if let gradNorm { record["grad_norm"] = gradNorm }
+        record.merge(extra) { $1 }
+        if collective.rank == 0 { try metrics.append(record) }
+        return record
+    }
+
+    /// Appends a record to the metrics log (rank 0 only).
+    func log(_ record: [String: Any]) throws {
+        if collective.rank == 0 { try metrics.append(record) }
+    }
+
+    /// Writes the checkpoint (rank 0 only) with the current progress and `defense` tensors.
+    func saveCheckpoint(defense: [String: Tensor] = [:]) throws {
+        guard collective.rank == 0 else { return }
+        let modelConfig = String(decoding: try model.config.jsonData(), as: UTF8.self)
+        let trainingConfig = String(decoding: try ConfigFile.jsonData(config), as: UTF8.self)
+        try Checkpoint(
+            model: Dictionary(uniqueKeysWithValues: model.store.stateDict().map { ($0.name, $0.tensor) }),
+            optimizer: optimizer.stateDict(), progress: progress, modelConfig: modelConfig, trainingConfig: trainingConfig,
+            defense: defense
+        ).write(toPath: checkpointPath)
+    }
+
+    /// Writes the final weights (rank 0 only).
+    func saveFinalWeights() throws {
+        if collective.rank == 0 { try model.saveSafeTensors(toPath: finalWeightsPath) }
+    }
+}

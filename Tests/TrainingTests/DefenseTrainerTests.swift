@@ -1,0 +1,161 @@
+import CLIP
+import Foundation
+import TestSupport
+import Testing
+import Torch
+@testable import Training
+
+/// Micro runs of every defence on 40 synthetic pairs (batch 8, so 5 steps per full epoch).
+@Suite(.serialized) struct DefenseTrainerTests {
+    let quiet = ProgressReporter(quiet: true)
+
+    func setUp() throws -> (dir: URL, data: String, model: String) {
+        let dir = try makeTemporaryDirectory("defense")
+        let data = try writeToySet(in: dir, count: 40)
+        let model = dir.appendingPathComponent("micro.json").path
+        try microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
+        return (dir, data, model)
+    }
+
+    /// SafeCLIP over 5 epochs: 2 unimodal, 1 CLIP warm-up, 2 mixed.
+    func safeCLIPConfig(data: String, model: String, memoryBank: Bool = false) -> TrainingConfig {
+        TrainingConfig(
+            data: data, model: model, epochs: 5, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
+            threads: 1, logEvery: 1000, defense: "safeclip", unimodalEpochs: 2, clipWarmupEpochs: 1, memoryBank: memoryBank,
+            bankSize: 16, similarityBatchSize: 16)
+    }
+
+    func weights(_ path: String) throws -> [String: Tensor] { try loadSafeTensors(atPath: path).tensors }
+
+    func expectEqualWeights(_ a: String, _ b: String) throws {
+        let x = try weights(a), y = try weights(b)
+        #expect(x.keys.sorted() == y.keys.sorted())
+        for (key, tensor) in x { #expect(tensor.equals(y[key]!), "weights differ after resume: \(key)") }
+    }
+
+    @Test func safeCLIPPhasesStepCountsAndRecords() throws {
+        let (dir, data, model) = try setUp()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run").path
+        let trainer = try DefenseTrainer(config: safeCLIPConfig(data: data, model: model), runDirectory: run, reporter: quiet)
+        var plans: [Int: [(name: String, steps: Int)]] = [:]
+        var phases: [String] = []
+        trainer.onEpochPlanned = { plans[$0] = $1 }
+        trainer.onStep = { _, record in phases.append(record["phase"] as! String) }
+        let summary = try trainer.run()
+
+        #expect(plans[0]!.map(\.name) == ["unimodal"] && plans[0]!.map(\.steps) == [5])
+        #expect(plans[1]!.map(\.name) == ["unimodal"])
+        #expect(plans[2]!.map(\.name) == ["clip-warmup"] && plans[2]!.map(\.steps) == [5])
+        let records = try MetricsLog.read(path: run + "/metrics.jsonl")
+        let selections = records.filter { $0["selection_epoch"] != nil }
+        #expect(selections.map { $0["selection_epoch"] as! Int } == [4, 5])
+        for epoch in [3, 4] {
+            let plan = plans[epoch]!
+            #expect(plan.map(\.name) == ["mixed-risky", "mixed-safe"])
+            let selection = selections[epoch - 3]
+            let safe = selection["safe_count"] as! Int
+            #expect(safe + (selection["risky_count"] as! Int) == 40)
+            #expect(plan.map(\.steps) == [(40 - safe) / 8, safe / 8])
+            #expect((selection["gmm_means"] as! [Any]).count == 2 && (selection["gmm_weights"] as! [Any]).count == 2)
+            let file = try SimilarityFile.read(path: run + "/similarities/epoch_\(epoch + 1).json")
+            #expect(file.similarity.count == 40 && file.selected.count(where: { $0 }) == safe && file.poisoned == nil)
+            #expect(file.similarity.allSatisfy { (-1.0...1.0).contains($0) })
+        }
+        // Second selection uses r₁ + 0.01 (top-fraction rule).
+        #expect(selections[1]["selection_rule"] as? String == "topFraction")
+        let mixedSteps = selections[0]["mixed_steps"] as! Int
+        #expect(mixedSteps == plans[3]!.reduce(0) { $0 + $1.steps } + plans[4]!.reduce(0) { $0 + $1.steps })
+        #expect(summary.progress.globalStep == 15 + mixedSteps)
+        #expect(phases.count == summary.progress.globalStep)
+        #expect(phases.prefix(15) == ArraySlice(Array(repeating: "unimodal", count: 10) + Array(repeating: "clip-warmup", count: 5)))
+        // The CLIP warm-up runs at the constant low rate.
+        let lrs = records.filter { ($0["phase"] as? String) == "clip-warmup" && $0["loss"] != nil }.map { $0["lr"] as! Double }
+        #expect(lrs == Array(repeating: 5e-6, count: 5))
+        #expect(records.filter { $0["loss"] != nil }.allSatisfy { ($0["loss"] as! Double).isFinite })
+    }
+
+    @Test func safeCLIPResumedInsidePhase3EqualsUninterruptedRun() throws {
+        let (dir, data, model) = try setUp()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = safeCLIPConfig(data: data, model: model, memoryBank: true)
+        let straight = try DefenseTrainer(config: config, runDirectory: dir.appendingPathComponent("a").path, reporter: quiet)
+        let total = try straight.run().progress.globalStep
+
+        // Stop one step into phase 3 (after 15 warm-up steps), then 2 steps later, then finish.
+        let runB = dir.appendingPathComponent("b").path
+        let first = try DefenseTrainer(config: config, runDirectory: runB, reporter: quiet)
+        first.stopAfterSteps = 16
+        #expect(try first.run().interrupted)
+        let second = try DefenseTrainer(config: config, runDirectory: runB, resume: true, reporter: quiet)
+        second.stopAfterSteps = 2
+        let mid = try second.run()
+        #expect(mid.interrupted && mid.progress.globalStep == 18 && mid.progress.defenseState != nil)
+        let third = try DefenseTrainer(config: config, runDirectory: runB, resume: true, reporter: quiet)
+        #expect(try third.run().progress.globalStep == total)
+
+        try expectEqualWeights(straight.finalWeightsPath, third.finalWeightsPath)
+        let records = try MetricsLog.read(path: runB + "/metrics.jsonl")
+        #expect(records.compactMap { $0["loss"] != nil ? $0["step"] as? Int : nil } == Array(1...total))
+        #expect(records.compactMap { $0["selection_epoch"] as? Int } == [4, 5])
+    }
+
+    /// A fresh micro model saved as weights (the model to fine-tune, or the filter's scorer).
+    func savedModel(_ model: String, in dir: URL, seed: UInt64) throws -> String {
+        let path = dir.appendingPathComponent("init-\(seed).safetensors").path
+        try CLIPModel(configFile: model, seed: seed).saveSafeTensors(toPath: path)
+        return path
+    }
+
+    func otherDefenseConfig(_ defense: String, data: String, model: String, dir: URL) throws -> TrainingConfig {
+        var c = TrainingConfig(
+            data: data, model: model, epochs: 2, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
+            threads: 1, logEvery: 1000, defense: defense, poolSize: 32, matchEvery: 2, filterFraction: 0.25)
+        switch defense {
+        case "filter": c.filterModel = try savedModel(model, in: dir, seed: 3)
+        case "cleanclip":
+            c.initWeights = try savedModel(model, in: dir, seed: 3)
+            c.model = ""
+        default: break
+        }
+        return c
+    }
+
+    @Test(arguments: ["roclip", "filter", "cleanclip"])
+    func defenseRunsResumesExactlyAndLearns(defense: String) throws {
+        let (dir, data, model) = try setUp()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = try otherDefenseConfig(defense, data: data, model: model, dir: dir)
+        let straight = try DefenseTrainer(config: config, runDirectory: dir.appendingPathComponent("a").path, reporter: quiet)
+        var losses: [Double] = []
+        straight.onStep = { _, record in losses.append(record["loss"] as! Double) }
+        let summary = try straight.run()
+        let stepsPerEpoch = defense == "filter" ? 30 / 8 : 5
+        #expect(summary.progress.globalStep == 2 * stepsPerEpoch)
+        #expect(losses.allSatisfy(\.isFinite) && losses.last! < losses.first!, "\(defense) losses \(losses)")
+
+        // The weights moved, and not wildly.
+        let start = defense == "cleanclip" ? try weights(config.initWeights!) : try weights(savedModel(model, in: dir, seed: 7))
+        let end = try weights(straight.finalWeightsPath)
+        let moved = start.keys.filter { !start[$0]!.equals(end[$0]!) }
+        #expect(moved.count > start.count / 2)
+        #expect(end.values.allSatisfy { $0.isFinite().all().item() != 0 })
+
+        // Stop in the middle of the second epoch, resume, compare.
+        let runB = dir.appendingPathComponent("b").path
+        let first = try DefenseTrainer(config: config, runDirectory: runB, reporter: quiet)
+        first.stopAfterSteps = stepsPerEpoch + 1
+        #expect(try first.run().interrupted)
+        let second = try DefenseTrainer(config: config, runDirectory: runB, resume: true, reporter: quiet)
+        _ = try second.run()
+        try expectEqualWeights(straight.finalWeightsPath, second.finalWeightsPath)
+
+        if defense == "filter" {
+            let records = try MetricsLog.read(path: runB + "/metrics.jsonl")
+            let filter = try #require(records.first { $0["filter_kept"] != nil })
+            #expect(filter["filter_kept"] as? Int == 30 && filter["filter_dropped"] as? Int == 10)
+            let file = try SimilarityFile.read(path: runB + "/similarities/filter.json")
+            #expect(file.selected.count(where: { $0 }) == 30)
+        }
+    }
+}
