@@ -133,6 +133,31 @@ public struct ReportWriter {
         }.joined(separator: "\n")
     }
 
+    /// Plain-language findings: whether the backdoor took for plain CLIP at each poison amount
+    /// (ASR ≥ 50%: takes; under 20%: does not; between: partly) and what each defence changed.
+    public func findings() -> [String] {
+        guard let first = results.config.evaluation.first(where: \.asr)?.name else { return [] }
+        var out: [String] = []
+        let lines = summary().filter { $0.status == "finished" }
+        for clip in lines where clip.defense == "none" {
+            guard let asr = Self.mean(clip.asr[first] ?? []) else { continue }
+            let verdict = asr >= 0.5 ? "the backdoor takes" : asr < 0.2 ? "the backdoor does not take" : "the backdoor partly takes"
+            out.append(String(
+                format: "At %@ poison (%d pairs), %@ for CLIP: ASR %.1f%% on %@ (clean top-1 %.1f%%).", amountLabel(clip.amount), clip.poisoned,
+                verdict, 100 * asr, first, 100 * (Self.mean(clip.top1[first] ?? []) ?? 0)))
+            for other in lines where other.amount == clip.amount && other.defense != "none" {
+                guard let a = Self.mean(other.asr[first] ?? []), let t = Self.mean(other.top1[first] ?? []) else { continue }
+                out.append(String(
+                    format: "  %@ at %@: ASR %.1f%% (CLIP %.1f%%), clean top-1 %.1f%% (CLIP %.1f%%).", Self.defenseName(other.defense),
+                    amountLabel(other.amount), 100 * a, 100 * asr, 100 * t, 100 * (Self.mean(clip.top1[first] ?? []) ?? 0)))
+            }
+        }
+        if !out.isEmpty {
+            out.append("ASR counts every non-target test image whose triggered version is classified as the target; an untrained or clean model already scores near the share of images it confuses with the target, so small ASRs are not a backdoor.")
+        }
+        return out
+    }
+
     // MARK: Plots
 
     /// Plots, each with a caption: curves per row, sweep, SafeCLIP figures when present.
@@ -299,9 +324,9 @@ public struct ReportWriter {
 
     // MARK: Images
 
-    /// Up to `limit` poisoned training images (as the model sees them) of the first poisoned set.
+    /// Up to `limit` poisoned training images (as the model sees them) of the most poisoned set.
     func poisonedImages(limit: Int = 10) -> [(path: String, caption: String)] {
-        guard let set = results.poisonedSets.first(where: { $0.poisoned > 0 }),
+        guard let set = results.poisonedSets.filter({ $0.poisoned > 0 }).max(by: { $0.poisoned < $1.poisoned }),
             let manifest = try? PoisonManifest.load(path: set.manifest)
         else { return [] }
         return manifest.rows.prefix(limit).map { (set.folder + "/" + $0.image, $0.caption) }
@@ -376,6 +401,8 @@ public struct ReportWriter {
         s += "Updated \(results.updated). Plots: see `report.html` in this folder.\n\n## Results\n\n"
         s += "Mean ± sample standard deviation over seeds where there are several. ASR = share of non-target test images that, with the trigger, are classified as the target.\n\n"
         s += markdownTable(table())
+        let found = findings()
+        if !found.isEmpty { s += "\n## Findings\n\n" + found.map { $0.hasPrefix("  ") ? "  - " + $0.dropFirst(2) : "- " + $0 }.joined(separator: "\n") + "\n" }
         s += "\n## Rows\n\n" + markdownTable(rowLines())
         s += "\n## Data and attack\n\n" + dataLines().map { "- " + $0 }.joined(separator: "\n") + "\n"
         let images = poisonedImages()
@@ -422,6 +449,8 @@ public struct ReportWriter {
         if let d = results.config.description { s += "<p>\(e(d))</p>\n" }
         s += "<p>Updated \(e(results.updated)). Mean ± sample standard deviation over seeds where there are several. ASR = share of non-target test images that, with the trigger, are classified as the target.</p>\n"
         s += "<h2>Results</h2>\n" + htmlTable(table())
+        let found = findings()
+        if !found.isEmpty { s += "<h2>Findings</h2>\n<ul>" + found.map { "<li>\(e($0.trimmingCharacters(in: .whitespaces)))</li>" }.joined() + "</ul>\n" }
         s += "<h2>Plots</h2>\n"
         for (caption, svg) in plots() { s += "<figure>\(svg)<figcaption>\(e(caption))</figcaption></figure>\n" }
         let images = poisonedImages()
