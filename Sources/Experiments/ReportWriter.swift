@@ -143,7 +143,7 @@ public struct ReportWriter {
             guard let asr = Self.mean(clip.asr[first] ?? []) else { continue }
             let verdict = asr >= 0.5 ? "the backdoor takes" : asr < 0.2 ? "the backdoor does not take" : "the backdoor partly takes"
             out.append(String(
-                format: "At %@ poison (%d pairs), %@ for CLIP: ASR %.1f%% on %@ (clean top-1 %.1f%%).", amountLabel(clip.amount), clip.poisoned,
+                format: "At %@ poison (%d pair%@), %@ for CLIP: ASR %.1f%% on %@ (clean top-1 %.1f%%).", amountLabel(clip.amount), clip.poisoned, clip.poisoned == 1 ? "" : "s",
                 verdict, 100 * asr, first, 100 * (Self.mean(clip.top1[first] ?? []) ?? 0)))
             for other in lines where other.amount == clip.amount && other.defense != "none" {
                 guard let a = Self.mean(other.asr[first] ?? []), let t = Self.mean(other.top1[first] ?? []) else { continue }
