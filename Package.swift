@@ -67,10 +67,15 @@ let package = Package(
         ),
         .target(name: "Datasets", dependencies: ["CCodecs"], swiftSettings: strict),
         .target(name: "Attacks", dependencies: ["Datasets"], swiftSettings: strict),
+        .target(
+            name: "Experiments",
+            dependencies: ["Torch", "CLIP", "Datasets", "Attacks", "Evaluation", "Training"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "clipguard",
             dependencies: [
-                "Torch", "NN", "CLIP", "Datasets", "Training", "Attacks", "Evaluation", "Defenses",
+                "Torch", "NN", "CLIP", "Datasets", "Training", "Attacks", "Evaluation", "Defenses", "Experiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -89,6 +94,7 @@ let package = Package(
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Datasets"], swiftSettings: strict),
         .testTarget(
             name: "DistributedTests", dependencies: ["Torch", "TestSupport", "clipguard-dist-worker"], swiftSettings: strict),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TestSupport"], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx20
 )

@@ -80,6 +80,9 @@ public final class CLIPTrainer {
     public var onStep: ((TrainingProgress, [String: Any]) -> Void)?
     /// Stops the run (with a checkpoint) after this many optimizer steps of this session.
     public var stopAfterSteps: Int?
+    /// Called at the end of every epoch (1-based number) before its metrics record is written;
+    /// the returned fields are added to that record (e.g. an attack success rate per epoch).
+    public var onEpochEnd: ((Int) throws -> [String: Any])?
 
     public var device: Device { core.device }
     let core: TrainingCore
@@ -124,6 +127,7 @@ public final class CLIPTrainer {
         let stepsInEpoch = CLIPTrainer.stepsPerEpoch(batches: loader.plannedBatches(epoch: 0).count, accumulation: config.accumulation)
         let totalSteps = config.epochs * stepsInEpoch
         var session = TrainingSession(core: core, stopSignal: stopSignal, stopAfterSteps: stopAfterSteps)
+        session.epochFields = onEpochEnd
         var lastEvaluation: ZeroShotSummary?
 
         while core.progress.epoch < config.epochs {
@@ -203,6 +207,8 @@ struct TrainingSession {
     var stepStart = Date()
     /// Extra tensors written with every checkpoint (a defence's banks), read when saving.
     var defenseTensors: () -> [String: Tensor] = { [:] }
+    /// Extra fields for each epoch's record (the trainer's `onEpochEnd`), given the 1-based epoch.
+    var epochFields: ((Int) throws -> [String: Any])?
 
     init(core: TrainingCore, stopSignal: StopSignal?, stopAfterSteps: Int?) {
         self.core = core
@@ -252,10 +258,13 @@ struct TrainingSession {
 
     /// Closes the epoch: advances the progress, logs `record` and writes the checkpoint.
     func endEpoch(record: [String: Any]) throws {
+        var record = record
+        if let epochFields {
+            for (key, value) in try epochFields(core.progress.epoch + 1) { record[key] = value }
+        }
         core.progress.epoch += 1
         core.progress.stepInEpoch = 0
         core.progress.elapsedSeconds = elapsed
-        var record = record
         record["elapsed_s"] = core.progress.elapsedSeconds
         try core.log(record)
         try core.saveCheckpoint(defense: defenseTensors())

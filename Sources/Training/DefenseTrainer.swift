@@ -33,6 +33,9 @@ public final class DefenseTrainer {
     public var onEpochPlanned: ((Int, [(name: String, steps: Int)]) -> Void)?
     /// Stops the run (with a checkpoint) after this many optimizer steps of this session.
     public var stopAfterSteps: Int?
+    /// Called at the end of every epoch (1-based number) before its metrics record is written;
+    /// the returned fields are added to that record (e.g. an attack success rate per epoch).
+    public var onEpochEnd: ((Int) throws -> [String: Any])?
 
     let core: TrainingCore
     let dataset: any ImageTextDataset
@@ -77,6 +80,7 @@ public final class DefenseTrainer {
     /// Trains until the last epoch or a stop signal.
     public func run(stopSignal: StopSignal? = nil) throws -> TrainingSummary {
         var session = TrainingSession(core: core, stopSignal: stopSignal, stopAfterSteps: stopAfterSteps)
+        session.epochFields = onEpochEnd
         session.defenseTensors = { [unowned self] in bankTensors() }
         var lastEvaluation: ZeroShotSummary?
         if config.defense == "filter", state.kept == nil { try selectFilteredRows() }

@@ -16,6 +16,8 @@ struct ClipGuard: AsyncParsableCommand {
             PoisonCommand.self,
             ModelInfo.self,
             Embed.self,
+            ExperimentCommand.self,
+            ReportCommand.self,
         ]
     )
 }

@@ -1,0 +1,357 @@
+import Attacks
+import CLIP
+import Foundation
+import Training
+
+/// An experiment file: data, attack, defences, model, training, evaluation and seeds.
+///
+/// Every key at every level is checked (``ConfigFile``); a row of the experiment is one
+/// defence × seed × poison amount. Relative paths are taken from the current directory.
+public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
+    /// A short name used in the report's title.
+    public var name: String
+    public var description: String?
+    public var data: DataSpec
+    public var attack: AttackSpec
+    /// Defences to compare: `none`, `safeclip`, `roclip`, `cleanclip`, `filter`.
+    public var defenses: [String]
+    /// Model name (`tiny-vit`, `RN50`, …) or an open_clip-style config JSON.
+    public var model: String
+    /// Training settings (the keys of `clipguard train --config`, without data, model and seed).
+    public var training: TrainingConfig
+    /// Labelled evaluation sets; the first one also gives the per-epoch curves.
+    public var evaluation: [EvaluationSpec]
+    public var seeds: [UInt64]
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, description, data, attack, defenses, model, training, evaluation, seeds
+    }
+
+    public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+    public static var nestedTypes: [String: any StrictConfig.Type] {
+        ["data": DataSpec.self, "attack": AttackSpec.self, "training": TrainingConfig.self, "evaluation": EvaluationSpec.self]
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+        data = try c.decode(DataSpec.self, forKey: .data)
+        attack = try c.decode(AttackSpec.self, forKey: .attack)
+        defenses = try c.decodeIfPresent([String].self, forKey: .defenses) ?? ["none"]
+        model = try c.decode(String.self, forKey: .model)
+        training = try c.decodeIfPresent(TrainingConfig.self, forKey: .training) ?? TrainingConfig(data: "", model: "")
+        evaluation = try c.decodeIfPresent([EvaluationSpec].self, forKey: .evaluation) ?? [EvaluationSpec(name: "test", path: "builtin")]
+        seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds) ?? [0]
+    }
+
+    /// Loads and checks the keys, types and values of an experiment file (not its paths).
+    public static func load(path: String) throws -> ExperimentConfig {
+        let config = try ConfigFile.load(ExperimentConfig.self, path: path)
+        try config.validateValues(file: path)
+        return config
+    }
+
+    /// Parses experiment text (keys, types and values checked).
+    public static func decode(_ text: String, file: String) throws -> ExperimentConfig {
+        let config = try ConfigFile.decode(ExperimentConfig.self, from: text, file: file)
+        try config.validateValues(file: file)
+        return config
+    }
+
+    /// Checks values that the types alone do not (ranges, names, combinations).
+    public func validateValues(file: String) throws(ConfigError) {
+        func fail(_ key: String, _ reason: String) -> ConfigError { ConfigError(file: file, key: key, reason: reason) }
+        if name.isEmpty { throw fail("name", "must not be empty") }
+        try data.validate(file: file)
+        try attack.validate(file: file)
+        if defenses.isEmpty { throw fail("defenses", "must list at least one defence (none = plain CLIP)") }
+        for (i, d) in defenses.enumerated() where Defense(rawValue: d) == nil {
+            throw fail("defenses.\(i)", "unknown defence '\(d)' (known: \(Defense.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        if Set(defenses).count != defenses.count { throw fail("defenses", "lists a defence twice") }
+        if seeds.isEmpty { throw fail("seeds", "must list at least one seed") }
+        if Set(seeds).count != seeds.count { throw fail("seeds", "lists a seed twice") }
+        if evaluation.isEmpty { throw fail("evaluation", "must list at least one evaluation set") }
+        for (i, e) in evaluation.enumerated() {
+            if e.name.isEmpty { throw fail("evaluation.\(i).name", "must not be empty") }
+            if let limit = e.limit, limit < 1 { throw fail("evaluation.\(i).limit", "must be positive") }
+            if e.path == "builtin" && data.builtin == nil {
+                throw fail("evaluation.\(i).path", "'builtin' needs data.builtin (the prepared set's test split)")
+            }
+        }
+        if Set(evaluation.map(\.name)).count != evaluation.count { throw fail("evaluation", "two sets share a name") }
+        if !training.data.isEmpty { throw fail("training.data", "set the data under the top-level 'data' key") }
+        if !training.model.isEmpty { throw fail("training.model", "set the model with the top-level 'model' key") }
+        if training.evalData != nil { throw fail("training.eval_data", "list evaluation sets under the top-level 'evaluation' key") }
+        if training.defense != "none" { throw fail("training.defense", "list defences under the top-level 'defenses' key") }
+        if training.manifest != nil { throw fail("training.manifest", "the experiment passes its own poisoning manifest") }
+        if training.initWeights != nil { throw fail("training.init_weights", "experiments train from scratch (cleanclip fine-tunes the none row)") }
+        if let c = defenses.firstIndex(of: "cleanclip"), defenses.firstIndex(of: "none").map({ $0 > c }) ?? true {
+            throw fail("defenses", "cleanclip fine-tunes the plain CLIP row: list 'none' before 'cleanclip'")
+        }
+        for d in defenses {
+            var probe = training
+            probe.data = "-"
+            probe.model = model
+            probe.defense = TrainingConfig.defenses.contains(d) ? d : "none"
+            if d == "cleanclip" { probe.initWeights = "-" }
+            do {
+                try probe.validate(file: file)
+            } catch {
+                throw fail("training.\(error.key)", error.key == "defense" ? error.reason : "\(error.reason) (for defence \(d))")
+            }
+        }
+        if model.isEmpty { throw fail("model", "must name a model") }
+        if !FileManager.default.fileExists(atPath: model) {
+            guard let config = try? CLIPConfig.named(model) else {
+                throw fail("model", "unknown model '\(model)' (not a built-in name nor an existing config file)")
+            }
+            if config.vision.imageSize != attack.imageSize {
+                throw fail(
+                    "attack.image_size",
+                    "is \(attack.imageSize) but model \(model) takes \(config.vision.imageSize) px inputs; poison at the model's input size")
+            }
+        }
+    }
+
+    /// The rows of the experiment, in running order: amount, then defence, then seed.
+    public var rows: [RowPlan] {
+        var plans: [RowPlan] = []
+        for amount in attack.amounts {
+            for defense in defenses {
+                for seed in seeds {
+                    plans.append(RowPlan(defense: defense, seed: seed, amount: amount))
+                }
+            }
+        }
+        return plans
+    }
+}
+
+/// The defences an experiment can compare (SPEC §3–4).
+public enum Defense: String, CaseIterable, Sendable, Codable {
+    /// Plain CLIP training on the poisoned data.
+    case none, safeclip, roclip, cleanclip, filter
+}
+
+/// Where the training pairs come from.
+public struct DataSpec: StrictConfig, Equatable, Sendable {
+    /// A built-in set prepared into the experiment folder: `fashion-mnist`.
+    public var builtin: String?
+    /// At most this many training rows of the built-in set.
+    public var limit: Int?
+    /// At most this many test rows of the built-in set.
+    public var evalLimit: Int?
+    /// Seed of the built-in set's subset and captions.
+    public var seed: UInt64
+    /// A captioned training CSV/TSV instead of a built-in set.
+    public var csv: String?
+    public var imageColumn: String?
+    public var captionColumn: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case builtin, limit, seed, csv
+        case evalLimit = "eval_limit", imageColumn = "image_column", captionColumn = "caption_column"
+    }
+
+    public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        builtin = try c.decodeIfPresent(String.self, forKey: .builtin)
+        limit = try c.decodeIfPresent(Int.self, forKey: .limit)
+        evalLimit = try c.decodeIfPresent(Int.self, forKey: .evalLimit)
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
+        csv = try c.decodeIfPresent(String.self, forKey: .csv)
+        imageColumn = try c.decodeIfPresent(String.self, forKey: .imageColumn)
+        captionColumn = try c.decodeIfPresent(String.self, forKey: .captionColumn)
+    }
+
+    func validate(file: String) throws(ConfigError) {
+        func fail(_ key: String, _ reason: String) -> ConfigError { ConfigError(file: file, key: "data." + key, reason: reason) }
+        if (builtin == nil) == (csv == nil) { throw fail("builtin", "give exactly one of data.builtin and data.csv") }
+        if let builtin, builtin != "fashion-mnist" { throw fail("builtin", "unknown built-in set '\(builtin)' (known: fashion-mnist)") }
+        if let limit, limit < 1 { throw fail("limit", "must be positive") }
+        if let evalLimit, evalLimit < 1 { throw fail("eval_limit", "must be positive") }
+        if csv != nil && (limit != nil || evalLimit != nil) { throw fail("limit", "limits apply to built-in sets only") }
+    }
+}
+
+/// A poison amount: a fraction of the clean rows or an exact count.
+public enum PoisonAmountSpec: Hashable, Sendable, Codable, CustomStringConvertible {
+    case rate(Double)
+    case count(Int)
+
+    /// A folder-safe tag (`rate0.01`, `count250`).
+    public var tag: String {
+        switch self {
+        case .rate(let r): "rate\(formatNumber(r))"
+        case .count(let n): "count\(n)"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .rate(let r): "\(formatNumber(100 * r))%"
+        case .count(let n): "\(n) pairs"
+        }
+    }
+
+    /// The rate as a number for plots (nil for counts).
+    public var rateValue: Double? { if case .rate(let r) = self { r } else { nil } }
+}
+
+/// Shortest decimal form of a number (`0.0005`, `1`).
+func formatNumber(_ x: Double) -> String {
+    if x == x.rounded() && abs(x) < 1e15 { return String(Int(x)) }
+    var text = String(format: "%.10f", x)
+    while text.hasSuffix("0") { text.removeLast() }
+    return text
+}
+
+/// The backdoor attack, with the options of `clipguard poison`.
+public struct AttackSpec: StrictConfig, Equatable, Sendable {
+    /// The target class name (must be a class of the evaluation sets for ASR).
+    public var target: String
+    public var trigger: TriggerKind
+    /// Poison rate (fraction of the clean rows); give `rate`, `rates` (a sweep) or `count`.
+    public var rate: Double?
+    public var rates: [Double]?
+    public var count: Int?
+    public var captions: CaptionStrategy
+    /// The model's input side (triggers are placed at the model input).
+    public var imageSize: Int
+    public var resize: ModelGeometry.Resize
+    /// `model-input` (default) or `original` (the study's placement).
+    public var placement: String
+    /// Pixels (`50`) or a fraction of the shorter side (`0.22`, `22%`).
+    public var patchSize: String?
+    public var patchColor: String
+    public var patchPosition: PatchPosition?
+    public var blendWeight: Double?
+    public var sigAmplitude: Double?
+    public var sigFrequency: Double?
+    public var warpStrength: Double?
+    public var warpGrid: Int?
+    /// Prompt templates for `captions: template`.
+    public var templates: String?
+    public var seed: UInt64
+    public var targetLabel: Int?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case target, trigger, rate, rates, count, captions, resize, placement, templates, seed
+        case imageSize = "image_size", patchSize = "patch_size", patchColor = "patch_color", patchPosition = "patch_position"
+        case blendWeight = "blend_weight", sigAmplitude = "sig_amplitude", sigFrequency = "sig_frequency"
+        case warpStrength = "warp_strength", warpGrid = "warp_grid", targetLabel = "target_label"
+    }
+
+    public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        target = try c.decode(String.self, forKey: .target)
+        trigger = try c.decodeIfPresent(TriggerKind.self, forKey: .trigger) ?? .patch
+        rate = try c.decodeIfPresent(Double.self, forKey: .rate)
+        rates = try c.decodeIfPresent([Double].self, forKey: .rates)
+        count = try c.decodeIfPresent(Int.self, forKey: .count)
+        captions = try c.decodeIfPresent(CaptionStrategy.self, forKey: .captions) ?? .natural
+        imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize) ?? 224
+        resize = try c.decodeIfPresent(ModelGeometry.Resize.self, forKey: .resize) ?? .crop
+        placement = try c.decodeIfPresent(String.self, forKey: .placement) ?? "model-input"
+        patchSize = try c.decodeIfPresent(String.self, forKey: .patchSize)
+        patchColor = try c.decodeIfPresent(String.self, forKey: .patchColor) ?? "white"
+        patchPosition = try c.decodeIfPresent(PatchPosition.self, forKey: .patchPosition)
+        blendWeight = try c.decodeIfPresent(Double.self, forKey: .blendWeight)
+        sigAmplitude = try c.decodeIfPresent(Double.self, forKey: .sigAmplitude)
+        sigFrequency = try c.decodeIfPresent(Double.self, forKey: .sigFrequency)
+        warpStrength = try c.decodeIfPresent(Double.self, forKey: .warpStrength)
+        warpGrid = try c.decodeIfPresent(Int.self, forKey: .warpGrid)
+        templates = try c.decodeIfPresent(String.self, forKey: .templates)
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
+        targetLabel = try c.decodeIfPresent(Int.self, forKey: .targetLabel)
+    }
+
+    /// The poison amounts of the experiment (one, or a sweep).
+    public var amounts: [PoisonAmountSpec] {
+        if let rates { return rates.map(PoisonAmountSpec.rate) }
+        if let rate { return [.rate(rate)] }
+        return [.count(count ?? 0)]
+    }
+
+    func validate(file: String) throws(ConfigError) {
+        func fail(_ key: String, _ reason: String) -> ConfigError { ConfigError(file: file, key: "attack." + key, reason: reason) }
+        if target.trimmingCharacters(in: .whitespaces).isEmpty { throw fail("target", "must name a class") }
+        let given = [rate != nil, rates != nil, count != nil].filter { $0 }.count
+        if given != 1 { throw fail("rate", "give exactly one of rate, rates (a sweep) and count") }
+        for r in ([rate].compactMap { $0 } + (rates ?? [])) where !(r >= 0 && r <= 1) {
+            throw fail(rates != nil ? "rates" : "rate", "must be within 0…1, got \(r)")
+        }
+        if let rates, rates.isEmpty || Set(rates).count != rates.count { throw fail("rates", "must list distinct rates") }
+        if let count, count < 0 { throw fail("count", "must not be negative") }
+        if imageSize < 1 { throw fail("image_size", "must be positive") }
+        if !["model-input", "original"].contains(placement) { throw fail("placement", "must be model-input or original") }
+        if let patchSize, TriggerLength(parsing: patchSize) == nil {
+            throw fail("patch_size", "must be pixels (50) or a fraction (0.22 or 22%), got \"\(patchSize)\"")
+        }
+        if TriggerColor(parsing: patchColor) == nil { throw fail("patch_color", "must be a name, #RRGGBB or r,g,b") }
+        if captions == .template, templates == nil {
+            // The poisoner falls back to ImageNet's templates; allowed.
+        }
+    }
+
+    /// The trigger options, as `clipguard poison` builds them.
+    public var triggerOptions: TriggerOptions {
+        var options = TriggerOptions()
+        options.patchSize = patchSize.flatMap(TriggerLength.init(parsing:))
+        options.patchColor = TriggerColor(parsing: patchColor) ?? .white
+        options.patchPosition = patchPosition
+        if let blendWeight { options.blendWeight = blendWeight }
+        if let sigAmplitude { options.sigAmplitude = sigAmplitude }
+        if let sigFrequency { options.sigFrequency = sigFrequency }
+        if let warpStrength { options.warpStrength = warpStrength }
+        if let warpGrid { options.warpGridSize = warpGrid }
+        return options
+    }
+}
+
+/// A labelled evaluation set.
+public struct EvaluationSpec: StrictConfig, Equatable, Sendable {
+    /// Column name in the report (`cifar10`, `imagenet`).
+    public var name: String
+    /// `builtin` (the prepared built-in set's test split), `fashion-mnist` (its full test
+    /// split), a labelled folder (labels.csv + classes.json) or CIFAR binary files.
+    public var path: String
+    /// Evaluate only the first N images.
+    public var limit: Int?
+    /// Measure the attack success rate on this set (needs the target among its classes).
+    public var asr: Bool
+
+    public init(name: String, path: String, limit: Int? = nil, asr: Bool = true) {
+        self.name = name
+        self.path = path
+        self.limit = limit
+        self.asr = asr
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, path, limit, asr }
+    public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        path = try c.decode(String.self, forKey: .path)
+        limit = try c.decodeIfPresent(Int.self, forKey: .limit)
+        asr = try c.decodeIfPresent(Bool.self, forKey: .asr) ?? true
+    }
+}
+
+/// One row of an experiment: a defence trained with a seed on data poisoned by an amount.
+public struct RowPlan: Hashable, Sendable, Codable {
+    public var defense: String
+    public var seed: UInt64
+    public var amount: PoisonAmountSpec
+
+    /// The row's folder name under `DIR/rows/`.
+    public var id: String { "\(defense)-\(amount.tag)-seed\(seed)" }
+}

@@ -1,0 +1,435 @@
+import Attacks
+import CLIP
+import Datasets
+import Evaluation
+import Foundation
+import Torch
+import Training
+
+/// Errors of an experiment run, naming the file, folder or row at fault.
+public enum ExperimentError: Error, CustomStringConvertible {
+    case config(String)
+    case missingData([String])
+    case folder(path: String, reason: String)
+    case defenseUnavailable(defense: String, reason: String)
+    case row(id: String, reason: String)
+    case interrupted(row: String)
+
+    public var description: String {
+        switch self {
+        case .config(let message): message
+        case .missingData(let paths): "missing data: " + paths.joined(separator: "; ")
+        case .folder(let path, let reason): "\(path): \(reason)"
+        case .defenseUnavailable(let defense, let reason): "defence '\(defense)': \(reason)"
+        case .row(let id, let reason): "row \(id): \(reason)"
+        case .interrupted(let row): "stopped during row \(row); run the same command again to continue"
+        }
+    }
+}
+
+/// Figures of one model on one evaluation set.
+public struct SetResult: Codable, Sendable, Equatable {
+    public var top1: Double
+    public var top5: Double
+    public var n: Int
+    /// Attack success rate over the non-target images (nil when not measured).
+    public var asr: Double?
+    public var asrDenominator: Int?
+    public var asrSuccesses: Int?
+    public var triggeredTop1: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case top1, top5, n, asr
+        case asrDenominator = "asr_denominator", asrSuccesses = "asr_successes", triggeredTop1 = "triggered_top1"
+    }
+}
+
+/// The outcome of one row (written as `DIR/rows/ID/result.json` when the row is finished).
+public struct RowResult: Codable, Sendable, Equatable {
+    public var id: String
+    public var defense: String
+    public var seed: UInt64
+    public var amount: String
+    public var rate: Double?
+    /// Poisoned pairs in the training data.
+    public var poisoned: Int
+    public var trainingPairs: Int
+    /// `finished` or `unavailable` (the defence is not in this build).
+    public var status: String
+    public var reason: String?
+    public var steps: Int?
+    public var finalLoss: Double?
+    public var trainingSeconds: Double?
+    public var evaluationSeconds: Double?
+    public var evaluations: [String: SetResult]
+
+    enum CodingKeys: String, CodingKey {
+        case id, defense, seed, amount, rate, poisoned, status, reason, steps, evaluations
+        case trainingPairs = "training_pairs", finalLoss = "final_loss", trainingSeconds = "training_seconds"
+        case evaluationSeconds = "evaluation_seconds"
+    }
+}
+
+/// A poisoned training set of the experiment.
+public struct PoisonedSetInfo: Codable, Sendable, Equatable {
+    public var amount: String
+    public var folder: String
+    public var csv: String
+    public var manifest: String
+    public var cleanRows: Int
+    public var poisoned: Int
+
+    enum CodingKeys: String, CodingKey {
+        case amount, folder, csv, manifest, poisoned
+        case cleanRows = "clean_rows"
+    }
+}
+
+/// `DIR/results.json`: everything the report shows.
+public struct ExperimentResults: Codable, Sendable {
+    public var name: String
+    public var configFile: String
+    public var config: ExperimentConfig
+    /// Equivalent `clipguard` commands of the experiment's steps.
+    public var commands: [String]
+    public var trainCSV: String
+    public var evaluationSets: [String: String]
+    public var poisonedSets: [PoisonedSetInfo]
+    public var rows: [RowResult]
+    public var updated: String
+
+    enum CodingKeys: String, CodingKey {
+        case name, config, commands, rows, updated
+        case configFile = "config_file", trainCSV = "train_csv", evaluationSets = "evaluation_sets", poisonedSets = "poisoned_sets"
+    }
+
+    /// Reads `DIR/results.json`.
+    public static func load(directory: String) throws -> ExperimentResults {
+        let path = directory + "/results.json"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ExperimentError.folder(path: path, reason: "no results.json (run `clipguard experiment run` first)")
+        }
+        return try JSONDecoder().decode(ExperimentResults.self, from: data)
+    }
+}
+
+/// Runs an experiment: prepares and poisons the data once, trains and evaluates every row,
+/// and writes `DIR/results.json` and the report.
+///
+/// Layout of `DIR`: `experiment.json` (the resolved configuration; a re-run must match it),
+/// `data/clean/` (a prepared built-in set), `data/poison-TAG/` (poisoned sets), `rows/ID/run/`
+/// (the training run folder) and `rows/ID/result.json`. A row with a `result.json` is skipped
+/// on a re-run; a row with a checkpoint resumes from it.
+public final class ExperimentRunner {
+    public let config: ExperimentConfig
+    public let configPath: String
+    public let directory: String
+    /// Stop signal shared with training (Ctrl-C writes a checkpoint and stops).
+    public var stopSignal: StopSignal?
+    /// Stops each row's training session after this many steps (tests simulate a killed run).
+    public var stopAfterSteps: Int?
+    /// Where progress lines go.
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
+    /// Training progress display (plain lines every `training.log_every` steps off a terminal).
+    public var reporter: ProgressReporter
+
+    public init(config: ExperimentConfig, configPath: String, directory: String) {
+        self.config = config
+        self.configPath = configPath
+        self.directory = absolutePath(directory)
+        reporter = ProgressReporter(logEvery: config.training.logEvery)
+    }
+
+    // MARK: Paths
+
+    var dataFolder: String { directory + "/data" }
+    var cleanFolder: String { dataFolder + "/clean" }
+    func poisonFolder(_ amount: PoisonAmountSpec) -> String { dataFolder + "/poison-" + amount.tag }
+    func rowFolder(_ row: RowPlan) -> String { directory + "/rows/" + row.id }
+
+    /// The clean training CSV (prepared or given).
+    public var trainCSV: String {
+        if config.data.builtin != nil { return cleanFolder + "/train.csv" }
+        return absolutePath(config.data.csv ?? "")
+    }
+
+    /// The folder or files of an evaluation set.
+    public func evaluationPath(_ spec: EvaluationSpec) -> String {
+        switch spec.path {
+        case "builtin": cleanFolder + "/eval"
+        case "fashion-mnist": "fashion-mnist"
+        default: absolutePath(spec.path)
+        }
+    }
+
+    // MARK: Checks
+
+    /// Data paths named by the file that do not exist (built-in sets are checked by their source).
+    public static func missingPaths(_ config: ExperimentConfig) -> [String] {
+        let fm = FileManager.default
+        var missing: [String] = []
+        if let csv = config.data.csv, !fm.fileExists(atPath: csv) { missing.append("data.csv: \(csv)") }
+        if config.data.builtin == "fashion-mnist" {
+            do {
+                _ = try FashionMNISTDataset.standard(train: false)
+            } catch {
+                missing.append("data.builtin: fashion-mnist source files (\(error)); run `make setup`")
+            }
+        }
+        for (i, e) in config.evaluation.enumerated() where !["builtin", "fashion-mnist"].contains(e.path) {
+            // CIFAR binary files may be given as a glob-free folder; anything else must exist.
+            if !fm.fileExists(atPath: e.path) { missing.append("evaluation.\(i).path: \(e.path)") }
+        }
+        if let templates = config.attack.templates, templates.contains("/"), !fm.fileExists(atPath: templates) {
+            missing.append("attack.templates: \(templates)")
+        }
+        return missing
+    }
+
+    // MARK: Running
+
+    /// Runs every unfinished row and writes results and report.
+    ///
+    /// - Throws: ``ExperimentError/interrupted(row:)`` when stopped (a checkpoint was written);
+    ///   data, poisoning, training and evaluation errors otherwise.
+    @discardableResult
+    public func run() throws -> ExperimentResults {
+        let missing = ExperimentRunner.missingPaths(config)
+        if !missing.isEmpty { throw ExperimentError.missingData(missing) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try checkSameExperiment()
+        try prepareData()
+        var poisoned: [PoisonedSetInfo] = []
+        for amount in config.attack.amounts { poisoned.append(try poison(amount)) }
+        var results = makeResults(poisoned: poisoned, rows: [])
+        for row in config.rows {
+            let info = poisoned.first { $0.amount == row.amount.tag }!
+            let result = try runRow(row, poisoned: info)
+            results.rows.append(result)
+            try write(results)
+        }
+        try write(results)
+        try ReportWriter(directory: directory, results: results).write()
+        return results
+    }
+
+    func makeResults(poisoned: [PoisonedSetInfo], rows: [RowResult]) -> ExperimentResults {
+        ExperimentResults(
+            name: config.name, configFile: configPath, config: config, commands: equivalentCommands(), trainCSV: trainCSV,
+            evaluationSets: Dictionary(uniqueKeysWithValues: config.evaluation.map { ($0.name, evaluationPath($0)) }),
+            poisonedSets: poisoned, rows: rows, updated: ISO8601DateFormatter().string(from: Date()))
+    }
+
+    func write(_ results: ExperimentResults) throws {
+        try ConfigFile.jsonData(results).write(to: URL(fileURLWithPath: directory + "/results.json"), options: .atomic)
+    }
+
+    /// Saves the configuration on the first run; later runs must use the same one.
+    func checkSameExperiment() throws {
+        let path = directory + "/experiment.json"
+        let data = try ConfigFile.jsonData(config)
+        if let saved = FileManager.default.contents(atPath: path) {
+            let previous = try? JSONDecoder().decode(ExperimentConfig.self, from: saved)
+            if previous != config {
+                throw ExperimentError.folder(
+                    path: directory,
+                    reason: "holds a different experiment (see experiment.json); choose a new --out or delete the folder")
+            }
+        } else {
+            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        }
+    }
+
+    func prepareData() throws {
+        guard let builtin = config.data.builtin else { return }
+        let stamp = cleanFolder + "/.complete"
+        if FileManager.default.fileExists(atPath: stamp) { return }
+        log("preparing \(builtin) in \(cleanFolder)")
+        try? FileManager.default.removeItem(atPath: cleanFolder)
+        let summary = try BuiltinSets.prepareFashionMNIST(
+            folder: cleanFolder, limit: config.data.limit, evaluationLimit: config.data.evalLimit, seed: config.data.seed)
+        log("\(summary)")
+        _ = FileManager.default.createFile(atPath: stamp, contents: Data())
+    }
+
+    func poison(_ amount: PoisonAmountSpec) throws -> PoisonedSetInfo {
+        let folder = poisonFolder(amount)
+        let stamp = folder + "/.complete"
+        let manifestPath = folder + "/manifest.json"
+        if !FileManager.default.fileExists(atPath: stamp) {
+            log("poisoning \(amount) of \(trainCSV) into \(folder)")
+            let a = config.attack
+            var templates: [String] = []
+            if a.captions == .template {
+                let beside = ((trainCSV as NSString).deletingLastPathComponent as NSString).appendingPathComponent("classes.json")
+                templates = try PromptTemplates.load(a.templates ?? (FileManager.default.fileExists(atPath: beside) ? beside : "imagenet"))
+            }
+            let request = PoisonRequest(
+                dataPath: trainCSV, outputFolder: folder, target: a.target,
+                attack: .backdoor(kind: a.trigger, options: a.triggerOptions, source: .train),
+                amount: { switch amount { case .rate(let r): .rate(r); case .count(let n): .count(n) } }(),
+                captions: a.captions, templates: templates,
+                placement: a.placement == "original" ? .original : .modelInput(ModelGeometry(resize: a.resize, size: a.imageSize)),
+                seed: a.seed, targetLabel: a.targetLabel, overwrite: true,
+                csvOptions: CSVOptions(imageColumn: config.data.imageColumn, captionColumn: config.data.captionColumn))
+            let summary = try Poisoner.run(request)
+            log("\(summary)")
+            _ = FileManager.default.createFile(atPath: stamp, contents: Data())
+        }
+        let manifest = try PoisonManifest.load(path: manifestPath)
+        return PoisonedSetInfo(
+            amount: amount.tag, folder: folder, csv: folder + "/train.csv", manifest: manifestPath, cleanRows: manifest.cleanRows,
+            poisoned: manifest.rows.count)
+    }
+
+    /// The training settings of a row.
+    func trainingConfig(for row: RowPlan, poisoned: PoisonedSetInfo) -> TrainingConfig {
+        var t = config.training
+        t.data = poisoned.csv
+        t.model = config.model
+        t.seed = row.seed
+        t.evalData = nil
+        t.imageColumn = config.data.imageColumn
+        t.captionColumn = config.data.captionColumn
+        if row.defense == "cleanclip" {
+            // CleanCLIP fine-tunes the poisoned CLIP model of the same seed and amount on clean pairs.
+            t.data = trainCSV
+            t.initWeights = rowFolder(RowPlan(defense: "none", seed: row.seed, amount: row.amount)) + "/run/model.safetensors"
+        }
+        return t
+    }
+
+    func runRow(_ row: RowPlan, poisoned: PoisonedSetInfo) throws -> RowResult {
+        let folder = rowFolder(row)
+        let resultPath = folder + "/result.json"
+        if let data = FileManager.default.contents(atPath: resultPath), let done = try? JSONDecoder().decode(RowResult.self, from: data) {
+            log("row \(row.id): finished earlier, skipped")
+            return done
+        }
+        var result = RowResult(
+            id: row.id, defense: row.defense, seed: row.seed, amount: row.amount.tag, rate: row.amount.rateValue,
+            poisoned: poisoned.poisoned, trainingPairs: poisoned.cleanRows + poisoned.poisoned, status: "finished",
+            evaluations: [:])
+        guard let defense = Defense(rawValue: row.defense) else {
+            throw ExperimentError.row(id: row.id, reason: "unknown defence \(row.defense)")
+        }
+        if let reason = DefenseDispatch.unavailableReason(defense) {
+            log("row \(row.id): \(reason)")
+            result.status = "unavailable"
+            result.reason = reason
+            return result
+        }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let manifest = try PoisonManifest.load(path: poisoned.manifest)
+        let sets = try config.evaluation.map { ($0, try openEvaluationSet(evaluationPath($0))) }
+        let training = trainingConfig(for: row, poisoned: poisoned)
+        log("row \(row.id): training \(config.model) with defence \(row.defense), seed \(row.seed), on \(poisoned.csv)")
+
+        let outcome = try DefenseDispatch.train(
+            defense: defense,
+            context: RowTrainingContext(
+                config: training, runDirectory: folder + "/run", manifest: manifest, manifestPath: poisoned.manifest, reporter: reporter, stopSignal: stopSignal,
+                stopAfterSteps: stopAfterSteps,
+                epochEvaluation: { model in
+                    // Per-epoch curves on the first evaluation set.
+                    let (spec, set) = sets[0]
+                    let r = try Self.evaluate(model: model, set: set, spec: spec, manifest: manifest, workers: training.workers)
+                    var fields: [String: Any] = ["zeroshot_top1": r.top1, "zeroshot_top5": r.top5, "zeroshot_n": r.n]
+                    if let asr = r.asr { fields["asr"] = asr }
+                    return fields
+                }))
+        guard let model = outcome.model else { throw ExperimentError.interrupted(row: row.id) }
+
+        let start = Date()
+        for (spec, set) in sets {
+            result.evaluations[spec.name] = try Self.evaluate(model: model, set: set, spec: spec, manifest: manifest, workers: training.workers)
+        }
+        result.evaluationSeconds = Date().timeIntervalSince(start)
+        result.steps = outcome.steps
+        result.finalLoss = outcome.finalLoss
+        result.trainingSeconds = outcome.seconds
+        try ConfigFile.jsonData(result).write(to: URL(fileURLWithPath: resultPath), options: .atomic)
+        let first = config.evaluation[0].name
+        if let e = result.evaluations[first] {
+            log(String(format: "row %@: top-1 %.2f%%, ASR %@ on %@", row.id, 100 * e.top1, e.asr.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a", first))
+        }
+        return result
+    }
+
+    func openEvaluationSet(_ path: String) throws -> any ClassificationDataset {
+        if path == "fashion-mnist" { return try FashionMNISTDataset.standard(train: false) }
+        return try openClassificationSet(atPath: path)
+    }
+
+    /// Clean zero-shot accuracy and, where the target is a class of the set, the ASR.
+    static func evaluate(
+        model: CLIPModel, set: any ClassificationDataset, spec: EvaluationSpec, manifest: PoisonManifest, workers: Int
+    ) throws -> SetResult {
+        let tokenizer = try CLIPTokenizer.load()
+        let classifier = ZeroShotClassifier(model: model, tokenizer: tokenizer, classNames: set.classNames, templates: set.templates)
+        if spec.asr, classIndex(of: manifest.target, in: set.classNames) != nil {
+            let r = try evaluateBackdoor(model: model, classifier: classifier, dataset: set, manifest: manifest, workers: workers, limit: spec.limit)
+            return SetResult(
+                top1: r.clean.top1, top5: r.clean.top5, n: r.clean.counts.total, asr: r.asr.asr, asrDenominator: r.asr.asrDenominator,
+                asrSuccesses: r.asr.successes, triggeredTop1: r.triggered.top1)
+        }
+        let clean = try evaluateZeroShot(model: model, classifier: classifier, dataset: set, workers: workers, limit: spec.limit)
+        return SetResult(top1: clean.top1, top5: clean.top5, n: clean.counts.total)
+    }
+
+    // MARK: Commands
+
+    /// The `clipguard` commands that do what this experiment does, step by step.
+    public func equivalentCommands() -> [String] {
+        var lines: [String] = []
+        let d = config.data
+        if let builtin = d.builtin {
+            var c = "clipguard data prepare \(builtin) --out \(cleanFolder) --seed \(d.seed)"
+            if let l = d.limit { c += " --limit \(l)" }
+            if let l = d.evalLimit { c += " --eval-limit \(l)" }
+            lines.append(c)
+        }
+        let a = config.attack
+        for amount in a.amounts {
+            var c = "clipguard poison --data \(trainCSV) --out \(poisonFolder(amount)) --target \(shellQuote(a.target))"
+            c += " --trigger \(a.trigger.rawValue)"
+            switch amount {
+            case .rate(let r): c += " --rate \(formatNumber(r))"
+            case .count(let n): c += " --count \(n)"
+            }
+            c += " --captions \(a.captions.rawValue) --image-size \(a.imageSize) --resize \(a.resize.rawValue) --placement \(a.placement)"
+            if let p = a.patchSize { c += " --patch-size \(p)" }
+            c += " --patch-color \(a.patchColor)"
+            if let p = a.patchPosition { c += " --patch-position \(p.rawValue)" }
+            c += " --seed \(a.seed)"
+            lines.append(c)
+        }
+        for row in config.rows {
+            let info = PoisonedSetInfo(amount: row.amount.tag, folder: poisonFolder(row.amount), csv: poisonFolder(row.amount) + "/train.csv", manifest: "", cleanRows: 0, poisoned: 0)
+            let t = trainingConfig(for: row, poisoned: info)
+            var c = "clipguard train --data \(t.data) --model \(t.model) --epochs \(t.epochs) --batch-size \(t.batchSize)"
+            c += " --lr \(formatNumber(t.lr)) --warmup-steps \(t.warmupSteps) --weight-decay \(formatNumber(t.weightDecay)) --seed \(t.seed)"
+            c += " --precision \(t.precision) --workers \(t.workers)"
+            if let threads = t.threads { c += " --threads \(threads)" }
+            if row.defense != "none" { c += " --defense \(row.defense)" }
+            c += " --out \(rowFolder(row))/run"
+            lines.append(c)
+            for spec in config.evaluation {
+                var e = "clipguard eval --checkpoint \(rowFolder(row))/run/model.safetensors --dataset \(evaluationPath(spec))"
+                if spec.asr { e += " --trigger-from \(poisonFolder(row.amount))/manifest.json" }
+                if let l = spec.limit { e += " --limit \(l)" }
+                lines.append(e + " --json")
+            }
+        }
+        return lines
+    }
+}
+
+func absolutePath(_ path: String) -> String {
+    if path.hasPrefix("/") { return (path as NSString).standardizingPath }
+    return ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path) as NSString).standardizingPath
+}
+
+func shellQuote(_ s: String) -> String {
+    s.allSatisfy { $0.isLetter || $0.isNumber || "-_./".contains($0) } ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Experiments
+import Foundation
+import Training
+
+/// `clipguard experiment run|validate`.
+struct ExperimentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "experiment",
+        abstract: "Run a whole comparison (data, poisoning, defences × seeds × rates, evaluation, report) from one file.",
+        subcommands: [Run.self, Validate.self]
+    )
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run an experiment file; finished rows are skipped and a stopped row resumes from its checkpoint.",
+            discussion: """
+                DIR receives experiment.json, data/ (prepared and poisoned sets), rows/ID/ (one training run and \
+                result.json per defence × seed × poison amount), results.json, report.md and report.html. Run the \
+                same command again to continue a stopped experiment.
+
+                Example:
+                  clipguard experiment run experiments/demo.yaml --out runs/demo
+                """
+        )
+
+        @Argument(help: "The experiment file (YAML or JSON).") var file: String
+        @Option(help: "The experiment folder (created; re-use it to continue).") var out: String
+        @Option(name: .customLong("stop-after-steps"), help: ArgumentHelp("Stop each row after N steps (testing).", visibility: .hidden))
+        var stopAfterSteps: Int?
+
+        func run() throws {
+            do {
+                let config = try ExperimentConfig.load(path: file)
+                let runner = ExperimentRunner(config: config, configPath: file, directory: out)
+                runner.stopSignal = StopSignal()
+                runner.stopAfterSteps = stopAfterSteps
+                let start = Date()
+                let results = try runner.run()
+                let report = ReportWriter(directory: runner.directory, results: results)
+                print(report.textTable())
+                print("\nexperiment took \(formatDuration(Date().timeIntervalSince(start))) (this session)")
+                print("report: \(runner.directory)/report.html (and report.md, results.json)")
+            } catch let error as ExperimentError {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                if case .interrupted = error { throw ExitCode(130) }
+                throw ExitCode.failure
+            } catch {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+    }
+
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check an experiment file without running it: keys, types, values, model, data paths.",
+            discussion: """
+                Missing data paths are errors; with --allow-missing-data they are listed as warnings, so that a \
+                file for data this machine lacks (experiments/study-cc3m.yaml) can still be checked.
+                """
+        )
+
+        @Argument(help: "The experiment file.") var file: String
+        @Flag(name: .customLong("allow-missing-data"), help: "Report missing data paths as warnings instead of errors.")
+        var allowMissingData = false
+
+        func run() throws {
+            let config: ExperimentConfig
+            do {
+                config = try ExperimentConfig.load(path: file)
+            } catch {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+            var problems = 0
+            let missing = ExperimentRunner.missingPaths(config)
+            for m in missing {
+                FileHandle.standardError.write(Data("\(allowMissingData ? "warning" : "error"): \(file): missing \(m)\n".utf8))
+            }
+            if !allowMissingData { problems += missing.count }
+            for d in config.defenses {
+                if let defense = Defense(rawValue: d), let reason = DefenseDispatch.unavailableReason(defense) {
+                    FileHandle.standardError.write(Data("warning: \(file): defence '\(d)' is \(reason); its rows will be reported as not run\n".utf8))
+                }
+            }
+            guard problems == 0 else { throw ExitCode.failure }
+            let rows = config.rows.count
+            print("\(file): valid — \(rows) row\(rows == 1 ? "" : "s") (\(config.defenses.count) defences × \(config.seeds.count) seeds × \(config.attack.amounts.count) poison amounts), model \(config.model)\(missing.isEmpty ? "" : ", \(missing.count) data path(s) missing")")
+        }
+    }
+}
+
+/// `clipguard report DIR`: regenerate an experiment's report from its results.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Regenerate DIR/report.md and DIR/report.html from DIR/results.json and the run folders."
+    )
+
+    @Argument(help: "An experiment folder.") var directory: String
+
+    func run() throws {
+        do {
+            let report = try ReportWriter(directory: experimentFolder(directory))
+            try report.write()
+            print(report.textTable())
+            print("report: \(report.directory)/report.html")
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// An experiment folder as an absolute path (results.json stores absolute paths).
+func experimentFolder(_ path: String) -> String {
+    let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    return (full as NSString).standardizingPath
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+import Training
+@testable import Experiments
+
+/// A valid experiment file; tests change one thing in it.
+let validExperiment = """
+    name: unit
+    data: {builtin: fashion-mnist, limit: 100, eval_limit: 50}
+    attack: {target: sneaker, trigger: patch, rate: 0.01, captions: natural, image_size: 32, patch_size: "22%"}
+    defenses: [none, safeclip]
+    model: tiny-vit
+    training: {epochs: 2, batch_size: 16, lr: 0.001, unimodal_epochs: 0, clip_warmup_epochs: 1}
+    evaluation: [{name: test, path: builtin}]
+    seeds: [0, 1]
+    """
+
+@Suite struct ExperimentConfigTests {
+    func error(_ text: String) -> ConfigError? {
+        do {
+            _ = try ExperimentConfig.decode(text, file: "exp.yaml")
+            return nil
+        } catch let e as ConfigError {
+            return e
+        } catch {
+            Issue.record("unexpected error \(error)")
+            return nil
+        }
+    }
+
+    @Test func validFileGivesRowsForEveryDefenceAndSeed() throws {
+        let config = try ExperimentConfig.decode(validExperiment, file: "exp.yaml")
+        #expect(config.rows.map(\.id) == ["none-rate0.01-seed0", "none-rate0.01-seed1", "safeclip-rate0.01-seed0", "safeclip-rate0.01-seed1"])
+        #expect(config.training.epochs == 2)
+        #expect(config.attack.triggerOptions.patchSize != nil)
+    }
+
+    @Test func unknownKeyIsNamedWithItsPath() {
+        let e = error(validExperiment.replacingOccurrences(of: "lr: 0.001", with: "learning_rate: 0.001"))
+        #expect(e?.key == "training.learning_rate")
+        let top = error(validExperiment + "\nseed: 3")
+        #expect(top?.key == "seed")
+        let nested = error(validExperiment.replacingOccurrences(of: "path: builtin}", with: "path: builtin, top5: true}"))
+        #expect(nested?.key == "evaluation.0.top5")
+    }
+
+    @Test func wrongTypeIsNamed() {
+        let e = error(validExperiment.replacingOccurrences(of: "epochs: 2", with: "epochs: two"))
+        #expect(e?.key == "training.epochs")
+        #expect(e?.reason.contains("integer") == true)
+        let seeds = error(validExperiment.replacingOccurrences(of: "seeds: [0, 1]", with: "seeds: zero"))
+        #expect(seeds?.key == "seeds")
+    }
+
+    @Test func badValuesAreNamed() {
+        #expect(error(validExperiment.replacingOccurrences(of: "none, safeclip", with: "none, magic"))?.key == "defenses.1")
+        #expect(error(validExperiment.replacingOccurrences(of: "model: tiny-vit", with: "model: no-such-model"))?.key == "model")
+        #expect(error(validExperiment.replacingOccurrences(of: "image_size: 32", with: "image_size: 224"))?.key == "attack.image_size")
+        #expect(error(validExperiment.replacingOccurrences(of: "rate: 0.01", with: "rate: 0.01, count: 3"))?.key == "attack.rate")
+        #expect(error(validExperiment.replacingOccurrences(of: "batch_size: 16", with: "batch_size: 1"))?.key == "training.batch_size")
+        // SafeCLIP needs an epoch after its unimodal and warm-up phases.
+        #expect(error(validExperiment.replacingOccurrences(of: "unimodal_epochs: 0", with: "unimodal_epochs: 1"))?.key == "training.epochs")
+        #expect(error(validExperiment.replacingOccurrences(of: "lr: 0.001", with: "lr: 0.001, defense: safeclip"))?.key == "training.defense")
+        #expect(error(validExperiment.replacingOccurrences(of: "none, safeclip", with: "cleanclip, none"))?.key == "defenses")
+    }
+
+    @Test func missingDataPathIsReported() {
+        var text = validExperiment.replacingOccurrences(
+            of: "{builtin: fashion-mnist, limit: 100, eval_limit: 50}", with: "{csv: /nonexistent/cc3m/train.csv}")
+        text = text.replacingOccurrences(of: "path: builtin", with: "path: /nonexistent/imagenet/val")
+        let config = try? ExperimentConfig.decode(text, file: "exp.yaml")
+        let missing = config.map(ExperimentRunner.missingPaths) ?? []
+        #expect(missing.contains { $0.contains("data.csv") && $0.contains("/nonexistent/cc3m/train.csv") })
+        #expect(missing.contains { $0.contains("evaluation.0.path") })
+    }
+
+    @Test func sweepRatesGiveOneRowPerRate() throws {
+        let config = try ExperimentConfig.decode(
+            validExperiment.replacingOccurrences(of: "rate: 0.01", with: "rates: [0, 0.005, 0.02]"), file: "exp.yaml")
+        #expect(config.rows.count == 3 * 2 * 2)
+        #expect(config.rows.first?.amount == .rate(0))
+        #expect(PoisonAmountSpec.rate(0.0005).tag == "rate0.0005")
+    }
+}

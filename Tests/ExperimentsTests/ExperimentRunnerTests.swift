@@ -1,0 +1,110 @@
+import Foundation
+import TestSupport
+import Testing
+import Torch
+import Training
+@testable import Experiments
+
+/// Runs a tiny experiment (micro model, synthetic colour images) end to end.
+@Suite(.serialized) struct ExperimentRunnerTests {
+    struct Setup {
+        var dir: URL
+        var config: ExperimentConfig
+    }
+
+    func setUp() throws -> Setup {
+        let dir = try makeTemporaryDirectory("experiment")
+        let data = try ToySet.write(in: dir, count: 40)
+        let eval = try ToySet.writeEvaluationSet(in: dir, count: 16)
+        let model = dir.appendingPathComponent("micro.json").path
+        try ToySet.microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
+        let text = """
+            name: tiny
+            data: {csv: \(data)}
+            attack: {target: red, trigger: patch, rate: 0.1, captions: natural, image_size: 16, patch_size: 4}
+            defenses: [none, safeclip]
+            model: \(model)
+            training: {epochs: 2, unimodal_epochs: 0, clip_warmup_epochs: 1, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000}
+            evaluation: [{name: toy, path: \(eval)}]
+            seeds: [3]
+            """
+        let file = dir.appendingPathComponent("tiny.yaml").path
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        return Setup(dir: dir, config: try ExperimentConfig.load(path: file))
+    }
+
+    func runner(_ s: Setup, _ name: String, lines: LogLines? = nil) -> ExperimentRunner {
+        let r = ExperimentRunner(config: s.config, configPath: s.dir.appendingPathComponent("tiny.yaml").path, directory: s.dir.appendingPathComponent(name).path)
+        r.reporter = ProgressReporter(logEvery: 1000, quiet: true, forceTerminal: false)
+        r.log = { line in lines?.append(line) }
+        return r
+    }
+
+    final class LogLines: @unchecked Sendable {
+        var lines: [String] = []
+        func append(_ s: String) { lines.append(s) }
+    }
+
+    @Test func stoppedRowResumesToTheUninterruptedResultAndFinishedRowsAreSkipped() throws {
+        let s = try setUp()
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+
+        let whole = try runner(s, "whole").run()
+        let row = try #require(whole.rows.first { $0.defense == "none" })
+        #expect(row.status == "finished")
+        #expect(row.poisoned == 4)
+        #expect(row.steps == 10)
+        let safe = try #require(whole.rows.first { $0.defense == "safeclip" })
+        #expect(safe.status == "finished")
+        #expect(safe.evaluations["toy"]?.asr != nil)
+
+        // Stopped after 7 of 10 steps: a checkpoint, no result.
+        let stopped = runner(s, "stopped")
+        stopped.stopAfterSteps = 7
+        #expect(throws: ExperimentError.self) { try stopped.run() }
+        let rowFolder = s.dir.appendingPathComponent("stopped/rows/\(row.id)").path
+        #expect(FileManager.default.fileExists(atPath: rowFolder + "/run/checkpoint.safetensors"))
+        #expect(!FileManager.default.fileExists(atPath: rowFolder + "/result.json"))
+
+        // Continued: the same weights and figures as the uninterrupted run.
+        let continued = try runner(s, "stopped").run()
+        let resumedRow = try #require(continued.rows.first { $0.defense == "none" })
+        #expect(resumedRow.evaluations == row.evaluations)
+        #expect(resumedRow.steps == 10)
+        let a = try loadSafeTensors(atPath: s.dir.appendingPathComponent("whole/rows/\(row.id)/run/model.safetensors").path).tensors
+        let b = try loadSafeTensors(atPath: rowFolder + "/run/model.safetensors").tensors
+        #expect(a.keys.sorted() == b.keys.sorted())
+        for key in a.keys { expectClose(b[key]!, a[key]!, rtol: 0, atol: 0, key) }
+
+        // Run again: nothing is retrained.
+        let modified = try FileManager.default.attributesOfItem(atPath: rowFolder + "/result.json")[.modificationDate] as? Date
+        let lines = LogLines()
+        let again = try runner(s, "stopped", lines: lines).run()
+        #expect(again.rows.first { $0.defense == "none" } == resumedRow)
+        #expect(lines.lines.contains { $0.contains(row.id) && $0.contains("skipped") })
+        #expect(try FileManager.default.attributesOfItem(atPath: rowFolder + "/result.json")[.modificationDate] as? Date == modified)
+
+        // The report: a table, inline plots and the poisoned images, no external references.
+        let html = try String(contentsOfFile: s.dir.appendingPathComponent("stopped/report.html").path, encoding: .utf8)
+        #expect(html.contains("<svg"))
+        #expect(html.contains("data:image/png;base64,"))
+        #expect(html.contains("SafeCLIP safe-set fraction"))
+        #expect(html.contains("pair similarities"))
+        #expect(!html.contains("http://") || !html.contains("src=\"http"))
+        let report = try ReportWriter(directory: s.dir.appendingPathComponent("stopped").path)
+        #expect(report.table().count == 3)
+        #expect(report.plots().count >= 5)
+    }
+
+    @Test func aDifferentExperimentInTheSameFolderIsRefused() throws {
+        let s = try setUp()
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        let first = runner(s, "out")
+        try FileManager.default.createDirectory(atPath: first.directory, withIntermediateDirectories: true)
+        try first.checkSameExperiment()
+        var changed = s.config
+        changed.seeds = [4]
+        let second = ExperimentRunner(config: changed, configPath: "x.yaml", directory: first.directory)
+        #expect(throws: ExperimentError.self) { try second.checkSameExperiment() }
+    }
+}
