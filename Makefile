@@ -36,11 +36,10 @@ clean:
 	rm -rf .build
 
 # The small-scale study (experiments/demo.yaml): data, poisoning, CLIP vs SafeCLIP, report.
-# Release build: training is several times faster than with a debug build's data pipeline.
-# Re-running continues a stopped demo and skips finished rows. Measured 2026-11-29 on the shared
-# 2-core machine (load 6-12): 28:52 for the four rows (CLIP 4 min, SafeCLIP 8-12 min each) plus
-# the release build (11 min under load from a partly warm .build; a debug build took 5 min).
+# Re-running continues a stopped demo and skips finished rows. Debug build (the image pipeline
+# is compiled optimised in every build): measured 2026-11-29 on this 2-core machine, the four
+# rows took 1:26 after the build.
 DEMO_OUT ?= runs/demo
 demo: setup
-	$(SWIFT) build -c release --product clipguard
-	.build/release/clipguard experiment run experiments/demo.yaml --out $(DEMO_OUT)
+	$(SWIFT) build --product clipguard
+	.build/debug/clipguard experiment run experiments/demo.yaml --out $(DEMO_OUT)

@@ -65,7 +65,11 @@ let package = Package(
             name: "CCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]
         ),
-        .target(name: "Datasets", dependencies: ["CCodecs"], swiftSettings: strict),
+        // Image decoding, resizing and augmentation are per-pixel Swift loops: optimise them in
+        // debug builds too, or a debug build's data pipeline starves training.
+        .target(
+            name: "Datasets", dependencies: ["CCodecs"],
+            swiftSettings: strict + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Attacks", dependencies: ["Datasets"], swiftSettings: strict),
         .target(
             name: "Experiments",
