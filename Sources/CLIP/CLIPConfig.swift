@@ -251,6 +251,10 @@ private let visionFixed: [(String, [JSONValue], String)] = [
     ("pos_embed_type", [.string("learnable")], "only learnable positional embeddings are supported"),
     ("final_ln_after_pool", [.bool(false)], "ln_post is applied before pooling"),
     ("pool_type", [.string("tok")], "only class-token pooling is supported"),
+    ("timm_model_name", [.null], "timm towers are not supported"),
+] + blockFixed
+/// Options of the attention block, shared by both towers: accepted only at their defaults.
+private let blockFixed: [(String, [JSONValue], String)] = [
     ("act_kwargs", [.null, .object([:])], "activation options are not supported"),
     ("norm_kwargs", [.null, .object([:])], "norm options are not supported"),
     ("block_type", [.null, .string("default")], "only the default attention block is supported"),
@@ -260,7 +264,6 @@ private let visionFixed: [(String, [JSONValue], String)] = [
     ("scale_attn_inner", [.bool(false)], "custom attention blocks are not supported"),
     ("scale_attn", [.bool(false)], "custom attention blocks are not supported"),
     ("scale_fc", [.bool(false)], "custom attention blocks are not supported"),
-    ("timm_model_name", [.null], "timm towers are not supported"),
 ]
 /// Fields that only matter for features we reject elsewhere (accepted with any value).
 private let visionIgnored: Set<String> = [
@@ -277,20 +280,11 @@ private let textFixed: [(String, [JSONValue], String)] = [
     ("pool_type", [.string("argmax")], "only EOT (argmax) pooling is supported"),
     ("proj_bias", [.bool(false)], "text_projection is a bias-free matrix"),
     ("proj_type", [.string("linear")], "text_projection is a bias-free matrix"),
-    ("act_kwargs", [.null, .object([:])], "activation options are not supported"),
-    ("norm_kwargs", [.null, .object([:])], "norm options are not supported"),
-    ("block_type", [.null, .string("default")], "only the default attention block is supported"),
-    ("qk_norm", [.bool(false)], "custom attention blocks are not supported"),
-    ("scaled_cosine_attn", [.bool(false)], "custom attention blocks are not supported"),
-    ("scale_heads", [.bool(false)], "custom attention blocks are not supported"),
-    ("scale_attn_inner", [.bool(false)], "custom attention blocks are not supported"),
-    ("scale_attn", [.bool(false)], "custom attention blocks are not supported"),
-    ("scale_fc", [.bool(false)], "custom attention blocks are not supported"),
     ("hf_model_name", [.null], "Hugging Face text towers are not supported"),
     ("hf_tokenizer_name", [.null], "only the OpenAI BPE tokenizer is supported"),
     ("tokenizer_mode", [.null], "only the OpenAI BPE tokenizer is supported"),
     ("tokenizer_kwargs", [.null, .object([:])], "tokenizer options are not supported"),
-]
+] + blockFixed
 private let textIgnored: Set<String> = [
     "pad_id", "eos_id", "output_tokens", "hf_model_pretrained", "hf_proj_type", "hf_pooler_type",
 ]
