@@ -29,6 +29,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "clipguard", targets: ["clipguard"]),
+        .executable(name: "clipguard-bench", targets: ["clipguard-bench"]),
         .library(name: "ClipGuard", targets: ["Torch", "NN", "Datasets", "CLIP", "Attacks", "Defenses", "Evaluation", "Training"]),
     ],
     dependencies: [
@@ -66,6 +67,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "clipguard-bench", dependencies: ["Torch", "NN", "CLIP", "Datasets", "Training", "Defenses"],
+            swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: strict),
