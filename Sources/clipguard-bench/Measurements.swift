@@ -80,7 +80,17 @@ private func syntheticBatch(model: CLIPModel, batch n: Int) -> (images: Tensor, 
 /// (what `CLIPTrainer` does per batch, on a fixed synthetic batch).
 private func prepareStep(_ spec: Spec) throws -> Prepared {
     let model = try CLIPModel.named(spec.string("model"), seed: 0)
-    let (images, tokens) = syntheticBatch(model: model, batch: spec.int("batch", 32))
+    var (images, tokens) = syntheticBatch(model: model, batch: spec.int("batch", 32))
+    var extra: [String: Any] = ["parameters": model.parameterCount]
+    if spec.string("layout") == "channels_last" {
+        // The conversion must not change what the model computes: compare eval-mode features.
+        let probe = images.narrowed(dim: 0, start: 0, length: min(8, images.size(0)))
+        let before = inferenceMode { model.encodeImage(probe) }
+        model.useChannelsLast()
+        images = images.channelsLast()
+        let after = inferenceMode { model.encodeImage(probe.channelsLast()) }
+        extra["channels_last_max_abs_diff"] = inferenceMode { (after - before).abs().max().item() }
+    }
     let optimizer = AdamW(
         groups: weightDecayGroups(model.store.trainableParameters(), weightDecay: 0.1), learningRate: 5e-4, fused: true)
     let bf16 = spec.bf16
@@ -96,14 +106,18 @@ private func prepareStep(_ spec: Spec) throws -> Prepared {
             optimizer.zeroGrad()
             model.clampLogitScale()
             _ = loss.item()
-        }, items: 1, extra: ["parameters": model.parameterCount])
+        }, items: 1, extra: extra)
 }
 
 /// Image embeddings of a batch in inference mode (SafeCLIP's similarity pass).
 private func prepareEncode(_ spec: Spec) throws -> Prepared {
     let model = try CLIPModel.named(spec.string("model"), seed: 0)
     let n = spec.int("batch", 256)
-    let (images, _) = syntheticBatch(model: model, batch: n)
+    var (images, _) = syntheticBatch(model: model, batch: n)
+    if spec.string("layout") == "channels_last" {
+        model.useChannelsLast()
+        images = images.channelsLast()
+    }
     let bf16 = spec.bf16
     return Prepared(
         iteration: {
