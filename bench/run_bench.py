@@ -190,7 +190,9 @@ def main():
 
     items = plan(args.quick)
     if args.only:
-        items = [it for it in items if any(word in it["id"] for word in args.only)]
+        # In the order the words are given (the first word's measurements first).
+        items = [it for word in args.only for it in items if word in it["id"]]
+        items = [it for i, it in enumerate(items) if it not in items[:i]]
     started = time.time()
     load_before = os.getloadavg()
     results = []
