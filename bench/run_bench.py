@@ -64,6 +64,10 @@ def plan(quick):
         for precision in ("fp32", "bf16"):
             items.append(m(f"step {model} b{batch} {precision}", {"name": "step", "model": model, "batch": batch,
                            "precision": precision, "count_flops": precision == "fp32"}, 2, 1))
+            if model == "RN50" and precision == "fp32":
+                items.append(m(f"step {model} b{batch} {precision}, ClipGuard channels-last", {"name": "step",
+                               "model": model, "batch": batch, "precision": precision, "layout": "channels_last"},
+                               2, 1, sides=("best",)))
     for precision in ("fp32", "bf16"):
         items.append(m(f"epoch CLIP tiny-rn {EPOCH_PAIRS} pairs b256 {precision}", {"name": "epoch_clip",
                        "model": "tiny-rn", "batch": 256, "precision": precision, "data": fmnist, "work": WORK,
