@@ -32,6 +32,11 @@ parity: build reference-env
 fixtures: reference-env
 	for s in Scripts/make_*_fixtures.py; do echo "== $$s"; .venv-ref/bin/python $$s || exit 1; done
 
+# ClipGuard vs PyTorch side by side (see bench/README.md); ~20 minutes on 2 cores.
+bench: setup reference-env
+	$(SWIFT) build -c release --product clipguard-bench
+	.venv-ref/bin/python bench/run_bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf .build
 

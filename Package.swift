@@ -34,6 +34,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "clipguard", targets: ["clipguard"]),
+        .executable(name: "clipguard-bench", targets: ["clipguard-bench"]),
         .library(name: "ClipGuard", targets: ["Torch", "NN", "Datasets", "CLIP", "Attacks", "Defenses", "Evaluation", "Training"]),
     ],
     dependencies: [
@@ -86,6 +87,9 @@ let package = Package(
         ),
         // One rank of a scripted collective scenario; DistributedTests launches two of them.
         .executableTarget(name: "clipguard-dist-worker", dependencies: ["Torch"], swiftSettings: strict),
+        .executableTarget(
+            name: "clipguard-bench", dependencies: ["Torch", "NN", "CLIP", "Datasets", "Training", "Defenses"],
+            swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["Torch", "Datasets"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: strict),

@@ -131,6 +131,17 @@ public struct CLIPModel {
             logitsPerText: perImage.t)
     }
 
+    /// Moves the ResNet image tower's convolution weights to channels-last memory order in place
+    /// (PyTorch's `model.to(memory_format=torch.channels_last)`): oneDNN's CPU convolutions then
+    /// run on NHWC activations without reordering. Values, names and saved files are unchanged;
+    /// a no-op for ViT towers (their single patch convolution gains nothing).
+    public func useChannelsLast() {
+        guard case .resnet = visual else { return }
+        for (name, tensor) in store.stateDict() where tensor.rank == 4 && name.hasPrefix("visual.") {
+            tensor.setData(tensor.channelsLast())
+        }
+    }
+
     /// Clamps `logit_scale` into [0, ln 100] in place (call after each optimiser step).
     public func clampLogitScale() { CLIP.clampLogitScale(logitScale) }
 

@@ -434,6 +434,7 @@ int ct_clone(ct_tensor *out, ct_tensor t) { CT_OUT(T(t).clone()) }
 int ct_detach(ct_tensor *out, ct_tensor t) { CT_OUT(T(t).detach()) }
 int ct_shallow_copy(ct_tensor *out, ct_tensor t) { CT_OUT(T(t)) }
 int ct_copy_(ct_tensor dst, ct_tensor src) { CT_PROTECT(dst->t.copy_(T(src))) }
+int ct_set_data(ct_tensor dst, ct_tensor src) { CT_PROTECT(dst->t.set_data(T(src))) }
 int ct_fill_(ct_tensor t, double v) { CT_PROTECT(t->t.fill_(v)) }
 int ct_zero_(ct_tensor t) { CT_PROTECT(t->t.zero_()) }
 int ct_requires_grad(ct_tensor t, int *out) { CT_PROTECT(*out = T(t).requires_grad() ? 1 : 0) }

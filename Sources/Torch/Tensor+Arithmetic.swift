@@ -148,6 +148,10 @@ extension Tensor {
     }
     /// Copies `source` (broadcast, converted) into this tensor's storage.
     public func copyInPlace(from source: Tensor) { mutate("copy_") { ct_copy_(handle, source.handle) } }
+    /// Makes this tensor use `source`'s storage, shape and strides while staying the same
+    /// tensor for autograd and for everyone holding it (PyTorch's `tensor.data = source`), e.g. to
+    /// move a parameter to channels-last memory order in place.
+    public func setData(_ source: Tensor) { mutate("set_data") { ct_set_data(handle, source.handle) } }
     public func fillInPlace(_ value: Double) { mutate("fill_") { ct_fill_(handle, value) } }
     public func zeroInPlace() { mutate("zero_") { ct_zero_(handle) } }
 }

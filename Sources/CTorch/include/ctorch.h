@@ -109,6 +109,8 @@ int ct_detach(ct_tensor *out, ct_tensor t);
 /** A new handle to the same tensor (shares storage and autograd identity). */
 int ct_shallow_copy(ct_tensor *out, ct_tensor t);
 int ct_copy_(ct_tensor dst, ct_tensor src);
+/** Makes `dst` use `src`'s storage, sizes and strides, keeping its autograd identity (`dst.data = src`). */
+int ct_set_data(ct_tensor dst, ct_tensor src);
 int ct_fill_(ct_tensor t, double value);
 int ct_zero_(ct_tensor t);
 int ct_requires_grad(ct_tensor t, int *out);
