@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Torch
 import Training
 
 /// Settings shared by `train` and `finetune`; each flag overrides the config file's key.
@@ -68,13 +69,13 @@ struct TrainingOptions: ParsableArguments {
     }
 
     /// Trains with `settings` (plain CLIP or a defence) and prints the outcome.
-    func train(_ settings: TrainingConfig) throws {
+    func train(_ settings: TrainingConfig, collective: any Collective = LocalCollective()) throws {
         do {
             let signals = StopSignal()
             let summary: TrainingSummary
             let weights: String
             if settings.defense == "none" {
-                let trainer = try CLIPTrainer(config: settings, runDirectory: out, resume: resume)
+                let trainer = try CLIPTrainer(config: settings, runDirectory: out, resume: resume, collective: collective)
                 trainer.stopAfterSteps = stopAfterSteps
                 summary = try trainer.run(stopSignal: signals)
                 weights = trainer.finalWeightsPath
@@ -125,6 +126,7 @@ struct Train: ParsableCommand {
     )
 
     @OptionGroup var options: TrainingOptions
+    @Option(help: "Data-parallel worker processes on this machine (plain CLIP training only).") var nproc: Int?
     @Option(help: "none, safeclip, roclip or filter.") var defense: String?
     @Option(name: .customLong("unimodal-epochs"), help: "SafeCLIP: unimodal warm-up epochs (5).") var unimodalEpochs: Int?
     @Option(name: .customLong("clip-warmup-epochs"), help: "SafeCLIP: CLIP warm-up epochs (1).") var clipWarmupEpochs: Int?
@@ -173,7 +175,46 @@ struct Train: ParsableCommand {
             FileHandle.standardError.write(Data("error: CleanCLIP fine-tunes a trained model: use clipguard finetune\n".utf8))
             throw ExitCode.failure
         }
-        try options.train(settings)
+        do {
+            if let nproc, nproc > 1 {
+                try launchWorkers(nproc, settings: settings)
+                return
+            }
+            guard let environment = try LaunchEnvironment.fromEnvironment(), environment.worldSize > 1 else {
+                try options.train(settings)
+                return
+            }
+            guard settings.defense == "none" else { throw Self.defenseRefusal(settings.defense, worldSize: environment.worldSize) }
+            let group = try ProcessGroup.initialize(environment)
+            try options.train(settings, collective: DistributedCollective(group: group))
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    static func defenseRefusal(_ defense: String, worldSize: Int) -> ValidationError {
+        ValidationError("--defense \(defense) runs on a single process, but the world size is \(worldSize); use --nproc 1")
+    }
+
+    /// Starts `count` workers of this executable with the same arguments minus `--nproc`, and
+    /// forwards SIGINT/SIGTERM to them (each writes its checkpoint share and stops).
+    func launchWorkers(_ count: Int, settings: TrainingConfig) throws {
+        guard settings.defense == "none" else { throw Self.defenseRefusal(settings.defense, worldSize: count) }
+        guard try LaunchEnvironment.fromEnvironment() == nil else {
+            throw ValidationError("--nproc inside a launched job (RANK/WORLD_SIZE or SLURM variables are set)")
+        }
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if let i = arguments.firstIndex(of: "--nproc") {
+            arguments.removeSubrange(i..<min(i + 2, arguments.count))
+        }
+        arguments.removeAll { $0.hasPrefix("--nproc=") }
+        let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        let signals = StopSignal()
+        let launcher = LocalLauncher(executable: executable, arguments: arguments, processCount: count)
+        if try launcher.run(interruption: { signals.received }) != nil { throw ExitCode(130) }
     }
 }
 
