@@ -69,9 +69,8 @@ struct TrainingOptions: ParsableArguments {
     }
 
     /// Trains with `settings` (plain CLIP or a defence) and prints the outcome.
-    func train(_ settings: TrainingConfig, collective: any Collective = LocalCollective()) throws {
+    func train(_ settings: TrainingConfig, collective: any Collective = LocalCollective(), signals: StopSignal = StopSignal()) throws {
         do {
-            let signals = StopSignal()
             let summary: TrainingSummary
             let weights: String
             if settings.defense == "none" {
@@ -186,7 +185,22 @@ struct Train: ParsableCommand {
             }
             guard settings.defense == "none" else { throw Self.defenseRefusal(settings.defense, worldSize: environment.worldSize) }
             let group = try ProcessGroup.initialize(environment)
-            try options.train(settings, collective: DistributedCollective(group: group))
+            let signals = StopSignal()
+            do {
+                try options.train(settings, collective: DistributedCollective(group: group), signals: signals)
+            } catch let error as ExitCode where error.rawValue == 130 {
+                // A launcher counts a worker that ends by the forwarded signal as stopped, not failed;
+                // a worker stopped by a peer's request before its own signal arrived exits with 0.
+                guard let sig = signals.received else { throw ExitCode.success }
+                // (libdispatch's signal source keeps the signal blocked: unblock it to end by it.)
+                var blocked = sigset_t()
+                sigemptyset(&blocked)
+                sigaddset(&blocked, sig)
+                signal(sig, SIG_DFL)
+                pthread_sigmask(SIG_UNBLOCK, &blocked, nil)
+                raise(sig)
+                throw error
+            }
         } catch let error as ExitCode {
             throw error
         } catch {

@@ -58,6 +58,32 @@ import Torch
         print("ddp: max |Δweight| \(maxDifference); 1 process \(oneTime), 2 processes \(twoTime)")
     }
 
+    @Test(.timeLimit(.minutes(2))) func anInterruptedJobStopsEveryWorkerWithACheckpoint() throws {
+        let dir = try makeTemporaryDirectory("ddp-stop")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = try ToySet.write(in: dir, count: 48)
+        let model = dir.appendingPathComponent("micro.json").path
+        try ToySet.microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("run").path
+        var arguments = trainArguments(data: data, model: model, out: out) + ["--nproc", "2"]
+        arguments[arguments.firstIndex(of: "--epochs")! + 1] = "500"
+        let process = Process()
+        process.executableURL = try builtExecutable(named: "clipguard")
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        let errorFile = dir.appendingPathComponent("stderr.txt"); _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil); process.standardError = try FileHandle(forWritingTo: errorFile)
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !FileManager.default.fileExists(atPath: out + "/metrics.jsonl"), process.isRunning, ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(process.isRunning)
+        process.interrupt()
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 130, "\(process.terminationStatus): \((try? String(contentsOf: errorFile, encoding: .utf8)) ?? "")")
+        #expect(FileManager.default.fileExists(atPath: out + "/checkpoint.safetensors"))
+    }
+
     @Test func aDefenceWithTwoWorkersIsRefused() throws {
         let dir = try makeTemporaryDirectory("ddp-defence")
         defer { try? FileManager.default.removeItem(at: dir) }
