@@ -41,13 +41,23 @@ public struct ZeroShotSummary: Sendable, Codable, Equatable {
 /// Moves features between data-parallel workers. The single-process implementation is the
 /// identity; a distributed one all-gathers features (keeping the local slice's gradient) and
 /// all-reduces gradients, so the step loop below stays the same at any world size.
+///
+/// Every rank computes the loss over the whole gathered batch, but back-propagates only
+/// through its own rows. A parameter reached through the features (the encoders) thus holds a
+/// partial gradient on each rank, and the full gradient is their sum; a parameter used directly
+/// by the loss (the logit scale) holds the full gradient on every rank, so it is averaged.
+/// With that, W ranks with batch B/W step exactly as one process with batch B.
 public protocol Collective: AnyObject {
     var rank: Int { get }
     var worldSize: Int { get }
     /// `[n, D]` local features → `[n · worldSize, D]` global features, local rows keeping their gradient.
-    func gatherFeatures(_ local: Tensor) -> Tensor
-    /// Averages every parameter's gradient over the workers.
-    func averageGradients(_ parameters: [Tensor])
+    func gatherFeatures(_ local: Tensor) throws -> Tensor
+    /// Combines the workers' gradients in place: sums those of `partial` (parameters reached
+    /// through this rank's features) and averages those of `replicated` (parameters that every
+    /// rank's loss uses directly).
+    func reduceGradients(partial: [Tensor], replicated: [Tensor]) throws
+    /// Whether any worker passes true (every worker must call it at the same step).
+    func anyWorker(_ flag: Bool) throws -> Bool
 }
 
 /// The single-process ``Collective``.
@@ -56,7 +66,8 @@ public final class LocalCollective: Collective {
     public var rank: Int { 0 }
     public var worldSize: Int { 1 }
     public func gatherFeatures(_ local: Tensor) -> Tensor { local }
-    public func averageGradients(_ parameters: [Tensor]) {}
+    public func reduceGradients(partial: [Tensor], replicated: [Tensor]) {}
+    public func anyWorker(_ flag: Bool) -> Bool { flag }
 }
 
 /// Trains a CLIP model on image–caption pairs with the CLIP loss (SPEC §1).
@@ -101,7 +112,14 @@ public final class CLIPTrainer {
         reporter: ProgressReporter = ProgressReporter()
     ) throws {
         core = try TrainingCore(config: config, runDirectory: runDirectory, resume: resume, collective: collective, reporter: reporter)
+        // All ranks start from rank 0's (fresh or resumed) weights.
+        if let distributed = collective as? DistributedCollective {
+            try distributed.broadcast(core.model.store.stateDict().map(\.tensor))
+        }
         let dataset = try core.openTrainingData()
+        guard config.batchSize % collective.worldSize == 0 else {
+            throw TrainingError.data("batch size \(config.batchSize) is not a multiple of the world size \(collective.worldSize)")
+        }
         let perRank = config.batchSize / collective.worldSize
         guard perRank >= 1, dataset.count / collective.worldSize >= perRank else {
             throw TrainingError.data("\(config.data): \(dataset.count) items cannot fill one batch of \(config.batchSize)")
@@ -137,8 +155,8 @@ public final class CLIPTrainer {
             var accumulatedLoss = 0.0
             var pairs = 0
             while let batch = try iterator.next() {
-                let loss = core.autocast {
-                    let f = core.features(of: batch, training: true)
+                let loss = try core.autocast {
+                    let f = try core.features(of: batch, training: true)
                     return clipLoss(imageFeatures: f.image, textFeatures: f.text, logitScale: model.logitScale)
                 }
                 (loss / Double(config.accumulation)).backward()
@@ -221,7 +239,7 @@ struct TrainingSession {
     mutating func finishStep(
         epoch: Int, loss: Double, lr: Double, pairs: Int, stepsPerEpoch: Int, totalSteps: Int, extra: [String: Any] = [:]
     ) throws -> [String: Any] {
-        let gradNorm = core.optimizerStep(lr: lr)
+        let gradNorm = try core.optimizerStep(lr: lr)
         let seconds = Date().timeIntervalSince(stepStart)
         let record = try core.recordStep(epoch: epoch, loss: loss, lr: lr, gradNorm: gradNorm, pairs: pairs, seconds: seconds, extra: extra)
         steps += 1
@@ -241,7 +259,9 @@ struct TrainingSession {
 
     /// Writes a checkpoint and returns true when a signal arrived or the step budget is spent.
     func stopIfAsked(cancelling iterators: [EpochIterator]) throws -> Bool {
-        guard stopSignal?.received != nil || (stopAfterSteps.map { steps >= $0 } ?? false) else { return false }
+        // Workers stop together (a signal may reach them a step apart).
+        let asked = stopSignal?.received != nil || (stopAfterSteps.map { steps >= $0 } ?? false)
+        guard try core.collective.anyWorker(asked) else { return false }
         for iterator in iterators { iterator.cancel() }
         core.progress.elapsedSeconds = elapsed
         try core.saveCheckpoint(defense: defenseTensors())

@@ -107,7 +107,7 @@ public final class DefenseTrainer {
                         }
                         views.append(batch)
                     }
-                    let loss = core.autocast { segmentLoss(segment.loss, views: views, epoch: epoch) }
+                    let loss = try core.autocast { try segmentLoss(segment.loss, views: views, epoch: epoch) }
                     loss.backward()
                     let lr = learningRate(atStep: core.progress.globalStep)
                     let record = try session.finishStep(
@@ -139,14 +139,14 @@ public final class DefenseTrainer {
     private func phaseName(_ segment: String) -> String { segment.hasPrefix("mixed") ? "mixed" : segment }
 
     /// The loss of one segment's batch views.
-    private func segmentLoss(_ kind: Segment.Loss, views: [Batch], epoch: Int) -> Tensor {
+    private func segmentLoss(_ kind: Segment.Loss, views: [Batch], epoch: Int) throws -> Tensor {
         let scale = model.logitScale
-        let first = core.features(of: views[0], training: true)
+        let first = try core.features(of: views[0], training: true)
         switch kind {
         case .clip:
             return DefenseLoss.clip(image: first.image, text: first.text, logitScale: scale)
         case .unimodal:
-            let second = core.features(of: views[1], training: true)
+            let second = try core.features(of: views[1], training: true)
             if let imageBank, let textBank {
                 return DefenseLoss.unimodal(
                     image1: first.image, image2: second.image, text1: first.text, text2: second.text, logitScale: scale,
@@ -154,10 +154,10 @@ public final class DefenseTrainer {
             }
             return DefenseLoss.unimodal(image1: first.image, image2: second.image, text1: first.text, text2: second.text, logitScale: scale)
         case .crossAugmentedCLIP:
-            let second = core.features(of: views[1], training: true)
+            let second = try core.features(of: views[1], training: true)
             return DefenseLoss.crossAugmentedCLIP(image1: first.image, image2: second.image, text1: first.text, text2: second.text, logitScale: scale)
         case .cleanCLIP:
-            let augmented = core.features(of: views[1], training: true)
+            let augmented = try core.features(of: views[1], training: true)
             return DefenseLoss.cleanCLIP(
                 image: first.image, text: first.text, augmentedImage: augmented.image, augmentedText: augmented.text,
                 logitScale: scale, lambda: config.inmodalWeight)

@@ -92,11 +92,11 @@ final class TrainingCore {
 
     /// L2-normalised float32 features `([n, D], [n, D])` of a batch, gathered over the workers.
     /// Call inside ``autocast(_:)``.
-    func features(of batch: Batch, training: Bool) -> (image: Tensor, text: Tensor) {
+    func features(of batch: Batch, training: Bool) throws -> (image: Tensor, text: Tensor) {
         let (images, tokens) = tensors(of: batch)
         let image = model.encodeImage(images, training: training).to(.float32).normalized(dim: -1)
         let text = model.encodeText(tokens, training: training).to(.float32).normalized(dim: -1)
-        return (collective.gatherFeatures(image), collective.gatherFeatures(text))
+        return (try collective.gatherFeatures(image), try collective.gatherFeatures(text))
     }
 
     /// Runs `body` under bf16 autocast when the configuration asks for it.
@@ -106,8 +106,13 @@ final class TrainingCore {
 
     /// One optimizer step on the accumulated gradients: average over workers, clip, set `lr`,
     /// step, clear the gradients, clamp the logit scale. Returns the gradient norm when clipping.
-    func optimizerStep(lr: Double) -> Double? {
-        collective.averageGradients(model.store.trainableParameters().map(\.tensor))
+    func optimizerStep(lr: Double) throws -> Double? {
+        if collective.worldSize > 1 {
+            let parameters = model.store.trainableParameters()
+            let replicated = parameters.filter { $0.name == "logit_scale" }.map(\.tensor)
+            let partial = parameters.filter { $0.name != "logit_scale" }.map(\.tensor)
+            try collective.reduceGradients(partial: partial, replicated: replicated)
+        }
         var gradNorm: Double?
         if let clip = config.gradClip { gradNorm = clipGradNorm(optimizer, maxNorm: clip) }
         optimizer.learningRate = lr

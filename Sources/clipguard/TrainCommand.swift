@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Torch
 import Training
 
 /// Settings shared by `train` and `finetune`; each flag overrides the config file's key.
@@ -68,13 +69,12 @@ struct TrainingOptions: ParsableArguments {
     }
 
     /// Trains with `settings` (plain CLIP or a defence) and prints the outcome.
-    func train(_ settings: TrainingConfig) throws {
+    func train(_ settings: TrainingConfig, collective: any Collective = LocalCollective(), signals: StopSignal = StopSignal()) throws {
         do {
-            let signals = StopSignal()
             let summary: TrainingSummary
             let weights: String
             if settings.defense == "none" {
-                let trainer = try CLIPTrainer(config: settings, runDirectory: out, resume: resume)
+                let trainer = try CLIPTrainer(config: settings, runDirectory: out, resume: resume, collective: collective)
                 trainer.stopAfterSteps = stopAfterSteps
                 summary = try trainer.run(stopSignal: signals)
                 weights = trainer.finalWeightsPath
@@ -125,6 +125,7 @@ struct Train: ParsableCommand {
     )
 
     @OptionGroup var options: TrainingOptions
+    @Option(help: "Data-parallel worker processes on this machine (plain CLIP training only).") var nproc: Int?
     @Option(help: "none, safeclip, roclip or filter.") var defense: String?
     @Option(name: .customLong("unimodal-epochs"), help: "SafeCLIP: unimodal warm-up epochs (5).") var unimodalEpochs: Int?
     @Option(name: .customLong("clip-warmup-epochs"), help: "SafeCLIP: CLIP warm-up epochs (1).") var clipWarmupEpochs: Int?
@@ -173,7 +174,61 @@ struct Train: ParsableCommand {
             FileHandle.standardError.write(Data("error: CleanCLIP fine-tunes a trained model: use clipguard finetune\n".utf8))
             throw ExitCode.failure
         }
-        try options.train(settings)
+        do {
+            if let nproc, nproc > 1 {
+                try launchWorkers(nproc, settings: settings)
+                return
+            }
+            guard let environment = try LaunchEnvironment.fromEnvironment(), environment.worldSize > 1 else {
+                try options.train(settings)
+                return
+            }
+            guard settings.defense == "none" else { throw Self.defenseRefusal(settings.defense, worldSize: environment.worldSize) }
+            let group = try ProcessGroup.initialize(environment)
+            let signals = StopSignal()
+            do {
+                try options.train(settings, collective: DistributedCollective(group: group), signals: signals)
+            } catch let error as ExitCode where error.rawValue == 130 {
+                // A launcher counts a worker that ends by the forwarded signal as stopped, not failed;
+                // a worker stopped by a peer's request before its own signal arrived exits with 0.
+                guard let sig = signals.received else { throw ExitCode.success }
+                // (libdispatch's signal source keeps the signal blocked: unblock it to end by it.)
+                var blocked = sigset_t()
+                sigemptyset(&blocked)
+                sigaddset(&blocked, sig)
+                signal(sig, SIG_DFL)
+                pthread_sigmask(SIG_UNBLOCK, &blocked, nil)
+                raise(sig)
+                throw error
+            }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    static func defenseRefusal(_ defense: String, worldSize: Int) -> ValidationError {
+        ValidationError("--defense \(defense) runs on a single process, but the world size is \(worldSize); use --nproc 1")
+    }
+
+    /// Starts `count` workers of this executable with the same arguments minus `--nproc`, and
+    /// forwards SIGINT/SIGTERM to them (each writes its checkpoint share and stops).
+    func launchWorkers(_ count: Int, settings: TrainingConfig) throws {
+        guard settings.defense == "none" else { throw Self.defenseRefusal(settings.defense, worldSize: count) }
+        guard try LaunchEnvironment.fromEnvironment() == nil else {
+            throw ValidationError("--nproc inside a launched job (RANK/WORLD_SIZE or SLURM variables are set)")
+        }
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if let i = arguments.firstIndex(of: "--nproc") {
+            arguments.removeSubrange(i..<min(i + 2, arguments.count))
+        }
+        arguments.removeAll { $0.hasPrefix("--nproc=") }
+        let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        let signals = StopSignal()
+        let launcher = LocalLauncher(executable: executable, arguments: arguments, processCount: count)
+        if try launcher.run(interruption: { signals.received }) != nil { throw ExitCode(130) }
     }
 }
 

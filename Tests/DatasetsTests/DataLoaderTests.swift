@@ -69,6 +69,24 @@ struct RandomFlip: ImageAugmentation {
         #expect(Set(seen) == Set(0..<37))
     }
 
+    @Test(arguments: [2, 3, 4])
+    func stepKGlobalBatchIsTheSameAtAnyWorldSize(worldSize: Int) throws {
+        let single = try DataLoader(dataset: SyntheticDataset(count: 53), config: config { $0.batchSize = 12; $0.dropLast = true })
+        let shards = try (0..<worldSize).map { rank in
+            try DataLoader(dataset: SyntheticDataset(count: 53), config: config {
+                $0.batchSize = 12 / worldSize; $0.rank = rank; $0.worldSize = worldSize; $0.dropLast = true
+            })
+        }
+        for epoch in 0..<2 {
+            let global = single.plannedBatches(epoch: epoch)
+            let perRank = shards.map { $0.plannedBatches(epoch: epoch) }
+            #expect(perRank.allSatisfy { $0.count == global.count })
+            for (k, batch) in global.enumerated() {
+                #expect(perRank.flatMap { $0[k] } == batch, "epoch \(epoch) step \(k)")
+            }
+        }
+    }
+
     @Test func batchesDoNotDependOnWorkerTiming() throws {
         let augment = config {
             $0.imageAugmentation = RandomFlip()

@@ -131,22 +131,37 @@ public struct DataLoader: Sendable {
     }
 
     /// The data-set indices this rank visits in `epoch`, in order (before batching).
-    public func order(epoch: Int) -> [Int] {
+    public func order(epoch: Int) -> [Int] { shard(epoch: epoch).flatMap { $0 } }
+
+    /// The planned batches of `epoch` (indices per batch, before failures are removed).
+    ///
+    /// The epoch's shuffled order is cut into global batches of `batchSize · worldSize`, and
+    /// rank r takes the r-th slice of `batchSize` of each, so step k's global batch (the ranks'
+    /// k-th batches in rank order) is the same items in the same order at any world size. The
+    /// remainder that fills no global batch is dealt out round-robin (positions r, r + W, …) as
+    /// one last, smaller batch per rank, dropped with `dropLast`.
+    public func plannedBatches(epoch: Int) -> [[Int]] {
+        var batches = shard(epoch: epoch)
+        if config.dropLast, let last = batches.last, last.count < config.batchSize { batches.removeLast() }
+        return batches
+    }
+
+    /// This rank's batches of `epoch`, the last one possibly short (see ``plannedBatches(epoch:)``).
+    private func shard(epoch: Int) -> [[Int]] {
         var all = Array(0..<dataset.count)
         if config.shuffle {
             var rng = SplitMix64(seed: config.seed).derived(UInt64(truncatingIfNeeded: epoch))
             all.shuffle(using: &rng)
         }
-        return Swift.stride(from: config.rank, to: all.count, by: config.worldSize).map { all[$0] }
-    }
-
-    /// The planned batches of `epoch` (indices per batch, before failures are removed).
-    public func plannedBatches(epoch: Int) -> [[Int]] {
-        let mine = order(epoch: epoch)
-        var batches = Swift.stride(from: 0, to: mine.count, by: config.batchSize).map {
-            Array(mine[$0..<min($0 + config.batchSize, mine.count)])
+        let local = config.batchSize
+        let global = local * config.worldSize
+        let full = all.count / global
+        var batches = (0..<full).map { k in
+            let start = k * global + config.rank * local
+            return Array(all[start..<(start + local)])
         }
-        if config.dropLast, let last = batches.last, last.count < config.batchSize { batches.removeLast() }
+        let tail = Swift.stride(from: full * global + config.rank, to: all.count, by: config.worldSize).map { all[$0] }
+        if !tail.isEmpty { batches.append(tail) }
         return batches
     }
 
