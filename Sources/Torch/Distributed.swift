@@ -184,7 +184,9 @@ public final class ProcessGroup {
     /// the gathered batch back-propagates into the local encoder only. Every rank computes the
     /// same global loss; each rank's gradient covers the terms through its own features, and
     /// averaging over ranks (``allReduceGradients(_:bucketBytes:)``) yields the full gradient
-    /// divided by the world size, as in open_clip with DDP. open_clip's `gather_with_grad=True`
+    /// divided by the world size, as in open_clip with DDP (ClipGuard's trainer sums instead, so
+    /// that N ranks reproduce one process with the global batch; see `Collective` in Training).
+    /// open_clip's `gather_with_grad=True`
     /// (an all-gather whose backward sends gradients to the ranks that own the rows) is not
     /// implemented. All ranks must pass the same `N`.
     public func allGatherKeepingLocalGradient(_ features: Tensor) throws(TorchError) -> Tensor {
