@@ -20,4 +20,9 @@ struct ClipGuard: AsyncParsableCommand {
             ReportCommand.self,
         ]
     )
+
+    static func main() async {
+        OpenMPPolicy.ensurePassive()
+        await main(nil)
+    }
 }

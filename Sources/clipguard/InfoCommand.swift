@@ -23,6 +23,7 @@ struct Info: ParsableCommand {
             ("interop_threads", Runtime.interopThreads),
             ("cpu_cores", ProcessInfo.processInfo.activeProcessorCount),
             ("cuda_available", Device.cudaIsAvailable),
+            ("omp_wait_policy", ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"] ?? "(libgomp default)"),
             ("devices", devices),
         ]
         if json {

@@ -35,6 +35,24 @@ import Torch
         #expect((object["devices"] as? [String])?.contains("cpu") == true)
     }
 
+    @Test func openMPThreadsWaitPassivelyUnlessTheUserChose() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "OMP_WAIT_POLICY")
+        let process = Process()
+        process.executableURL = clipguard
+        process.arguments = ["info", "--json"]
+        process.environment = environment
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["omp_wait_policy"] as? String == "PASSIVE")
+        let chosen = try runCommand(clipguard, ["info", "--json"], environment: ["OMP_WAIT_POLICY": "ACTIVE"])
+        #expect(chosen.stdout.contains(#""omp_wait_policy" : "ACTIVE""#))
+    }
+
     @Test func tokenizePrintsOpenCLIPIds() throws {
         let result = try runCommand(clipguard, ["tokenize", "--context-length", "8", "a photo of a cat"])
         #expect(result.status == 0)
