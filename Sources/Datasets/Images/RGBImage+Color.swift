@@ -96,17 +96,7 @@ extension RGBImage {
         let c = Int(maxc - minc)
         let s = q[c << 8 | Int(maxc)]
         let rc = q[Int(maxc - r) << 8 | c], gc = q[Int(maxc - g) << 8 | c], bc = q[Int(maxc - b) << 8 | c]
-        var h: Float
-        if r == maxc {
-            h = bc - gc
-        } else if g == maxc {
-            h = Float(2.0 + Double(rc) - Double(bc))
-        } else {
-            h = Float(4.0 + Double(gc) - Double(rc))
-        }
-        let x = Double(h) / 6.0 + 1.0
-        h = Float(x >= 1 ? x - 1 : x)
-        return (UInt8(clamping: Int(Double(h) * 255.0)), UInt8(clamping: Int(Double(s) * 255.0)), maxc)
+        return packHSV(r: r, g: g, maxc: maxc, s: s, rc: rc, gc: gc, bc: bc)
     }
 
     /// PIL's RGB → HSV conversion (`Convert.c`, `rgb2hsv_row`), 8 bits per channel, with C's
@@ -117,6 +107,14 @@ extension RGBImage {
         let cr = Float(maxc - minc)
         let s = cr / Float(maxc)
         let rc = Float(maxc - r) / cr, gc = Float(maxc - g) / cr, bc = Float(maxc - b) / cr
+        return packHSV(r: r, g: g, maxc: maxc, s: s, rc: rc, gc: gc, bc: bc)
+    }
+
+    /// The hue from PIL's per-channel quotients, and the 8-bit (h, s, v) triple.
+    @inline(__always)
+    static func packHSV(r: UInt8, g: UInt8, maxc: UInt8, s: Float, rc: Float, gc: Float, bc: Float)
+        -> (UInt8, UInt8, UInt8)
+    {
         var h: Float
         if r == maxc {
             h = bc - gc
