@@ -82,3 +82,13 @@ let validExperiment = """
         #expect(PoisonAmountSpec.rate(0.0005).tag == "rate0.0005")
     }
 }
+
+@Suite struct ShippedExperimentFilesTests {
+    /// Every file in experiments/ passes the key, type and value checks (paths aside).
+    @Test(arguments: ["demo.yaml", "poison-rate-sweep.yaml", "study-cc3m.yaml"])
+    func shippedFileIsValid(_ name: String) throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        _ = try ExperimentConfig.load(path: root.appendingPathComponent("experiments/\(name)").path)
+    }
+}
