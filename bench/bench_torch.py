@@ -99,6 +99,37 @@ def train_step_fn(model, images, tokens, optimizer, bf16):
     return step
 
 
+def part_fn(part, model, images, tokens, optimizer, bf16):
+    """One part of a training step, for `run_bench.py --profile` (see clipguard-bench's counterpart)."""
+    autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+    if part == "image_forward":
+        def run():
+            with autocast():
+                model.encode_image(images).float().sum().item()
+    elif part == "image_forward_backward":
+        def run():
+            with autocast():
+                loss = model.encode_image(images).float().square().mean()
+            loss.backward()
+            model.zero_grad(set_to_none=True)
+    elif part == "text_forward_backward":
+        def run():
+            with autocast():
+                loss = model.encode_text(tokens).float().square().mean()
+            loss.backward()
+            model.zero_grad(set_to_none=True)
+    elif part == "optimizer":
+        with autocast():
+            loss = model.encode_image(images[:2]).float().square().mean() + model.encode_text(tokens[:2]).float().square().mean()
+        loss.backward()
+
+        def run():
+            optimizer.step()
+    else:
+        raise ValueError(f"unknown part {part!r}")
+    return run
+
+
 def prepare_step(spec):
     variant = spec.get("variant", "default")
     model = make_model(spec["model"], variant)
@@ -107,6 +138,9 @@ def prepare_step(spec):
     optimizer = optimizer_for(model, variant)
     bf16 = spec.get("precision") == "bf16"
     step = train_step_fn(model, images, tokens, optimizer, bf16)
+    part = spec.get("part")
+    if part:
+        step = part_fn(part, model, images, tokens, optimizer, bf16)
     extra = {"parameters": sum(p.numel() for p in model.parameters())}
     if spec.get("count_flops"):
         from torch.utils.flop_counter import FlopCounterMode

@@ -88,6 +88,23 @@ def plan(quick):
     return items
 
 
+# `--profile MODEL`: where a training step's time goes, part by part, ClipGuard against PyTorch
+# in the same layout (contiguous against PyTorch's default, channels-last against its best).
+PROFILE_PARTS = ("image_forward", "image_forward_backward", "text_forward_backward", "optimizer")
+
+
+def profile_plan(model, batch, precision):
+    items = []
+    for part in PROFILE_PARTS:
+        for layout, side in (("contiguous", "default"), ("channels_last", "best")):
+            spec = {"name": "step", "model": model, "batch": batch, "precision": precision, "part": part}
+            if layout == "channels_last":
+                spec["layout"] = "channels_last"
+            items.append({"id": f"profile {model} b{batch} {precision} {part} {layout}", "spec": spec, "reps": 2,
+                          "iters": 2, "warmup": 1, "sides": (side,)})
+    return items
+
+
 class Server:
     """A measurement process speaking one JSON line per request and per answer."""
 
@@ -171,6 +188,8 @@ def main():
     parser.add_argument("--out", default=os.path.join(HERE, "results.json"))
     parser.add_argument("--stop-after", type=float, default=None,
                         help="seconds; measurements not started by then are skipped (and listed as skipped)")
+    parser.add_argument("--profile", nargs=3, metavar=("MODEL", "BATCH", "PRECISION"),
+                        help="instead of the table: a training step part by part (e.g. RN50 32 fp32)")
     args = parser.parse_args()
 
     if not os.path.exists(SWIFT_BENCH):
@@ -192,7 +211,7 @@ def main():
                                         "limit": EPOCH_PAIRS}), file=sys.stderr)
     info = {k: s.ask({"name": "info"}) for k, s in servers.items()}
 
-    items = plan(args.quick)
+    items = profile_plan(args.profile[0], int(args.profile[1]), args.profile[2]) if args.profile else plan(args.quick)
     if args.only:
         # In the order the words are given (the first word's measurements first).
         items = [it for word in args.only for it in items if word in it["id"]]

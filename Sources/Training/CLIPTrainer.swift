@@ -50,14 +50,22 @@ public struct ZeroShotSummary: Sendable, Codable, Equatable {
 public protocol Collective: AnyObject {
     var rank: Int { get }
     var worldSize: Int { get }
-    /// `[n, D]` local features → `[n · worldSize, D]` global features, local rows keeping their gradient.
-    func gatherFeatures(_ local: Tensor) throws -> Tensor
+    /// Local features → global features: each of `locals` is `[n, D_i]` (one `n` for all of
+    /// them; `n` may differ between ranks when items failed to load) and becomes `[N, D_i]`, N
+    /// the sum of the ranks' `n`, rows in rank order; the local rows keep their gradient.
+    func gatherFeatures(_ locals: [Tensor]) throws -> [Tensor]
     /// Combines the workers' gradients in place: sums those of `partial` (parameters reached
     /// through this rank's features) and averages those of `replicated` (parameters that every
     /// rank's loss uses directly).
     func reduceGradients(partial: [Tensor], replicated: [Tensor]) throws
     /// Whether any worker passes true (every worker must call it at the same step).
     func anyWorker(_ flag: Bool) throws -> Bool
+    /// The element-wise sum of every worker's `values` (all workers pass the same count); a
+    /// sharded pass fills its own entries, leaves the rest 0, and gets the whole table back.
+    func sum(_ values: [Double]) throws -> [Double]
+    /// Overwrites `tensors` with rank 0's values on every rank (parameters after building or
+    /// resuming a model).
+    func broadcast(_ tensors: [Tensor]) throws
 }
 
 /// The single-process ``Collective``.
@@ -65,9 +73,11 @@ public final class LocalCollective: Collective {
     public init() {}
     public var rank: Int { 0 }
     public var worldSize: Int { 1 }
-    public func gatherFeatures(_ local: Tensor) -> Tensor { local }
+    public func gatherFeatures(_ locals: [Tensor]) -> [Tensor] { locals }
     public func reduceGradients(partial: [Tensor], replicated: [Tensor]) {}
     public func anyWorker(_ flag: Bool) -> Bool { flag }
+    public func sum(_ values: [Double]) -> [Double] { values }
+    public func broadcast(_ tensors: [Tensor]) {}
 }
 
 /// Trains a CLIP model on image–caption pairs with the CLIP loss (SPEC §1).
@@ -112,10 +122,6 @@ public final class CLIPTrainer {
         reporter: ProgressReporter = ProgressReporter()
     ) throws {
         core = try TrainingCore(config: config, runDirectory: runDirectory, resume: resume, collective: collective, reporter: reporter)
-        // All ranks start from rank 0's (fresh or resumed) weights.
-        if let distributed = collective as? DistributedCollective {
-            try distributed.broadcast(core.model.store.stateDict().map(\.tensor))
-        }
         let dataset = try core.openTrainingData()
         guard config.batchSize % collective.worldSize == 0 else {
             throw TrainingError.data("batch size \(config.batchSize) is not a multiple of the world size \(collective.worldSize)")

@@ -58,7 +58,9 @@ public final class DefenseTrainer {
         reporter: ProgressReporter = ProgressReporter()
     ) throws {
         guard config.defense != "none" else { throw TrainingError.data("DefenseTrainer needs a defence; use CLIPTrainer for plain CLIP") }
-        guard collective.worldSize == 1 else { throw TrainingError.data("defences run on a single process") }
+        guard config.batchSize % collective.worldSize == 0 else {
+            throw TrainingError.data("batch size \(config.batchSize) is not a multiple of the world size \(collective.worldSize)")
+        }
         core = try TrainingCore(config: config, runDirectory: runDirectory, resume: resume, collective: collective, reporter: reporter)
         dataset = try core.openTrainingData()
         guard dataset.count >= config.batchSize else {
@@ -192,8 +194,10 @@ public final class DefenseTrainer {
 
     var allRows: [Int] { Array(0..<dataset.count) }
 
-    /// A drop-last loader over `rows` seen through `view`; `segmentSalt` separates the shuffles
-    /// of different segments of an epoch.
+    /// This rank's loader over `rows` seen through `view`; `segmentSalt` separates the shuffles
+    /// of different segments of an epoch. Training loaders shuffle, drop the last partial global
+    /// batch and give each rank its `1/worldSize` slice of every global batch of
+    /// `config.batchSize`; other loaders keep every row, `batchSize` rows per rank and batch.
     func loader(rows: [Int], view: View, segmentSalt: UInt64, batchSize: Int? = nil, training: Bool = true) throws -> DataLoader {
         let size = model.config.vision.imageSize
         let augmentation: (any ImageAugmentation)? = switch view.images {
@@ -206,8 +210,8 @@ public final class DefenseTrainer {
         return try DataLoader(
             dataset: subset,
             config: LoaderConfig(
-                batchSize: batchSize ?? config.batchSize, shuffle: training,
-                seed: seeds.next(), dropLast: training,
+                batchSize: batchSize ?? config.batchSize / core.collective.worldSize, shuffle: training,
+                seed: seeds.next(), rank: core.collective.rank, worldSize: core.collective.worldSize, dropLast: training,
                 workers: config.workers, maxFailureFraction: config.maxFailureFraction,
                 preprocessing: .resizeCenterCrop(size: size), imageAugmentation: augmentation))
     }
@@ -344,11 +348,17 @@ public final class DefenseTrainer {
         }
     }
 
-    /// Cosine similarity of every pair of `rows` under `model` in inference mode, through `view`
-    /// of epoch `epoch`. Items that fail to load get −1 (lowest: risky, or dropped by the filter).
+    /// Cosine similarity of every pair under `model` in inference mode, through `view` of epoch
+    /// `epoch`. Items that fail to load get −1 (lowest: risky, or dropped by the filter).
+    ///
+    /// With several ranks the pass is sharded (each rank scores its share of the rows, in
+    /// batches of `similarity_batch_size`) and the table is summed over the ranks, so every rank
+    /// holds the same values and makes the same selection.
     func similarities(model scorer: CLIPModel, view: View, epoch: Int) throws -> [Double] {
         let loader = try loader(rows: allRows, view: view, segmentSalt: 8, batchSize: config.similarityBatchSize, training: false)
-        var values = [Double](repeating: -1, count: dataset.count)
+        // Own rows start at −1 (a failed item keeps it), the others' at 0 for the sum.
+        var values = [Double](repeating: 0, count: dataset.count)
+        for index in loader.order(epoch: epoch) { values[index] = -1 }
         let iterator = loader.epoch(epoch)
         while let batch = try iterator.next() {
             let (images, tokens) = core.tensors(of: batch)
@@ -362,11 +372,12 @@ public final class DefenseTrainer {
             for (position, index) in batch.indices.enumerated() { values[index] = Double(cosine[position]) }
         }
         if iterator.report.skipped > 0 { core.reporter.log("similarity pass: \(iterator.report)") }
-        return values
+        return try core.collective.sum(values)
     }
 
     /// Writes `RUN_DIR/similarities/NAME.json`.
     func writeSimilarities(_ file: SimilarityFile, name: String) throws {
+        guard core.collective.rank == 0 else { return }
         let folder = runDirectory + "/similarities"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let encoder = JSONEncoder()

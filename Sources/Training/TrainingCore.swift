@@ -15,7 +15,8 @@ final class TrainingCore {
     let optimizer: AdamW
     let collective: any Collective
     let device: Device
-    let metrics: MetricsLog
+    /// The metrics log (rank 0 only; the other ranks write nothing into the run folder).
+    let metrics: MetricsLog?
     let reporter: ProgressReporter
     var progress = TrainingProgress()
     /// Defence tensors read from the checkpoint on resume (banks, pools), keyed without prefix.
@@ -36,7 +37,8 @@ final class TrainingCore {
         try fm.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         let checkpointFile = runDirectory + "/checkpoint.safetensors"
         let hasCheckpoint = fm.fileExists(atPath: checkpointFile)
-        if !resume && (hasCheckpoint || fm.fileExists(atPath: runDirectory + "/metrics.jsonl")) {
+        // Rank 0 owns the folder: another rank would find rank 0's fresh files and refuse.
+        if collective.rank == 0 && !resume && (hasCheckpoint || fm.fileExists(atPath: runDirectory + "/metrics.jsonl")) {
             throw TrainingError.runFolder(
                 path: runDirectory, reason: "already holds a run; pass --resume to continue it or choose a new --out")
         }
@@ -44,7 +46,8 @@ final class TrainingCore {
             throw TrainingError.runFolder(path: runDirectory, reason: "no checkpoint.safetensors to resume from")
         }
         if let threads = config.threads { Runtime.threads = threads }
-        device = try Device(parsing: config.device)
+        // A rank of a distributed job trains on the device its collective was made for (its GPU).
+        device = try (collective as? DistributedCollective)?.device ?? Device(parsing: config.device)
 
         do {
             if let initial = config.initWeights {
@@ -61,17 +64,21 @@ final class TrainingCore {
         optimizer = AdamW(
             groups: weightDecayGroups(model.store.trainableParameters(), weightDecay: config.weightDecay),
             learningRate: config.lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps, fused: true)
-        metrics = try MetricsLog(path: runDirectory + "/metrics.jsonl")
+        metrics = collective.rank == 0 ? try MetricsLog(path: runDirectory + "/metrics.jsonl") : nil
         if resume {
             let checkpoint = try Checkpoint.read(atPath: checkpointFile)
             try model.load(checkpoint.model, source: checkpointFile)
             try optimizer.loadStateDict(checkpoint.optimizer)
             progress = checkpoint.progress
             resumedDefenseTensors = checkpoint.defense
-            try metrics.truncate(afterStep: progress.globalStep)
+            try metrics?.truncate(afterStep: progress.globalStep)
             reporter.log("resuming \(runDirectory) at epoch \(progress.epoch + 1), step \(progress.globalStep)")
         }
-        try ConfigFile.jsonData(config).write(to: URL(fileURLWithPath: runDirectory + "/config.json"), options: .atomic)
+        // All ranks start from rank 0's (fresh or resumed) weights.
+        if collective.worldSize > 1 { try collective.broadcast(model.store.stateDict().map(\.tensor)) }
+        if collective.rank == 0 {
+            try ConfigFile.jsonData(config).write(to: URL(fileURLWithPath: runDirectory + "/config.json"), options: .atomic)
+        }
     }
 
     /// Opens the training data named by the configuration.
@@ -96,7 +103,8 @@ final class TrainingCore {
         let (images, tokens) = tensors(of: batch)
         let image = model.encodeImage(images, training: training).to(.float32).normalized(dim: -1)
         let text = model.encodeText(tokens, training: training).to(.float32).normalized(dim: -1)
-        return (try collective.gatherFeatures(image), try collective.gatherFeatures(text))
+        let gathered = try collective.gatherFeatures([image, text])
+        return (gathered[0], gathered[1])
     }
 
     /// Runs `body` under bf16 autocast when the configuration asks for it.
@@ -136,13 +144,13 @@ final class TrainingCore {
         ]
         if let gradNorm { record["grad_norm"] = gradNorm }
         record.merge(extra) { $1 }
-        if collective.rank == 0 { try metrics.append(record) }
+        try metrics?.append(record)
         return record
     }
 
     /// Appends a record to the metrics log (rank 0 only).
     func log(_ record: [String: Any]) throws {
-        if collective.rank == 0 { try metrics.append(record) }
+        try metrics?.append(record)
     }
 
     /// Writes the checkpoint (rank 0 only) with the current progress and `defense` tensors.

@@ -94,6 +94,9 @@ private func prepareStep(_ spec: Spec) throws -> Prepared {
     let optimizer = AdamW(
         groups: weightDecayGroups(model.store.trainableParameters(), weightDecay: 0.1), learningRate: 5e-4, fused: true)
     let bf16 = spec.bf16
+    if let part = spec.fields["part"] as? String {
+        return Prepared(iteration: try stepPart(part, model: model, images: images, tokens: tokens, optimizer: optimizer, bf16: bf16), items: 1, extra: extra)
+    }
     return Prepared(
         iteration: {
             let loss = autocast(enabled: bf16) {
@@ -107,6 +110,38 @@ private func prepareStep(_ spec: Spec) throws -> Prepared {
             model.clampLogitScale()
             _ = loss.item()
         }, items: 1, extra: extra)
+}
+
+/// One part of a training step, for `run_bench.py --profile` (bench_torch.py's `part_fn`):
+/// image forward, image forward + backward, text forward + backward (of the features' mean
+/// square), or the optimizer step alone on fixed gradients.
+private func stepPart(
+    _ part: String, model: CLIPModel, images: Tensor, tokens: Tensor, optimizer: AdamW, bf16: Bool
+) throws -> () throws -> Void {
+    let parameters = model.store.trainableParameters().map(\.tensor)
+    func clearGradients() { for p in parameters { p.zeroGrad() } }
+    switch part {
+    case "image_forward":
+        return { _ = autocast(enabled: bf16) { model.encodeImage(images, training: true).to(.float32).sum() }.item() }
+    case "image_forward_backward":
+        return {
+            autocast(enabled: bf16) { model.encodeImage(images, training: true).to(.float32).square().mean() }.backward()
+            clearGradients()
+        }
+    case "text_forward_backward":
+        return {
+            autocast(enabled: bf16) { model.encodeText(tokens, training: true).to(.float32).square().mean() }.backward()
+            clearGradients()
+        }
+    case "optimizer":
+        autocast(enabled: bf16) {
+            model.encodeImage(images.narrowed(dim: 0, start: 0, length: 2), training: true).to(.float32).square().mean()
+                + model.encodeText(tokens.narrowed(dim: 0, start: 0, length: 2), training: true).to(.float32).square().mean()
+        }.backward()
+        return { optimizer.step() }
+    default:
+        throw BenchError.badSpec("unknown step part '\(part)'")
+    }
 }
 
 /// Image embeddings of a batch in inference mode (SafeCLIP's similarity pass).
@@ -146,6 +181,31 @@ private func prepareDecode(_ spec: Spec) throws -> Prepared {
     let view = AugmentationPipeline.safeCLIPView(size: size)
     var rng = SplitMix64(seed: 0)
     var checksum: Float = 0
+    if let part = spec.fields["part"] as? String {
+        // Profiling (`part`): one stage alone — "decode", "transform" (on decoded images: the
+        // crop/resize or the view, or one view stage given by `stage`), "floats" (normalised CHW).
+        let images = try zip(blobs, files).map { try decodeImage(bytes: $0, name: $1) }
+        let inputs = images.map { preprocessing.apply($0) }
+        let stages = view.stages
+        let stage = spec.fields["stage"] as? Int
+        let transform: (RGBImage, inout SplitMix64) -> RGBImage = { image, rng in
+            if let stage { return stages[stage].apply(image, rng: &rng) }
+            return augmented ? view.apply(image, rng: &rng) : preprocessing.apply(image)
+        }
+        // A single stage past the crop sees crop-sized images, as in the pipeline.
+        let sources = stage.map { $0 > 0 ? inputs : images } ?? images
+        var buffer = [Float](repeating: 0, count: 3 * size * size)
+        switch part {
+        case "decode":
+            return Prepared(iteration: { for (i, bytes) in blobs.enumerated() { checksum += Float(try decodeImage(bytes: bytes, name: files[i]).pixels[0]) } }, items: blobs.count)
+        case "transform":
+            return Prepared(iteration: { for image in sources { checksum += Float(transform(image, &rng).pixels[0]) } }, items: blobs.count)
+        case "floats":
+            return Prepared(iteration: { for input in inputs { input.writeCHWFloats(into: &buffer, offset: 0); checksum += buffer[0] } }, items: blobs.count)
+        default:
+            throw BenchError.badSpec("unknown decode part '\(part)'")
+        }
+    }
     return Prepared(
         iteration: {
             var buffer = [Float](repeating: 0, count: 3 * size * size)

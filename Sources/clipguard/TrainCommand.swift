@@ -70,16 +70,18 @@ struct TrainingOptions: ParsableArguments {
 
     /// Trains with `settings` (plain CLIP or a defence) and prints the outcome.
     func train(_ settings: TrainingConfig, collective: any Collective = LocalCollective(), signals: StopSignal = StopSignal()) throws {
+        // Only rank 0 draws the progress line; every rank still logs what it does.
+        let reporter = ProgressReporter(quiet: collective.rank != 0)
         do {
             let summary: TrainingSummary
             let weights: String
             if settings.defense == "none" {
-                let trainer = try CLIPTrainer(config: settings, runDirectory: out, resume: resume, collective: collective)
+                let trainer = try CLIPTrainer(config: settings, runDirectory: out, resume: resume, collective: collective, reporter: reporter)
                 trainer.stopAfterSteps = stopAfterSteps
                 summary = try trainer.run(stopSignal: signals)
                 weights = trainer.finalWeightsPath
             } else {
-                let trainer = try DefenseTrainer(config: settings, runDirectory: out, resume: resume)
+                let trainer = try DefenseTrainer(config: settings, runDirectory: out, resume: resume, collective: collective, reporter: reporter)
                 trainer.stopAfterSteps = stopAfterSteps
                 summary = try trainer.run(stopSignal: signals)
                 weights = trainer.finalWeightsPath
@@ -125,7 +127,7 @@ struct Train: ParsableCommand {
     )
 
     @OptionGroup var options: TrainingOptions
-    @Option(help: "Data-parallel worker processes on this machine (plain CLIP training only).") var nproc: Int?
+    @Option(help: "Data-parallel worker processes on this machine (one per GPU, or CPU processes).") var nproc: Int?
     @Option(help: "none, safeclip, roclip or filter.") var defense: String?
     @Option(name: .customLong("unimodal-epochs"), help: "SafeCLIP: unimodal warm-up epochs (5).") var unimodalEpochs: Int?
     @Option(name: .customLong("clip-warmup-epochs"), help: "SafeCLIP: CLIP warm-up epochs (1).") var clipWarmupEpochs: Int?
@@ -174,61 +176,7 @@ struct Train: ParsableCommand {
             FileHandle.standardError.write(Data("error: CleanCLIP fine-tunes a trained model: use clipguard finetune\n".utf8))
             throw ExitCode.failure
         }
-        do {
-            if let nproc, nproc > 1 {
-                try launchWorkers(nproc, settings: settings)
-                return
-            }
-            guard let environment = try LaunchEnvironment.fromEnvironment(), environment.worldSize > 1 else {
-                try options.train(settings)
-                return
-            }
-            guard settings.defense == "none" else { throw Self.defenseRefusal(settings.defense, worldSize: environment.worldSize) }
-            let group = try ProcessGroup.initialize(environment)
-            let signals = StopSignal()
-            do {
-                try options.train(settings, collective: DistributedCollective(group: group), signals: signals)
-            } catch let error as ExitCode where error.rawValue == 130 {
-                // A launcher counts a worker that ends by the forwarded signal as stopped, not failed;
-                // a worker stopped by a peer's request before its own signal arrived exits with 0.
-                guard let sig = signals.received else { throw ExitCode.success }
-                // (libdispatch's signal source keeps the signal blocked: unblock it to end by it.)
-                var blocked = sigset_t()
-                sigemptyset(&blocked)
-                sigaddset(&blocked, sig)
-                signal(sig, SIG_DFL)
-                pthread_sigmask(SIG_UNBLOCK, &blocked, nil)
-                raise(sig)
-                throw error
-            }
-        } catch let error as ExitCode {
-            throw error
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode.failure
-        }
-    }
-
-    static func defenseRefusal(_ defense: String, worldSize: Int) -> ValidationError {
-        ValidationError("--defense \(defense) runs on a single process, but the world size is \(worldSize); use --nproc 1")
-    }
-
-    /// Starts `count` workers of this executable with the same arguments minus `--nproc`, and
-    /// forwards SIGINT/SIGTERM to them (each writes its checkpoint share and stops).
-    func launchWorkers(_ count: Int, settings: TrainingConfig) throws {
-        guard settings.defense == "none" else { throw Self.defenseRefusal(settings.defense, worldSize: count) }
-        guard try LaunchEnvironment.fromEnvironment() == nil else {
-            throw ValidationError("--nproc inside a launched job (RANK/WORLD_SIZE or SLURM variables are set)")
-        }
-        var arguments = Array(CommandLine.arguments.dropFirst())
-        if let i = arguments.firstIndex(of: "--nproc") {
-            arguments.removeSubrange(i..<min(i + 2, arguments.count))
-        }
-        arguments.removeAll { $0.hasPrefix("--nproc=") }
-        let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-        let signals = StopSignal()
-        let launcher = LocalLauncher(executable: executable, arguments: arguments, processCount: count)
-        if try launcher.run(interruption: { signals.received }) != nil { throw ExitCode(130) }
+        try options.trainAnywhere(settings, nproc: nproc)
     }
 }
 
@@ -250,6 +198,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "The weights to fine-tune (checkpoint.safetensors or model.safetensors).") var checkpoint: String?
     @Option(help: "The fine-tuning defence (cleanclip).") var defense = "cleanclip"
     @Option(name: .customLong("inmodal-weight"), help: "In-modal weight λ (1).") var inmodalWeight: Double?
+    @Option(help: "Data-parallel worker processes on this machine (one per GPU, or CPU processes).") var nproc: Int?
 
     func run() throws {
         guard defense == "cleanclip" else {
@@ -268,6 +217,69 @@ struct Finetune: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
         }
-        try options.train(settings)
+        try options.trainAnywhere(settings, nproc: nproc)
+    }
+}
+
+extension TrainingOptions {
+    /// Trains with `settings` in this process, on `nproc` local worker processes, or as one rank
+    /// of a job that a launcher started (torchrun's `RANK`/`WORLD_SIZE`/`LOCAL_RANK`/
+    /// `MASTER_ADDR`/`MASTER_PORT`, or SLURM's variables).
+    ///
+    /// A rank trains on the CPU, or — when the settings name a CUDA device (`cuda`, `cuda:N` or
+    /// `auto` with a GPU) — on GPU `LOCAL_RANK` modulo the visible GPUs, with NCCL where this build
+    /// has it (Gloo otherwise).
+    func trainAnywhere(_ settings: TrainingConfig, nproc: Int?) throws {
+        do {
+            if let nproc, nproc > 1 {
+                try launchWorkers(nproc)
+                return
+            }
+            guard let environment = try LaunchEnvironment.fromEnvironment(), environment.worldSize > 1 else {
+                try train(settings)
+                return
+            }
+            var device = try Device(parsing: settings.device)
+            if case .cuda = device { device = .cuda(environment.localRank % max(1, Device.cudaDeviceCount)) }
+            let group = try ProcessGroup.initialize(environment, backend: .preferred(for: device))
+            let signals = StopSignal()
+            do {
+                try train(settings, collective: DistributedCollective(group: group, device: device), signals: signals)
+            } catch let error as ExitCode where error.rawValue == 130 {
+                // A launcher counts a worker that ends by the forwarded signal as stopped, not failed;
+                // a worker stopped by a peer's request before its own signal arrived exits with 0.
+                guard let sig = signals.received else { throw ExitCode.success }
+                // (libdispatch's signal source keeps the signal blocked: unblock it to end by it.)
+                var blocked = sigset_t()
+                sigemptyset(&blocked)
+                sigaddset(&blocked, sig)
+                signal(sig, SIG_DFL)
+                pthread_sigmask(SIG_UNBLOCK, &blocked, nil)
+                raise(sig)
+                throw error
+            }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    /// Starts `count` workers of this executable with the same arguments minus `--nproc`, and
+    /// forwards SIGINT/SIGTERM to them (each writes its checkpoint share and stops).
+    func launchWorkers(_ count: Int) throws {
+        guard try LaunchEnvironment.fromEnvironment() == nil else {
+            throw ValidationError("--nproc inside a launched job (RANK/WORLD_SIZE or SLURM variables are set)")
+        }
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if let i = arguments.firstIndex(of: "--nproc") {
+            arguments.removeSubrange(i..<min(i + 2, arguments.count))
+        }
+        arguments.removeAll { $0.hasPrefix("--nproc=") }
+        let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        let signals = StopSignal()
+        let launcher = LocalLauncher(executable: executable, arguments: arguments, processCount: count)
+        if try launcher.run(interruption: { signals.received }) != nil { throw ExitCode(130) }
     }
 }

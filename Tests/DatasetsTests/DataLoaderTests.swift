@@ -87,6 +87,25 @@ struct RandomFlip: ImageAugmentation {
         }
     }
 
+    /// 55 items, global batch 8 on 2 ranks: the remainder of 7 gives rank 0 a full batch of 4
+    /// (positions 0, 2, 4, 6) and rank 1 three; with drop-last both must drop theirs, or rank 0
+    /// would take one more step than rank 1 and the collectives would no longer pair up.
+    @Test func everyRankDropsTheRemainderAlike() throws {
+        let shards = try (0..<2).map { rank in
+            try DataLoader(dataset: SyntheticDataset(count: 55), config: config {
+                $0.batchSize = 4; $0.rank = rank; $0.worldSize = 2; $0.dropLast = true
+            })
+        }
+        #expect(shards.map { $0.plannedBatches(epoch: 0).count } == [6, 6])
+        #expect(shards.allSatisfy { $0.plannedBatches(epoch: 0).allSatisfy { $0.count == 4 } })
+        // Without drop-last the remainder is dealt out and every item is visited once.
+        let kept = try (0..<2).map { rank in
+            try DataLoader(dataset: SyntheticDataset(count: 55), config: config { $0.batchSize = 4; $0.rank = rank; $0.worldSize = 2 })
+        }
+        #expect(kept.map { $0.plannedBatches(epoch: 0).last!.count } == [4, 3])
+        #expect(Set(kept.flatMap { $0.order(epoch: 0) }) == Set(0..<55))
+    }
+
     @Test func batchesDoNotDependOnWorkerTiming() throws {
         let augment = config {
             $0.imageAugmentation = RandomFlip()

@@ -131,7 +131,10 @@ public struct DataLoader: Sendable {
     }
 
     /// The data-set indices this rank visits in `epoch`, in order (before batching).
-    public func order(epoch: Int) -> [Int] { shard(epoch: epoch).flatMap { $0 } }
+    public func order(epoch: Int) -> [Int] {
+        let (full, tail) = shard(epoch: epoch)
+        return full.flatMap { $0 } + tail
+    }
 
     /// The planned batches of `epoch` (indices per batch, before failures are removed).
     ///
@@ -139,15 +142,15 @@ public struct DataLoader: Sendable {
     /// rank r takes the r-th slice of `batchSize` of each, so step k's global batch (the ranks'
     /// k-th batches in rank order) is the same items in the same order at any world size. The
     /// remainder that fills no global batch is dealt out round-robin (positions r, r + W, …) as
-    /// one last, smaller batch per rank, dropped with `dropLast`.
+    /// one last, smaller batch per rank, dropped with `dropLast` (on every rank alike, so that all
+    /// ranks take the same number of steps even where the remainder gives one rank a full batch).
     public func plannedBatches(epoch: Int) -> [[Int]] {
-        var batches = shard(epoch: epoch)
-        if config.dropLast, let last = batches.last, last.count < config.batchSize { batches.removeLast() }
-        return batches
+        let (full, tail) = shard(epoch: epoch)
+        return config.dropLast || tail.isEmpty ? full : full + [tail]
     }
 
-    /// This rank's batches of `epoch`, the last one possibly short (see ``plannedBatches(epoch:)``).
-    private func shard(epoch: Int) -> [[Int]] {
+    /// This rank's full batches of `epoch` and its share of the remainder (see ``plannedBatches(epoch:)``).
+    private func shard(epoch: Int) -> (full: [[Int]], tail: [Int]) {
         var all = Array(0..<dataset.count)
         if config.shuffle {
             var rng = SplitMix64(seed: config.seed).derived(UInt64(truncatingIfNeeded: epoch))
@@ -156,13 +159,12 @@ public struct DataLoader: Sendable {
         let local = config.batchSize
         let global = local * config.worldSize
         let full = all.count / global
-        var batches = (0..<full).map { k in
+        let batches = (0..<full).map { k in
             let start = k * global + config.rank * local
             return Array(all[start..<(start + local)])
         }
         let tail = Swift.stride(from: full * global + config.rank, to: all.count, by: config.worldSize).map { all[$0] }
-        if !tail.isEmpty { batches.append(tail) }
-        return batches
+        return (batches, tail)
     }
 
     /// Starts an epoch: workers begin decoding at once.
