@@ -8,6 +8,7 @@
 
 #define USE_C10D_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #if defined(CT_WITH_CUDA) && __has_include(<nccl.h>)
 #define CT_WITH_NCCL 1
@@ -196,6 +197,15 @@ int ct_pg_new(ct_process_group *out, const char *master_addr, int master_port, i
       options.waitWorkers = true;
       options.timeout = timeout;
       pg->store = c10::make_intrusive<c10d::TCPStore>(address, options);
+      // Under torchrun the agent serves the store (TCPStore then connects as a client) and
+      // restarts the workers with TORCHELASTIC_RESTART_COUNT; each attempt gets its own key
+      // space, as torch.distributed's env:// rendezvous does.
+      const char *agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+      if (agent != nullptr && std::string(agent) == "True") {
+        const char *attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
+        pg->store = c10::make_intrusive<c10d::PrefixStore>(
+            std::string("/worker/attempt_") + (attempt != nullptr ? attempt : "0"), pg->store);
+      }
     });
 
     if (backend == CT_BACKEND_GLOO) {
