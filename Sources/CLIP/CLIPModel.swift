@@ -135,11 +135,18 @@ public struct CLIPModel {
     /// (PyTorch's `model.to(memory_format=torch.channels_last)`): oneDNN's CPU convolutions then
     /// run on NHWC activations without reordering. Values, names and saved files are unchanged;
     /// a no-op for ViT towers (their single patch convolution gains nothing).
+    /// ``encodeImage(_:training:)`` then turns its input channels-last as well.
     public func useChannelsLast() {
         guard case .resnet = visual else { return }
         for (name, tensor) in store.stateDict() where tensor.rank == 4 && name.hasPrefix("visual.") {
             tensor.setData(tensor.channelsLast())
         }
+    }
+
+    /// Whether ``useChannelsLast()`` has moved the ResNet tower to channels-last.
+    public var usesChannelsLast: Bool {
+        guard case .resnet(let tower) = visual else { return false }
+        return tower.usesChannelsLast
     }
 
     /// Clamps `logit_scale` into [0, ln 100] in place (call after each optimiser step).

@@ -141,8 +141,13 @@ public struct ModifiedResNet: Module {
     /// Image features before normalisation.
     /// - Parameter images: `[N, 3, S, S]` float, S = `config.imageSize`.
     /// - Returns: `[N, outputDim]`.
+    /// Whether the convolution weights are channels-last (``CLIPModel/useChannelsLast()``).
+    public var usesChannelsLast: Bool { stem[0].conv.weight.isChannelsLast }
+
+    /// With channels-last weights (``CLIPModel/useChannelsLast()``) the input is turned
+    /// channels-last too, so that no convolution reorders its input.
     public func callAsFunction(_ images: Tensor, training: Bool) -> Tensor {
-        var x = images
+        var x = usesChannelsLast && !images.isChannelsLast ? images.channelsLast() : images
         for (conv, bn) in stem { x = bn(conv(x, training: training), training: training).relu() }
         x = avgPool2d(x, kernel: (2, 2))
         for stage in stages {

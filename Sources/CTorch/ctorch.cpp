@@ -13,6 +13,7 @@
 #include <torch/version.h>
 
 #include <atomic>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -21,6 +22,10 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 struct ct_generator_s {
   at::Generator g;
@@ -222,6 +227,15 @@ int ct_torch_version(char *buf, size_t len) { CT_PROTECT(std::snprintf(buf, len,
 
 int ct_set_num_threads(int n) { CT_PROTECT(at::set_num_threads(n)) }
 int ct_get_num_threads(void) { return at::get_num_threads(); }
+int ct_retain_freed_memory(void) {
+#if defined(__GLIBC__)
+  const int applied = mallopt(M_MMAP_MAX, 0) & mallopt(M_TRIM_THRESHOLD, INT_MAX);
+  return applied == 1 ? 0 : 1;
+#else
+  return 1;
+#endif
+}
+
 int ct_set_num_interop_threads(int n) {
   static std::mutex m;
   static bool done = false;
@@ -350,6 +364,9 @@ int ct_device(ct_tensor t, int *type, int *index) {
 }
 int ct_numel(ct_tensor t, int64_t *out) { CT_PROTECT(*out = T(t).numel()) }
 int ct_is_contiguous(ct_tensor t, int *out) { CT_PROTECT(*out = T(t).is_contiguous() ? 1 : 0) }
+int ct_is_channels_last(ct_tensor t, int *out) {
+  CT_PROTECT(*out = (T(t).dim() == 4 && T(t).is_contiguous(at::MemoryFormat::ChannelsLast)) ? 1 : 0)
+}
 int ct_item_double(ct_tensor t, double *out) { CT_PROTECT(*out = T(t).item<double>()) }
 int ct_item_int64(ct_tensor t, int64_t *out) { CT_PROTECT(*out = T(t).item<int64_t>()) }
 int ct_to_string(ct_tensor t, char *buf, size_t len) {

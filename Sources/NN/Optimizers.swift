@@ -335,8 +335,8 @@ public final class SGD: Optimizer {
 /// Validates and copies a flat optimizer state `"<field>.<parameter name>"` plus `"step"`.
 ///
 /// A parameter has either all `fields` or none (then it has no state yet). Non-scalar fields
-/// must have the parameter's shape and are converted to its dtype and device; `scalarFields`
-/// are rank-0 float32 tensors.
+/// must have the parameter's shape and are converted to its dtype, device and memory layout;
+/// `scalarFields` are rank-0 float32 tensors.
 private func loadNamedState(
     _ state: [String: Tensor], parameters: [(name: String, tensor: Tensor)], fields: [String], scalarFields: Set<String>
 ) throws(TorchError) -> (perParameter: [String: [String: Tensor]], stepCount: Int) {
@@ -374,8 +374,15 @@ private func loadNamedState(
             let parameter = byName[name]!
             var converted: [String: Tensor] = [:]
             for (field, source) in found {
-                let dtype: DType = scalarFields.contains(field) ? .float32 : parameter.dtype
-                converted[field] = source.to(dtype: dtype, device: parameter.device).copied()
+                if scalarFields.contains(field) {
+                    converted[field] = source.to(dtype: .float32, device: parameter.device).copied()
+                } else {
+                    // In the parameter's memory layout (channels-last weights): the fused AdamW
+                    // kernel walks parameter, gradient and moments as one flat buffer.
+                    let copy = parameter.detached().zerosLike()
+                    copy.copyInPlace(from: source.to(dtype: parameter.dtype, device: parameter.device))
+                    converted[field] = copy
+                }
             }
             copies[name] = converted
         }

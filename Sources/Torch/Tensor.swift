@@ -107,6 +107,12 @@ public final class Tensor {
         return ct_is_contiguous(handle, &flag) == 0 && flag != 0
     }
 
+    /// Whether this 4-d tensor is laid out channels-last (NHWC memory order; see ``channelsLast()``).
+    public var isChannelsLast: Bool {
+        var flag: Int32 = 0
+        return ct_is_channels_last(handle, &flag) == 0 && flag != 0
+    }
+
     // MARK: - Creation from Swift values
 
     /// Copies `values` into a new CPU tensor of the given shape (default: one dimension).

@@ -112,6 +112,7 @@ extension DefenseTrainer {
     func selectFilteredRows() throws {
         guard let path = config.filterModel else { return }
         let scorer = try loadCLIPModel(weightsPath: path, device: core.device)
+        if case .cpu = core.device { scorer.useChannelsLast() }  // inference: faster for ResNets, a no-op for ViTs
         guard scorer.config.vision.imageSize == model.config.vision.imageSize else {
             throw TrainingError.model("\(path): filter model takes \(scorer.config.vision.imageSize) px images, the trained model \(model.config.vision.imageSize) px")
         }

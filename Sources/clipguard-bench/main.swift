@@ -34,6 +34,8 @@ while let argument = arguments.popFirst() {
     }
 }
 Runtime.threads = threads
+// As `clipguard` runs (see Runtime.retainFreedMemory); CLIPGUARD_MALLOC=system measures without.
+let retainsFreedMemory = ProcessInfo.processInfo.environment["CLIPGUARD_MALLOC"] != "system" && Runtime.retainFreedMemory()
 
 var current: (key: String, prepared: Prepared, warmedUp: Bool)?
 while let line = readLine() {
@@ -49,7 +51,10 @@ while let line = readLine() {
             emit(["ok": true])
             continue
         case "info":
-            emit(["torch": Runtime.torchVersion, "threads": Runtime.threads, "interop_threads": Runtime.interopThreads])
+            emit([
+                "torch": Runtime.torchVersion, "threads": Runtime.threads, "interop_threads": Runtime.interopThreads,
+                "retains_freed_memory": retainsFreedMemory,
+            ])
             continue
         case "prepare_fmnist":
             let summary = try BuiltinSets.prepareFashionMNIST(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Torch
 
 @main
@@ -23,6 +24,7 @@ struct ClipGuard: AsyncParsableCommand {
 
     static func main() async {
         OpenMPPolicy.ensurePassive()
+        if ProcessInfo.processInfo.environment["CLIPGUARD_MALLOC"] != "system" { Runtime.retainFreedMemory() }
         await main(nil)
     }
 }

@@ -24,6 +24,7 @@ struct Info: ParsableCommand {
             ("cpu_cores", ProcessInfo.processInfo.activeProcessorCount),
             ("cuda_available", Device.cudaIsAvailable),
             ("omp_wait_policy", ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"] ?? "(libgomp default)"),
+            ("malloc", ProcessInfo.processInfo.environment["CLIPGUARD_MALLOC"] == "system" ? "system" : "retain freed memory"),
             ("devices", devices),
         ]
         if json {

@@ -51,6 +51,9 @@ import Torch
         #expect(object["omp_wait_policy"] as? String == "PASSIVE")
         let chosen = try runCommand(clipguard, ["info", "--json"], environment: ["OMP_WAIT_POLICY": "ACTIVE"])
         #expect(chosen.stdout.contains(#""omp_wait_policy" : "ACTIVE""#))
+        #expect(object["malloc"] as? String == "retain freed memory")
+        let system = try runCommand(clipguard, ["info", "--json"], environment: ["CLIPGUARD_MALLOC": "system"])
+        #expect(system.stdout.contains(#""malloc" : "system""#))
     }
 
     @Test func tokenizePrintsOpenCLIPIds() throws {

@@ -7,6 +7,16 @@ import TestSupport
         #expect(Runtime.torchVersion.hasPrefix("2."))
     }
 
+    /// With freed memory retained, a large block freed and allocated again is the same memory
+    /// (from the heap), and tensors stay correct.
+    @Test func retainingFreedMemoryKeepsLargeTensorsWorking() {
+        #expect(Runtime.retainFreedMemory())
+        for _ in 0..<3 {
+            let big = Tensor.full([64 << 20 / 4], value: 2)  // 64 MiB, above glibc's mmap threshold
+            #expect(big.sum().item() == Double(64 << 20 / 4) * 2)
+        }
+    }
+
     @Test func roundTripsEveryDType() {
         let f: [Float] = [1.5, -2, 3.25, 0]
         #expect(Tensor(f, shape: [2, 2]).toArray(as: Float.self) == f)

@@ -26,13 +26,26 @@ func makeToyRun(_ name: String) throws -> (dir: URL, data: String, model: String
 
     func weights(_ path: String) throws -> [String: Tensor] { try loadSafeTensors(atPath: path).tensors }
 
-    @Test func resumedRunEqualsUninterruptedRun() throws {
-        let (dir, data, model) = try setUp()
+    /// A micro ModifiedResNet CLIP (trained channels-last on the CPU in fp32).
+    static let microResNetConfig = """
+        {"embed_dim": 32,
+         "vision_cfg": {"image_size": 32, "layers": [1, 1, 1, 1], "width": 8, "patch_size": null},
+         "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+        """
+
+    @Test(arguments: ["vit", "resnet"]) func resumedRunEqualsUninterruptedRun(tower: String) throws {
+        var (dir, data, model) = try setUp()
         defer { try? FileManager.default.removeItem(at: dir) }
+        if tower == "resnet" {
+            model = dir.appendingPathComponent("micro-rn.json").path
+            try Self.microResNetConfig.write(toFile: model, atomically: true, encoding: .utf8)
+        }
         let quiet = ProgressReporter(quiet: true)
 
         let straight = try CLIPTrainer(
             config: config(data: data, modelFile: model), runDirectory: dir.appendingPathComponent("a").path, reporter: quiet)
+        // ResNets train channels-last (weights, inputs and AdamW moments, also after a resume).
+        #expect(straight.model.usesChannelsLast == (tower == "resnet"))
         let summaryA = try straight.run()
         #expect(!summaryA.interrupted)
         #expect(summaryA.progress.globalStep == 10)  // 2 epochs × ⌊40 / 8⌋ steps

@@ -34,6 +34,10 @@ int ct_set_num_threads(int n);
 int ct_get_num_threads(void);
 /** May be called once per process before any parallel work; fails (not aborts) afterwards. */
 int ct_set_num_interop_threads(int n);
+/* Keeps freed memory in the C heap for reuse (glibc: no mmap for large blocks, trim only above
+   2 GiB), so that a training step's large activation buffers are not unmapped and faulted in
+   again every step. Returns 0 when applied, 1 where the C library has no such settings. */
+int ct_retain_freed_memory(void);
 int ct_get_num_interop_threads(void);
 int ct_cuda_is_available(void);
 int ct_cuda_device_count(void);
@@ -73,6 +77,8 @@ int ct_dtype(ct_tensor t, int *out);
 int ct_device(ct_tensor t, int *type, int *index);
 int ct_numel(ct_tensor t, int64_t *out);
 int ct_is_contiguous(ct_tensor t, int *out);
+/* Whether a 4-d tensor is dense in channels-last (NHWC) order. */
+int ct_is_channels_last(ct_tensor t, int *out);
 int ct_item_double(ct_tensor t, double *out);
 int ct_item_int64(ct_tensor t, int64_t *out);
 int ct_to_string(ct_tensor t, char *buf, size_t len);
