@@ -152,6 +152,7 @@ import Testing
                 let (h, s, v) = (UInt8(x >> 24 & 255), UInt8(x >> 32 & 255), UInt8(x >> 40 & 255))
                 // Reference: C's round() is Foundation's rounded() (half away from zero).
                 let back = RGBImage.pilRGB(h, s, v)
+                #expect(HSVToRGBTables.shared.withPointers { RGBImage.pilRGB(h, s, v, tables: $0) } == back, "\(h) \(s) \(v)")
                 if s != 0 {
                     let hh = Double(h) * 6.0 / 255.0
                     let i = Int(hh.rounded(.down))

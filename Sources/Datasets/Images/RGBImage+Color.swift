@@ -27,9 +27,33 @@ extension RGBImage {
             let p = pBuffer.baseAddress!
             switch degenerate {
             case .constant(let c):
+                // One value per input byte: a 256-entry table of the same float arithmetic.
                 let d = Float(c)
-                for i in 0..<n { p[i] = mix(d, p[i]) }
+                var table = [UInt8](repeating: 0, count: 256)
+                for x in 0..<256 { table[x] = mix(d, UInt8(x)) }
+                table.withUnsafeBufferPointer { t in
+                    for i in 0..<n { p[i] = t[Int(p[i])] }
+                }
             case .grey(let grey):
+                // Every (grey, value) pair: a 64 K table beats three float blends per pixel
+                // once the image has more than ~20 K pixels; same arithmetic, same bytes.
+                if grey.count >= 1 << 14 {
+                    var table = [UInt8](repeating: 0, count: 1 << 16)
+                    for d in 0..<256 {
+                        for x in 0..<256 { table[d << 8 | x] = mix(Float(d), UInt8(x)) }
+                    }
+                    table.withUnsafeBufferPointer { t in
+                        grey.withUnsafeBufferPointer { g in
+                            for i in 0..<g.count {
+                                let row = Int(g[i]) << 8
+                                p[3 * i] = t[row | Int(p[3 * i])]
+                                p[3 * i + 1] = t[row | Int(p[3 * i + 1])]
+                                p[3 * i + 2] = t[row | Int(p[3 * i + 2])]
+                            }
+                        }
+                    }
+                    break
+                }
                 grey.withUnsafeBufferPointer { g in
                     for i in 0..<g.count {
                         let d = Float(g[i])
@@ -74,16 +98,38 @@ extension RGBImage {
         var out = pixels
         out.withUnsafeMutableBufferPointer { p in
             hsvQuotients.withUnsafeBufferPointer { q in
-                var i = 0
-                while i < p.count {
-                    var (h, s, v) = Self.pilHSV(p[i], p[i + 1], p[i + 2], quotients: q)
-                    h = UInt8(truncatingIfNeeded: Int(h) + delta)
-                    (p[i], p[i + 1], p[i + 2]) = Self.pilRGB(h, s, v)
-                    i += 3
+                HSVToRGBTables.shared.withPointers { tables in
+                    var i = 0
+                    while i < p.count {
+                        var (h, s, v) = Self.pilHSV(p[i], p[i + 1], p[i + 2], quotients: q)
+                        h = UInt8(truncatingIfNeeded: Int(h) + delta)
+                        (p[i], p[i + 1], p[i + 2]) = Self.pilRGB(h, s, v, tables: tables)
+                        i += 3
+                    }
                 }
             }
         }
         return RGBImage(width: width, height: height, pixels: out)
+    }
+
+    /// ``pilRGB(_:_:_:)`` with its per-(h, s) and per-(s, v) terms read from ``HSVToRGBTables``
+    /// (computed by the same expressions, so the bytes are identical).
+    @inline(__always)
+    static func pilRGB(_ h: UInt8, _ s: UInt8, _ v: UInt8, tables: HSVToRGBTables.Pointers) -> (UInt8, UInt8, UInt8) {
+        if s == 0 { return (v, v, v) }
+        let hs = Int(h) << 8 | Int(s)
+        let fv = Double(v)
+        let p = tables.p[Int(s) << 8 | Int(v)]
+        let q = roundHalfAwayFromZero(fv * tables.qFactor[hs])
+        let t = roundHalfAwayFromZero(fv * tables.tFactor[hs])
+        switch tables.sector[hs] {
+        case 0: return (v, t, p)
+        case 1: return (q, v, p)
+        case 2: return (p, v, t)
+        case 3: return (p, q, v)
+        case 4: return (t, p, v)
+        default: return (v, p, q)
+        }
     }
 
     /// ``pilHSV(_:_:_:)`` with the float divisions read from ``hsvQuotients`` (the same values).
@@ -132,19 +178,12 @@ extension RGBImage {
     /// PIL's HSV → RGB conversion (`Convert.c`, `hsv2rgb`), same arithmetic as C.
     static func pilRGB(_ h: UInt8, _ s: UInt8, _ v: UInt8) -> (UInt8, UInt8, UInt8) {
         if s == 0 { return (v, v, v) }
-        // C's round() (half away from zero) for the non-negative values here, without libm.
-        @inline(__always) func roundHalfUp(_ x: Double) -> UInt8 {
-            let t = Int(x)
-            return UInt8(clamping: x - Double(t) >= 0.5 ? t + 1 : t)
-        }
-        let hh = Double(h) * 6.0 / 255.0
-        let i = Int(hh)  // floor, hh >= 0
-        let f = Double(Float(hh - Double(i)))
-        let fs = Double(Float(Double(s) / 255.0))
+        let (i, f) = HSVToRGBTables.sectorAndFraction(h)
+        let fs = HSVToRGBTables.saturation(s)
         let fv = Double(v)
-        let p = roundHalfUp(fv * (1.0 - fs))
-        let q = roundHalfUp(fv * (1.0 - fs * f))
-        let t = roundHalfUp(fv * (1.0 - fs * (1.0 - f)))
+        let p = roundHalfAwayFromZero(fv * (1.0 - fs))
+        let q = roundHalfAwayFromZero(fv * (1.0 - fs * f))
+        let t = roundHalfAwayFromZero(fv * (1.0 - fs * (1.0 - f)))
         switch i % 6 {
         case 0: return (v, t, p)
         case 1: return (q, v, p)
@@ -336,6 +375,76 @@ private let hsvQuotients: [Float] = {
     }
     return table
 }()
+
+/// C's round() (half away from zero) for the non-negative values of PIL's HSV → RGB, without libm.
+@inline(__always)
+private func roundHalfAwayFromZero(_ x: Double) -> UInt8 {
+    let t = Int(x)
+    return UInt8(clamping: x - Double(t) >= 0.5 ? t + 1 : t)
+}
+
+/// The terms of PIL's HSV → RGB conversion that depend on two of the three bytes: per (h, s)
+/// the sector `i % 6` and the factors `1 − s·f` (q) and `1 − s·(1 − f)` (t); per (s, v) the
+/// byte p = round(v·(1 − s)). Built once (2 MiB), the same expressions as ``RGBImage/pilRGB(_:_:_:)``.
+final class HSVToRGBTables: Sendable {
+    static let shared = HSVToRGBTables()
+
+    let sector: [UInt8]
+    let qFactor: [Double]
+    let tFactor: [Double]
+    let p: [UInt8]
+
+    /// PIL's sector and hue fraction: `hh = h·6/255`, `i = ⌊hh⌋`, `f = Float(hh − i)`.
+    static func sectorAndFraction(_ h: UInt8) -> (Int, Double) {
+        let hh = Double(h) * 6.0 / 255.0
+        let i = Int(hh)  // floor, hh >= 0
+        return (i, Double(Float(hh - Double(i))))
+    }
+
+    /// PIL's saturation as a fraction, rounded through float32.
+    static func saturation(_ s: UInt8) -> Double { Double(Float(Double(s) / 255.0)) }
+
+    private init() {
+        var sector = [UInt8](repeating: 0, count: 1 << 16)
+        var qFactor = [Double](repeating: 0, count: 1 << 16)
+        var tFactor = [Double](repeating: 0, count: 1 << 16)
+        var p = [UInt8](repeating: 0, count: 1 << 16)
+        for h in 0..<256 {
+            let (i, f) = Self.sectorAndFraction(UInt8(h))
+            for s in 0..<256 {
+                let fs = Self.saturation(UInt8(s))
+                sector[h << 8 | s] = UInt8(i % 6)
+                qFactor[h << 8 | s] = 1.0 - fs * f
+                tFactor[h << 8 | s] = 1.0 - fs * (1.0 - f)
+            }
+        }
+        for s in 0..<256 {
+            let fs = Self.saturation(UInt8(s))
+            for v in 0..<256 { p[s << 8 | v] = roundHalfAwayFromZero(Double(v) * (1.0 - fs)) }
+        }
+        (self.sector, self.qFactor, self.tFactor, self.p) = (sector, qFactor, tFactor, p)
+    }
+
+    /// The tables' storage, valid inside ``withPointers(_:)``.
+    struct Pointers {
+        let sector: UnsafePointer<UInt8>
+        let qFactor: UnsafePointer<Double>
+        let tFactor: UnsafePointer<Double>
+        let p: UnsafePointer<UInt8>
+    }
+
+    func withPointers<R>(_ body: (Pointers) -> R) -> R {
+        sector.withUnsafeBufferPointer { a in
+            qFactor.withUnsafeBufferPointer { b in
+                tFactor.withUnsafeBufferPointer { c in
+                    p.withUnsafeBufferPointer { d in
+                        body(Pointers(sector: a.baseAddress!, qFactor: b.baseAddress!, tFactor: c.baseAddress!, p: d.baseAddress!))
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Gives tests the quotient table behind ``RGBImage/adjustedHue(_:)``.
 func hsvQuotientsForTesting(_ body: (UnsafeBufferPointer<Float>) -> Void) {
