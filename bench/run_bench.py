@@ -51,8 +51,8 @@ def plan(quick):
                "captions": os.path.join(WORK, "captions.txt"), "mode": "batch"}, 3, 1, sides=()),
              compare_with="tokenize 100k captions, 1 thread"),
     ]
-    # ClipGuard runs as `clipguard` does (layout "auto": ResNets channels-last in fp32 training and
-    # in inference on the CPU); PyTorch's default is contiguous, its best channels-last.
+    # ClipGuard runs as `clipguard` does (layout "auto": ResNet towers channels-last on the CPU);
+    # PyTorch's default is contiguous, its best channels-last.
     for model, batch in (("tiny-rn", 256), ("tiny-vit", 256)):
         for precision in ("fp32", "bf16"):
             items.append(m(f"step {model} b{batch} {precision}", {"name": "step", "model": model, "batch": batch,

@@ -78,14 +78,10 @@ private func syntheticBatch(model: CLIPModel, batch n: Int) -> (images: Tensor, 
 
 /// Whether a measurement runs the ResNet tower channels-last: `layout` "channels_last" or
 /// "contiguous", or by default ("auto") what `clipguard` does on the CPU — channels-last for
-/// ResNets in fp32 training and in all inference.
-private func usesChannelsLast(_ spec: Spec, model: CLIPModel, training: Bool) -> Bool {
+/// ResNets.
+private func usesChannelsLast(_ spec: Spec, model: CLIPModel) -> Bool {
     guard case .resnet = model.visual else { return false }
-    switch spec.string("layout", "auto") {
-    case "channels_last": return true
-    case "contiguous": return false
-    default: return !(training && spec.bf16)
-    }
+    return spec.string("layout", "auto") != "contiguous"
 }
 
 /// One training step: forward of both towers, CLIP loss, backward, fused AdamW, logit-scale clamp
@@ -94,7 +90,7 @@ private func prepareStep(_ spec: Spec) throws -> Prepared {
     let model = try CLIPModel.named(spec.string("model"), seed: 0)
     var (images, tokens) = syntheticBatch(model: model, batch: spec.int("batch", 32))
     var extra: [String: Any] = ["parameters": model.parameterCount]
-    if usesChannelsLast(spec, model: model, training: true) {
+    if usesChannelsLast(spec, model: model) {
         // The conversion must not change what the model computes: compare eval-mode features.
         let probe = images.narrowed(dim: 0, start: 0, length: min(8, images.size(0)))
         let before = inferenceMode { model.encodeImage(probe) }
@@ -161,7 +157,7 @@ private func prepareEncode(_ spec: Spec) throws -> Prepared {
     let model = try CLIPModel.named(spec.string("model"), seed: 0)
     let n = spec.int("batch", 256)
     var (images, _) = syntheticBatch(model: model, batch: n)
-    if usesChannelsLast(spec, model: model, training: false) {
+    if usesChannelsLast(spec, model: model) {
         model.useChannelsLast()
         images = images.channelsLast()
     }
