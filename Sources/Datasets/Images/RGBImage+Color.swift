@@ -122,7 +122,13 @@ extension RGBImage {
         let p = tables.p[Int(s) << 8 | Int(v)]
         let q = roundHalfAwayFromZero(fv * tables.qFactor[hs])
         let t = roundHalfAwayFromZero(fv * tables.tFactor[hs])
-        switch tables.sector[hs] {
+        return sectorRGB(Int(tables.sector[hs]), v: v, p: p, q: q, t: t)
+    }
+
+    /// PIL's `hsv2rgb` output for hue sector `sector` (0…5) from v and the three derived bytes.
+    @inline(__always)
+    static func sectorRGB(_ sector: Int, v: UInt8, p: UInt8, q: UInt8, t: UInt8) -> (UInt8, UInt8, UInt8) {
+        switch sector {
         case 0: return (v, t, p)
         case 1: return (q, v, p)
         case 2: return (p, v, t)
@@ -184,14 +190,7 @@ extension RGBImage {
         let p = roundHalfAwayFromZero(fv * (1.0 - fs))
         let q = roundHalfAwayFromZero(fv * (1.0 - fs * f))
         let t = roundHalfAwayFromZero(fv * (1.0 - fs * (1.0 - f)))
-        switch i % 6 {
-        case 0: return (v, t, p)
-        case 1: return (q, v, p)
-        case 2: return (p, v, t)
-        case 3: return (p, q, v)
-        case 4: return (t, p, v)
-        default: return (v, p, q)
-        }
+        return sectorRGB(i % 6, v: v, p: p, q: q, t: t)
     }
 
     /// Applies a per-channel lookup table `[3][256]`.
