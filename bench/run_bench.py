@@ -42,6 +42,9 @@ def plan(quick):
         m("gemm 2048 bf16", {"name": "gemm", "n": 2048, "precision": "bf16"}, 3, 3, sides=("default",)),
         m("decode + CLIP preprocess 224 (1 thread)", {"name": "decode_preprocess", "folder": os.path.join(WORK, "jpeg"),
           "size": 224, "threads": 1}, 3, 2, sides=("default",)),
+        # ClipGuard's optional fast path (JPEGScaling.eighths; other pixels than PIL's full decode).
+        m("decode at M/8 DCT scale + CLIP preprocess 224 (1 thread)", {"name": "decode_preprocess",
+          "folder": os.path.join(WORK, "jpeg"), "size": 224, "threads": 1, "dct_scaled": True}, 3, 2, sides=("default",)),
         m("decode + SafeCLIP view 224 (1 thread)", {"name": "decode_safeclip", "folder": os.path.join(WORK, "jpeg"),
           "size": 224, "threads": 1}, 3, 2, sides=("default",)),
         m("tokenize 100k captions, 1 thread", {"name": "tokenize", "captions": os.path.join(WORK, "captions.txt"),

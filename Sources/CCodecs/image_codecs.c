@@ -47,7 +47,7 @@ static void cc_jpeg_emit_message(j_common_ptr cinfo, int level) {
     }
 }
 
-int cc_jpeg_decode(const uint8_t *data, size_t size, int min_side,
+int cc_jpeg_decode(const uint8_t *data, size_t size, int min_side, int eighths,
                    int *width, int *height, uint8_t **out, char *err, size_t err_len) {
     struct jpeg_decompress_struct cinfo;
     struct cc_jpeg_error jerr;
@@ -74,7 +74,15 @@ int cc_jpeg_decode(const uint8_t *data, size_t size, int min_side,
     int shorter = cinfo.image_width < cinfo.image_height ? (int)cinfo.image_width : (int)cinfo.image_height;
     cinfo.scale_num = 1;
     cinfo.scale_denom = 1;
-    if (min_side > 0) {
+    if (min_side > 0 && eighths) {
+        for (int m = 1; m < 8; m++) {
+            if ((shorter * m + 7) / 8 >= min_side) {
+                cinfo.scale_num = (unsigned)m;
+                cinfo.scale_denom = 8;
+                break;
+            }
+        }
+    } else if (min_side > 0) {
         for (int denom = 8; denom >= 2; denom /= 2) {
             if ((shorter + denom - 1) / denom >= min_side) {
                 cinfo.scale_denom = (unsigned)denom;

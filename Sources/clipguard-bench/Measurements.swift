@@ -214,11 +214,15 @@ private func prepareDecode(_ spec: Spec) throws -> Prepared {
             throw BenchError.badSpec("unknown decode part '\(part)'")
         }
     }
+    // "dct_scaled": decode at the smallest M/8 DCT scale that keeps `size` px (JPEGScaling.eighths).
+    let dctScaled = spec.fields["dct_scaled"] as? Bool ?? false
     return Prepared(
         iteration: {
             var buffer = [Float](repeating: 0, count: 3 * size * size)
             for (i, bytes) in blobs.enumerated() {
-                let image = try decodeImage(bytes: bytes, name: files[i])
+                let image = dctScaled
+                    ? try decodeImage(bytes: bytes, name: files[i], minimumSide: size, scaling: .eighths)
+                    : try decodeImage(bytes: bytes, name: files[i])
                 let input = augmented ? view.apply(image, rng: &rng) : preprocessing.apply(image)
                 input.writeCHWFloats(into: &buffer, offset: 0)
                 checksum += buffer[i % buffer.count]

@@ -130,6 +130,12 @@ import Testing
             #expect(short == expectedShort, "minimumSide \(minimum)")
             #expect(short >= min(minimum, 300))
         }
+        // Eighths: the smallest M/8 whose shorter side ⌈300·M/8⌉ keeps the minimum (libjpeg
+        // rounds both sides up).
+        for (minimum, m) in [(30, 1), (38, 1), (39, 2), (100, 3), (200, 6), (224, 6), (226, 7), (263, 7), (264, 8)] {
+            let scaled = try decodeImage(bytes: bytes, name: "m.jpg", minimumSide: minimum, scaling: .eighths)
+            #expect(scaled.width == (400 * m + 7) / 8 && scaled.height == (300 * m + 7) / 8, "eighths, minimumSide \(minimum)")
+        }
         // PNG ignores minimumSide.
         let png = try decodeImage(bytes: try image.pngData(), name: "m.png", minimumSide: 30)
         #expect(png.width == 400)

@@ -13,10 +13,11 @@
 void cc_image_free(void *buffer);
 
 /** Decodes a baseline or progressive JPEG (greyscale, YCbCr, RGB, CMYK or YCCK) to RGB.
- *  If `min_side` > 0, libjpeg's DCT-domain scaling (1/2, 1/4 or 1/8) is used with the largest
- *  reduction for which the shorter output side stays >= min_side. A file that ends early is an
- *  error (libjpeg would otherwise pad it with grey). */
-int cc_jpeg_decode(const uint8_t *data, size_t size, int min_side,
+ *  If `min_side` > 0, libjpeg's DCT-domain scaling is used with the largest reduction for which
+ *  the shorter output side stays >= min_side: among 1/2, 1/4 and 1/8 (as PIL's `draft`), or, with
+ *  `eighths` != 0, among M/8 for M = 1…8. A file that ends early is an error (libjpeg would
+ *  otherwise pad it with grey). */
+int cc_jpeg_decode(const uint8_t *data, size_t size, int min_side, int eighths,
                    int *width, int *height, uint8_t **out, char *err, size_t err_len);
 
 /** Decodes a PNG of any colour type and bit depth to 8-bit RGB, without gamma conversion
