@@ -164,7 +164,8 @@ public final class ExperimentRunner {
 
     // MARK: Checks
 
-    /// Data paths named by the file that do not exist (built-in sets are checked by their source).
+    /// Data and weight paths named by the file that do not exist (built-in sets are checked by
+    /// their source).
     public static func missingPaths(_ config: ExperimentConfig) -> [String] {
         let fm = FileManager.default
         var missing: [String] = []
@@ -182,6 +183,12 @@ public final class ExperimentRunner {
         }
         if let templates = config.attack.templates, templates.contains("/"), !fm.fileExists(atPath: templates) {
             missing.append("attack.templates: \(templates)")
+        }
+        if let weights = config.training.filterModel, !fm.fileExists(atPath: weights) {
+            missing.append("training.filter_model: \(weights)")
+        }
+        if let weights = config.training.initWeights, !fm.fileExists(atPath: weights) {
+            missing.append("training.init_weights: \(weights)")
         }
         return missing
     }

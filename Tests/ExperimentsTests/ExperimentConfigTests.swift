@@ -72,6 +72,12 @@ let validExperiment = """
         let missing = config.map(ExperimentRunner.missingPaths) ?? []
         #expect(missing.contains { $0.contains("data.csv") && $0.contains("/nonexistent/cc3m/train.csv") })
         #expect(missing.contains { $0.contains("evaluation.0.path") })
+
+        let filter = try? ExperimentConfig.decode(
+            validExperiment.replacingOccurrences(of: "lr: 0.001", with: "lr: 0.001, filter_model: /nonexistent/clean.safetensors"),
+            file: "exp.yaml")
+        #expect(filter != nil)
+        #expect((filter.map(ExperimentRunner.missingPaths) ?? []) == ["training.filter_model: /nonexistent/clean.safetensors"])
     }
 
     @Test func sweepRatesGiveOneRowPerRate() throws {
