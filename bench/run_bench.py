@@ -178,7 +178,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="one round, one iteration each (harness check)")
     parser.add_argument("--only", nargs="*", help="run measurements whose id contains any of these strings")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--budget", type=float, default=17 * 60,
+    parser.add_argument("--budget", type=float, default=12.5 * 60,
                         help="seconds; once spent, the remaining measurements run one round each")
     parser.add_argument("--out", default=os.path.join(HERE, "results.json"))
     parser.add_argument("--stop-after", type=float, default=None,
