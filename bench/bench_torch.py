@@ -106,16 +106,12 @@ def part_fn(part, model, images, tokens, optimizer, bf16):
         def run():
             with autocast():
                 model.encode_image(images).float().sum().item()
-    elif part == "image_forward_backward":
+    elif part in ("image_forward_backward", "text_forward_backward"):
+        encode, inputs = (model.encode_image, images) if part.startswith("image") else (model.encode_text, tokens)
+
         def run():
             with autocast():
-                loss = model.encode_image(images).float().square().mean()
-            loss.backward()
-            model.zero_grad(set_to_none=True)
-    elif part == "text_forward_backward":
-        def run():
-            with autocast():
-                loss = model.encode_text(tokens).float().square().mean()
+                loss = encode(inputs).float().square().mean()
             loss.backward()
             model.zero_grad(set_to_none=True)
     elif part == "optimizer":

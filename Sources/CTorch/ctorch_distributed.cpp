@@ -145,6 +145,18 @@ void wait_all(std::vector<c10::intrusive_ptr<c10d::Work>> &works, milliseconds t
     w->wait(left);
   }
 }
+
+// Starts one collective per buffer (`start` maps a one-tensor list to its Work) and waits for all
+// of them under one deadline.
+template <typename Start>
+void run_each(std::vector<at::Tensor> &buffers, milliseconds timeout, Start start) {
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  for (auto &b : buffers) {
+    std::vector<at::Tensor> one{b};
+    works.push_back(start(one));
+  }
+  wait_all(works, timeout);
+}
 }  // namespace
 
 #define CT_DIST_PROTECT(...)                                  \
@@ -262,15 +274,10 @@ int ct_pg_allreduce(ct_process_group pg, const ct_tensor *tensors, int n, int op
     const bool divide = op == CT_REDUCE_AVG && g.backend_kind == CT_BACKEND_GLOO;
     if (divide) reduce = c10d::ReduceOp::SUM;
     ranked(g.rank, "allreduce", timeout_ms, [&] {
-      std::vector<c10::intrusive_ptr<c10d::Work>> works;
-      for (auto &b : io.buffers) {
-        std::vector<at::Tensor> one{b};
-        c10d::AllreduceOptions options;
-        options.reduceOp = reduce;
-        options.timeout = timeout;
-        works.push_back(g.backend->allreduce(one, options));
-      }
-      wait_all(works, timeout);
+      c10d::AllreduceOptions options;
+      options.reduceOp = reduce;
+      options.timeout = timeout;
+      run_each(io.buffers, timeout, [&](std::vector<at::Tensor> &one) { return g.backend->allreduce(one, options); });
     });
     if (divide) {
       for (auto &b : io.buffers) {
@@ -313,15 +320,10 @@ int ct_pg_broadcast(ct_process_group pg, const ct_tensor *tensors, int n, int ro
     }
     io_tensors io(tensors, n);
     ranked(g.rank, "broadcast", timeout_ms, [&] {
-      std::vector<c10::intrusive_ptr<c10d::Work>> works;
-      for (auto &b : io.buffers) {
-        std::vector<at::Tensor> one{b};
-        c10d::BroadcastOptions options;
-        options.rootRank = root;
-        options.timeout = timeout;
-        works.push_back(g.backend->broadcast(one, options));
-      }
-      wait_all(works, timeout);
+      c10d::BroadcastOptions options;
+      options.rootRank = root;
+      options.timeout = timeout;
+      run_each(io.buffers, timeout, [&](std::vector<at::Tensor> &one) { return g.backend->broadcast(one, options); });
     });
     io.copy_back();
   })

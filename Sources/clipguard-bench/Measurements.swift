@@ -126,21 +126,20 @@ private func prepareStep(_ spec: Spec) throws -> Prepared {
 private func stepPart(
     _ part: String, model: CLIPModel, images: Tensor, tokens: Tensor, optimizer: AdamW, bf16: Bool
 ) throws -> () throws -> Void {
-    let parameters = model.store.trainableParameters().map(\.tensor)
-    func clearGradients() { for p in parameters { p.zeroGrad() } }
+    // Forward + backward of one tower's features' mean square; gradients cleared after.
+    func backward(_ features: @escaping () -> Tensor) -> () throws -> Void {
+        {
+            autocast(enabled: bf16) { features().to(.float32).square().mean() }.backward()
+            optimizer.zeroGrad()
+        }
+    }
     switch part {
     case "image_forward":
         return { _ = autocast(enabled: bf16) { model.encodeImage(images, training: true).to(.float32).sum() }.item() }
     case "image_forward_backward":
-        return {
-            autocast(enabled: bf16) { model.encodeImage(images, training: true).to(.float32).square().mean() }.backward()
-            clearGradients()
-        }
+        return backward { model.encodeImage(images, training: true) }
     case "text_forward_backward":
-        return {
-            autocast(enabled: bf16) { model.encodeText(tokens, training: true).to(.float32).square().mean() }.backward()
-            clearGradients()
-        }
+        return backward { model.encodeText(tokens, training: true) }
     case "optimizer":
         autocast(enabled: bf16) {
             model.encodeImage(images.narrowed(dim: 0, start: 0, length: 2), training: true).to(.float32).square().mean()
