@@ -185,7 +185,9 @@ public final class CLIPTrainer {
 
             // End of epoch: micro-batches that did not complete an accumulation are dropped.
             if micro > 0 { optimizer.zeroGrad() }
-            var epochRecord = session.epochRecord(epoch: epoch, report: iterator.report)
+            let report = iterator.report
+            if report.skipped > 0 { core.reporter.log("epoch \(epoch + 1) data: \(report)") }
+            var epochRecord = try session.epochRecord(epoch: epoch, loaded: report.loaded, skipped: report.skipped)
             if let set = evaluationSet, (epoch + 1) % config.evalEvery == 0 || epoch + 1 == config.epochs {
                 let result = try evaluate(on: set)
                 lastEvaluation = result
@@ -276,10 +278,11 @@ struct TrainingSession {
         return true
     }
 
-    /// The end-of-epoch record's data fields.
-    func epochRecord(epoch: Int, report: EpochDataReport) -> [String: Any] {
-        if report.skipped > 0 { core.reporter.log("epoch \(epoch + 1) data: \(report)") }
-        return ["epoch_end": epoch + 1, "step": core.progress.globalStep, "loaded": report.loaded, "skipped": report.skipped]
+    /// The end-of-epoch record's data fields: items loaded and skipped by all workers together
+    /// (each passes its own counts; one small all-reduce).
+    func epochRecord(epoch: Int, loaded: Int, skipped: Int) throws -> [String: Any] {
+        let total = try core.collective.sum([Double(loaded), Double(skipped)])
+        return ["epoch_end": epoch + 1, "step": core.progress.globalStep, "loaded": Int(total[0]), "skipped": Int(total[1])]
     }
 
     /// Closes the epoch: advances the progress, logs `record` and writes the checkpoint.

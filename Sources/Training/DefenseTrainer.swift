@@ -121,10 +121,8 @@ public final class DefenseTrainer {
                 loaded += iterators[0].report.loaded
                 skipped += iterators[0].report.skipped
             }
-            var record: [String: Any] = [
-                "epoch_end": epoch + 1, "step": core.progress.globalStep, "loaded": loaded, "skipped": skipped,
-                "phase": segments.first.map { phaseName($0.name) } ?? "",
-            ]
+            var record = try session.epochRecord(epoch: epoch, loaded: loaded, skipped: skipped)
+            record["phase"] = segments.first.map { phaseName($0.name) } ?? ""
             if let set = evaluationSet, (epoch + 1) % config.evalEvery == 0 || epoch + 1 == config.epochs {
                 let result = try evaluateZeroShotSummary(model: model, tokenizer: core.tokenizer, set: set, workers: config.workers)
                 lastEvaluation = result

@@ -92,8 +92,11 @@ struct TrainingOptions: ParsableArguments {
             if let e = summary.lastEvaluation {
                 line += String(format: ", zero-shot top-1 %.2f%% (n = %d)", 100 * e.top1, e.count)
             }
-            print(line)
-            print("weights: \(weights)")
+            // Every rank ends with the same weights; rank 0 reports them.
+            if collective.rank == 0 {
+                print(line)
+                print("weights: \(weights)")
+            }
         } catch let error as ExitCode {
             throw error
         } catch {
