@@ -61,7 +61,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "Evaluation", dependencies: ["Torch", "CLIP", "Datasets", "Attacks"], swiftSettings: strict),
-        .target(name: "Defenses", dependencies: ["Torch", "NN"], swiftSettings: strict),
+        .target(name: "Defenses", dependencies: ["Torch", "NN", "CLIP"], swiftSettings: strict),
         .target(
             name: "CCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]
@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport", "Attacks", "Evaluation", "Datasets"], swiftSettings: strict),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
-        .testTarget(name: "DefensesTests", dependencies: ["Defenses", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "DefensesTests", dependencies: ["Defenses", "CLIP", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["clipguard", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Datasets"], swiftSettings: strict),
         .testTarget(

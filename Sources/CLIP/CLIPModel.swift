@@ -23,8 +23,8 @@ public struct CLIPOutput {
     /// L2-normalised text embeddings, `[M, D]`.
     public let textFeatures: Tensor
     /// The logit multiplier `exp(logit_scale)`, a scalar tensor (differentiable w.r.t. the parameter).
-    public let logitScale: Tensor
-    /// `logitScale · imageFeatures · textFeaturesᵀ`, `[N, M]`.
+    public let logitMultiplier: Tensor
+    /// `logitMultiplier · imageFeatures · textFeaturesᵀ`, `[N, M]`.
     public let logitsPerImage: Tensor
     /// The transpose, `[M, N]`.
     public let logitsPerText: Tensor
@@ -41,7 +41,7 @@ public struct CLIPOutput {
 /// ```swift
 /// let model = try CLIPModel.named("tiny-vit", seed: 0)
 /// let out = model.logits(images: images, texts: tokens)   // images [N, 3, 32, 32], tokens [N, 32] int64
-/// let loss = clipLoss(imageFeatures: out.imageFeatures, textFeatures: out.textFeatures, logitScale: out.logitScale)
+/// let loss = clipLoss(imageFeatures: out.imageFeatures, textFeatures: out.textFeatures, logLogitScale: model.logLogitScale)
 /// ```
 public struct CLIPModel {
     public let config: CLIPConfig
@@ -49,8 +49,9 @@ public struct CLIPModel {
     public let store: ParameterStore
     public let visual: VisionTower
     public let text: TextTransformer
-    /// The learnable log logit scale (`logit_scale`, a scalar; initialised to `config.initLogitScale`).
-    public let logitScale: Tensor
+    /// The learnable *log* logit scale (`logit_scale`, a scalar; initialised to `config.initLogitScale`);
+    /// the logits are multiplied by its exponential.
+    public let logLogitScale: Tensor
 
     /// A new model with open_clip's initialisation drawn from `seed`.
     public init(config: CLIPConfig, seed: UInt64 = 0, device: Device = .cpu, dtype: DType = .float32) {
@@ -67,7 +68,7 @@ public struct CLIPModel {
             )
         }
         text = TextTransformer(root, config: config.text, outputDim: config.embedDim, activation: config.activation)
-        logitScale = root.parameter("logit_scale", Tensor(scalar: config.initLogitScale, dtype: dtype))
+        logLogitScale = root.parameter("logit_scale", Tensor(scalar: config.initLogitScale, dtype: dtype))
     }
 
     /// A new model from a shipped config (``CLIPConfig/named(_:)``).
@@ -124,10 +125,10 @@ public struct CLIPModel {
     public func logits(images: Tensor, texts: Tensor, training: Bool = false) -> CLIPOutput {
         let imageFeatures = encodeImage(images, training: training).normalized(dim: -1)
         let textFeatures = encodeText(texts, training: training).normalized(dim: -1)
-        let scale = logitScale.exp()
+        let scale = logLogitScale.exp()
         let perImage = scale * imageFeatures.matmul(textFeatures.t)
         return CLIPOutput(
-            imageFeatures: imageFeatures, textFeatures: textFeatures, logitScale: scale, logitsPerImage: perImage,
+            imageFeatures: imageFeatures, textFeatures: textFeatures, logitMultiplier: scale, logitsPerImage: perImage,
             logitsPerText: perImage.t)
     }
 
@@ -150,7 +151,7 @@ public struct CLIPModel {
     }
 
     /// Clamps `logit_scale` into [0, ln 100] in place (call after each optimiser step).
-    public func clampLogitScale() { CLIP.clampLogitScale(logitScale) }
+    public func clampLogitScale() { CLIP.clampLogitScale(logLogitScale) }
 
     // MARK: - Weights
 

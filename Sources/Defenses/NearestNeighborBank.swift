@@ -114,8 +114,8 @@ public final class NearestNeighborBank {
 /// ```swift
 /// let pool = RoCLIPPool(dimension: 1024, seed: 3)
 /// let loss = pool.isMatchingEpoch(epoch)
-///     ? DefenseLoss.roclipMatched(image: zI, text: zT, logitScale: s, pool: pool)
-///     : DefenseLoss.clip(image: zI, text: zT, logitScale: s)
+///     ? DefenseLoss.roclipMatched(image: zI, text: zT, logLogitScale: s, pool: pool)
+///     : clipLoss(imageFeatures: zI, textFeatures: zT, logLogitScale: s)
 /// ```
 public final class RoCLIPPool {
     /// The reference pool size.

@@ -163,7 +163,7 @@ public final class CLIPTrainer {
             while let batch = try iterator.next() {
                 let loss = try core.autocast {
                     let f = try core.features(of: batch, training: true)
-                    return clipLoss(imageFeatures: f.image, textFeatures: f.text, logitScale: model.logitScale)
+                    return clipLoss(imageFeatures: f.image, textFeatures: f.text, logLogitScale: model.logLogitScale)
                 }
                 (loss / Double(config.accumulation)).backward()
                 accumulatedLoss += loss.item() / Double(config.accumulation)

@@ -140,32 +140,32 @@ public final class DefenseTrainer {
 
     /// The loss of one segment's batch views.
     private func segmentLoss(_ kind: Segment.Loss, views: [Batch], epoch: Int) throws -> Tensor {
-        let scale = model.logitScale
+        let scale = model.logLogitScale
         let first = try core.features(of: views[0], training: true)
         switch kind {
         case .clip:
-            return DefenseLoss.clip(image: first.image, text: first.text, logitScale: scale)
+            return clipLoss(imageFeatures: first.image, textFeatures: first.text, logLogitScale: scale)
         case .unimodal:
             let second = try core.features(of: views[1], training: true)
             if let imageBank, let textBank {
                 return DefenseLoss.unimodal(
-                    image1: first.image, image2: second.image, text1: first.text, text2: second.text, logitScale: scale,
+                    image1: first.image, image2: second.image, text1: first.text, text2: second.text, logLogitScale: scale,
                     imageBank: imageBank, textBank: textBank)
             }
-            return DefenseLoss.unimodal(image1: first.image, image2: second.image, text1: first.text, text2: second.text, logitScale: scale)
+            return DefenseLoss.unimodal(image1: first.image, image2: second.image, text1: first.text, text2: second.text, logLogitScale: scale)
         case .crossAugmentedCLIP:
             let second = try core.features(of: views[1], training: true)
-            return DefenseLoss.crossAugmentedCLIP(image1: first.image, image2: second.image, text1: first.text, text2: second.text, logitScale: scale)
+            return DefenseLoss.crossAugmentedCLIP(image1: first.image, image2: second.image, text1: first.text, text2: second.text, logLogitScale: scale)
         case .cleanCLIP:
             let augmented = try core.features(of: views[1], training: true)
             return DefenseLoss.cleanCLIP(
                 image: first.image, text: first.text, augmentedImage: augmented.image, augmentedText: augmented.text,
-                logitScale: scale, lambda: config.inmodalWeight)
+                logLogitScale: scale, lambda: config.inmodalWeight)
         case .roclip:
             guard let pool, pool.isMatchingEpoch(epoch + 1) else {
-                return DefenseLoss.clip(image: first.image, text: first.text, logitScale: scale)
+                return clipLoss(imageFeatures: first.image, textFeatures: first.text, logLogitScale: scale)
             }
-            return DefenseLoss.roclipMatched(image: first.image, text: first.text, logitScale: scale, pool: pool)
+            return DefenseLoss.roclipMatched(image: first.image, text: first.text, logLogitScale: scale, pool: pool)
         }
     }
 

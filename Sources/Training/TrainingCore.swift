@@ -142,7 +142,7 @@ final class TrainingCore {
         progress.stepInEpoch += 1
         var record: [String: Any] = [
             "step": progress.globalStep, "epoch": epoch + 1, "loss": loss, "lr": lr,
-            "logit_scale": model.logitScale.exp().item(), "pairs_per_s": Double(pairs * collective.worldSize) / max(seconds, 1e-9),
+            "logit_scale": model.logLogitScale.exp().item(), "pairs_per_s": Double(pairs * collective.worldSize) / max(seconds, 1e-9),
             "seconds": seconds,
         ]
         if let gradNorm { record["grad_norm"] = gradNorm }

@@ -110,7 +110,7 @@ private func prepareStep(_ spec: Spec) throws -> Prepared {
             let loss = autocast(enabled: bf16) {
                 let imageFeatures = model.encodeImage(images, training: true).to(.float32).normalized(dim: -1)
                 let textFeatures = model.encodeText(tokens, training: true).to(.float32).normalized(dim: -1)
-                return clipLoss(imageFeatures: imageFeatures, textFeatures: textFeatures, logitScale: model.logitScale)
+                return clipLoss(imageFeatures: imageFeatures, textFeatures: textFeatures, logLogitScale: model.logLogitScale)
             }
             loss.backward()
             optimizer.step()
@@ -283,7 +283,7 @@ private func prepareCLIPEpoch(_ spec: Spec) throws -> Prepared {
 
 /// An epoch of SafeCLIP phase 1: two SafeCLIP image views (two loaders over the same order
 /// whose augmentations draw different random streams), the unimodal loss
-/// (``DefenseLoss/unimodal(image1:image2:text1:text2:logitScale:)``), fused AdamW.
+/// (``DefenseLoss/unimodal(image1:image2:text1:text2:logLogitScale:)``), fused AdamW.
 private func prepareSafeCLIPEpoch(_ spec: Spec) throws -> Prepared {
     let dataset = try openDataset(atPath: spec.string("data"))
     let model = try CLIPModel.named(spec.string("model", "tiny-rn"), seed: 0)
@@ -322,7 +322,7 @@ private func prepareSafeCLIPEpoch(_ spec: Spec) throws -> Prepared {
                     let i2 = model.encodeImage(images2, training: true).to(.float32).normalized(dim: -1)
                     let t1 = model.encodeText(tokens, training: true).to(.float32).normalized(dim: -1)
                     let t2 = model.encodeText(tokens, training: true).to(.float32).normalized(dim: -1)
-                    return DefenseLoss.unimodal(image1: i1, image2: i2, text1: t1, text2: t2, logitScale: model.logitScale)
+                    return DefenseLoss.unimodal(image1: i1, image2: i2, text1: t1, text2: t2, logLogitScale: model.logLogitScale)
                 }
                 loss.backward()
                 optimizer.step()

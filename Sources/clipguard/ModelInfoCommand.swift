@@ -91,7 +91,7 @@ struct ModelInfo: ParsableCommand {
             let cpuStart = processCPUSeconds()
             clip.store.zeroGrad()
             let out = clip.logits(images: images, texts: tokens, training: true)
-            clipLoss(imageFeatures: out.imageFeatures, textFeatures: out.textFeatures, logitScale: out.logitScale)
+            clipLoss(imageFeatures: out.imageFeatures, textFeatures: out.textFeatures, logLogitScale: clip.logLogitScale)
                 .backward()
             times.append(Date().timeIntervalSince(start))
             cpuTimes.append(processCPUSeconds() - cpuStart)

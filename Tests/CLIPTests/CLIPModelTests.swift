@@ -35,8 +35,8 @@ import Torch
             let t = try #require(store[name], "\(name) not registered")
             return t.variance().sqrt().item()
         }
-        #expect(abs(model.logitScale.item() - log(1 / 0.07)) < 1e-6)
-        #expect(model.logitScale.shape == [])
+        #expect(abs(model.logLogitScale.item() - log(1 / 0.07)) < 1e-6)
+        #expect(model.logLogitScale.shape == [])
         #expect(try #require(store["visual.layer1.0.bn3.weight"]).abs().max().item() == 0)
         #expect(try #require(store["visual.layer1.0.bn2.weight"]).eq(1).all().item() == 1)
         #expect(abs(try std("token_embedding.weight") - 0.02) < 0.001)
@@ -94,9 +94,9 @@ import Torch
         #expect(out.logitsPerText.equals(out.logitsPerImage.t.contiguous()))
         let norms: [Float] = out.textFeatures.norm(dims: [1]).toArray()
         expectClose(norms.map(Double.init), [Double](repeating: 1, count: n), atol: 1e-5)
-        #expect(out.logitsPerImage.abs().max().item() <= out.logitScale.item() * (1 + 1e-5))
+        #expect(out.logitsPerImage.abs().max().item() <= out.logitMultiplier.item() * (1 + 1e-5))
         let loss = clipLoss(
-            imageFeatures: out.imageFeatures, textFeatures: out.textFeatures, logitScale: out.logitScale)
+            imageFeatures: out.imageFeatures, textFeatures: out.textFeatures, logLogitScale: model.logLogitScale)
         loss.backward()
         for (param, tensor) in model.store.trainableParameters() {
             let grad = try #require(tensor.grad, "\(param) has no gradient")
@@ -133,20 +133,20 @@ import Torch
         let g = Generator(seed: 8)
         let i = Tensor.randn([6, 5], generator: g).normalized(dim: -1)
         let t = Tensor.randn([6, 5], generator: g).normalized(dim: -1)
-        let s = Tensor(scalar: 14.3)
-        let loss = clipLoss(imageFeatures: i, textFeatures: t, logitScale: s).item()
+        let s = Tensor(scalar: log(14.3))
+        let loss = clipLoss(imageFeatures: i, textFeatures: t, logLogitScale: s).item()
         let perm = Tensor([3, 1, 5, 0, 2, 4] as [Int64])
         let permuted = clipLoss(
             imageFeatures: i.indexSelect(dim: 0, indices: perm), textFeatures: t.indexSelect(dim: 0, indices: perm),
-            logitScale: s
+            logLogitScale: s
         ).item()
         #expect(abs(loss - permuted) < 1e-5)
-        #expect(abs(loss - clipLoss(imageFeatures: t, textFeatures: i, logitScale: s).item()) < 1e-5)
+        #expect(abs(loss - clipLoss(imageFeatures: t, textFeatures: i, logLogitScale: s).item()) < 1e-5)
         #expect(loss >= 0)
         // Perfectly aligned, well-separated pairs give a loss near zero at a large scale.
         let eye = Tensor.eye(6)
-        #expect(clipLoss(imageFeatures: eye, textFeatures: eye, logitScale: Tensor(scalar: 100)).item() < 1e-6)
-        #expect(abs(infoNCE(eye, eye, temperature: 1).item() - (-log(exp(1) / (exp(1) + 5)))) < 1e-5)
+        #expect(clipLoss(imageFeatures: eye, textFeatures: eye, logLogitScale: Tensor(scalar: log(100))).item() < 1e-6)
+        #expect(abs(infoNCE(eye, eye, logLogitScale: Tensor(scalar: 0)).item() - (-log(exp(1) / (exp(1) + 5)))) < 1e-5)
     }
 
     @Test func wrongImageSizeIsAPreconditionFailure() async {
@@ -176,7 +176,7 @@ import Torch
         let text: [Double] = Tensor.randn([3, 4], dtype: .float64, generator: g).toArray()
         let scale = 1.7
         func loss(_ i: Tensor, _ t: Tensor, _ s: Tensor) -> Tensor {
-            clipLoss(imageFeatures: i.normalized(dim: -1), textFeatures: t.normalized(dim: -1), logitScale: s.exp())
+            clipLoss(imageFeatures: i.normalized(dim: -1), textFeatures: t.normalized(dim: -1), logLogitScale: s)
         }
         let i = Tensor(image, shape: [3, 4]).requiringGrad()
         let t = Tensor(text, shape: [3, 4]).requiringGrad()
@@ -199,11 +199,11 @@ import Torch
             atol: 1e-7, "d / d logit_scale")
 
         let q = Tensor(image, shape: [3, 4]).requiringGrad()
-        infoNCE(q.normalized(dim: -1), constantText.normalized(dim: -1), logitScale: constantScale.exp()).backward()
+        infoNCE(q.normalized(dim: -1), constantText.normalized(dim: -1), logLogitScale: constantScale).backward()
         expectClose(
             try #require(q.grad).toArray(),
             numericalGradient(image, shape: [3, 4]) {
-                infoNCE($0.normalized(dim: -1), constantText.normalized(dim: -1), logitScale: constantScale.exp())
+                infoNCE($0.normalized(dim: -1), constantText.normalized(dim: -1), logLogitScale: constantScale)
                     .item()
             }, rtol: 1e-5, atol: 1e-7, "InfoNCE d / d queries")
     }

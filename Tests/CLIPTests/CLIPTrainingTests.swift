@@ -23,7 +23,7 @@ import Torch
     private func step(_ model: CLIPModel, _ optimizer: AdamW, _ data: (images: Tensor, tokens: Tensor)) -> Double {
         optimizer.zeroGrad()
         let out = model.logits(images: data.images, texts: data.tokens, training: true)
-        let loss = clipLoss(imageFeatures: out.imageFeatures, textFeatures: out.textFeatures, logitScale: out.logitScale)
+        let loss = clipLoss(imageFeatures: out.imageFeatures, textFeatures: out.textFeatures, logLogitScale: model.logLogitScale)
         loss.backward()
         optimizer.step()
         model.clampLogitScale()
@@ -39,7 +39,7 @@ import Torch
         for _ in 0..<40 { last = step(model, optimizer, data) }
         #expect(abs(first - log(8)) < 0.5, "initial loss \(first) should be near ln 8")
         #expect(last < 0.25 * first, "loss went from \(first) to \(last)")
-        #expect(model.logitScale.item() <= log(100) + 1e-6 && model.logitScale.item() >= 0)
+        #expect(model.logLogitScale.item() <= log(100) + 1e-6 && model.logLogitScale.item() >= 0)
     }
 
     @Test func trainingStepLeaksNoTensors() throws {

@@ -3,7 +3,8 @@ import Testing
 import TestSupport
 import Torch
 
-@testable import Defenses
+@testable import CLIP
+import Defenses
 
 /// Tests/Fixtures/defenses/losses.safetensors, written by Scripts/make_defense_fixtures.py.
 final class LossFixture {
@@ -72,7 +73,7 @@ struct DefenseLossTests {
     func clip() throws {
         let f = try LossFixture()
         f.check("clip", inputs: ["image1", "text1", "logit_scale"]) {
-            DefenseLoss.clip(image: $0["image1"]!, text: $0["text1"]!, logitScale: $0["logit_scale"]!)
+            clipLoss(imageFeatures: $0["image1"]!, textFeatures: $0["text1"]!, logLogitScale: $0["logit_scale"]!)
         }
     }
 
@@ -80,7 +81,7 @@ struct DefenseLossTests {
     func unimodal() throws {
         let f = try LossFixture()
         f.check("unimodal", inputs: every) {
-            DefenseLoss.unimodal(image1: $0["image1"]!, image2: $0["image2"]!, text1: $0["text1"]!, text2: $0["text2"]!, logitScale: $0["logit_scale"]!)
+            DefenseLoss.unimodal(image1: $0["image1"]!, image2: $0["image2"]!, text1: $0["text1"]!, text2: $0["text2"]!, logLogitScale: $0["logit_scale"]!)
         }
     }
 
@@ -94,7 +95,7 @@ struct DefenseLossTests {
         f.check("unimodal_bank", inputs: every) {
             DefenseLoss.unimodal(
                 image1: $0["image1"]!, image2: $0["image2"]!, text1: $0["text1"]!, text2: $0["text2"]!,
-                logitScale: $0["logit_scale"]!, imageBank: imageBank, textBank: textBank)
+                logLogitScale: $0["logit_scale"]!, imageBank: imageBank, textBank: textBank)
         }
         // After the call, the first B rows of each bank are the batch's first views.
         expectClose(imageBank.storage.narrowed(dim: 0, start: 0, length: 4), f["image1"], atol: 1e-12)
@@ -107,7 +108,7 @@ struct DefenseLossTests {
     func crossAugmented() throws {
         let f = try LossFixture()
         f.check("cross_aug", inputs: every) {
-            DefenseLoss.crossAugmentedCLIP(image1: $0["image1"]!, image2: $0["image2"]!, text1: $0["text1"]!, text2: $0["text2"]!, logitScale: $0["logit_scale"]!)
+            DefenseLoss.crossAugmentedCLIP(image1: $0["image1"]!, image2: $0["image2"]!, text1: $0["text1"]!, text2: $0["text2"]!, logLogitScale: $0["logit_scale"]!)
         }
     }
 
@@ -118,7 +119,7 @@ struct DefenseLossTests {
         f.check("cleanclip", inputs: every) {
             DefenseLoss.cleanCLIP(
                 image: $0["image1"]!, text: $0["text1"]!, augmentedImage: $0["image2"]!, augmentedText: $0["text2"]!,
-                logitScale: $0["logit_scale"]!, lambda: lambda)
+                logLogitScale: $0["logit_scale"]!, lambda: lambda)
         }
     }
 
@@ -128,7 +129,7 @@ struct DefenseLossTests {
         let pool = RoCLIPPool(bank: NearestNeighborBank(storage: f["pool"], writePosition: 3))
         #expect(pool.bank.nearestIndices(to: f["image1"]).toArray(as: Int64.self) == f["roclip.nearest_index"].toArray(as: Int64.self))
         f.check("roclip", inputs: ["image1", "logit_scale"]) {
-            DefenseLoss.roclipMatched(image: $0["image1"]!, text: f["text1"], logitScale: $0["logit_scale"]!, pool: pool)
+            DefenseLoss.roclipMatched(image: $0["image1"]!, text: f["text1"], logLogitScale: $0["logit_scale"]!, pool: pool)
         }
         // Rows 3, 4, 5, 0 now hold text1 (ring buffer wraps).
         let rows = Tensor.cat([pool.bank.storage.narrowed(dim: 0, start: 3, length: 3), pool.bank.storage.narrowed(dim: 0, start: 0, length: 1)])
@@ -143,12 +144,12 @@ struct DefenseLossTests {
         let views = (0..<4).map { _ in Tensor.randn([3, 2], dtype: .float64, generator: generator) }
         let scale = Tensor(scalar: 0.8, dtype: .float64)
         let inputs = views + [scale]
-        checkFiniteDifferences(inputs) { DefenseLoss.unimodal(image1: $0[0], image2: $0[1], text1: $0[2], text2: $0[3], logitScale: $0[4]) }
-        checkFiniteDifferences(inputs) { DefenseLoss.crossAugmentedCLIP(image1: $0[0], image2: $0[1], text1: $0[2], text2: $0[3], logitScale: $0[4]) }
+        checkFiniteDifferences(inputs) { DefenseLoss.unimodal(image1: $0[0], image2: $0[1], text1: $0[2], text2: $0[3], logLogitScale: $0[4]) }
+        checkFiniteDifferences(inputs) { DefenseLoss.crossAugmentedCLIP(image1: $0[0], image2: $0[1], text1: $0[2], text2: $0[3], logLogitScale: $0[4]) }
         checkFiniteDifferences(inputs) {
-            DefenseLoss.cleanCLIP(image: $0[0], text: $0[2], augmentedImage: $0[1], augmentedText: $0[3], logitScale: $0[4], lambda: 0.5)
+            DefenseLoss.cleanCLIP(image: $0[0], text: $0[2], augmentedImage: $0[1], augmentedText: $0[3], logLogitScale: $0[4], lambda: 0.5)
         }
-        checkFiniteDifferences([views[0], views[2], scale]) { DefenseLoss.clip(image: $0[0], text: $0[1], logitScale: $0[2]) }
+        checkFiniteDifferences([views[0], views[2], scale]) { clipLoss(imageFeatures: $0[0], textFeatures: $0[1], logLogitScale: $0[2]) }
     }
 
     @Test("losses are invariant under a joint permutation of the batch and non-negative")
@@ -160,10 +161,10 @@ struct DefenseLossTests {
         let permuted = views.map { $0.indexSelect(dim: 0, indices: order) }
         func all(_ v: [Tensor]) -> [Double] {
             [
-                DefenseLoss.unimodal(image1: v[0], image2: v[1], text1: v[2], text2: v[3], logitScale: scale).item(),
-                DefenseLoss.crossAugmentedCLIP(image1: v[0], image2: v[1], text1: v[2], text2: v[3], logitScale: scale).item(),
-                DefenseLoss.cleanCLIP(image: v[0], text: v[2], augmentedImage: v[1], augmentedText: v[3], logitScale: scale).item(),
-                DefenseLoss.clip(image: v[0], text: v[2], logitScale: scale).item(),
+                DefenseLoss.unimodal(image1: v[0], image2: v[1], text1: v[2], text2: v[3], logLogitScale: scale).item(),
+                DefenseLoss.crossAugmentedCLIP(image1: v[0], image2: v[1], text1: v[2], text2: v[3], logLogitScale: scale).item(),
+                DefenseLoss.cleanCLIP(image: v[0], text: v[2], augmentedImage: v[1], augmentedText: v[3], logLogitScale: scale).item(),
+                clipLoss(imageFeatures: v[0], textFeatures: v[2], logLogitScale: scale).item(),
             ]
         }
         let a = all(views), b = all(permuted)
@@ -225,7 +226,7 @@ struct DefenseLossHygieneTests {
             let views = (0..<4).map { _ in Tensor.randn([2, 3], dtype: .float64, generator: generator).normalized(dim: 1).requiringGrad() }
             let scale = Tensor(scalar: 1, dtype: .float64).requiringGrad()
             let loss = DefenseLoss.unimodal(
-                image1: views[0], image2: views[1], text1: views[2], text2: views[3], logitScale: scale,
+                image1: views[0], image2: views[1], text1: views[2], text2: views[3], logLogitScale: scale,
                 imageBank: bank, textBank: bank)
             loss.backward()
         }
@@ -238,9 +239,9 @@ struct DefenseLossHygieneTests {
     @Test("mismatched feature shapes stop the process with a message")
     func shapeMismatch() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            _ = DefenseLoss.clip(image: Tensor.zeros([3, 2]), text: Tensor.zeros([4, 2]), logitScale: Tensor(scalar: 0))
+            _ = clipLoss(imageFeatures: Tensor.zeros([3, 2]), textFeatures: Tensor.zeros([4, 2]), logLogitScale: Tensor(scalar: 0))
         }
         let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
-        #expect(message.contains("clip loss needs equal [B, D] shapes"))
+        #expect(message.contains("clipLoss: features must both be [N, D]"))
     }
 }
