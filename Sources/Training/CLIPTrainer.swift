@@ -133,7 +133,7 @@ public final class CLIPTrainer {
         loader = try DataLoader(
             dataset: dataset,
             config: LoaderConfig(
-                batchSize: perRank, shuffle: true, seed: config.seed, rank: collective.rank,
+                batchSize: perRank, shuffle: config.shuffle, seed: config.seed, rank: collective.rank,
                 worldSize: collective.worldSize, dropLast: true, workers: config.workers,
                 maxFailureFraction: config.maxFailureFraction,
                 preprocessing: .resizeCenterCrop(size: core.model.config.vision.imageSize)))

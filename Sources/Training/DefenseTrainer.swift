@@ -208,7 +208,7 @@ public final class DefenseTrainer {
         return try DataLoader(
             dataset: subset,
             config: LoaderConfig(
-                batchSize: batchSize ?? config.batchSize / core.collective.worldSize, shuffle: training,
+                batchSize: batchSize ?? config.batchSize / core.collective.worldSize, shuffle: training && config.shuffle,
                 seed: seeds.next(), rank: core.collective.rank, worldSize: core.collective.worldSize, dropLast: training,
                 workers: config.workers, maxFailureFraction: config.maxFailureFraction,
                 preprocessing: .resizeCenterCrop(size: size), imageAugmentation: augmentation))

@@ -44,6 +44,9 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
     public var evalEvery: Int
     /// Largest fraction of unreadable training items tolerated per epoch before the run stops.
     public var maxFailureFraction: Double
+    /// Shuffle the training pairs each epoch (seeded). Off, batches follow the data's row order —
+    /// for step-by-step comparisons with another trainer fed the same batches.
+    public var shuffle: Bool
 
     // MARK: Defences (SPEC §3–4); see docs/DEFENSES.md.
 
@@ -92,7 +95,7 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         eps: Double = 1e-8, gradClip: Double? = nil, accumulation: Int = 1, precision: String = "fp32",
         seed: UInt64 = 0, device: String = "auto", workers: Int = 2, threads: Int? = nil, logEvery: Int = 50,
         evalData: String? = nil, evalEvery: Int = 1, maxFailureFraction: Double = 0.05,
-        imageColumn: String? = nil, captionColumn: String? = nil, defense: String = "none", manifest: String? = nil,
+        imageColumn: String? = nil, captionColumn: String? = nil, shuffle: Bool = true, defense: String = "none", manifest: String? = nil,
         initWeights: String? = nil, unimodalEpochs: Int = 5, clipWarmupEpochs: Int = 1, clipWarmupLR: Double = 5e-6,
         gmmThreshold: Double = 0.9, safeIncrement: Double = 0.01, safeCap: Double = 0.85, memoryBank: Bool = false,
         bankSize: Int = 256, crossAugmented: Bool = true, similarityBatchSize: Int = 512, poolSize: Int = 21_845,
@@ -139,10 +142,11 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         self.maxFailureFraction = maxFailureFraction
         self.imageColumn = imageColumn
         self.captionColumn = captionColumn
+        self.shuffle = shuffle
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case data, model, epochs, lr, seed, device, workers, threads, precision, accumulation
+        case data, model, epochs, lr, seed, device, workers, threads, precision, accumulation, shuffle
         case imageColumn = "image_column", captionColumn = "caption_column"
         case batchSize = "batch_size", warmupSteps = "warmup_steps", weightDecay = "weight_decay"
         case beta1, beta2, eps, gradClip = "grad_clip", logEvery = "log_every"
@@ -184,6 +188,7 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         maxFailureFraction = try c.decodeIfPresent(Double.self, forKey: .maxFailureFraction) ?? d.maxFailureFraction
         imageColumn = try c.decodeIfPresent(String.self, forKey: .imageColumn)
         captionColumn = try c.decodeIfPresent(String.self, forKey: .captionColumn)
+        shuffle = try c.decodeIfPresent(Bool.self, forKey: .shuffle) ?? d.shuffle
         defense = try c.decodeIfPresent(String.self, forKey: .defense) ?? d.defense
         manifest = try c.decodeIfPresent(String.self, forKey: .manifest)
         initWeights = try c.decodeIfPresent(String.self, forKey: .initWeights)

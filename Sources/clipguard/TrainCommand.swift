@@ -28,6 +28,8 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("caption-column"), help: "CSV column with captions.") var captionColumn: String?
     @Option(help: "The poisoned set's manifest.json (default: the one next to the training CSV, if any).")
     var manifest: String?
+    @Flag(inversion: .prefixedNo, help: "Shuffle the pairs every epoch (seeded); --no-shuffle keeps the data's row order (default: on).")
+    var shuffle: Bool?
     @Option(help: "A YAML or JSON file with training settings.") var config: String?
     @Option(help: "Run folder (created).") var out: String
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
@@ -63,6 +65,7 @@ struct TrainingOptions: ParsableArguments {
         if let imageColumn { c.imageColumn = imageColumn }
         if let captionColumn { c.captionColumn = captionColumn }
         if let manifest { c.manifest = manifest }
+        if let shuffle { c.shuffle = shuffle }
         overrides(&c)
         try c.validate(file: config ?? "command line")
         return c
@@ -147,6 +150,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("similarity-batch-size"), help: "Batch size of similarity passes (512).") var similarityBatchSize: Int?
     @Option(name: .customLong("pool-size"), help: "RoCLIP: caption pool size (21845).") var poolSize: Int?
     @Option(name: .customLong("match-every"), help: "RoCLIP: match to pool captions every K-th epoch (2).") var matchEvery: Int?
+    @Option(name: .customLong("init-weights"), help: "Start from these weights (model.safetensors, a checkpoint or an open_clip state_dict as safetensors) instead of a fresh model.")
+    var initWeights: String?
     @Option(name: .customLong("filter-model"), help: "Filter: weights that score the pairs.") var filterModel: String?
     @Option(name: .customLong("filter-fraction"), help: "Filter: fraction of lowest-similarity pairs dropped (0.1).")
     var filterFraction: Double?
@@ -156,6 +161,7 @@ struct Train: ParsableCommand {
         do {
             settings = try options.resolve(base: TrainingConfig(data: "", model: "")) { c in
                 if let defense { c.defense = defense }
+                if let initWeights { c.initWeights = initWeights }
                 if let unimodalEpochs { c.unimodalEpochs = unimodalEpochs }
                 if let clipWarmupEpochs { c.clipWarmupEpochs = clipWarmupEpochs }
                 if let clipWarmupLR { c.clipWarmupLR = clipWarmupLR }
