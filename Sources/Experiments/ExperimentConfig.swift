@@ -84,7 +84,7 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         if !training.data.isEmpty { throw fail("training.data", "set the data under the top-level 'data' key") }
         if !training.model.isEmpty { throw fail("training.model", "set the model with the top-level 'model' key") }
         if training.evalData != nil { throw fail("training.eval_data", "list evaluation sets under the top-level 'evaluation' key") }
-        if training.defense != "none" { throw fail("training.defense", "list defences under the top-level 'defenses' key") }
+        if training.defense != .none { throw fail("training.defense", "list defences under the top-level 'defenses' key") }
         if training.manifest != nil { throw fail("training.manifest", "the experiment passes its own poisoning manifest") }
         if training.initWeights != nil { throw fail("training.init_weights", "experiments train from scratch (cleanclip fine-tunes the none row)") }
         if let c = defenses.firstIndex(of: "cleanclip"), defenses.firstIndex(of: "none").map({ $0 > c }) ?? true {
@@ -94,8 +94,8 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
             var probe = training
             probe.data = "-"
             probe.model = model
-            probe.defense = TrainingConfig.defenses.contains(d) ? d : "none"
-            if d == "cleanclip" { probe.initWeights = "-" }
+            probe.defense = Defense(rawValue: d) ?? .none
+            if probe.defense.finetunes { probe.initWeights = "-" }
             do {
                 try probe.validate(file: file)
             } catch {
@@ -127,12 +127,6 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         }
         return plans
     }
-}
-
-/// The defences an experiment can compare (SPEC §3–4).
-public enum Defense: String, CaseIterable, Sendable, Codable {
-    /// Plain CLIP training on the poisoned data.
-    case none, safeclip, roclip, cleanclip, filter
 }
 
 /// Where the training pairs come from.

@@ -184,7 +184,7 @@ public final class ExperimentRunner {
         if let templates = config.attack.templates, templates.contains("/"), !fm.fileExists(atPath: templates) {
             missing.append("attack.templates: \(templates)")
         }
-        if let weights = config.training.filterModel, !fm.fileExists(atPath: weights) {
+        if let weights = config.training.filter.model, !fm.fileExists(atPath: weights) {
             missing.append("training.filter_model: \(weights)")
         }
         if let weights = config.training.initWeights, !fm.fileExists(atPath: weights) {
@@ -320,32 +320,29 @@ public final class ExperimentRunner {
         guard let defense = Defense(rawValue: row.defense) else {
             throw ExperimentError.row(id: row.id, reason: "unknown defence \(row.defense)")
         }
-        if let reason = DefenseDispatch.unavailableReason(defense) {
-            log("row \(row.id): \(reason)")
-            result.status = "unavailable"
-            result.reason = reason
-            return result
-        }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let manifest = try PoisonManifest.load(path: poisoned.manifest)
         let sets = try config.evaluation.map { ($0, try openEvaluationSet(evaluationPath($0))) }
-        let training = trainingConfig(for: row, poisoned: poisoned)
-        log("row \(row.id): training \(config.model) with defence \(row.defense), seed \(row.seed), on \(poisoned.csv)")
+        var training = trainingConfig(for: row, poisoned: poisoned)
+        training.defense = defense
+        // A defence that selects pairs reports how many poisoned ones it caught.
+        if !defense.finetunes { training.manifest = poisoned.manifest }
+        log("row \(row.id): training \(config.model) with defence \(row.defense), seed \(row.seed), on \(training.data)")
 
-        let outcome = try DefenseDispatch.train(
-            defense: defense,
-            context: RowTrainingContext(
-                config: training, runDirectory: folder + "/run", manifest: manifest, manifestPath: poisoned.manifest, reporter: reporter, stopSignal: stopSignal,
-                stopAfterSteps: stopAfterSteps,
-                epochEvaluation: { model in
-                    // Per-epoch curves on the first evaluation set.
-                    let (spec, set) = sets[0]
-                    let r = try Self.evaluate(model: model, set: set, spec: spec, manifest: manifest, workers: training.workers)
-                    var fields: [String: Any] = ["zeroshot_top1": r.top1, "zeroshot_top5": r.top5, "zeroshot_n": r.n]
-                    if let asr = r.asr { fields["asr"] = asr }
-                    return fields
-                }))
-        guard let model = outcome.model else { throw ExperimentError.interrupted(row: row.id) }
+        let runDirectory = folder + "/run"
+        let trainer = try Trainer(
+            config: training, runDirectory: runDirectory, resume: Self.prepareRunFolder(runDirectory), reporter: reporter)
+        trainer.stopAfterSteps = stopAfterSteps
+        let model = trainer.model
+        trainer.onEpochEnd = { _ in
+            // Per-epoch curves on the first evaluation set.
+            let (spec, set) = sets[0]
+            let r = try Self.evaluate(model: model, set: set, spec: spec, manifest: manifest, workers: training.workers)
+            return EpochEvaluation(top1: r.top1, top5: r.top5, count: r.n, asr: r.asr)
+        }
+        let summary = try trainer.run(stopSignal: stopSignal)
+        guard !summary.interrupted else { throw ExperimentError.interrupted(row: row.id) }
+        let outcome = (steps: summary.progress.globalStep, finalLoss: summary.finalLoss, seconds: summary.progress.elapsedSeconds)
 
         let start = Date()
         for (spec, set) in sets {
@@ -361,6 +358,15 @@ public final class ExperimentRunner {
             log(String(format: "row %@: top-1 %.2f%%, ASR %@ on %@", row.id, 100 * e.top1, e.asr.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a", first))
         }
         return result
+    }
+
+    /// Whether a row's run folder holds a checkpoint to resume from. A folder with a log but no
+    /// checkpoint (killed before its first epoch ended) is cleared, since nothing can resume it.
+    static func prepareRunFolder(_ path: String) -> Bool {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: path + "/checkpoint.safetensors") { return true }
+        if fm.fileExists(atPath: path) { try? fm.removeItem(atPath: path) }
+        return false
     }
 
     func openEvaluationSet(_ path: String) throws -> any ClassificationDataset {

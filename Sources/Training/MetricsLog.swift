@@ -22,10 +22,8 @@ public final class MetricsLog {
 
     deinit { try? handle.close() }
 
-    /// Appends `record` (values must be JSON-serialisable) as one line.
-    public func append(_ record: [String: Any]) throws {
-        var data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
-        data.append(0x0A)
+    /// Appends one encoded line (ending in a newline) and flushes it.
+    func appendLine(_ data: Data) throws {
         try handle.write(contentsOf: data)
     }
 

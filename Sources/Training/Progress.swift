@@ -28,11 +28,14 @@ public final class ProgressReporter {
         public var loss: Double
         public var pairsPerSecond: Double
         public var learningRate: Double
+        /// The part of the run (a defence's phase or segment), shown before the figures.
+        public var phase: String?
 
         public init(
             epoch: Int, epochs: Int, stepInEpoch: Int, stepsPerEpoch: Int, globalStep: Int, totalSteps: Int,
-            loss: Double, pairsPerSecond: Double, learningRate: Double
+            loss: Double, pairsPerSecond: Double, learningRate: Double, phase: String? = nil
         ) {
+            self.phase = phase
             self.epoch = epoch
             self.epochs = epochs
             self.stepInEpoch = stepInEpoch
@@ -51,7 +54,8 @@ public final class ProgressReporter {
         let remaining = s.totalSteps - s.globalStep
         let perStep = stepsThisSession > 0 ? secondsThisSession / Double(stepsThisSession) : 0
         let eta = formatDuration(perStep * Double(remaining))
-        let head = "epoch \(s.epoch + 1)/\(s.epochs) step \(s.stepInEpoch)/\(s.stepsPerEpoch)"
+        var head = "epoch \(s.epoch + 1)/\(s.epochs) step \(s.stepInEpoch)/\(s.stepsPerEpoch)"
+        if let phase = s.phase, phase != "clip" { head += " [\(phase)]" }
         let figures = String(
             format: "loss %.4f  %.0f pairs/s  lr %.2e  ETA %@", s.loss, s.pairsPerSecond, s.learningRate, eta)
         if isTerminal {
@@ -64,6 +68,11 @@ public final class ProgressReporter {
         } else if s.globalStep % logEvery == 0 || s.stepInEpoch == s.stepsPerEpoch {
             log("\(head)  \(figures)")
         }
+    }
+
+    /// Ends the progress line (on a terminal), so that what is printed next starts on its own line.
+    public func finish() {
+        if isTerminal && !quiet { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
     }
 
     /// Prints a line (ending any progress line first).

@@ -48,46 +48,26 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
     /// for step-by-step comparisons with another trainer fed the same batches.
     public var shuffle: Bool
 
-    // MARK: Defences (SPEC §3–4); see docs/DEFENSES.md.
+    // MARK: Defences (SPEC §3–4); see the README's "Defences".
 
-    /// `none` (plain CLIP), `safeclip`, `roclip`, `filter` (similarity filtering) or `cleanclip`
-    /// (fine-tuning, `clipguard finetune`).
-    public var defense: String
+    /// Plain CLIP (`none`) or the defence to train with; each defence's own settings are the
+    /// nested values below (their keys stay flat in config files: `unimodal_epochs`, `pool_size`, …).
+    public var defense: Defense
     /// The poisoned set's `manifest.json` (ground truth for detection metrics); by default the
     /// one next to the training CSV, if any.
     public var manifest: String?
     /// Start from these weights (a checkpoint or `model.safetensors`) instead of a fresh model.
     public var initWeights: String?
-    /// SafeCLIP phase 1: unimodal warm-up epochs (reference 5).
-    public var unimodalEpochs: Int
-    /// SafeCLIP phase 2: CLIP warm-up epochs (reference 1).
-    public var clipWarmupEpochs: Int
-    /// SafeCLIP phase 2's constant learning rate (reference 5e-6); phases 1 and 3 peak at `lr`.
-    public var clipWarmupLR: Double
-    /// SafeCLIP: posterior threshold of the first mixed epoch (reference 0.9).
-    public var gmmThreshold: Double
-    /// SafeCLIP: safe fraction increment per mixed epoch (reference 0.01).
-    public var safeIncrement: Double
-    /// SafeCLIP: cap of the safe fraction (reference 0.85).
-    public var safeCap: Double
-    /// SafeCLIP: NNCLR memory bank in the unimodal loss.
-    public var memoryBank: Bool
-    /// SafeCLIP: memory bank size (reference 256).
-    public var bankSize: Int
-    /// SafeCLIP: cross-augmented CLIP loss on the safe set (reference on).
-    public var crossAugmented: Bool
-    /// Batch size of the similarity passes (inference only).
+    /// Batch size of the similarity passes of SafeCLIP and the filter (inference only).
     public var similarityBatchSize: Int
-    /// RoCLIP: caption pool size (reference 21,845).
-    public var poolSize: Int
-    /// RoCLIP: every k-th epoch matches images to pool captions (reference 2).
-    public var matchEvery: Int
-    /// Similarity filter: the model (weights file) that scores the pairs.
-    public var filterModel: String?
-    /// Similarity filter: fraction of lowest-similarity pairs dropped.
-    public var filterFraction: Double
-    /// CleanCLIP: weight λ of the in-modal terms (reference 1).
-    public var inmodalWeight: Double
+    /// SafeCLIP's phases, selection and memory bank.
+    public var safeCLIP: SafeCLIPSettings
+    /// RoCLIP's caption pool.
+    public var roCLIP: RoCLIPSettings
+    /// The similarity filter's model and fraction.
+    public var filter: FilterSettings
+    /// CleanCLIP's in-modal weight.
+    public var cleanCLIP: CleanCLIPSettings
 
     public init(
         data: String, model: String, epochs: Int = 10, batchSize: Int = 128, lr: Double = 5e-4,
@@ -95,30 +75,19 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         eps: Double = 1e-8, gradClip: Double? = nil, accumulation: Int = 1, precision: String = "fp32",
         seed: UInt64 = 0, device: String = "auto", workers: Int = 2, threads: Int? = nil, logEvery: Int = 50,
         evalData: String? = nil, evalEvery: Int = 1, maxFailureFraction: Double = 0.05,
-        imageColumn: String? = nil, captionColumn: String? = nil, shuffle: Bool = true, defense: String = "none", manifest: String? = nil,
-        initWeights: String? = nil, unimodalEpochs: Int = 5, clipWarmupEpochs: Int = 1, clipWarmupLR: Double = 5e-6,
-        gmmThreshold: Double = 0.9, safeIncrement: Double = 0.01, safeCap: Double = 0.85, memoryBank: Bool = false,
-        bankSize: Int = 256, crossAugmented: Bool = true, similarityBatchSize: Int = 512, poolSize: Int = 21_845,
-        matchEvery: Int = 2, filterModel: String? = nil, filterFraction: Double = 0.1, inmodalWeight: Double = 1
+        imageColumn: String? = nil, captionColumn: String? = nil, shuffle: Bool = true, defense: Defense = .none,
+        manifest: String? = nil, initWeights: String? = nil, similarityBatchSize: Int = 512,
+        safeCLIP: SafeCLIPSettings = SafeCLIPSettings(), roCLIP: RoCLIPSettings = RoCLIPSettings(),
+        filter: FilterSettings = FilterSettings(), cleanCLIP: CleanCLIPSettings = CleanCLIPSettings()
     ) {
         self.defense = defense
         self.manifest = manifest
         self.initWeights = initWeights
-        self.unimodalEpochs = unimodalEpochs
-        self.clipWarmupEpochs = clipWarmupEpochs
-        self.clipWarmupLR = clipWarmupLR
-        self.gmmThreshold = gmmThreshold
-        self.safeIncrement = safeIncrement
-        self.safeCap = safeCap
-        self.memoryBank = memoryBank
-        self.bankSize = bankSize
-        self.crossAugmented = crossAugmented
         self.similarityBatchSize = similarityBatchSize
-        self.poolSize = poolSize
-        self.matchEvery = matchEvery
-        self.filterModel = filterModel
-        self.filterFraction = filterFraction
-        self.inmodalWeight = inmodalWeight
+        self.safeCLIP = safeCLIP
+        self.roCLIP = roCLIP
+        self.filter = filter
+        self.cleanCLIP = cleanCLIP
         self.data = data
         self.model = model
         self.epochs = epochs
@@ -151,15 +120,14 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         case batchSize = "batch_size", warmupSteps = "warmup_steps", weightDecay = "weight_decay"
         case beta1, beta2, eps, gradClip = "grad_clip", logEvery = "log_every"
         case evalData = "eval_data", evalEvery = "eval_every", maxFailureFraction = "max_failure_fraction"
-        case defense, manifest, initWeights = "init_weights", unimodalEpochs = "unimodal_epochs"
-        case clipWarmupEpochs = "clip_warmup_epochs", clipWarmupLR = "clip_warmup_lr", gmmThreshold = "gmm_threshold"
-        case safeIncrement = "safe_increment", safeCap = "safe_cap", memoryBank = "memory_bank", bankSize = "bank_size"
-        case crossAugmented = "cross_augmented", similarityBatchSize = "similarity_batch_size", poolSize = "pool_size"
-        case matchEvery = "match_every", filterModel = "filter_model", filterFraction = "filter_fraction"
-        case inmodalWeight = "inmodal_weight"
+        case defense, manifest, initWeights = "init_weights", similarityBatchSize = "similarity_batch_size"
     }
 
-    public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+    /// Every key a config file may hold: the common ones and each defence's (flat, one namespace).
+    public static var allowedKeys: Set<String> {
+        Set(CodingKeys.allCases.map(\.rawValue)).union(SafeCLIPSettings.keys).union(RoCLIPSettings.keys)
+            .union(FilterSettings.keys).union(CleanCLIPSettings.keys)
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -189,28 +157,61 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         imageColumn = try c.decodeIfPresent(String.self, forKey: .imageColumn)
         captionColumn = try c.decodeIfPresent(String.self, forKey: .captionColumn)
         shuffle = try c.decodeIfPresent(Bool.self, forKey: .shuffle) ?? d.shuffle
-        defense = try c.decodeIfPresent(String.self, forKey: .defense) ?? d.defense
+        if let name = try c.decodeIfPresent(String.self, forKey: .defense) {
+            guard let defense = Defense(rawValue: name) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .defense, in: c,
+                    debugDescription: "unknown defence '\(name)' (known: \(Defense.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            self.defense = defense
+        } else {
+            defense = d.defense
+        }
         manifest = try c.decodeIfPresent(String.self, forKey: .manifest)
         initWeights = try c.decodeIfPresent(String.self, forKey: .initWeights)
-        unimodalEpochs = try c.decodeIfPresent(Int.self, forKey: .unimodalEpochs) ?? d.unimodalEpochs
-        clipWarmupEpochs = try c.decodeIfPresent(Int.self, forKey: .clipWarmupEpochs) ?? d.clipWarmupEpochs
-        clipWarmupLR = try c.decodeIfPresent(Double.self, forKey: .clipWarmupLR) ?? d.clipWarmupLR
-        gmmThreshold = try c.decodeIfPresent(Double.self, forKey: .gmmThreshold) ?? d.gmmThreshold
-        safeIncrement = try c.decodeIfPresent(Double.self, forKey: .safeIncrement) ?? d.safeIncrement
-        safeCap = try c.decodeIfPresent(Double.self, forKey: .safeCap) ?? d.safeCap
-        memoryBank = try c.decodeIfPresent(Bool.self, forKey: .memoryBank) ?? d.memoryBank
-        bankSize = try c.decodeIfPresent(Int.self, forKey: .bankSize) ?? d.bankSize
-        crossAugmented = try c.decodeIfPresent(Bool.self, forKey: .crossAugmented) ?? d.crossAugmented
         similarityBatchSize = try c.decodeIfPresent(Int.self, forKey: .similarityBatchSize) ?? d.similarityBatchSize
-        poolSize = try c.decodeIfPresent(Int.self, forKey: .poolSize) ?? d.poolSize
-        matchEvery = try c.decodeIfPresent(Int.self, forKey: .matchEvery) ?? d.matchEvery
-        filterModel = try c.decodeIfPresent(String.self, forKey: .filterModel)
-        filterFraction = try c.decodeIfPresent(Double.self, forKey: .filterFraction) ?? d.filterFraction
-        inmodalWeight = try c.decodeIfPresent(Double.self, forKey: .inmodalWeight) ?? d.inmodalWeight
+        // Each defence reads its own keys from the same (flat) object.
+        safeCLIP = try SafeCLIPSettings(from: decoder)
+        roCLIP = try RoCLIPSettings(from: decoder)
+        filter = try FilterSettings(from: decoder)
+        cleanCLIP = try CleanCLIPSettings(from: decoder)
     }
 
-    /// The defences `defense` accepts.
-    public static let defenses = ["none", "safeclip", "roclip", "filter", "cleanclip"]
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(data, forKey: .data)
+        try c.encode(model, forKey: .model)
+        try c.encode(epochs, forKey: .epochs)
+        try c.encode(batchSize, forKey: .batchSize)
+        try c.encode(lr, forKey: .lr)
+        try c.encode(warmupSteps, forKey: .warmupSteps)
+        try c.encode(weightDecay, forKey: .weightDecay)
+        try c.encode(beta1, forKey: .beta1)
+        try c.encode(beta2, forKey: .beta2)
+        try c.encode(eps, forKey: .eps)
+        try c.encodeIfPresent(gradClip, forKey: .gradClip)
+        try c.encode(accumulation, forKey: .accumulation)
+        try c.encode(precision, forKey: .precision)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(device, forKey: .device)
+        try c.encode(workers, forKey: .workers)
+        try c.encodeIfPresent(threads, forKey: .threads)
+        try c.encode(logEvery, forKey: .logEvery)
+        try c.encodeIfPresent(evalData, forKey: .evalData)
+        try c.encode(evalEvery, forKey: .evalEvery)
+        try c.encode(maxFailureFraction, forKey: .maxFailureFraction)
+        try c.encodeIfPresent(imageColumn, forKey: .imageColumn)
+        try c.encodeIfPresent(captionColumn, forKey: .captionColumn)
+        try c.encode(shuffle, forKey: .shuffle)
+        try c.encode(defense.rawValue, forKey: .defense)
+        try c.encodeIfPresent(manifest, forKey: .manifest)
+        try c.encodeIfPresent(initWeights, forKey: .initWeights)
+        try c.encode(similarityBatchSize, forKey: .similarityBatchSize)
+        try safeCLIP.encode(to: encoder)
+        try roCLIP.encode(to: encoder)
+        try filter.encode(to: encoder)
+        try cleanCLIP.encode(to: encoder)
+    }
 
     /// Checks ranges and enumerations; the message names the key.
     public func validate(file: String = "configuration") throws(ConfigError) {
@@ -228,24 +229,15 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         if let gradClip, !(gradClip > 0) { throw fail(.gradClip, "must be positive") }
         if evalEvery < 1 { throw fail(.evalEvery, "must be at least 1") }
         if !(0...1).contains(maxFailureFraction) { throw fail(.maxFailureFraction, "must be within 0…1") }
-        if !Self.defenses.contains(defense) { throw fail(.defense, "must be one of \(Self.defenses.joined(separator: ", "))") }
-        if unimodalEpochs < 0 { throw fail(.unimodalEpochs, "must not be negative") }
-        if clipWarmupEpochs < 0 { throw fail(.clipWarmupEpochs, "must not be negative") }
-        if defense == "safeclip" && unimodalEpochs + clipWarmupEpochs >= epochs {
-            throw fail(.epochs, "must exceed unimodal_epochs + clip_warmup_epochs (\(unimodalEpochs + clipWarmupEpochs)) for safeclip")
-        }
-        if !(clipWarmupLR > 0) { throw fail(.clipWarmupLR, "must be positive") }
-        if !(0...1).contains(gmmThreshold) { throw fail(.gmmThreshold, "must be within 0…1") }
-        if !(safeIncrement >= 0) { throw fail(.safeIncrement, "must not be negative") }
-        if !(0...1).contains(safeCap) { throw fail(.safeCap, "must be within 0…1") }
-        if bankSize < 1 { throw fail(.bankSize, "must be at least 1") }
         if similarityBatchSize < 1 { throw fail(.similarityBatchSize, "must be at least 1") }
-        if poolSize < 1 { throw fail(.poolSize, "must be at least 1") }
-        if matchEvery < 1 { throw fail(.matchEvery, "must be at least 1") }
-        if defense == "filter" && filterModel == nil { throw fail(.filterModel, "must name a weights file for the filter defence") }
-        if !(0..<1).contains(filterFraction) { throw fail(.filterFraction, "must be within 0…1 (1 excluded)") }
-        if defense == "cleanclip" && initWeights == nil { throw fail(.initWeights, "must name the checkpoint to fine-tune") }
-        if !(inmodalWeight >= 0) { throw fail(.inmodalWeight, "must not be negative") }
-        if defense != "none" && accumulation != 1 { throw fail(.accumulation, "must be 1 with a defence") }
+        if defense != .none && accumulation != 1 { throw fail(.accumulation, "must be 1 with a defence") }
+        if defense.finetunes && initWeights == nil { throw fail(.initWeights, "must name the checkpoint to fine-tune") }
+        switch defense {
+        case .safeclip: try safeCLIP.validate(file: file, epochs: epochs)
+        case .roclip: try roCLIP.validate(file: file)
+        case .filter: try filter.validate(file: file)
+        case .cleanclip: try cleanCLIP.validate(file: file)
+        case .none: break
+        }
     }
 }

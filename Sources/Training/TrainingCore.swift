@@ -91,23 +91,22 @@ final class TrainingCore {
     }
 
     /// A batch's images `[n, 3, S, S]` float32 and tokens `[n, context]` int64 on the device.
-    func tensors(of batch: Batch) -> (images: Tensor, tokens: Tensor) {
+    func tensors(of batch: Batch) -> ModelInput {
         let n = batch.count
         let size = model.config.vision.imageSize
         let context = model.config.text.contextLength
         let images = Tensor(batch.images, shape: [n, 3, size, size]).to(device)
         let ids = tokenizer.tokenize(batch: batch.captions, contextLength: context).map(Int64.init)
-        return (images, Tensor(ids, shape: [n, context]).to(device))
+        return ModelInput(images: images, tokens: Tensor(ids, shape: [n, context]).to(device))
     }
 
-    /// L2-normalised float32 features `([n, D], [n, D])` of a batch, gathered over the workers.
-    /// Call inside ``autocast(_:)``.
-    func features(of batch: Batch, training: Bool) throws -> (image: Tensor, text: Tensor) {
-        let (images, tokens) = tensors(of: batch)
-        let image = model.encodeImage(images, training: training).to(.float32).normalized(dim: -1)
-        let text = model.encodeText(tokens, training: training).to(.float32).normalized(dim: -1)
+    /// L2-normalised float32 features of a model input, gathered over the workers. Call inside
+    /// ``autocast(_:)``.
+    func features(of input: ModelInput, training: Bool) throws -> ViewFeatures {
+        let image = model.encodeImage(input.images, training: training).to(.float32).normalized(dim: -1)
+        let text = model.encodeText(input.tokens, training: training).to(.float32).normalized(dim: -1)
         let gathered = try collective.gatherFeatures([image, text])
-        return (gathered[0], gathered[1])
+        return ViewFeatures(image: gathered[0], text: gathered[1])
     }
 
     /// Runs `body` under bf16 autocast when the configuration asks for it.
@@ -115,45 +114,14 @@ final class TrainingCore {
         try Torch.autocast(device: device, enabled: config.precision == "bf16", body)
     }
 
-    /// One optimizer step on the accumulated gradients: average over workers, clip, set `lr`,
-    /// step, clear the gradients, clamp the logit scale. Returns the gradient norm when clipping.
-    func optimizerStep(lr: Double) throws -> Double? {
-        if collective.worldSize > 1 {
-            let parameters = model.store.trainableParameters()
-            let replicated = parameters.filter { $0.name == "logit_scale" }.map(\.tensor)
-            let partial = parameters.filter { $0.name != "logit_scale" }.map(\.tensor)
-            try collective.reduceGradients(partial: partial, replicated: replicated)
-        }
-        var gradNorm: Double?
-        if let clip = config.gradClip { gradNorm = clipGradNorm(optimizer, maxNorm: clip) }
-        optimizer.learningRate = lr
-        optimizer.step()
-        optimizer.zeroGrad()
-        model.clampLogitScale()
-        return gradNorm
-    }
-
-    /// The metrics record of a finished optimizer step; advances the step counters.
-    func recordStep(
-        epoch: Int, loss: Double, lr: Double, gradNorm: Double?, pairs: Int, seconds: Double, extra: [String: Any] = [:]
-    ) throws -> [String: Any] {
-        guard loss.isFinite else { throw TrainingError.diverged(step: progress.globalStep, loss: loss) }
-        progress.globalStep += 1
-        progress.stepInEpoch += 1
-        var record: [String: Any] = [
-            "step": progress.globalStep, "epoch": epoch + 1, "loss": loss, "lr": lr,
-            "logit_scale": model.logLogitScale.exp().item(), "pairs_per_s": Double(pairs * collective.worldSize) / max(seconds, 1e-9),
-            "seconds": seconds,
-        ]
-        if let gradNorm { record["grad_norm"] = gradNorm }
-        record.merge(extra) { $1 }
-        try metrics?.append(record)
-        return record
-    }
-
-    /// Appends a record to the metrics log (rank 0 only).
-    func log(_ record: [String: Any]) throws {
-        try metrics?.append(record)
+    /// Combines the workers' gradients (a no-op in one process): sums those of the parameters
+    /// reached through each rank's features, averages the logit scale's (see ``Collective``).
+    func reduceGradients() throws {
+        guard collective.worldSize > 1 else { return }
+        let parameters = model.store.trainableParameters()
+        let replicated = parameters.filter { $0.name == "logit_scale" }.map(\.tensor)
+        let partial = parameters.filter { $0.name != "logit_scale" }.map(\.tensor)
+        try collective.reduceGradients(partial: partial, replicated: replicated)
     }
 
     /// Writes the checkpoint (rank 0 only) with the current progress and `defense` tensors.

@@ -252,7 +252,7 @@ private func prepareTokenize(_ spec: Spec) throws -> Prepared {
         }, items: captions.count)
 }
 
-/// A whole epoch of `CLIPTrainer` (data loading, tokenising, steps, metrics, checkpoint) in a
+/// A whole epoch of plain-CLIP `Trainer` (data loading, tokenising, steps, metrics, checkpoint) in a
 /// fresh run folder; model construction is not timed.
 private func prepareCLIPEpoch(_ spec: Spec) throws -> Prepared {
     let csv = spec.string("data")
@@ -262,15 +262,15 @@ private func prepareCLIPEpoch(_ spec: Spec) throws -> Prepared {
         data: csv, model: spec.string("model", "tiny-rn"), epochs: 1, batchSize: spec.int("batch", 256), lr: 5e-4,
         warmupSteps: 5, precision: spec.string("precision", "fp32"), seed: 0, device: "cpu",
         workers: spec.int("workers", 2), threads: Runtime.threads, logEvery: 1000)
-    var pending: CLIPTrainer?
-    func fresh() throws -> CLIPTrainer {
+    var pending: Trainer?
+    func fresh() throws -> Trainer {
         run += 1
         let folder = "\(workRoot)/swift-run-\(ProcessInfo.processInfo.processIdentifier)-\(run)"
         try? FileManager.default.removeItem(atPath: folder)
-        return try CLIPTrainer(config: config, runDirectory: folder, reporter: ProgressReporter(quiet: true))
+        return try Trainer(config: config, runDirectory: folder, reporter: ProgressReporter(quiet: true))
     }
     pending = try fresh()
-    let items = pending!.loader.plannedBatches(epoch: 0).count * config.batchSize
+    let items = pending!.trainingPairs / config.batchSize * config.batchSize
     return Prepared(
         iteration: {
             let trainer = try pending ?? fresh()

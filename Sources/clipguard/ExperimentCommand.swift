@@ -79,11 +79,6 @@ struct ExperimentCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("\(allowMissingData ? "warning" : "error"): \(file): missing \(m)\n".utf8))
             }
             if !allowMissingData { problems += missing.count }
-            for d in config.defenses {
-                if let defense = Defense(rawValue: d), let reason = DefenseDispatch.unavailableReason(defense) {
-                    FileHandle.standardError.write(Data("warning: \(file): defence '\(d)' is \(reason); its rows will be reported as not run\n".utf8))
-                }
-            }
             guard problems == 0 else { throw ExitCode.failure }
             let rows = config.rows.count
             print("\(file): valid — \(rows) row\(rows == 1 ? "" : "s") (\(config.defenses.count) defences × \(config.seeds.count) seeds × \(config.attack.amounts.count) poison amounts), model \(config.model)\(missing.isEmpty ? "" : ", \(missing.count) data path(s) missing")")

@@ -76,19 +76,10 @@ struct TrainingOptions: ParsableArguments {
         // Only rank 0 draws the progress line; every rank still logs what it does.
         let reporter = ProgressReporter(quiet: collective.rank != 0)
         do {
-            let summary: TrainingSummary
-            let weights: String
-            if settings.defense == "none" {
-                let trainer = try CLIPTrainer(config: settings, runDirectory: out, resume: resume, collective: collective, reporter: reporter)
-                trainer.stopAfterSteps = stopAfterSteps
-                summary = try trainer.run(stopSignal: signals)
-                weights = trainer.finalWeightsPath
-            } else {
-                let trainer = try DefenseTrainer(config: settings, runDirectory: out, resume: resume, collective: collective, reporter: reporter)
-                trainer.stopAfterSteps = stopAfterSteps
-                summary = try trainer.run(stopSignal: signals)
-                weights = trainer.finalWeightsPath
-            }
+            let trainer = try Trainer(config: settings, runDirectory: out, resume: resume, collective: collective, reporter: reporter)
+            trainer.stopAfterSteps = stopAfterSteps
+            let summary = try trainer.run(stopSignal: signals)
+            let weights = trainer.finalWeightsPath
             if summary.interrupted { throw ExitCode(130) }
             var line = "trained \(summary.progress.globalStep) steps in \(formatDuration(summary.progress.elapsedSeconds))"
             if let loss = summary.finalLoss { line += String(format: ", final loss %.4f", loss) }
@@ -134,27 +125,14 @@ struct Train: ParsableCommand {
 
     @OptionGroup var options: TrainingOptions
     @Option(help: "Data-parallel worker processes on this machine (one per GPU, or CPU processes).") var nproc: Int?
-    @Option(help: "none, safeclip, roclip or filter.") var defense: String?
-    @Option(name: .customLong("unimodal-epochs"), help: "SafeCLIP: unimodal warm-up epochs (5).") var unimodalEpochs: Int?
-    @Option(name: .customLong("clip-warmup-epochs"), help: "SafeCLIP: CLIP warm-up epochs (1).") var clipWarmupEpochs: Int?
-    @Option(name: .customLong("clip-warmup-lr"), help: "SafeCLIP: constant lr of the CLIP warm-up (5e-6).") var clipWarmupLR: Double?
-    @Option(name: .customLong("gmm-threshold"), help: "SafeCLIP: posterior threshold of the first selection (0.9).")
-    var gmmThreshold: Double?
-    @Option(name: .customLong("safe-increment"), help: "SafeCLIP: safe fraction increment per epoch (0.01).") var safeIncrement: Double?
-    @Option(name: .customLong("safe-cap"), help: "SafeCLIP: safe fraction cap (0.85).") var safeCap: Double?
-    @Flag(name: .customLong("memory-bank"), inversion: .prefixedNo, help: "SafeCLIP: NNCLR memory bank in the unimodal loss (off).")
-    var memoryBank: Bool?
-    @Option(name: .customLong("bank-size"), help: "SafeCLIP: memory bank size (256).") var bankSize: Int?
-    @Flag(name: .customLong("cross-augmented"), inversion: .prefixedNo, help: "SafeCLIP: cross-augmented CLIP loss on the safe set (on).")
-    var crossAugmented: Bool?
-    @Option(name: .customLong("similarity-batch-size"), help: "Batch size of similarity passes (512).") var similarityBatchSize: Int?
-    @Option(name: .customLong("pool-size"), help: "RoCLIP: caption pool size (21845).") var poolSize: Int?
-    @Option(name: .customLong("match-every"), help: "RoCLIP: match to pool captions every K-th epoch (2).") var matchEvery: Int?
+    @Option(help: "none, safeclip, roclip or filter (cleanclip: use clipguard finetune).") var defense: Defense?
+    @OptionGroup(title: "SafeCLIP (--defense safeclip)") var safeCLIP: SafeCLIPOptions
+    @OptionGroup(title: "RoCLIP (--defense roclip)") var roCLIP: RoCLIPOptions
+    @OptionGroup(title: "Similarity filter (--defense filter)") var filter: FilterOptions
+    @Option(name: .customLong("similarity-batch-size"), help: "SafeCLIP and filter: batch size of the similarity passes (512).")
+    var similarityBatchSize: Int?
     @Option(name: .customLong("init-weights"), help: "Start from these weights (model.safetensors, a checkpoint or an open_clip state_dict as safetensors) instead of a fresh model.")
     var initWeights: String?
-    @Option(name: .customLong("filter-model"), help: "Filter: weights that score the pairs.") var filterModel: String?
-    @Option(name: .customLong("filter-fraction"), help: "Filter: fraction of lowest-similarity pairs dropped (0.1).")
-    var filterFraction: Double?
 
     func run() throws {
         let settings: TrainingConfig
@@ -162,26 +140,16 @@ struct Train: ParsableCommand {
             settings = try options.resolve(base: TrainingConfig(data: "", model: "")) { c in
                 if let defense { c.defense = defense }
                 if let initWeights { c.initWeights = initWeights }
-                if let unimodalEpochs { c.unimodalEpochs = unimodalEpochs }
-                if let clipWarmupEpochs { c.clipWarmupEpochs = clipWarmupEpochs }
-                if let clipWarmupLR { c.clipWarmupLR = clipWarmupLR }
-                if let gmmThreshold { c.gmmThreshold = gmmThreshold }
-                if let safeIncrement { c.safeIncrement = safeIncrement }
-                if let safeCap { c.safeCap = safeCap }
-                if let memoryBank { c.memoryBank = memoryBank }
-                if let bankSize { c.bankSize = bankSize }
-                if let crossAugmented { c.crossAugmented = crossAugmented }
                 if let similarityBatchSize { c.similarityBatchSize = similarityBatchSize }
-                if let poolSize { c.poolSize = poolSize }
-                if let matchEvery { c.matchEvery = matchEvery }
-                if let filterModel { c.filterModel = filterModel }
-                if let filterFraction { c.filterFraction = filterFraction }
+                safeCLIP.apply(to: &c.safeCLIP)
+                roCLIP.apply(to: &c.roCLIP)
+                filter.apply(to: &c.filter)
             }
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
         }
-        if settings.defense == "cleanclip" {
+        if settings.defense.finetunes {
             FileHandle.standardError.write(Data("error: CleanCLIP fine-tunes a trained model: use clipguard finetune\n".utf8))
             throw ExitCode.failure
         }
@@ -205,22 +173,22 @@ struct Finetune: ParsableCommand {
 
     @OptionGroup var options: TrainingOptions
     @Option(help: "The weights to fine-tune (checkpoint.safetensors or model.safetensors).") var checkpoint: String?
-    @Option(help: "The fine-tuning defence (cleanclip).") var defense = "cleanclip"
+    @Option(help: "The fine-tuning defence (cleanclip).") var defense: Defense = .cleanclip
     @Option(name: .customLong("inmodal-weight"), help: "In-modal weight λ (1).") var inmodalWeight: Double?
     @Option(help: "Data-parallel worker processes on this machine (one per GPU, or CPU processes).") var nproc: Int?
 
     func run() throws {
-        guard defense == "cleanclip" else {
+        guard defense.finetunes else {
             FileHandle.standardError.write(Data("error: --defense must be cleanclip for finetune\n".utf8))
             throw ExitCode.failure
         }
-        let base = TrainingConfig(data: "", model: "", epochs: 10, batchSize: 64, lr: 1e-5, warmupSteps: 50, defense: "cleanclip")
+        let base = TrainingConfig(data: "", model: "", epochs: 10, batchSize: 64, lr: 1e-5, warmupSteps: 50, defense: defense)
         let settings: TrainingConfig
         do {
             settings = try options.resolve(base: base) { c in
-                c.defense = "cleanclip"
+                c.defense = defense
                 if let checkpoint { c.initWeights = checkpoint }
-                if let inmodalWeight { c.inmodalWeight = inmodalWeight }
+                if let inmodalWeight { c.cleanCLIP.inmodalWeight = inmodalWeight }
             }
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
@@ -290,5 +258,56 @@ extension TrainingOptions {
         let signals = StopSignal()
         let launcher = LocalLauncher(executable: executable, arguments: arguments, processCount: count)
         if try launcher.run(interruption: { signals.received }) != nil { throw ExitCode(130) }
+    }
+}
+
+extension Defense: ExpressibleByArgument {}
+
+/// SafeCLIP's flags (`train --defense safeclip`); each overrides the config file's key.
+struct SafeCLIPOptions: ParsableArguments {
+    @Option(name: .customLong("unimodal-epochs"), help: "Unimodal warm-up epochs (5).") var unimodalEpochs: Int?
+    @Option(name: .customLong("clip-warmup-epochs"), help: "CLIP warm-up epochs (1).") var clipWarmupEpochs: Int?
+    @Option(name: .customLong("clip-warmup-lr"), help: "Constant lr of the CLIP warm-up (5e-6).") var clipWarmupLR: Double?
+    @Option(name: .customLong("gmm-threshold"), help: "Posterior threshold of the first selection (0.9).") var gmmThreshold: Double?
+    @Option(name: .customLong("safe-increment"), help: "Safe fraction increment per epoch (0.01).") var safeIncrement: Double?
+    @Option(name: .customLong("safe-cap"), help: "Safe fraction cap (0.85).") var safeCap: Double?
+    @Flag(name: .customLong("memory-bank"), inversion: .prefixedNo, help: "NNCLR memory bank in the unimodal loss (off).")
+    var memoryBank: Bool?
+    @Option(name: .customLong("bank-size"), help: "Memory bank size (256).") var bankSize: Int?
+    @Flag(name: .customLong("cross-augmented"), inversion: .prefixedNo, help: "Cross-augmented CLIP loss on the safe set (on).")
+    var crossAugmented: Bool?
+
+    func apply(to s: inout SafeCLIPSettings) {
+        if let unimodalEpochs { s.unimodalEpochs = unimodalEpochs }
+        if let clipWarmupEpochs { s.clipWarmupEpochs = clipWarmupEpochs }
+        if let clipWarmupLR { s.clipWarmupLR = clipWarmupLR }
+        if let gmmThreshold { s.gmmThreshold = gmmThreshold }
+        if let safeIncrement { s.safeIncrement = safeIncrement }
+        if let safeCap { s.safeCap = safeCap }
+        if let memoryBank { s.memoryBank = memoryBank }
+        if let bankSize { s.bankSize = bankSize }
+        if let crossAugmented { s.crossAugmented = crossAugmented }
+    }
+}
+
+/// RoCLIP's flags (`train --defense roclip`).
+struct RoCLIPOptions: ParsableArguments {
+    @Option(name: .customLong("pool-size"), help: "Caption pool size (21845).") var poolSize: Int?
+    @Option(name: .customLong("match-every"), help: "Match to pool captions every K-th epoch (2).") var matchEvery: Int?
+
+    func apply(to s: inout RoCLIPSettings) {
+        if let poolSize { s.poolSize = poolSize }
+        if let matchEvery { s.matchEvery = matchEvery }
+    }
+}
+
+/// The similarity filter's flags (`train --defense filter`).
+struct FilterOptions: ParsableArguments {
+    @Option(name: .customLong("filter-model"), help: "Weights that score the pairs.") var filterModel: String?
+    @Option(name: .customLong("filter-fraction"), help: "Fraction of lowest-similarity pairs dropped (0.1).") var filterFraction: Double?
+
+    func apply(to s: inout FilterSettings) {
+        if let filterModel { s.model = filterModel }
+        if let filterFraction { s.fraction = filterFraction }
     }
 }

@@ -15,8 +15,8 @@ import Torch
     func safeCLIPConfig(data: String, model: String, memoryBank: Bool = false) -> TrainingConfig {
         TrainingConfig(
             data: data, model: model, epochs: 5, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
-            threads: 1, logEvery: 1000, defense: "safeclip", unimodalEpochs: 2, clipWarmupEpochs: 1, memoryBank: memoryBank,
-            bankSize: 16, similarityBatchSize: 16)
+            threads: 1, logEvery: 1000, defense: .safeclip, similarityBatchSize: 16,
+            safeCLIP: SafeCLIPSettings(unimodalEpochs: 2, clipWarmupEpochs: 1, memoryBank: memoryBank, bankSize: 16))
     }
 
     func weights(_ path: String) throws -> [String: Tensor] { try loadSafeTensors(atPath: path).tensors }
@@ -31,11 +31,11 @@ import Torch
         let (dir, data, model) = try setUp()
         defer { try? FileManager.default.removeItem(at: dir) }
         let run = dir.appendingPathComponent("run").path
-        let trainer = try DefenseTrainer(config: safeCLIPConfig(data: data, model: model), runDirectory: run, reporter: quiet)
+        let trainer = try Trainer(config: safeCLIPConfig(data: data, model: model), runDirectory: run, reporter: quiet)
         var plans: [Int: [(name: String, steps: Int)]] = [:]
         var phases: [String] = []
         trainer.onEpochPlanned = { plans[$0] = $1 }
-        trainer.onStep = { _, record in phases.append(record["phase"] as! String) }
+        trainer.onStep = { _, record in phases.append(record.phase!) }
         let summary = try trainer.run()
 
         #expect(plans[0]!.map(\.name) == ["unimodal"] && plans[0]!.map(\.steps) == [5])
@@ -73,19 +73,19 @@ import Torch
         let (dir, data, model) = try setUp()
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = safeCLIPConfig(data: data, model: model, memoryBank: true)
-        let straight = try DefenseTrainer(config: config, runDirectory: dir.appendingPathComponent("a").path, reporter: quiet)
+        let straight = try Trainer(config: config, runDirectory: dir.appendingPathComponent("a").path, reporter: quiet)
         let total = try straight.run().progress.globalStep
 
         // Stop one step into phase 3 (after 15 warm-up steps), then 2 steps later, then finish.
         let runB = dir.appendingPathComponent("b").path
-        let first = try DefenseTrainer(config: config, runDirectory: runB, reporter: quiet)
+        let first = try Trainer(config: config, runDirectory: runB, reporter: quiet)
         first.stopAfterSteps = 16
         #expect(try first.run().interrupted)
-        let second = try DefenseTrainer(config: config, runDirectory: runB, resume: true, reporter: quiet)
+        let second = try Trainer(config: config, runDirectory: runB, resume: true, reporter: quiet)
         second.stopAfterSteps = 2
         let mid = try second.run()
         #expect(mid.interrupted && mid.progress.globalStep == 18 && mid.progress.defenseState != nil)
-        let third = try DefenseTrainer(config: config, runDirectory: runB, resume: true, reporter: quiet)
+        let third = try Trainer(config: config, runDirectory: runB, resume: true, reporter: quiet)
         #expect(try third.run().progress.globalStep == total)
 
         try expectEqualWeights(straight.finalWeightsPath, third.finalWeightsPath)
@@ -101,13 +101,14 @@ import Torch
         return path
     }
 
-    func otherDefenseConfig(_ defense: String, data: String, model: String, dir: URL) throws -> TrainingConfig {
+    func otherDefenseConfig(_ defense: Defense, data: String, model: String, dir: URL) throws -> TrainingConfig {
         var c = TrainingConfig(
             data: data, model: model, epochs: 2, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
-            threads: 1, logEvery: 1000, defense: defense, poolSize: 32, matchEvery: 2, filterFraction: 0.25)
+            threads: 1, logEvery: 1000, defense: defense, roCLIP: RoCLIPSettings(poolSize: 32, matchEvery: 2),
+            filter: FilterSettings(fraction: 0.25))
         switch defense {
-        case "filter": c.filterModel = try savedModel(model, in: dir, seed: 3)
-        case "cleanclip":
+        case .filter: c.filter.model = try savedModel(model, in: dir, seed: 3)
+        case .cleanclip:
             c.initWeights = try savedModel(model, in: dir, seed: 3)
             c.model = ""
         default: break
@@ -115,21 +116,21 @@ import Torch
         return c
     }
 
-    @Test(arguments: ["roclip", "filter", "cleanclip"])
-    func defenseRunsResumesExactlyAndLearns(defense: String) throws {
+    @Test(arguments: [Defense.roclip, .filter, .cleanclip])
+    func defenseRunsResumesExactlyAndLearns(defense: Defense) throws {
         let (dir, data, model) = try setUp()
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = try otherDefenseConfig(defense, data: data, model: model, dir: dir)
-        let straight = try DefenseTrainer(config: config, runDirectory: dir.appendingPathComponent("a").path, reporter: quiet)
+        let straight = try Trainer(config: config, runDirectory: dir.appendingPathComponent("a").path, reporter: quiet)
         var losses: [Double] = []
-        straight.onStep = { _, record in losses.append(record["loss"] as! Double) }
+        straight.onStep = { _, record in losses.append(record.loss) }
         let summary = try straight.run()
-        let stepsPerEpoch = defense == "filter" ? 30 / 8 : 5
+        let stepsPerEpoch = defense == .filter ? 30 / 8 : 5
         #expect(summary.progress.globalStep == 2 * stepsPerEpoch)
         #expect(losses.allSatisfy(\.isFinite) && losses.last! < losses.first!, "\(defense) losses \(losses)")
 
         // The weights moved, and not wildly.
-        let start = defense == "cleanclip" ? try weights(config.initWeights!) : try weights(savedModel(model, in: dir, seed: 7))
+        let start = defense == .cleanclip ? try weights(config.initWeights!) : try weights(savedModel(model, in: dir, seed: 7))
         let end = try weights(straight.finalWeightsPath)
         let moved = start.keys.filter { !start[$0]!.equals(end[$0]!) }
         #expect(moved.count > start.count / 2)
@@ -137,14 +138,14 @@ import Torch
 
         // Stop in the middle of the second epoch, resume, compare.
         let runB = dir.appendingPathComponent("b").path
-        let first = try DefenseTrainer(config: config, runDirectory: runB, reporter: quiet)
+        let first = try Trainer(config: config, runDirectory: runB, reporter: quiet)
         first.stopAfterSteps = stepsPerEpoch + 1
         #expect(try first.run().interrupted)
-        let second = try DefenseTrainer(config: config, runDirectory: runB, resume: true, reporter: quiet)
+        let second = try Trainer(config: config, runDirectory: runB, resume: true, reporter: quiet)
         _ = try second.run()
         try expectEqualWeights(straight.finalWeightsPath, second.finalWeightsPath)
 
-        if defense == "filter" {
+        if defense == .filter {
             let records = try MetricsLog.read(path: runB + "/metrics.jsonl")
             let filter = try #require(records.first { $0["filter_kept"] != nil })
             #expect(filter["filter_kept"] as? Int == 30 && filter["filter_dropped"] as? Int == 10)
@@ -160,17 +161,33 @@ import Torch
             do { try c.validate() } catch { return error.key }
             return nil
         }
-        #expect(failingKey { $0.defense = "safeclip" } == nil)
-        #expect(failingKey { $0.defense = "safeclip"; $0.epochs = 6; $0.unimodalEpochs = 5 } == "epochs")
-        #expect(failingKey { $0.defense = "shield" } == "defense")
-        #expect(failingKey { $0.defense = "filter" } == "filter_model")
-        #expect(failingKey { $0.defense = "cleanclip" } == "init_weights")
-        #expect(failingKey { $0.defense = "safeclip"; $0.safeCap = 1.5 } == "safe_cap")
-        #expect(failingKey { $0.defense = "roclip"; $0.accumulation = 2 } == "accumulation")
-        // Every new key round-trips through the config file format.
-        var c = TrainingConfig(data: "train.csv", model: "tiny-vit", defense: "safeclip", memoryBank: true, crossAugmented: false)
+        #expect(failingKey { $0.defense = .safeclip } == nil)
+        #expect(failingKey { $0.defense = .safeclip; $0.epochs = 6; $0.safeCLIP.unimodalEpochs = 5 } == "epochs")
+        #expect(failingKey { $0.defense = .filter } == "filter_model")
+        #expect(failingKey { $0.defense = .cleanclip } == "init_weights")
+        #expect(failingKey { $0.defense = .safeclip; $0.safeCLIP.safeCap = 1.5 } == "safe_cap")
+        #expect(failingKey { $0.defense = .roclip; $0.roCLIP.poolSize = 0 } == "pool_size")
+        #expect(failingKey { $0.defense = .roclip; $0.accumulation = 2 } == "accumulation")
+        // An unknown defence in a file is named with its key and the known ones.
+        #expect(throws: ConfigError.self) { try ConfigFile.decode(TrainingConfig.self, from: "defense: shield", file: "t.yaml") }
+        do {
+            _ = try ConfigFile.decode(TrainingConfig.self, from: "defense: shield", file: "t.yaml")
+        } catch {
+            #expect(error.key == "defense" && error.reason.contains("unknown defence 'shield'") && error.reason.contains("safeclip"), "\(error)")
+        }
+        // Every key round-trips through the config file format; defence keys stay flat.
+        var c = TrainingConfig(
+            data: "train.csv", model: "tiny-vit", defense: .safeclip, safeCLIP: SafeCLIPSettings(memoryBank: true, crossAugmented: false))
         c.manifest = "m.json"
-        let decoded = try JSONDecoder().decode(TrainingConfig.self, from: try ConfigFile.jsonData(c))
+        c.roCLIP.poolSize = 77
+        c.filter.fraction = 0.3
+        c.cleanCLIP.inmodalWeight = 0.5
+        let json = try ConfigFile.jsonData(c)
+        let decoded = try JSONDecoder().decode(TrainingConfig.self, from: json)
         #expect(decoded == c)
+        let object = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+        #expect(object["memory_bank"] as? Bool == true && object["pool_size"] as? Int == 77 && object["filter_fraction"] as? Double == 0.3)
+        #expect(object["defense"] as? String == "safeclip" && object["inmodal_weight"] as? Double == 0.5)
+        #expect(Set(object.keys).isSubset(of: TrainingConfig.allowedKeys))
     }
 }

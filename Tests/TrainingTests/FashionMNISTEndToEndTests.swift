@@ -39,8 +39,8 @@ import Torch
             workers: 2, logEvery: 1000)
     }
 
-    func train(_ data: String, into name: String, _ s: Shared) throws -> CLIPTrainer {
-        let trainer = try CLIPTrainer(
+    func train(_ data: String, into name: String, _ s: Shared) throws -> Trainer {
+        let trainer = try Trainer(
             config: config(data: data, model: s.model), runDirectory: s.dir.appendingPathComponent(name).path,
             reporter: ProgressReporter(quiet: true))
         _ = try trainer.run()

@@ -47,14 +47,14 @@ struct SafeCLIPBackdoorTests {
             data: poisoned + "/train.csv", model: model, epochs: 6, batchSize: 64, lr: 2e-3, warmupSteps: 10, seed: 1,
             device: "cpu", workers: 2, logEvery: 1000)
         let quiet = ProgressReporter(quiet: true)
-        let plain = try CLIPTrainer(config: config, runDirectory: dir.appendingPathComponent("plain").path, reporter: quiet)
+        let plain = try Trainer(config: config, runDirectory: dir.appendingPathComponent("plain").path, reporter: quiet)
         _ = try plain.run()
 
-        config.defense = "safeclip"
-        config.unimodalEpochs = 1
-        config.clipWarmupEpochs = 1
-        config.clipWarmupLR = 5e-4
-        let safe = try DefenseTrainer(config: config, runDirectory: dir.appendingPathComponent("safeclip").path, reporter: quiet)
+        config.defense = .safeclip
+        config.safeCLIP.unimodalEpochs = 1
+        config.safeCLIP.clipWarmupEpochs = 1
+        config.safeCLIP.clipWarmupLR = 5e-4
+        let safe = try Trainer(config: config, runDirectory: dir.appendingPathComponent("safeclip").path, reporter: quiet)
         _ = try safe.run()
 
         let evaluation = try openClassificationSet(atPath: clean + "/eval")

@@ -42,7 +42,7 @@ func makeToyRun(_ name: String) throws -> (dir: URL, data: String, model: String
         }
         let quiet = ProgressReporter(quiet: true)
 
-        let straight = try CLIPTrainer(
+        let straight = try Trainer(
             config: config(data: data, modelFile: model), runDirectory: dir.appendingPathComponent("a").path, reporter: quiet)
         // ResNets train channels-last (weights, inputs and AdamW moments, also after a resume).
         #expect(straight.model.usesChannelsLast == (tower == "resnet"))
@@ -52,14 +52,14 @@ func makeToyRun(_ name: String) throws -> (dir: URL, data: String, model: String
 
         // Stop in the middle of the first epoch, resume, stop again after the first epoch, resume.
         let runB = dir.appendingPathComponent("b").path
-        let first = try CLIPTrainer(config: config(data: data, modelFile: model), runDirectory: runB, reporter: quiet)
+        let first = try Trainer(config: config(data: data, modelFile: model), runDirectory: runB, reporter: quiet)
         first.stopAfterSteps = 3
         #expect(try first.run().interrupted)
-        let second = try CLIPTrainer(config: config(data: data, modelFile: model), runDirectory: runB, resume: true, reporter: quiet)
+        let second = try Trainer(config: config(data: data, modelFile: model), runDirectory: runB, resume: true, reporter: quiet)
         second.stopAfterSteps = 4
         let mid = try second.run()
         #expect(mid.interrupted && mid.progress.globalStep == 7)
-        let third = try CLIPTrainer(config: config(data: data, modelFile: model), runDirectory: runB, resume: true, reporter: quiet)
+        let third = try Trainer(config: config(data: data, modelFile: model), runDirectory: runB, resume: true, reporter: quiet)
         let summaryB = try third.run()
         #expect(summaryB.progress.globalStep == 10)
 
@@ -77,12 +77,12 @@ func makeToyRun(_ name: String) throws -> (dir: URL, data: String, model: String
         let (dir, data, model) = try setUp()
         defer { try? FileManager.default.removeItem(at: dir) }
         let run = dir.appendingPathComponent("run").path
-        let trainer = try CLIPTrainer(
+        let trainer = try Trainer(
             config: config(data: data, modelFile: model, epochs: 1), runDirectory: run, reporter: ProgressReporter(quiet: true))
         _ = try trainer.run()
         let before = try Data(contentsOf: URL(fileURLWithPath: trainer.checkpointPath))
         #expect(throws: TrainingError.self) {
-            _ = try CLIPTrainer(config: config(data: data, modelFile: model), runDirectory: run)
+            _ = try Trainer(config: config(data: data, modelFile: model), runDirectory: run)
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: trainer.checkpointPath)) == before)
     }
@@ -91,10 +91,10 @@ func makeToyRun(_ name: String) throws -> (dir: URL, data: String, model: String
         let (dir, data, model) = try setUp()
         defer { try? FileManager.default.removeItem(at: dir) }
         var losses: [Double] = []
-        let trainer = try CLIPTrainer(
+        let trainer = try Trainer(
             config: config(data: data, modelFile: model, epochs: 6), runDirectory: dir.appendingPathComponent("r").path,
             reporter: ProgressReporter(quiet: true))
-        trainer.onStep = { _, record in losses.append(record["loss"] as! Double) }
+        trainer.onStep = { _, record in losses.append(record.loss) }
         _ = try trainer.run()
         let head = losses.prefix(3).reduce(0, +) / 3, tail = losses.suffix(3).reduce(0, +) / 3
         #expect(tail < head * 0.7, "loss went from \(head) to \(tail)")

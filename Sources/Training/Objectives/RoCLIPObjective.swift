@@ -1,0 +1,72 @@
+import CLIP
+import Defenses
+import Foundation
+import Torch
+
+/// RoCLIP's settings (SPEC §4); config keys stay flat (`pool_size`, `match_every`).
+public struct RoCLIPSettings: Codable, Sendable, Equatable {
+    /// Caption pool size (reference 21,845).
+    public var poolSize: Int = 21_845
+    /// Every k-th epoch matches images to pool captions (reference 2).
+    public var matchEvery: Int = 2
+
+    public init(poolSize: Int = 21_845, matchEvery: Int = 2) {
+        self.poolSize = poolSize
+        self.matchEvery = matchEvery
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case poolSize = "pool_size", matchEvery = "match_every" }
+    static var keys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = RoCLIPSettings()
+        poolSize = try c.decodeIfPresent(Int.self, forKey: .poolSize) ?? d.poolSize
+        matchEvery = try c.decodeIfPresent(Int.self, forKey: .matchEvery) ?? d.matchEvery
+    }
+
+    func validate(file: String) throws(ConfigError) {
+        if poolSize < 1 { throw ConfigError(file: file, key: "pool_size", reason: "must be at least 1") }
+        if matchEvery < 1 { throw ConfigError(file: file, key: "match_every", reason: "must be at least 1") }
+    }
+}
+
+/// RoCLIP (Yang et al., NeurIPS 2023; SPEC §4): augmented views of both modalities; every
+/// `match_every`-th epoch each image is paired with its nearest caption of a FIFO pool of text
+/// embeddings instead of its own, the other epochs train plain CLIP. The pool is saved in the
+/// checkpoint (`defense.roclip_pool`).
+final class RoCLIPObjective: TrainingObjective {
+    let run: TrainingRun
+    let pool: RoCLIPPool
+
+    init(run: TrainingRun) throws {
+        self.run = run
+        let settings = run.config.roCLIP
+        pool = RoCLIPPool(
+            bank: try run.bank(named: "roclip_pool", capacity: settings.poolSize, seed: run.config.seed &+ 103),
+            matchingPeriod: settings.matchEvery)
+    }
+
+    var plannedTotalSteps: Int { run.config.epochs * (run.dataset.count / run.config.batchSize) }
+
+    func plan(epoch: Int) throws -> [Segment] {
+        let model = run.model
+        let pool = pool
+        let matching = pool.isMatchingEpoch(epoch + 1)
+        return [
+            try run.segment("roclip", rows: run.allRows, views: [View(images: .cleanCLIP, captions: 0, salt: 1)], salt: 5) { views in
+                let features = views[0]
+                guard matching else {
+                    return clipLoss(imageFeatures: features.image, textFeatures: features.text, logLogitScale: model.logLogitScale)
+                }
+                return DefenseLoss.roclipMatched(image: features.image, text: features.text, logLogitScale: model.logLogitScale, pool: pool)
+            }
+        ]
+    }
+
+    func learningRate(atStep step: Int) -> Double { warmupCosine(run.config, totalSteps: plannedTotalSteps)(step) }
+
+    func checkpointState() throws -> (json: String?, tensors: [String: Tensor]) {
+        (nil, TrainingRun.tensors(of: pool.bank, named: "roclip_pool"))
+    }
+}
