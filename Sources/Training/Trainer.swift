@@ -115,14 +115,16 @@ public final class Trainer {
         guard config.batchSize % collective.worldSize == 0 else {
             throw TrainingError.data("batch size \(config.batchSize) is not a multiple of the world size \(collective.worldSize)")
         }
-        core = try TrainingCore(config: config, runDirectory: runDirectory, resume: resume, collective: collective, reporter: reporter)
+        core = try TrainingCore(config: config, runDirectory: runDirectory, collective: collective, reporter: reporter)
+        // Every input is checked before the run folder is touched.
         let dataset = try core.openTrainingData()
         guard dataset.count >= config.batchSize * config.accumulation else {
             throw TrainingError.data(
                 "\(config.data): \(dataset.count) items cannot fill one step of \(config.accumulation) × \(config.batchSize) pairs")
         }
-        run = try TrainingRun(core: core, dataset: dataset)
         evaluationSet = try config.evalData.map(openClassificationSet(atPath:))
+        try core.open(resume: resume)
+        run = try TrainingRun(core: core, dataset: dataset)
         objective = try config.defense.objectiveType.init(run: run)
         run.commit = { [unowned self] in try saveCheckpoint() }
     }
@@ -293,6 +295,7 @@ public final class Trainer {
 
     private func summary(interrupted: Bool) -> TrainingSummary {
         core.reporter.finish()
+        core.releaseLock()
         return TrainingSummary(progress: core.progress, interrupted: interrupted, finalLoss: lastLoss, lastEvaluation: nil)
     }
 }

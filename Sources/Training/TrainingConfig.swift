@@ -241,3 +241,31 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         }
     }
 }
+
+extension TrainingConfig {
+    /// Keys whose change on resume does not alter the trained weights.
+    static let harmlessOnResume: Set<String> = [
+        "threads", "workers", "log_every", "eval_data", "eval_every", "device", "max_failure_fraction", "manifest",
+        "similarity_batch_size",
+    ]
+
+    /// The settings that differ from a run's saved `config.json`, split into those that would
+    /// change the result (data, batch, seed, model, schedule, defence settings, …) and the
+    /// harmless ones (threads, workers, log interval, evaluation, device).
+    ///
+    /// - Returns: key names (config-file spelling), sorted; `savedValues` describes the saved
+    ///   values of the result-changing keys.
+    func resumeConflicts(saved: TrainingConfig) -> (changesResult: [String], harmless: [String], savedValues: String) {
+        func object(_ c: TrainingConfig) -> [String: String] {
+            guard let data = try? ConfigFile.jsonData(c), let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                return [:]
+            }
+            return json.mapValues { "\($0)" }
+        }
+        let mine = object(self), theirs = object(saved)
+        let changed = Set(mine.keys).union(theirs.keys).filter { mine[$0] != theirs[$0] }.sorted()
+        let changesResult = changed.filter { !Self.harmlessOnResume.contains($0) }
+        let savedValues = changesResult.map { "\($0) = \(theirs[$0] ?? "unset")" }.joined(separator: ", ")
+        return (changesResult, changed.filter { Self.harmlessOnResume.contains($0) }, savedValues)
+    }
+}

@@ -16,35 +16,26 @@ final class TrainingCore {
     let collective: any Collective
     let device: Device
     /// The metrics log (rank 0 only; the other ranks write nothing into the run folder).
-    let metrics: MetricsLog?
+    private(set) var metrics: MetricsLog?
     let reporter: ProgressReporter
     var progress = TrainingProgress()
     /// Defence tensors read from the checkpoint on resume (banks, pools), keyed without prefix.
     private(set) var resumedDefenseTensors: [String: Tensor] = [:]
+    /// The run folder's lock (rank 0), held while this run lives.
+    private var lock: RunFolderLock?
 
     var checkpointPath: String { runDirectory + "/checkpoint.safetensors" }
     var finalWeightsPath: String { runDirectory + "/model.safetensors" }
 
-    /// Prepares the run folder, the model (fresh from `config.model` and `config.seed`, or from
-    /// `config.initWeights`), the optimizer and — with `resume` — the saved state.
-    init(config: TrainingConfig, runDirectory: String, resume: Bool, collective: any Collective, reporter: ProgressReporter) throws {
+    /// Checks the settings and builds the model (fresh from `config.model` and `config.seed`, or
+    /// from `config.initWeights`) and the optimizer. Touches no file: the run folder is prepared
+    /// by ``open(resume:)`` once every input has been checked.
+    init(config: TrainingConfig, runDirectory: String, collective: any Collective, reporter: ProgressReporter) throws {
         try config.validate()
         self.config = config
         self.runDirectory = runDirectory
         self.collective = collective
         self.reporter = reporter
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-        let checkpointFile = runDirectory + "/checkpoint.safetensors"
-        let hasCheckpoint = fm.fileExists(atPath: checkpointFile)
-        // Rank 0 owns the folder: another rank would find rank 0's fresh files and refuse.
-        if collective.rank == 0 && !resume && (hasCheckpoint || fm.fileExists(atPath: runDirectory + "/metrics.jsonl")) {
-            throw TrainingError.runFolder(
-                path: runDirectory, reason: "already holds a run; pass --resume to continue it or choose a new --out")
-        }
-        if resume && !hasCheckpoint {
-            throw TrainingError.runFolder(path: runDirectory, reason: "no checkpoint.safetensors to resume from")
-        }
         if let threads = config.threads { Runtime.threads = threads }
         // A rank of a distributed job trains on the device its collective was made for (its GPU).
         device = try (collective as? DistributedCollective)?.device ?? Device(parsing: config.device)
@@ -52,7 +43,7 @@ final class TrainingCore {
         do {
             if let initial = config.initWeights {
                 model = try loadCLIPModel(weightsPath: initial, model: config.model.isEmpty ? nil : config.model, device: device)
-            } else if fm.fileExists(atPath: config.model) {
+            } else if FileManager.default.fileExists(atPath: config.model) {
                 model = try CLIPModel(configFile: config.model, seed: config.seed, device: device)
             } else {
                 model = try CLIPModel.named(config.model, seed: config.seed, device: device)
@@ -67,7 +58,50 @@ final class TrainingCore {
         optimizer = AdamW(
             groups: weightDecayGroups(model.store.trainableParameters(), weightDecay: config.weightDecay),
             learningRate: config.lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps, fused: true)
-        metrics = collective.rank == 0 ? try MetricsLog(path: runDirectory + "/metrics.jsonl") : nil
+    }
+
+    /// Prepares the run folder and — with `resume` — loads the saved state.
+    ///
+    /// Rank 0 owns the folder: it takes an exclusive lock (a second run into the same folder is
+    /// refused; a lock left by a killed process is released by the kernel), removes temporary
+    /// files of interrupted writes, refuses to overwrite a run that has a checkpoint unless
+    /// resuming, restarts a folder whose run never wrote a checkpoint, and — on resume — refuses
+    /// settings that would change the result (see ``TrainingConfig/resumeConflicts(saved:)``).
+    func open(resume: Bool) throws {
+        let fm = FileManager.default
+        let checkpointFile = checkpointPath
+        if collective.rank == 0 {
+            try fm.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+            lock = try RunFolderLock(folder: runDirectory)
+            RunFolderLock.removeTemporaryFiles(in: runDirectory, reporter: reporter)
+            let hasCheckpoint = fm.fileExists(atPath: checkpointFile)
+            if !resume && hasCheckpoint {
+                throw TrainingError.runFolder(
+                    path: runDirectory, reason: "already holds a run with a checkpoint; pass --resume to continue it or choose a new --out")
+            }
+            if resume && !hasCheckpoint {
+                throw TrainingError.runFolder(
+                    path: runDirectory, reason: "no checkpoint.safetensors to resume from (the run stopped before its first checkpoint); start it again without --resume")
+            }
+            if !resume && fm.fileExists(atPath: runDirectory + "/metrics.jsonl") {
+                reporter.log("\(runDirectory): the earlier run stopped before its first checkpoint; starting it again")
+                try fm.removeItem(atPath: runDirectory + "/metrics.jsonl")
+            }
+            if resume, let saved = try? ConfigFile.load(TrainingConfig.self, path: runDirectory + "/config.json") {
+                let conflicts = config.resumeConflicts(saved: saved)
+                if !conflicts.changesResult.isEmpty {
+                    throw TrainingError.runFolder(
+                        path: runDirectory,
+                        reason: "--resume with changed settings that alter the result: \(conflicts.changesResult.joined(separator: ", ")) (as saved in config.json: \(conflicts.savedValues)); resume with the saved settings or start a new run with --out")
+                }
+                if !conflicts.harmless.isEmpty {
+                    reporter.log("resuming with changed settings that do not alter the result: \(conflicts.harmless.joined(separator: ", "))")
+                }
+            }
+            metrics = try MetricsLog(path: runDirectory + "/metrics.jsonl")
+        } else if resume && !fm.fileExists(atPath: checkpointFile) {
+            throw TrainingError.runFolder(path: runDirectory, reason: "no checkpoint.safetensors to resume from")
+        }
         if resume {
             let checkpoint = try Checkpoint.read(atPath: checkpointFile)
             try model.load(checkpoint.model, source: checkpointFile)
@@ -83,6 +117,9 @@ final class TrainingCore {
             try ConfigFile.jsonData(config).write(to: URL(fileURLWithPath: runDirectory + "/config.json"), options: .atomic)
         }
     }
+
+    /// Releases the run folder's lock (the run is over: finished or stopped with a checkpoint).
+    func releaseLock() { lock = nil }
 
     /// Opens the training data named by the configuration.
     func openTrainingData() throws -> any ImageTextDataset {

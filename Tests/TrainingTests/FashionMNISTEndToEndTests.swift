@@ -58,7 +58,8 @@ import Torch
             dataset: set)
         print("Fashion-MNIST end to end: zero-shot top-1 \(result.top1), top-5 \(result.top5) on \(result.counts.total) test images")
         #expect(result.counts.total == Self.evalImages)
-        #expect(result.top1 > 0.5, "zero-shot top-1 after \(trainer.config.epochs) epochs on \(Self.trainPairs) pairs: \(result.top1)")
+        // Measured 73.7% with the corrected loss (2026-12-04); the old trainer (log scale as multiplier) was checked against 50%.
+        #expect(result.top1 > 0.65, "zero-shot top-1 after \(trainer.config.epochs) epochs on \(Self.trainPairs) pairs: \(result.top1)")
     }
 
     @Test func patchBackdoorTakesFarAboveTheCleanModelsASR() throws {
@@ -93,6 +94,7 @@ import Torch
         #expect(after.asr.asrDenominator < Self.evalImages)  // sneaker images are left out
         let a = after.asr.asr ?? 0, b = before.asr.asr ?? 0
         print("Fashion-MNIST end to end: ASR poisoned model \(a), clean model \(b) (n = \(after.asr.asrDenominator)); clean top-1 \(after.clean.top1) vs \(before.clean.top1)")
-        #expect(a > 0.5 && a > b + 0.3, "ASR: poisoned model \(a), clean model \(b)")
+        // Measured 100% vs 1.5% (2026-12-04).
+        #expect(a > 0.9 && a > b + 0.8, "ASR: poisoned model \(a), clean model \(b)")
     }
 }

@@ -79,9 +79,11 @@ struct SafeCLIPBackdoorTests {
             """
         print(message)
         #expect(poisonedTotal == 100)
-        #expect(plainASR > 0.5, message)
-        #expect(safeASR < plainASR / 2, message)
-        #expect(Double(inRisky) > 0.8 * Double(poisonedTotal), message)
-        #expect(safeResult.clean.top1 > 0.15, message)  // it still learned something (10 classes: chance 0.1)
+        // Measured 2026-12-04 with the corrected loss: plain ASR 77.9%, SafeCLIP 5.9%, 97 of 100
+        // poisoned pairs in the risky set, SafeCLIP clean top-1 24.2%.
+        #expect(plainASR > 0.6, message)
+        #expect(safeASR < 0.2 && safeASR < plainASR / 4, message)
+        #expect(Double(inRisky) >= 0.9 * Double(poisonedTotal), message)
+        #expect(safeResult.clean.top1 > 0.18, message)  // it still learned something (10 classes: chance 0.1)
     }
 }

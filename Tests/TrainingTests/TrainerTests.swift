@@ -100,3 +100,82 @@ func makeToyRun(_ name: String) throws -> (dir: URL, data: String, model: String
         #expect(tail < head * 0.7, "loss went from \(head) to \(tail)")
     }
 }
+
+/// The run folder is protected: one writer at a time, restartable after a failed start, and a
+/// resume that cannot silently change what the run computes.
+@Suite(.serialized) struct RunFolderTests {
+    let quiet = ProgressReporter(quiet: true)
+
+    func config(data: String, model: String, epochs: Int = 1) -> TrainingConfig {
+        TrainingConfig(
+            data: data, model: model, epochs: epochs, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
+            threads: 1, logEvery: 1000)
+    }
+
+    @Test func aSecondRunIntoALockedFolderIsRefusedAndTheFirstCanFinish() throws {
+        let (dir, data, model) = try makeToyRun("lock")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run").path
+        let first = try Trainer(config: config(data: data, model: model), runDirectory: run, reporter: quiet)
+        do {
+            _ = try Trainer(config: config(data: data, model: model), runDirectory: run, reporter: quiet)
+            Issue.record("a second trainer took a locked folder")
+        } catch {
+            #expect("\(error)".contains("in use by another clipguard run (process \(getpid()))"), "\(error)")
+        }
+        _ = try first.run()
+        let records = try MetricsLog.read(path: run + "/metrics.jsonl")
+        #expect(records.filter { $0["loss"] != nil }.count == 5)
+    }
+
+    @Test func aFailedStartLeavesNothingAndAStartWithoutCheckpointCanBeRestarted() throws {
+        let (dir, data, model) = try makeToyRun("restart")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run").path
+        // A bad evaluation folder is found before the run folder is created.
+        var bad = config(data: data, model: model)
+        bad.evalData = dir.appendingPathComponent("no-such-eval").path
+        #expect(throws: (any Error).self) { _ = try Trainer(config: bad, runDirectory: run, reporter: quiet) }
+        #expect(!FileManager.default.fileExists(atPath: run))
+        // A run killed before its first checkpoint (a log, a temporary file) starts again.
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        try "{\"step\":1,\"loss\":9}\n".write(toFile: run + "/metrics.jsonl", atomically: true, encoding: .utf8)
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: run + "/.checkpoint.safetensors.tmp-123-456"))
+        #expect(throws: TrainingError.self) { _ = try Trainer(config: config(data: data, model: model), runDirectory: run, resume: true, reporter: quiet) }
+        let trainer = try Trainer(config: config(data: data, model: model), runDirectory: run, reporter: quiet)
+        #expect(!FileManager.default.fileExists(atPath: run + "/.checkpoint.safetensors.tmp-123-456"))
+        _ = try trainer.run()
+        let records = try MetricsLog.read(path: run + "/metrics.jsonl")
+        #expect(records.filter { $0["loss"] != nil }.map { $0["step"] as? Int } == [1, 2, 3, 4, 5])
+    }
+
+    @Test func resumeRefusesSettingsThatChangeTheResultAndAcceptsHarmlessOnes() throws {
+        let (dir, data, model) = try makeToyRun("resume-check")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run").path
+        let first = try Trainer(config: config(data: data, model: model, epochs: 2), runDirectory: run, reporter: quiet)
+        first.stopAfterSteps = 3
+        #expect(try first.run().interrupted)
+        let savedConfig = try Data(contentsOf: URL(fileURLWithPath: run + "/config.json"))
+        for change in [{ (c: inout TrainingConfig) in c.batchSize = 4 }, { $0.seed = 8 }, { $0.lr = 1e-3 }, { $0.epochs = 3 }] {
+            var changed = config(data: data, model: model, epochs: 2)
+            change(&changed)
+            do {
+                _ = try Trainer(config: changed, runDirectory: run, resume: true, reporter: quiet)
+                Issue.record("resume accepted a changed setting")
+            } catch {
+                #expect("\(error)".contains("alter the result"), "\(error)")
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/config.json")) == savedConfig)
+        }
+        var harmless = config(data: data, model: model, epochs: 2)
+        harmless.workers = 2
+        harmless.logEvery = 7
+        let second = try Trainer(config: harmless, runDirectory: run, resume: true, reporter: quiet)
+        #expect(try !second.run().interrupted)
+        let conflicts = harmless.resumeConflicts(saved: config(data: data, model: model, epochs: 2))
+        #expect(conflicts.changesResult.isEmpty && conflicts.harmless == ["log_every", "workers"])
+        let other = config(data: data, model: model, epochs: 2).resumeConflicts(saved: config(data: "x.csv", model: model, epochs: 2))
+        #expect(other.changesResult == ["data"] && other.savedValues == "data = x.csv")
+    }
+}
