@@ -25,6 +25,19 @@ struct ClipGuard: AsyncParsableCommand {
     static func main() async {
         OpenMPPolicy.ensurePassive()
         if ProcessInfo.processInfo.environment["CLIPGUARD_MALLOC"] != "system" { Runtime.retainFreedMemory() }
-        await main(nil)
+        await main(normalizedArguments(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    /// The arguments with spellings that open_clip users type mapped to ours: `--resume latest`
+    /// (open_clip resumes its latest checkpoint) is `--resume` (a run folder has one checkpoint).
+    static func normalizedArguments(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        var index = 0
+        while index < arguments.count {
+            result.append(arguments[index])
+            if arguments[index] == "--resume", index + 1 < arguments.count, arguments[index + 1] == "latest" { index += 1 }
+            index += 1
+        }
+        return result.map { $0 == "--resume=latest" ? "--resume" : $0 }
     }
 }

@@ -9,21 +9,25 @@ struct TrainingOptions: ParsableArguments {
     var data: String?
     @Option(help: "Model name (tiny-rn, tiny-vit, RN50, ViT-B-32, …) or a model config JSON.")
     var model: String?
-    @Option(help: "Epochs.") var epochs: Int?
-    @Option(name: .customLong("batch-size"), help: "Global batch size.") var batchSize: Int?
-    @Option(help: "Peak learning rate.") var lr: Double?
-    @Option(name: .customLong("warmup-steps"), help: "Linear warm-up steps.") var warmupSteps: Int?
-    @Option(name: .customLong("weight-decay"), help: "AdamW weight decay.") var weightDecay: Double?
-    @Option(name: .customLong("grad-clip"), help: "Clip gradients to this global norm.") var gradClip: Double?
-    @Option(help: "Micro-batches per optimizer step.") var accumulation: Int?
-    @Option(help: "fp32 or bf16.") var precision: String?
-    @Option(help: "Random seed (model init, data order, augmentation).") var seed: UInt64?
-    @Option(help: "cpu, cuda, cuda:N or auto.") var device: String?
-    @Option(help: "Image decoding threads.") var workers: Int?
-    @Option(help: "libtorch threads.") var threads: Int?
-    @Option(name: .customLong("eval-data"), help: "Labelled folder for zero-shot evaluation during training.")
+    @Option(help: "Epochs (default: 10; finetune: 10).") var epochs: Int?
+    @Option(name: .customLong("batch-size"), help: "Global batch size (default: 128; finetune: 64).") var batchSize: Int?
+    @Option(help: "Peak learning rate (default: 5e-4; finetune: 1e-5).") var lr: Double?
+    @Option(name: .customLong("warmup-steps"), help: "Linear warm-up steps (default: 100; finetune: 50).") var warmupSteps: Int?
+    @Option(name: .customLong("weight-decay"), help: "AdamW weight decay (default: 0.1).") var weightDecay: Double?
+    @Option(name: .customLong("grad-clip"), help: "Clip gradients to this global norm (default: off).") var gradClip: Double?
+    @Option(help: "Micro-batches per optimizer step (default: 1).") var accumulation: Int?
+    @Option(help: "fp32 or bf16 (default: fp32).") var precision: String?
+    @Option(help: "Random seed: model init, data order, augmentation (default: 0).") var seed: UInt64?
+    @Option(help: "cpu, cuda, cuda:N or auto (default: auto).") var device: String?
+    @Option(help: "Image decoding threads (default: 2).") var workers: Int?
+    @Option(help: "libtorch threads (default: all cores).") var threads: Int?
+    @Option(name: .customLong("log-every"), help: "Print a progress line every N steps when not on a terminal (default: 50).")
+    var logEvery: Int?
+    @Option(name: .customLong("max-failure-fraction"), help: "Largest fraction of unreadable items per epoch before the run stops (default: 0.05).")
+    var maxFailureFraction: Double?
+    @Option(name: .customLong("eval-data"), help: "Labelled folder for zero-shot evaluation during training (default: none).")
     var evalData: String?
-    @Option(name: .customLong("eval-every"), help: "Evaluate every N epochs.") var evalEvery: Int?
+    @Option(name: .customLong("eval-every"), help: "Evaluate every N epochs (default: 1).") var evalEvery: Int?
     @Option(name: .customLong("image-column"), help: "CSV column with image paths.") var imageColumn: String?
     @Option(name: .customLong("caption-column"), help: "CSV column with captions.") var captionColumn: String?
     @Option(help: "The poisoned set's manifest.json (default: the one next to the training CSV, if any).")
@@ -32,7 +36,8 @@ struct TrainingOptions: ParsableArguments {
     var shuffle: Bool?
     @Option(help: "A YAML or JSON file with training settings.") var config: String?
     @Option(help: "Run folder (created).") var out: String
-    @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
+    @Flag(help: "Continue the run in --out from its checkpoint (`--resume latest` is accepted too). Settings that change the result must match the saved config.json.")
+    var resume = false
     @Option(name: .customLong("stop-after-steps"), help: ArgumentHelp("Stop with a checkpoint after N steps (testing).", visibility: .hidden))
     var stopAfterSteps: Int?
 
@@ -62,6 +67,8 @@ struct TrainingOptions: ParsableArguments {
         if let threads { c.threads = threads }
         if let evalData { c.evalData = evalData }
         if let evalEvery { c.evalEvery = evalEvery }
+        if let logEvery { c.logEvery = logEvery }
+        if let maxFailureFraction { c.maxFailureFraction = maxFailureFraction }
         if let imageColumn { c.imageColumn = imageColumn }
         if let captionColumn { c.captionColumn = captionColumn }
         if let manifest { c.manifest = manifest }
@@ -104,31 +111,34 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a CLIP model on image–caption pairs, optionally with a defence.",
         discussion: """
-            Settings come from --config (YAML or JSON; every key is checked) and/or flags; flags win.
-            RUN_DIR receives config.json, metrics.jsonl, checkpoint.safetensors (after every epoch and on
-            Ctrl-C) and model.safetensors (final weights). --resume continues a stopped or killed run.
+            Settings come from --config (YAML or JSON; every key is checked) and/or flags; flags \
+            win. RUN_DIR receives config.json, metrics.jsonl, checkpoint.safetensors (after every \
+            epoch and on Ctrl-C) and model.safetensors (final weights). --resume continues a \
+            stopped or killed run.
 
-            Defences (docs/DEFENSES.md): --defense safeclip (three phases: unimodal warm-up, CLIP warm-up, \
-            mixed training on a safe/risky split), roclip (caption pool matching), filter (drop the \
-            lowest-similarity pairs under --filter-model). With a poison manifest (next to the CSV or \
-            --manifest) each selection's precision/recall is logged; similarity passes are saved under \
-            RUN_DIR/similarities/.
+            Defences (README, "Defences"): --defense safeclip (three phases: unimodal warm-up, CLIP \
+            warm-up, mixed training on a safe/risky split), roclip (caption pool matching), filter (drop \
+            the lowest-similarity pairs under --filter-model). With a poison manifest (next to the CSV or \
+            --manifest) each selection logs how many poisoned pairs it caught; similarity passes are saved \
+            under RUN_DIR/similarities/.
 
-            Example:
+            Examples:
               clipguard data prepare fashion-mnist --out data/fm
-              clipguard train --data data/fm/train.csv --model tiny-vit --epochs 5 --batch-size 128 \\
-                --lr 1e-3 --eval-data data/fm/test --out runs/fm-clip
-              clipguard train --defense safeclip --data poisoned/train.csv --model tiny-vit --epochs 10 \\
-                --unimodal-epochs 2 --clip-warmup-epochs 1 --out runs/fm-safeclip
+              clipguard train --data data/fm/train.csv --model tiny-vit \\
+                --epochs 5 --batch-size 128 --lr 1e-3 \\
+                --eval-data data/fm/eval --out runs/fm-clip
+              clipguard train --defense safeclip --data poisoned/train.csv \\
+                --model tiny-vit --epochs 10 --unimodal-epochs 2 \\
+                --clip-warmup-epochs 1 --out runs/fm-safeclip
             """
     )
 
     @OptionGroup var options: TrainingOptions
     @Option(help: "Data-parallel worker processes on this machine (one per GPU, or CPU processes).") var nproc: Int?
     @Option(help: "none, safeclip, roclip or filter (cleanclip: use clipguard finetune).") var defense: Defense?
-    @OptionGroup(title: "SafeCLIP (--defense safeclip)") var safeCLIP: SafeCLIPOptions
-    @OptionGroup(title: "RoCLIP (--defense roclip)") var roCLIP: RoCLIPOptions
-    @OptionGroup(title: "Similarity filter (--defense filter)") var filter: FilterOptions
+    @OptionGroup(title: "SafeCLIP (with --defense safeclip)") var safeCLIP: SafeCLIPOptions
+    @OptionGroup(title: "RoCLIP (with --defense roclip)") var roCLIP: RoCLIPOptions
+    @OptionGroup(title: "Similarity filter (with --defense filter)") var filter: FilterOptions
     @Option(name: .customLong("similarity-batch-size"), help: "SafeCLIP and filter: batch size of the similarity passes (512).")
     var similarityBatchSize: Int?
     @Option(name: .customLong("init-weights"), help: "Start from these weights (model.safetensors, a checkpoint or an open_clip state_dict as safetensors) instead of a fresh model.")
