@@ -298,10 +298,14 @@ public final class ExperimentRunner {
         t.evalData = nil
         t.imageColumn = config.data.imageColumn
         t.captionColumn = config.data.captionColumn
-        if row.defense == "cleanclip" {
+        t.defense = Defense(rawValue: row.defense) ?? .none
+        if t.defense.finetunes {
             // CleanCLIP fine-tunes the poisoned CLIP model of the same seed and amount on clean pairs.
             t.data = trainCSV
             t.initWeights = rowFolder(RowPlan(defense: "none", seed: row.seed, amount: row.amount)) + "/run/model.safetensors"
+        } else {
+            // With the manifest, a defence that selects pairs reports how many poisoned ones it caught.
+            t.manifest = poisoned.manifest
         }
         return t
     }
@@ -418,15 +422,11 @@ public final class ExperimentRunner {
             lines.append(c)
         }
         for row in config.rows {
-            let info = PoisonedSetInfo(amount: row.amount.tag, folder: poisonFolder(row.amount), csv: poisonFolder(row.amount) + "/train.csv", manifest: "", cleanRows: 0, poisoned: 0)
-            let t = trainingConfig(for: row, poisoned: info)
-            var c = "clipguard train --data \(t.data) --model \(t.model) --epochs \(t.epochs) --batch-size \(t.batchSize)"
-            c += " --lr \(formatNumber(t.lr)) --warmup-steps \(t.warmupSteps) --weight-decay \(formatNumber(t.weightDecay)) --seed \(t.seed)"
-            c += " --precision \(t.precision) --workers \(t.workers)"
-            if let threads = t.threads { c += " --threads \(threads)" }
-            if row.defense != "none" { c += " --defense \(row.defense)" }
-            c += " --out \(rowFolder(row))/run"
-            lines.append(c)
+            let folder = poisonFolder(row.amount)
+            let info = PoisonedSetInfo(
+                amount: row.amount.tag, folder: folder, csv: folder + "/train.csv", manifest: folder + "/manifest.json", cleanRows: 0,
+                poisoned: 0)
+            lines.append(trainingConfig(for: row, poisoned: info).commandLine(out: rowFolder(row) + "/run").map(shellQuote).joined(separator: " "))
             for spec in config.evaluation {
                 var e = "clipguard eval --checkpoint \(rowFolder(row))/run/model.safetensors --dataset \(evaluationPath(spec))"
                 if spec.asr { e += " --trigger-from \(poisonFolder(row.amount))/manifest.json" }

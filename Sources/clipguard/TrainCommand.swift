@@ -14,6 +14,9 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Peak learning rate (default: 5e-4; finetune: 1e-5).") var lr: Double?
     @Option(name: .customLong("warmup-steps"), help: "Linear warm-up steps (default: 100; finetune: 50).") var warmupSteps: Int?
     @Option(name: .customLong("weight-decay"), help: "AdamW weight decay (default: 0.1).") var weightDecay: Double?
+    @Option(help: "AdamW β1 (default: 0.9).") var beta1: Double?
+    @Option(help: "AdamW β2 (default: 0.999).") var beta2: Double?
+    @Option(help: "AdamW ε (default: 1e-8).") var eps: Double?
     @Option(name: .customLong("grad-clip"), help: "Clip gradients to this global norm (default: off).") var gradClip: Double?
     @Option(help: "Micro-batches per optimizer step (default: 1).") var accumulation: Int?
     @Option(help: "fp32 or bf16 (default: fp32).") var precision: String?
@@ -58,6 +61,9 @@ struct TrainingOptions: ParsableArguments {
         if let lr { c.lr = lr }
         if let warmupSteps { c.warmupSteps = warmupSteps }
         if let weightDecay { c.weightDecay = weightDecay }
+        if let beta1 { c.beta1 = beta1 }
+        if let beta2 { c.beta2 = beta2 }
+        if let eps { c.eps = eps }
         if let gradClip { c.gradClip = gradClip }
         if let accumulation { c.accumulation = accumulation }
         if let precision { c.precision = precision }
@@ -192,7 +198,8 @@ struct Finetune: ParsableCommand {
             FileHandle.standardError.write(Data("error: --defense must be cleanclip for finetune\n".utf8))
             throw ExitCode.failure
         }
-        let base = TrainingConfig(data: "", model: "", epochs: 10, batchSize: 64, lr: 1e-5, warmupSteps: 50, defense: defense)
+        var base = TrainingConfig.finetuneDefaults
+        base.defense = defense
         let settings: TrainingConfig
         do {
             settings = try options.resolve(base: base) { c in

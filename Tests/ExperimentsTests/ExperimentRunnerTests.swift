@@ -108,3 +108,60 @@ import Training
         #expect(throws: ExperimentError.self) { try second.checkSameExperiment() }
     }
 }
+
+/// The report's "Equivalent commands" are generated from each row's full settings: run with the
+/// built `clipguard`, every row's command reproduces that row's weights exactly.
+@Suite(.serialized) struct EquivalentCommandTests {
+    @Test(.timeLimit(.minutes(5))) func eachRowsCommandReproducesItsWeights() throws {
+        let dir = try makeTemporaryDirectory("commands")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = try ToySet.write(in: dir, count: 40)
+        let eval = try ToySet.writeEvaluationSet(in: dir, count: 16)
+        let model = dir.appendingPathComponent("micro.json").path
+        try ToySet.microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
+        let text = """
+            name: commands
+            data: {csv: \(data)}
+            attack: {target: red, trigger: patch, rate: 0.1, captions: natural, image_size: 16, patch_size: 4}
+            defenses: [none, safeclip, cleanclip]
+            model: \(model)
+            training: {epochs: 3, unimodal_epochs: 1, clip_warmup_epochs: 1, gmm_threshold: 0.8, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000, memory_bank: true, bank_size: 16, beta2: 0.98}
+            evaluation: [{name: toy, path: \(eval)}]
+            seeds: [3]
+            """
+        let file = dir.appendingPathComponent("commands.yaml").path
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let runner = ExperimentRunner(config: try ExperimentConfig.load(path: file), configPath: file, directory: dir.appendingPathComponent("exp").path)
+        runner.reporter = ProgressReporter(logEvery: 1000, quiet: true, forceTerminal: false)
+        runner.log = { _ in }
+        let results = try runner.run()
+        #expect(results.rows.count == 3 && results.rows.allSatisfy { $0.status == "finished" })
+
+        let commands = runner.equivalentCommands()
+        for row in runner.config.rows {
+            let run = runner.rowFolder(row) + "/run"
+            let line = try #require(commands.first { $0.hasSuffix("--out \(run)") }, "no command for row \(row.id)")
+            #expect(line.hasPrefix(row.defense == "cleanclip" ? "clipguard finetune " : "clipguard train "))
+            if row.defense == "safeclip" { #expect(line.contains("--memory-bank") && line.contains("--gmm-threshold 0.8")) }
+            #expect(line.contains("--beta2 0.98"))
+            // The words of the line (no quoting needed: the test's paths have no spaces).
+            var words = Array(line.split(separator: " ").map(String.init).dropFirst())
+            let out = dir.appendingPathComponent("cli-\(row.defense)").path
+            words[words.count - 1] = out
+            let process = Process()
+            process.executableURL = try builtExecutable(named: "clipguard")
+            process.arguments = words
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(line)\n\(stderr)")
+            let a = try loadSafeTensors(atPath: run + "/model.safetensors").tensors
+            let b = try loadSafeTensors(atPath: out + "/model.safetensors").tensors
+            #expect(a.keys.sorted() == b.keys.sorted())
+            for key in a.keys { #expect(a[key]!.equals(b[key]!), "\(row.id): \(key) differs from the command's run") }
+        }
+    }
+}
