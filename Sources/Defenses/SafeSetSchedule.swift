@@ -108,8 +108,28 @@ public struct SafeSetSchedule: Sendable, Codable, Equatable {
         return selection
     }
 
+    /// How top-fraction selections rank the pairs.
+    public enum Ranking: String, Sendable, Codable, CaseIterable {
+        /// By the posterior of the larger-mean mixture component, as the reference code does. With
+        /// two components of different variances the posterior is not monotone in similarity: a
+        /// wide high-mean component can own the far-left tail.
+        case posterior
+        /// By cosine similarity (monotone). The first selection still uses the posterior threshold.
+        case similarity
+    }
+
+    /// Changes the increment after the first selection and recomputes the next fraction from
+    /// `fraction` (the first selection's r), so that a schedule can be made to reach its cap at
+    /// a given epoch: with M mixed epochs, `increment = (cap − r₁) / (M − 1)`.
+    public mutating func retarget(increment: Double, after fraction: Double) {
+        precondition(increment >= 0, "retarget: negative increment")
+        self.increment = increment
+        nextFraction = min(fraction + increment, cap)
+    }
+
     /// One SafeCLIP selection from raw similarities: fits `mixture` to them, takes the posterior
-    /// of the larger-mean component as `p_i`, and selects with similarities as tie-breakers.
+    /// of the larger-mean component as `p_i`, and selects with similarities as tie-breakers
+    /// (with `ranking: .similarity`, top-fraction selections rank by similarity instead).
     ///
     /// A degenerate fit (see ``GaussianMixture1D``) gives `p_i = 1/K` for every pair, so a first
     /// epoch with a degenerate fit selects nothing (r = 0) and later epochs fall back to the
@@ -120,11 +140,12 @@ public struct SafeSetSchedule: Sendable, Codable, Equatable {
     ///   - mixture: the mixture fitter (default: 2 components, scikit-learn's settings).
     /// - Returns: the split and the fit (log it: means, weights, degenerate).
     public mutating func select(
-        similarities: [Double], mixture: GaussianMixture1D = GaussianMixture1D()
+        similarities: [Double], mixture: GaussianMixture1D = GaussianMixture1D(), ranking: Ranking = .posterior
     ) -> (selection: SafeSetSelection, fit: GaussianMixture1D.FitResult) {
         let fit = mixture.fit(similarities)
         let posteriors = fit.posteriorOfLargestMean(similarities)
-        return (select(posteriors: posteriors, similarities: similarities), fit)
+        let scores = ranking == .similarity && nextFraction != nil ? similarities : posteriors
+        return (select(posteriors: scores, similarities: similarities), fit)
     }
 
     /// `⌊r·N⌋` with a 1e-9 relative slack against floating-point drift, clamped to `0...N`.

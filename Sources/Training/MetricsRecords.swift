@@ -104,8 +104,11 @@ public struct SelectionRecord: Codable, Sendable, Equatable {
     /// `threshold` (first mixed epoch) or `topFraction`.
     public var selectionRule: String
     public var safeFraction: Double
-    /// The safe-set fraction `r` after this selection's update.
+    /// The safe-set fraction `r` this selection used (for the threshold rule: the measured one).
     public var r: Double
+    /// What ranked the pairs: `threshold` (first selection: posterior ≥ gmm_threshold),
+    /// `posterior` or `similarity` (top r·N).
+    public var ranking: String?
     public var safeCount: Int
     public var riskyCount: Int
     /// The mixture fit (non-finite values written as null).
@@ -125,7 +128,7 @@ public struct SelectionRecord: Codable, Sendable, Equatable {
     public var detection: DetectionFields?
 
     enum CodingKeys: String, CodingKey {
-        case step, phase, r
+        case step, phase, r, ranking
         case selectionEpoch = "selection_epoch", selectionRule = "selection_rule", safeFraction = "safe_fraction"
         case safeCount = "safe_count", riskyCount = "risky_count", gmmMeans = "gmm_means", gmmVariances = "gmm_variances"
         case gmmWeights = "gmm_weights", gmmLogLikelihood = "gmm_log_likelihood", gmmIterations = "gmm_iterations"
@@ -141,6 +144,7 @@ public struct SelectionRecord: Codable, Sendable, Equatable {
         selectionRule = try c.decode(String.self, forKey: .selectionRule)
         safeFraction = try c.decode(Double.self, forKey: .safeFraction)
         r = try c.decode(Double.self, forKey: .r)
+        ranking = try c.decodeIfPresent(String.self, forKey: .ranking)
         safeCount = try c.decode(Int.self, forKey: .safeCount)
         riskyCount = try c.decode(Int.self, forKey: .riskyCount)
         gmmMeans = try c.decode([Double?].self, forKey: .gmmMeans)
@@ -163,6 +167,7 @@ public struct SelectionRecord: Codable, Sendable, Equatable {
         try c.encode(selectionRule, forKey: .selectionRule)
         try c.encode(safeFraction, forKey: .safeFraction)
         try c.encode(r, forKey: .r)
+        try c.encodeIfPresent(ranking, forKey: .ranking)
         try c.encode(safeCount, forKey: .safeCount)
         try c.encode(riskyCount, forKey: .riskyCount)
         try c.encode(gmmMeans, forKey: .gmmMeans)
@@ -178,7 +183,8 @@ public struct SelectionRecord: Codable, Sendable, Equatable {
     }
 
     init(
-        selectionEpoch: Int, step: Int, selectionRule: String, safeFraction: Double, r: Double, safeCount: Int, riskyCount: Int,
+        selectionEpoch: Int, step: Int, selectionRule: String, safeFraction: Double, r: Double, ranking: String?, safeCount: Int,
+        riskyCount: Int,
         gmmMeans: [Double], gmmVariances: [Double], gmmWeights: [Double], gmmLogLikelihood: Double, gmmIterations: Int,
         gmmConverged: Bool, gmmDegenerate: String?, mixedSteps: Int, similaritiesFile: String, detection: DetectionFields?
     ) {
@@ -188,6 +194,7 @@ public struct SelectionRecord: Codable, Sendable, Equatable {
         self.selectionRule = selectionRule
         self.safeFraction = safeFraction
         self.r = r
+        self.ranking = ranking
         self.safeCount = safeCount
         self.riskyCount = riskyCount
         self.gmmMeans = gmmMeans.map(finite)

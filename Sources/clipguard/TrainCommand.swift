@@ -1,4 +1,5 @@
 import ArgumentParser
+import Defenses
 import Foundation
 import Torch
 import Training
@@ -279,6 +280,8 @@ extension TrainingOptions {
 }
 
 extension Defense: ExpressibleByArgument {}
+extension SafeSetSchedule.Ranking: ExpressibleByArgument {}
+extension SafeCLIPSettings.SafeGrowth: ExpressibleByArgument {}
 
 /// SafeCLIP's flags (`train --defense safeclip`); each overrides the config file's key.
 struct SafeCLIPOptions: ParsableArguments {
@@ -293,6 +296,10 @@ struct SafeCLIPOptions: ParsableArguments {
     @Option(name: .customLong("bank-size"), help: "Memory bank size (256).") var bankSize: Int?
     @Flag(name: .customLong("cross-augmented"), inversion: .prefixedNo, help: "Cross-augmented CLIP loss on the safe set (on).")
     var crossAugmented: Bool?
+    @Option(name: .customLong("safe-ranking"), help: "Rank later selections by the mixture posterior (the reference) or by similarity (default: posterior).")
+    var safeRanking: SafeSetSchedule.Ranking?
+    @Option(name: .customLong("safe-growth"), help: "Grow the safe fraction by --safe-increment per epoch (increment) or linearly to --safe-cap at the last epoch (to-cap) (default: increment).")
+    var safeGrowth: SafeCLIPSettings.SafeGrowth?
 
     func apply(to s: inout SafeCLIPSettings) {
         if let unimodalEpochs { s.unimodalEpochs = unimodalEpochs }
@@ -304,6 +311,8 @@ struct SafeCLIPOptions: ParsableArguments {
         if let memoryBank { s.memoryBank = memoryBank }
         if let bankSize { s.bankSize = bankSize }
         if let crossAugmented { s.crossAugmented = crossAugmented }
+        if let safeRanking { s.safeRanking = safeRanking }
+        if let safeGrowth { s.safeGrowth = safeGrowth }
     }
 }
 

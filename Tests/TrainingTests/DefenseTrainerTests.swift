@@ -191,3 +191,43 @@ import Torch
         #expect(Set(object.keys).isSubset(of: TrainingConfig.allowedKeys))
     }
 }
+
+/// SafeCLIP's selection options: ranking by similarity and growth to the cap.
+@Suite(.serialized) struct SafeCLIPSelectionOptionTests {
+    @Test func similarityRankingAndGrowthToTheCap() throws {
+        let (dir, data, model) = try makeToyRun("selection")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run").path
+        let config = TrainingConfig(
+            data: data, model: model, epochs: 6, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
+            threads: 1, logEvery: 1000, defense: .safeclip, similarityBatchSize: 16,
+            safeCLIP: SafeCLIPSettings(
+                unimodalEpochs: 1, clipWarmupEpochs: 1, gmmThreshold: 0.5, safeCap: 0.6, safeRanking: .similarity, safeGrowth: .toCap))
+        let trainer = try Trainer(config: config, runDirectory: run, reporter: ProgressReporter(quiet: true))
+        _ = try trainer.run()
+        let selections = try MetricsLog.read(path: run + "/metrics.jsonl").filter { $0["selection_epoch"] != nil }
+        #expect(selections.map { $0["ranking"] as? String } == ["threshold", "similarity", "similarity", "similarity"])
+        let r = selections.map { $0["r"] as! Double }
+        // Linear from r₁ to the cap at the fourth (last) mixed epoch.
+        let step = (0.6 - r[0]) / 3
+        expectClose(Array(r.dropFirst()), [r[0] + step, r[0] + 2 * step, 0.6], atol: 1e-12)
+        for epoch in 4...6 {
+            let file = try SimilarityFile.read(path: run + "/similarities/epoch_\(epoch).json")
+            let safe = file.similarity.indices.filter { file.selected[$0] }.map { file.similarity[$0] }
+            let risky = file.similarity.indices.filter { !file.selected[$0] }.map { file.similarity[$0] }
+            #expect(safe.count == Int((r[epoch - 3] * 40 + 1e-9).rounded(.down)))
+            #expect((safe.min() ?? 1) >= (risky.max() ?? -1), "epoch \(epoch): the safe set is not the top by similarity")
+        }
+    }
+
+    @Test func unknownRankingOrGrowthIsNamed() throws {
+        for (text, key) in [("safe_ranking: cosine", "safe_ranking"), ("safe_growth: fast", "safe_growth")] {
+            do {
+                _ = try ConfigFile.decode(TrainingConfig.self, from: text, file: "t.yaml")
+                Issue.record("accepted \(text)")
+            } catch {
+                #expect(error.key == key && error.reason.contains("known:"), "\(error)")
+            }
+        }
+    }
+}

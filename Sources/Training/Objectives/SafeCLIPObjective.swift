@@ -24,12 +24,28 @@ public struct SafeCLIPSettings: Codable, Sendable, Equatable {
     public var bankSize = 256
     /// Cross-augmented CLIP loss on the safe set (reference on).
     public var crossAugmented = true
+    /// How later selections rank the pairs: the mixture posterior (reference) or similarity.
+    public var safeRanking: SafeSetSchedule.Ranking = .posterior
+    /// How the safe fraction grows after the first selection: by `safe_increment` per epoch
+    /// (reference) or linearly to `safe_cap` at the last mixed epoch.
+    public var safeGrowth: SafeGrowth = .increment
+
+    /// How the safe fraction grows over the mixed epochs.
+    public enum SafeGrowth: String, Sendable, Codable, CaseIterable {
+        /// `r ← min(r + safe_increment, safe_cap)` after every selection (reference).
+        case increment
+        /// `r` rises linearly from the first selection's value to `safe_cap` at the last mixed
+        /// epoch (`safe_increment` unused).
+        case toCap = "to-cap"
+    }
 
     public init(
         unimodalEpochs: Int = 5, clipWarmupEpochs: Int = 1, clipWarmupLR: Double = 5e-6, gmmThreshold: Double = 0.9,
         safeIncrement: Double = 0.01, safeCap: Double = 0.85, memoryBank: Bool = false, bankSize: Int = 256,
-        crossAugmented: Bool = true
+        crossAugmented: Bool = true, safeRanking: SafeSetSchedule.Ranking = .posterior, safeGrowth: SafeGrowth = .increment
     ) {
+        self.safeRanking = safeRanking
+        self.safeGrowth = safeGrowth
         self.unimodalEpochs = unimodalEpochs
         self.clipWarmupEpochs = clipWarmupEpochs
         self.clipWarmupLR = clipWarmupLR
@@ -45,6 +61,7 @@ public struct SafeCLIPSettings: Codable, Sendable, Equatable {
         case unimodalEpochs = "unimodal_epochs", clipWarmupEpochs = "clip_warmup_epochs", clipWarmupLR = "clip_warmup_lr"
         case gmmThreshold = "gmm_threshold", safeIncrement = "safe_increment", safeCap = "safe_cap"
         case memoryBank = "memory_bank", bankSize = "bank_size", crossAugmented = "cross_augmented"
+        case safeRanking = "safe_ranking", safeGrowth = "safe_growth"
     }
     static var keys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
 
@@ -60,6 +77,20 @@ public struct SafeCLIPSettings: Codable, Sendable, Equatable {
         memoryBank = try c.decodeIfPresent(Bool.self, forKey: .memoryBank) ?? d.memoryBank
         bankSize = try c.decodeIfPresent(Int.self, forKey: .bankSize) ?? d.bankSize
         crossAugmented = try c.decodeIfPresent(Bool.self, forKey: .crossAugmented) ?? d.crossAugmented
+        safeRanking = try Self.decodeName(SafeSetSchedule.Ranking.self, c, .safeRanking) ?? d.safeRanking
+        safeGrowth = try Self.decodeName(SafeGrowth.self, c, .safeGrowth) ?? d.safeGrowth
+    }
+
+    /// A named choice, with the known names in the error.
+    private static func decodeName<T: RawRepresentable & CaseIterable>(
+        _ type: T.Type, _ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys
+    ) throws -> T? where T.RawValue == String {
+        guard let name = try c.decodeIfPresent(String.self, forKey: key) else { return nil }
+        guard let value = T(rawValue: name) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: c, debugDescription: "unknown value '\(name)' (known: \(T.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return value
     }
 
     func validate(file: String, epochs: Int) throws(ConfigError) {
@@ -277,8 +308,11 @@ final class SafeCLIPObjective: TrainingObjective {
         let values = try run.similarities(model: run.model, view: View(images: .safeCLIP, captions: 0, salt: 1), epoch: epoch)
         var schedule =
             state.schedule ?? SafeSetSchedule(threshold: settings.gmmThreshold, increment: settings.safeIncrement, cap: settings.safeCap)
-        let (selection, fit) = schedule.select(similarities: values)
+        let (selection, fit) = schedule.select(similarities: values, ranking: settings.safeRanking)
         let split = StoredSplit(epoch: epoch, safe: selection.safe)
+        if selection.rule == .threshold, settings.safeGrowth == .toCap, mixedEpochs > 1 {
+            schedule.retarget(increment: max(0, settings.safeCap - selection.fraction) / Double(mixedEpochs - 1), after: selection.fraction)
+        }
         if state.mixedSteps == nil {
             state.mixedSteps = SafeCLIPLearningRate.phase3StepCount(
                 schedule, firstSafeCount: selection.safe.count, total: total, batchSize: run.config.batchSize, epochs: mixedEpochs)
@@ -290,7 +324,8 @@ final class SafeCLIPObjective: TrainingObjective {
         try run.record(
             SelectionRecord(
                 selectionEpoch: epoch + 1, step: step, selectionRule: selection.rule.rawValue, safeFraction: safeFraction,
-                r: selection.fraction, safeCount: selection.safe.count, riskyCount: selection.risky.count, gmmMeans: fit.means,
+                r: selection.fraction, ranking: selection.rule == .threshold ? "threshold" : settings.safeRanking.rawValue,
+                safeCount: selection.safe.count, riskyCount: selection.risky.count, gmmMeans: fit.means,
                 gmmVariances: fit.variances, gmmWeights: fit.weights, gmmLogLikelihood: fit.logLikelihood,
                 gmmIterations: fit.iterations, gmmConverged: fit.converged, gmmDegenerate: fit.degenerate.map { "\($0)" },
                 mixedSteps: state.mixedSteps ?? 0, similaritiesFile: "similarities/epoch_\(epoch + 1).json",
