@@ -177,21 +177,17 @@ public final class Trainer {
         let started = Date()
         let lr = objective.learningRate(atStep: core.progress.globalStep)  // 1. the schedule's rate
         let multiplier = model.logLogitScale.exp().item()  //    (the loss multiplies by exp(logit_scale))
-        var stepLoss = 0.0
-        for views in microBatches {  // 2. micro-batches
-            let value = try core.autocast {  // 3. forward + loss
-                loss(try views.map { try core.features(of: $0, training: true) })
-            }
-            (value / Double(microBatches.count)).backward()  // 4. backward: the mean over micro-batches
-            stepLoss += value.item() / Double(microBatches.count)
-        }
+        let stepLoss =
+            microBatches.count == 1
+            ? try forwardBackward(microBatches[0], loss: loss)  // 2–3. forward, loss, backward
+            : try forwardBackwardAccumulated(microBatches, loss: loss)
         guard stepLoss.isFinite else { throw TrainingError.diverged(step: core.progress.globalStep, loss: stepLoss) }
-        try core.reduceGradients()  // 5. combine the workers' gradients
-        let gradNorm = config.gradClip.map { clipGradNorm(optimizer, maxNorm: $0) }  // 6. clip
+        try core.reduceGradients()  // 4. combine the workers' gradients
+        let gradNorm = config.gradClip.map { clipGradNorm(optimizer, maxNorm: $0) }  // 5. clip
         optimizer.learningRate = lr
-        optimizer.step()  // 7. AdamW update
-        optimizer.zeroGrad()  // 8. clear the gradients
-        model.clampLogitScale()  // 9. logit_scale into [0, ln 100]
+        optimizer.step()  // 6. AdamW update
+        optimizer.zeroGrad()  // 7. clear the gradients
+        model.clampLogitScale()  // 8. logit_scale into [0, ln 100]
 
         core.progress.globalStep += 1
         core.progress.stepInEpoch += 1
@@ -205,6 +201,39 @@ public final class Trainer {
         lastLoss = stepLoss
         onStep?(core.progress, record)
         return record
+    }
+
+    /// Forward pass of one batch's views, the loss, and its backward pass; returns the loss.
+    private func forwardBackward(_ views: [ModelInput], loss: SegmentLoss) throws -> Double {
+        let value = try core.autocast { loss(try views.map { try core.features(of: $0, training: true) }) }
+        value.backward()
+        return value.item()
+    }
+
+    /// Gradient accumulation as open_clip's `--accum-freq`: the loss is the one of all k
+    /// micro-batches together (k·B pairs, k·B − 1 negatives each), computed in memory for one:
+    /// every micro-batch's features first without gradients, then each micro-batch again with
+    /// gradients, its rows in place among the cached ones, and a backward pass through it. The
+    /// gradients add up to the gradient of the whole-batch loss.
+    private func forwardBackwardAccumulated(_ microBatches: [[ModelInput]], loss: SegmentLoss) throws -> Double {
+        let cached: [[ViewFeatures]] = try noGrad {
+            try core.autocast { try microBatches.map { views in try views.map { try core.features(of: $0, training: true) } } }
+        }
+        var value = 0.0
+        for (j, views) in microBatches.enumerated() {
+            let total = try core.autocast {
+                let fresh = try views.map { try core.features(of: $0, training: true) }
+                let joined = fresh.indices.map { v in
+                    ViewFeatures(
+                        image: Tensor.cat(cached.indices.map { $0 == j ? fresh[v].image : cached[$0][v].image }),
+                        text: Tensor.cat(cached.indices.map { $0 == j ? fresh[v].text : cached[$0][v].text }))
+                }
+                return loss(joined)
+            }
+            total.backward()
+            value = total.item()
+        }
+        return value
     }
 
     /// The next step's micro-batches — `accumulation` of them, each as one batch per view (the

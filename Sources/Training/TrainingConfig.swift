@@ -26,7 +26,8 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
     public var eps: Double
     /// Clip gradients to this global L2 norm (none when nil).
     public var gradClip: Double?
-    /// Micro-batches per optimizer step; each contributes its own CLIP loss, averaged.
+    /// Micro-batches of `batch_size` per optimizer step, as open_clip's `--accum-freq`: the loss is
+    /// that of all of them together (accumulation × batch_size pairs), in the memory of one.
     public var accumulation: Int
     /// `fp32` or `bf16` (autocast: matmuls and convolutions in bfloat16).
     public var precision: String

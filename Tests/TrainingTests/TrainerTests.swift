@@ -87,6 +87,32 @@ func makeToyRun(_ name: String) throws -> (dir: URL, data: String, model: String
         #expect(try Data(contentsOf: URL(fileURLWithPath: trainer.checkpointPath)) == before)
     }
 
+    @Test func accumulationTrainsTheWholeBatchLossAsOpenClipsAccumFreq() throws {
+        let (dir, data, model) = try setUp()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func train(batch: Int, accumulation: Int, name: String) throws -> ([Double], [String: Tensor]) {
+            var c = config(data: data, modelFile: model, epochs: 1)
+            c.batchSize = batch
+            c.accumulation = accumulation
+            c.shuffle = false
+            // Attention key biases have an exactly-zero true gradient (softmax is invariant to
+            // them); with eps 1e-8 AdamW turns their rounding noise into ±lr steps. eps 1e-6, as
+            // open_clip's ViT default, keeps the comparison about the objective.
+            c.eps = 1e-6
+            let trainer = try Trainer(config: c, runDirectory: dir.appendingPathComponent(name).path, reporter: ProgressReporter(quiet: true))
+            var losses: [Double] = []
+            trainer.onStep = { _, record in losses.append(record.loss) }
+            _ = try trainer.run()
+            return (losses, try weights(trainer.finalWeightsPath))
+        }
+        // 2 steps over the same 32 pairs: one batch of 16, or two micro-batches of 8 (the fifth dropped).
+        let (wholeLoss, whole) = try train(batch: 16, accumulation: 1, name: "whole")
+        let (accumulatedLoss, accumulated) = try train(batch: 8, accumulation: 2, name: "accumulated")
+        #expect(wholeLoss.count == 2 && accumulatedLoss.count == 2)
+        expectClose(accumulatedLoss, wholeLoss, rtol: 1e-5, atol: 1e-6)
+        for (key, tensor) in whole { expectClose(accumulated[key]!, tensor, rtol: 1e-4, atol: 1e-5, key) }
+    }
+
     @Test func lossFallsOnToyData() throws {
         let (dir, data, model) = try setUp()
         defer { try? FileManager.default.removeItem(at: dir) }
