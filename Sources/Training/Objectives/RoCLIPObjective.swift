@@ -37,7 +37,7 @@ public struct RoCLIPSettings: Codable, Sendable, Equatable {
 /// checkpoint (`defense.roclip_pool`).
 final class RoCLIPObjective: TrainingObjective {
     let run: TrainingRun
-    let pool: RoCLIPPool
+    var pool: RoCLIPPool
 
     init(run: TrainingRun) throws {
         self.run = run

@@ -185,8 +185,8 @@ final class SafeCLIPObjective: TrainingObjective {
     let run: TrainingRun
     let settings: SafeCLIPSettings
     var state: State
-    let imageBank: NearestNeighborBank?
-    let textBank: NearestNeighborBank?
+    var imageBank: NearestNeighborBank?
+    var textBank: NearestNeighborBank?
 
     /// What a resumed run needs (JSON in the checkpoint; names kept from earlier versions).
     struct State: Codable, Equatable {
