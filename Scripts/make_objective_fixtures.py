@@ -73,7 +73,10 @@ CONFIG = {
     "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 8, "heads": 2, "layers": 1, "mlp_ratio": 2.0},
 }
 BATCH, BANK = 6, 10
-HP = {"lr": 1e-2, "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.98, "eps": 1e-6}
+# eps 1e-4: AdamW's first step is lr·g/(|g| + eps), whose slope in g is at most lr/eps; with a
+# small eps, gradients that are zero in exact arithmetic (attention key biases) or tiny would turn
+# float rounding into lr-sized steps of either sign, and after.* would not be reproducible.
+HP = {"lr": 1e-2, "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.98, "eps": 1e-4}
 GRADS = ["logit_scale", "visual.proj", "text_projection", "visual.conv1.weight", "ln_final.weight",
          "token_embedding.weight"]
 

@@ -8,12 +8,15 @@ For each model config (tiny-rn and tiny-vit by default, from Sources/CLIP/Resour
    drop) and their captions as D/train.csv; builds open_clip's CLIP from the config with
    torch.manual_seed(seed), perturbs it (Scripts/training_reference.py) and saves its state_dict
    as safetensors (init.safetensors; ClipGuard loads open_clip's names as they are).
-2. Trains open_clip on the batches in row order, fp32, torch.set_num_threads(1): ClipLoss,
+2. Trains open_clip on the batches in row order, fp32, torch.set_num_threads(1) (ResNets
+   channels-last, as ClipGuard runs them on the CPU; the contiguous run's distance from it is
+   printed as PyTorch's own noise floor): ClipLoss,
    AdamW with open_clip's parameter groups, cosine_lr (warm-up + cosine), clip_grad_norm_,
    logit_scale clamped to [0, ln 100] after every step (open_clip_train/train.py's step).
 3. Runs `clipguard train --data D/train.csv --model CONFIG.json --init-weights init.safetensors
    --no-shuffle --epochs 1 --batch-size B --lr … --warmup-steps … --grad-clip … --weight-decay …
-   --threads 1 --precision fp32 --device cpu --out RUN`, as a user would.
+   --threads 1 --precision fp32 --device cpu --config adamw.json --out RUN`, as a user would
+   (adamw.json: beta1/beta2/eps, which have no flags).
 4. Prints every step's |Δloss| (RUN/metrics.jsonl against open_clip's), the largest weight
    difference over RUN/model.safetensors (every state_dict tensor, BatchNorm buffers included)
    and the tensor it is in, and exits with status 1 beyond --loss-tolerance/--weight-tolerance.
@@ -56,17 +59,31 @@ def run_model(name, args, folder):
     save_file(ref.state_dict(model), init)
 
     hp = {"batch_size": args.batch_size, "lr": args.lr, "warmup_steps": args.warmup_steps,
-          "weight_decay": args.weight_decay, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "grad_clip": args.grad_clip}
+          "weight_decay": args.weight_decay, "beta1": 0.9, "beta2": args.beta2, "eps": args.eps, "grad_clip": args.grad_clip}
+    # AdamW's beta2 and eps have no flags; a settings file carries them (`train --config`).
+    settings = os.path.join(folder, "adamw.json")
+    with open(settings, "w") as f:
+        json.dump({"beta1": 0.9, "beta2": args.beta2, "eps": args.eps}, f)
+    # ClipGuard trains ResNet towers channels-last on the CPU; so does the reference here. For a
+    # ResNet the contiguous open_clip run is trained too: its distance from the channels-last one
+    # is PyTorch's own noise floor for this training.
+    resnet = ref.is_resnet(cfg)
     reference_model = copy.deepcopy(model)
-    losses, _ = ref.train_reference(reference_model, images, tokens, hp)
+    losses, _ = ref.train_reference(reference_model, images, tokens, hp, channels_last=resnet)
     reference = ref.state_dict(reference_model)
+    if resnet:
+        contiguous_model = copy.deepcopy(model)
+        floor_losses, _ = ref.train_reference(contiguous_model, images, tokens, hp)
+        floor_w, floor_name, _ = ref.compare_weights(ref.state_dict(contiguous_model), reference)
+        print(f"{name}: noise floor, open_clip contiguous vs channels-last: max |Δloss| "
+              f"{max(abs(a - b) for a, b in zip(floor_losses, losses)):.2e}, max |Δw| {floor_w:.2e} in {floor_name}")
 
     run_dir = os.path.join(folder, "run")
     command = [args.clipguard, "train", "--data", os.path.join(data, "train.csv"), "--model", config_path,
                "--init-weights", init, "--no-shuffle", "--epochs", "1", "--batch-size", str(args.batch_size),
                "--lr", repr(args.lr), "--warmup-steps", str(args.warmup_steps), "--grad-clip", repr(args.grad_clip),
                "--weight-decay", repr(args.weight_decay), "--threads", "1", "--precision", "fp32",
-               "--device", "cpu", "--workers", "1", "--out", run_dir]
+               "--device", "cpu", "--workers", "1", "--config", settings, "--out", run_dir]
     print("$", " ".join(command), flush=True)
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
@@ -90,7 +107,11 @@ def main():
     parser.add_argument("--models", nargs="+", default=["tiny-rn", "tiny-vit"])
     parser.add_argument("--steps", type=int, default=22)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    # open_clip's ViT defaults; eps 1e-6 keeps AdamW from turning the rounding noise of gradients
+    # that are zero in exact arithmetic (attention key biases) into lr-sized steps.
+    parser.add_argument("--beta2", type=float, default=0.98)
+    parser.add_argument("--eps", type=float, default=1e-6)
     parser.add_argument("--warmup-steps", type=int, default=5)
     parser.add_argument("--weight-decay", type=float, default=0.1)
     parser.add_argument("--grad-clip", type=float, default=1.0)

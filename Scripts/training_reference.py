@@ -112,12 +112,22 @@ def load_pairs(folder, rows, context_length):
     return torch.stack(images), tokens
 
 
-def train_reference(model, images, tokens, hp, epochs=1):
+def is_resnet(cfg):
+    return isinstance(cfg["vision_cfg"]["layers"], (list, tuple))
+
+
+def train_reference(model, images, tokens, hp, epochs=1, channels_last=False):
     """Trains `model` in place as open_clip_train/train.py does, on batches in row order (no
     shuffle, the last partial batch dropped); returns the per-step losses and learning rates.
 
     hp: batch_size, lr, warmup_steps, weight_decay, beta1, beta2, eps, grad_clip (None: off).
+    channels_last: the model and images in torch.channels_last, as ClipGuard runs ResNet towers
+    on the CPU (oneDNN's channels-last convolutions round differently from the contiguous ones,
+    and a ResNet with BatchNorm over small maps amplifies that difference step by step).
     """
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
     batch = hp["batch_size"]
     per_epoch = images.shape[0] // batch
     total = per_epoch * epochs
