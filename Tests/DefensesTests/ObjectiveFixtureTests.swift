@@ -111,16 +111,13 @@ import Defenses
     }
 
     /// RoCLIP's reference keeps its text tower in the graph with a zero-weighted term, so torch's
-    /// AdamW decays the text weights in a matching epoch; ClipGuard's text tower gets no gradient
-    /// and is left alone (see /work/notes/golden-findings.md). Loss and gradients agree.
+    /// AdamW decays the text weights in a matching epoch; the step below must do the same.
     @Test func roCLIPMatchedEpoch() throws {
         let f = try Fixture("roclip_matched")
         let (image, text) = f.features("view1")
         let pool = RoCLIPPool(bank: NearestNeighborBank(storage: f["pool.text"], writePosition: 0))
         #expect(pool.bank.nearestIndices(to: image).toArray() as [Int64] == f["nearest.pool"].toArray() as [Int64])
         let step = f.check(DefenseLoss.roclipMatched(image: image, text: text, logLogitScale: f.model.logLogitScale, pool: pool))
-        withKnownIssue("ClipGuard skips weight decay of RoCLIP's text tower in matching epochs") {
-            #expect(step.delta <= Self.weightTolerance, "after one AdamW step: max |Δ| \(step.delta) in \(step.name)")
-        }
+        #expect(step.delta <= Self.weightTolerance, "after one AdamW step: max |Δ| \(step.delta) in \(step.name)")
     }
 }
