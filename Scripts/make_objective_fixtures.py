@@ -63,6 +63,7 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import training_reference as ref  # noqa: E402
+from make_clip_fixtures import tokens  # noqa: E402
 
 VERSION = "1"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,16 +92,6 @@ def nearest(bank_rows, queries):
     similarity = torch.einsum("nd,md->nm", F.normalize(queries, dim=1), F.normalize(bank, dim=1))
     index = torch.argmax(similarity, dim=1)
     return torch.index_select(bank, 0, index), index
-
-
-def tokens(gen, vocab, context):
-    rows = torch.zeros(BATCH, context, dtype=torch.int64)
-    for i in range(BATCH):
-        length = int(torch.randint(3, context + 1, (1,), generator=gen))
-        rows[i, 0] = vocab - 2
-        rows[i, 1:length - 1] = torch.randint(1, vocab - 2, (length - 2,), generator=gen)
-        rows[i, length - 1] = vocab - 1
-    return rows
 
 
 def augmented_tokens(gen, t, vocab):
@@ -171,7 +162,7 @@ def main():
         init = ref.state_dict(model)
         images1 = torch.randn(BATCH, 3, size, size, generator=gen)
         images2 = images1 + 0.3 * torch.randn(BATCH, 3, size, size, generator=gen)
-        tokens1 = tokens(gen, vocab, context)
+        tokens1 = tokens(gen, BATCH, context, vocab)
         tokens2 = augmented_tokens(gen, tokens1, vocab)
         extra = {"lambda": 1.0 if name == "cleanclip" else 0.0}
         if name == "safeclip_unimodal_bank":

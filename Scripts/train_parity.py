@@ -19,7 +19,10 @@ For each model config (tiny-rn and tiny-vit by default, from Sources/CLIP/Resour
    (adamw.json: beta1/beta2/eps, which have no flags).
 4. Prints every step's |Δloss| (RUN/metrics.jsonl against open_clip's), the largest weight
    difference over RUN/model.safetensors (every state_dict tensor, BatchNorm buffers included)
-   and the tensor it is in, and exits with status 1 beyond --loss-tolerance/--weight-tolerance.
+   and the tensor it is in, and exits with status 1 beyond --loss-tolerance/--weight-tolerance
+   (for a ResNet: beyond the tolerance plus the noise floor of that step / of the weights; a
+   ResNet CLIP at 32 px with BatchNorm over 1×1 maps amplifies rounding step by step, so that
+   PyTorch differs from itself between memory layouts by up to ~7e-2 after 22 steps).
 
   .venv-ref/bin/python Scripts/train_parity.py [--models tiny-rn tiny-vit] [--steps 22] [--batch-size 8]
 """
@@ -71,12 +74,14 @@ def run_model(name, args, folder):
     reference_model = copy.deepcopy(model)
     losses, _ = ref.train_reference(reference_model, images, tokens, hp, channels_last=resnet)
     reference = ref.state_dict(reference_model)
+    floor_steps, floor_w = [0.0] * len(losses), 0.0
     if resnet:
         contiguous_model = copy.deepcopy(model)
         floor_losses, _ = ref.train_reference(contiguous_model, images, tokens, hp)
+        floor_steps = [abs(a - b) for a, b in zip(floor_losses, losses)]
         floor_w, floor_name, _ = ref.compare_weights(ref.state_dict(contiguous_model), reference)
         print(f"{name}: noise floor, open_clip contiguous vs channels-last: max |Δloss| "
-              f"{max(abs(a - b) for a, b in zip(floor_losses, losses)):.2e}, max |Δw| {floor_w:.2e} in {floor_name}")
+              f"{max(floor_steps):.2e}, max |Δw| {floor_w:.2e} in {floor_name}")
 
     run_dir = os.path.join(folder, "run")
     command = [args.clipguard, "train", "--data", os.path.join(data, "train.csv"), "--model", config_path,
@@ -93,13 +98,15 @@ def run_model(name, args, folder):
         print(f"{name}: ClipGuard took {len(ours)} steps, open_clip {len(losses)}")
         return False
     deltas = [abs(a - b) for a, b in zip(ours, losses)]
-    print(f"{name}: step  open_clip loss  ClipGuard loss  |Δ|")
+    print(f"{name}: step  open_clip loss  ClipGuard loss  |Δ|" + ("       noise floor" if resnet else ""))
     for i, (a, b, d) in enumerate(zip(losses, ours, deltas)):
-        print(f"{name}: {i + 1:4d}  {a:.7f}  {b:.7f}  {d:.2e}")
+        print(f"{name}: {i + 1:4d}  {a:.7f}  {b:.7f}  {d:.2e}" + (f"  {floor_steps[i]:.2e}" if resnet else ""))
     worst, worst_name, _ = ref.compare_weights(load_file(os.path.join(run_dir, "model.safetensors")), reference)
     print(f"{name}: {len(losses)} steps, max |Δloss| {max(deltas):.2e}; max |Δw| {worst:.2e} in {worst_name} "
           f"(loss {losses[0]:.4f} → {losses[-1]:.4f})")
-    return max(deltas) <= args.loss_tolerance and worst <= args.weight_tolerance
+    # Each step may differ by the tolerance plus PyTorch's own layout noise at that step.
+    return all(d <= args.loss_tolerance + f for d, f in zip(deltas, floor_steps)) \
+        and worst <= args.weight_tolerance + floor_w
 
 
 def main():

@@ -20,9 +20,11 @@ import numpy as np
 import torch
 import open_clip
 from open_clip.loss import ClipLoss
-from open_clip.model import CLIP
 from open_clip_train.scheduler import cosine_lr
 from PIL import Image
+
+from make_clip_fixtures import build  # noqa: F401  (open_clip's CLIP from a config dict)
+from parity import perturb as parity_perturb
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -31,25 +33,13 @@ WORDS = ["red", "green", "blue", "small", "large", "striped", "dotted", "square"
          "boot", "dress", "bag", "photo", "of", "a", "the", "bright", "dark", "soft"]
 
 
-def build(cfg):
-    """An open_clip CLIP from a config dict (open_clip's JSON field names)."""
-    return CLIP(cfg["embed_dim"], cfg["vision_cfg"], cfg["text_cfg"], quick_gelu=cfg.get("quick_gelu", False))
-
-
 def perturb(model, gen):
-    """Moves the structured initial values (zero bn3 gains, unit running variances, zero biases)
-    so that every path through the model carries gradient from the first step."""
+    """Moves the structured initial values (zero bn3 gains, unit running variances, running means,
+    zero biases) so that every path through the model carries gradient from the first step."""
+    parity_perturb(model, gen)
     with torch.no_grad():
-        for name, t in model.state_dict(keep_vars=True).items():
-            if not t.is_floating_point() or name == "logit_scale":
-                continue
-            if name.endswith("running_var"):
-                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
-            elif name.endswith("running_mean"):
-                t.copy_(0.1 * torch.randn(t.shape, generator=gen))
-            elif name.endswith("bn3.weight"):
-                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
-            elif name.endswith(".bias"):
+        for name, t in model.named_parameters():
+            if name.endswith(".bias"):
                 t.add_(0.02 * torch.randn(t.shape, generator=gen))
 
 
