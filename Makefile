@@ -24,9 +24,12 @@ test: setup
 reference-env:
 	@Scripts/reference-env.sh
 
-# Features of random RN50 and ViT-B-32 through `clipguard embed` against open_clip's.
+# Features of random RN50 and ViT-B-32 through `clipguard embed` against open_clip's; then
+# training: open_clip's own step and `clipguard train` for 22 steps of tiny-rn and tiny-vit from
+# the same weights on the same batches (per-step |Δloss|, largest |Δw|; Scripts/train_parity.py).
 parity: build reference-env
 	.venv-ref/bin/python Scripts/parity.py
+	.venv-ref/bin/python Scripts/train_parity.py
 
 # Regenerates every committed test fixture from its seeded script.
 fixtures: reference-env
