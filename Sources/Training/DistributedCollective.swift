@@ -51,7 +51,7 @@ public final class DistributedCollective: Collective {
 
     /// Sums the gradients of `partial` and averages those of `replicated` over the ranks, in place.
     ///
-    /// A parameter that no rank's loss reached (RoCLIP's text tower in a matching epoch) keeps
+    /// A parameter that no rank's loss reached (e.g. a frozen or unused tower) keeps
     /// no gradient, as in one process, so that AdamW leaves it alone; one that some rank reached
     /// gets a zero gradient where it has none before the reduction.
     public func reduceGradients(partial: [Tensor], replicated: [Tensor]) throws {

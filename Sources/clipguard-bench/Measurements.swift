@@ -85,7 +85,7 @@ private func usesChannelsLast(_ spec: Spec, model: CLIPModel) -> Bool {
 }
 
 /// One training step: forward of both towers, CLIP loss, backward, fused AdamW, logit-scale clamp
-/// (what `CLIPTrainer` does per batch, on a fixed synthetic batch).
+/// (what `Trainer.step` does per batch, on a fixed synthetic batch).
 private func prepareStep(_ spec: Spec) throws -> Prepared {
     let model = try CLIPModel.named(spec.string("model"), seed: 0)
     var (images, tokens) = syntheticBatch(model: model, batch: spec.int("batch", 32))

@@ -93,7 +93,7 @@ import Torch
             gradClip: settings.gradClip, precision: "fp32", seed: settings.seed, device: "cpu", workers: 1, threads: 1,
             shuffle: false, initWeights: initPath)
         let runDirectory = dir.appendingPathComponent("run").path
-        let trainer = try CLIPTrainer(config: config, runDirectory: runDirectory, reporter: ProgressReporter(quiet: true))
+        let trainer = try Trainer(config: config, runDirectory: runDirectory, reporter: ProgressReporter(quiet: true))
         _ = try trainer.run()
 
         let (losses, lrs) = try Self.stepRecords(runDirectory)
