@@ -156,13 +156,20 @@ public enum SpectralDetectors {
 /// except where it is flat background everywhere. Each image, at the model's input size S, is cut
 /// into cells of side S/8 on a grid of stride S/16 (15 × 15 cells; any square of side ≥ 3S/16 − 1
 /// covers a whole cell), and each cell's pixels, quantised to 32 levels, are hashed. For a cell
-/// content h at position p, seen `n(p, h)` times at p and `n(h)` times at all P positions, among
-/// N images, the position-specific excess is
-/// `e(p, h) = n(p, h) / (n(h) / P + 1) · (1 − n(p, h) / N)`: content that repeats at many places
-/// (flat background) has a small first factor, content that nearly every image has there (a
-/// frame, a border) a small second one, and a trigger — the same pixels at one place in a small
-/// share of the images — scores about its count. An image's score is `log max(1, max_p e)` over
-/// its cells seen at least 3 times. Counts are kept in a fixed-size count-min
+/// content h at grid position p, seen `n(p, h)` times at p among N images, the expected count is
+/// taken from the ring of positions 4 grid steps away (just outside a trigger-sized square):
+/// `m(p, h)` = the mean of `n(q, h)` over that ring, and the position-specific excess is
+/// `e(p, h) = n(p, h) / (m(p, h) + 1) · (1 − n(p, h) / N)`. Content that is common around p as
+/// well (flat background, bright garment interiors, frames) has a large `m`, content that nearly
+/// every image has at p (a border) a small second factor, and a trigger — the same pixels at one
+/// place in a small share of the images, rare around it — scores about its count. An image's
+/// score sums the evidence of its repeated cells, `Σ_p log max(1, e(p, h_p))` over the cells seen
+/// at least 3 times at their position: a patch covers several neighbouring cells, which all repeat
+/// in the same images, while natural content that happens to repeat rarely does so in more than one
+/// cell of an image. (Measured on Fashion-MNIST, the sum ranked a 0.5% patch campaign at AUROC 0.98
+/// where the largest single cell gave 0.92.) Triggers drawn fresh per image (blended noise, WaNet)
+/// repeat nowhere: this detector is blind to them, and since noise also removes the image's
+/// natural repeats, such images even score below clean ones. Counts are kept in a fixed-size count-min
 /// sketch (Cormode & Muthukrishnan, 2005, with conservative update), so memory does not grow with
 /// the data set; below a few million cells the counts are exact with high probability.
 public struct TriggerConsistency: Sendable {
@@ -193,14 +200,12 @@ public struct TriggerConsistency: Sendable {
     }
 
     private var positional: CountMinSketch
-    private var overall: CountMinSketch
     /// Images added.
     public private(set) var images = 0
 
-    /// An empty counter (two sketches of `4 × width` 32-bit counters).
+    /// An empty counter (a sketch of `4 × width` 32-bit counters).
     public init(width: Int = 1 << 20) {
         positional = CountMinSketch(width: width)
-        overall = CountMinSketch(width: width)
     }
 
     private static func key(position: Int, hash: UInt32) -> UInt64 { UInt64(position) << 32 | UInt64(hash) }
@@ -210,21 +215,33 @@ public struct TriggerConsistency: Sendable {
         images += 1
         for (p, h) in hashes.enumerated() {
             positional.add(Self.key(position: p, hash: h))
-            overall.add(UInt64(h) | 1 << 63)
         }
     }
 
     /// The score of one image's cells (after every image was added).
     public func score(_ hashes: [UInt32]) -> Double {
-        var best = 1.0
-        let p = Double(hashes.count)
+        var evidence = 0.0
         for (position, h) in hashes.enumerated() {
             let here = Double(positional.count(Self.key(position: position, hash: h)))
             guard here >= 3 else { continue }
-            let everywhere = Double(overall.count(UInt64(h) | 1 << 63))
-            best = max(best, here / (everywhere / p + 1) * (1 - here / Double(max(images, 1))))
+            let ring = Self.rings[position]
+            let around = ring.reduce(0.0) { $0 + Double(positional.count(Self.key(position: $1, hash: h))) } / Double(max(1, ring.count))
+            evidence += log(max(1, here / (around + 1) * (1 - here / Double(max(images, 1)))))
         }
-        return log(best)
+        return evidence
+    }
+
+    /// For each grid position, the positions at Chebyshev distance exactly 4 inside the grid.
+    static let rings: [[Int]] = (0..<positions).map { p in
+        let (y, x) = (p / gridSide, p % gridSide)
+        var ring: [Int] = []
+        for dy in -4...4 {
+            for dx in -4...4 where max(abs(dx), abs(dy)) == 4 {
+                let (yy, xx) = (y + dy, x + dx)
+                if (0..<gridSide).contains(yy) && (0..<gridSide).contains(xx) { ring.append(yy * gridSide + xx) }
+            }
+        }
+        return ring
     }
 }
 
