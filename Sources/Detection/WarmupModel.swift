@@ -9,9 +9,9 @@ public struct WarmupOptions: Sendable, Equatable {
     /// Model name or config JSON of the warm-up model.
     public var model = "micro-vit"
     /// Unimodal (image–image, text–text) contrastive epochs (SafeCLIP phase 1).
-    public var unimodalEpochs = 2
+    public var unimodalEpochs = 5
     /// CLIP epochs on all pairs after it (SafeCLIP phase 2).
-    public var clipEpochs = 1
+    public var clipEpochs = 2
     /// Peak learning rate of the unimodal phase.
     public var lr = 1e-3
     /// Constant learning rate of the CLIP epochs.

@@ -57,9 +57,9 @@ struct Detect: ParsableCommand {
     @Option(name: .customLong("warmup-model"), help: "Model of the warm-up (when no --model is given).")
     var warmupModel = "micro-vit"
     @Option(name: .customLong("warmup-epochs"), help: "Unimodal warm-up epochs (SafeCLIP phase 1).")
-    var warmupEpochs = 2
+    var warmupEpochs = 5
     @Option(name: .customLong("warmup-clip-epochs"), help: "CLIP epochs after the unimodal warm-up (SafeCLIP phase 2).")
-    var warmupClipEpochs = 1
+    var warmupClipEpochs = 2
     @Option(name: .customLong("warmup-lr"), help: "Learning rate of the warm-up (both phases).")
     var warmupLR = 1e-3
     @Option(name: .customLong("warmup-batch-size"), help: "Batch size of the warm-up.")
