@@ -105,8 +105,8 @@ public enum PoisonDetector {
         let progress = DetectionProgress(quiet: request.quiet)
         try validate(request)
         let out = absolute(request.output)
-        try FileManager.default.createDirectory(atPath: out + "/cache", withIntermediateDirectories: true)
         let dataset = try openDataset(atPath: request.data, csvOptions: request.csvOptions)
+        try FileManager.default.createDirectory(atPath: out + "/cache", withIntermediateDirectories: true)
         let n = dataset.count
         guard n >= 2 else { throw DetectionError.data(path: request.data, reason: "has \(n) rows; detection needs at least 2") }
 
@@ -140,6 +140,7 @@ public enum PoisonDetector {
                                       options: request.warmup, seed: request.seed, device: request.device,
                                       workers: request.workers, rows: n)]
             modelNames = [out + "/warmup/detector.safetensors"]
+            progress.log("warm-up done: \(modelNames[0]) (the trainer's \"stopped\" line above is the planned end of the warm-up)")
         }
         if let other = models.first(where: { $0.config.vision.imageSize != models[0].config.vision.imageSize }) {
             throw DetectionError.invalidSetting("every --model must take the same image size (\(models[0].config.vision.imageSize) px and \(other.config.vision.imageSize) px given)")

@@ -137,3 +137,56 @@ import Testing
         #expect { try PoisonDetector.run(request) } throws: { "\($0)".contains("--drop-top") }
     }
 }
+
+/// Webdataset shards: scored like a CSV; `--write-clean` is refused with a reason.
+@Suite struct ShardDetectionTests {
+    /// A ustar archive of `files` (name, bytes).
+    static func tar(_ files: [(String, [UInt8])]) -> [UInt8] {
+        var out: [UInt8] = []
+        for (name, bytes) in files {
+            var header = [UInt8](repeating: 0, count: 512)
+            func put(_ text: String, at offset: Int) { for (i, b) in text.utf8.enumerated() { header[offset + i] = b } }
+            func octal(_ n: Int, digits: Int) -> String {
+                let text = String(n, radix: 8)
+                return String(repeating: "0", count: digits - text.count) + text
+            }
+            put(name, at: 0)
+            put("0000644", at: 100); put("0000000", at: 108); put("0000000", at: 116)
+            put(octal(bytes.count, digits: 11), at: 124)
+            put("00000000000", at: 136)
+            header[156] = UInt8(ascii: "0")
+            put("ustar", at: 257); put("00", at: 263)
+            for i in 148..<156 { header[i] = 32 }
+            let sum = header.reduce(0) { $0 + Int($1) }
+            put(octal(sum, digits: 6), at: 148)
+            header[154] = 0; header[155] = 32
+            out += header + bytes + [UInt8](repeating: 0, count: (512 - bytes.count % 512) % 512)
+        }
+        return out + [UInt8](repeating: 0, count: 1024)
+    }
+
+    @Test func scoresShardsAndRefusesToWriteThemClean() throws {
+        let dir = try makeTemporaryDirectory("detect-shards")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (csv, _, model) = try PoisonDetectorTests.prepare(dir, count: 60)
+        let set = try CSVDataset(path: csv)
+        var files: [(String, [UInt8])] = []
+        for i in 0..<set.count {
+            let record = try set.record(at: i)
+            files.append((String(format: "%05d.png", i), Array(try Data(contentsOf: URL(fileURLWithPath: record.imageSource)))))
+            files.append((String(format: "%05d.txt", i), Array(record.caption.utf8)))
+        }
+        let shard = dir.appendingPathComponent("shards/00000.tar")
+        try FileManager.default.createDirectory(at: shard.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(Self.tar(files)).write(to: shard)
+        var request = DetectionRequest(data: shard.deletingLastPathComponent().path, output: dir.appendingPathComponent("out").path)
+        request.models = [model]
+        request.quiet = true
+        let summary = try PoisonDetector.run(request)
+        #expect(summary.rows == set.count && summary.failedRows == 0)
+        #expect(summary.metrics == nil)  // no manifest beside the shards
+        request.dropTop = 0.1
+        request.cleanOutput = dir.appendingPathComponent("clean").path
+        #expect { try PoisonDetector.run(request) } throws: { "\($0)".contains("CSV") }
+    }
+}
