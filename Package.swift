@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "Attacks", dependencies: ["Datasets"], swiftSettings: strict),
         .target(
             name: "Experiments",
-            dependencies: ["Torch", "CLIP", "Datasets", "Attacks", "Evaluation", "Training"],
+            dependencies: ["Torch", "CLIP", "Datasets", "Attacks", "Evaluation", "Training", "Detection"],
             swiftSettings: strict
         ),
         // Poison detection (`clipguard detect`): per-pair loops over features, optimised in debug too.

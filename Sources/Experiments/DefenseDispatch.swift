@@ -38,7 +38,7 @@ public struct RowTrainingOutcome {
 public enum DefenseDispatch {
     /// Why `defense` cannot run in this build, or nil when it can.
     public static func unavailableReason(_ defense: Defense) -> String? {
-        TrainingConfig.defenses.contains(defense.rawValue) ? nil : "not available in this build"
+        defense == .detect || TrainingConfig.defenses.contains(defense.rawValue) ? nil : "not available in this build"
     }
 
     /// Trains (or resumes, when the run folder holds a checkpoint) one row.
@@ -52,7 +52,12 @@ public enum DefenseDispatch {
         let summary: TrainingSummary
         let model: CLIPModel
         switch defense {
-        case .none:
+        case .none, .detect:
+            if defense == .detect {  // detect, drop, train (DetectDefense.swift)
+                config.data = try DetectDefense.cleanedData(
+                    config: config, runDirectory: context.runDirectory, manifestPath: context.manifestPath, reporter: context.reporter)
+                config.defense = "none"
+            }
             let trainer = try CLIPTrainer(config: config, runDirectory: context.runDirectory, resume: resume, reporter: context.reporter)
             trainer.stopAfterSteps = context.stopAfterSteps
             model = trainer.model

@@ -133,6 +133,8 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
 public enum Defense: String, CaseIterable, Sendable, Codable {
     /// Plain CLIP training on the poisoned data.
     case none, safeclip, roclip, cleanclip, filter
+    /// `clipguard detect`, drop the top `filter_fraction` by combined score, plain CLIP on the rest.
+    case detect
 }
 
 /// Where the training pairs come from.
