@@ -74,13 +74,18 @@ let package = Package(
         .target(name: "Attacks", dependencies: ["Datasets"], swiftSettings: strict),
         .target(
             name: "Experiments",
-            dependencies: ["Torch", "CLIP", "Datasets", "Attacks", "Evaluation", "Training"],
+            dependencies: ["Torch", "CLIP", "Datasets", "Attacks", "Evaluation", "Training", "Detection"],
             swiftSettings: strict
         ),
+        // Poison detection (`clipguard detect`): per-pair loops over features, optimised in debug too.
+        .target(
+            name: "Detection",
+            dependencies: ["Torch", "CLIP", "Datasets", "Attacks", "Evaluation", "Training"],
+            swiftSettings: strict + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .executableTarget(
             name: "clipguard",
             dependencies: [
-                "Torch", "NN", "CLIP", "Datasets", "Training", "Attacks", "Evaluation", "Defenses", "Experiments",
+                "Torch", "NN", "CLIP", "Datasets", "Training", "Attacks", "Evaluation", "Defenses", "Experiments", "Detection",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -102,6 +107,7 @@ let package = Package(
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Datasets"], swiftSettings: strict),
         .testTarget(
             name: "DistributedTests", dependencies: ["Torch", "TestSupport", "clipguard-dist-worker"], swiftSettings: strict),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection", "Attacks", "Datasets", "CLIP", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TestSupport"], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx20

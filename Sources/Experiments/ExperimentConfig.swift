@@ -66,8 +66,8 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         try data.validate(file: file)
         try attack.validate(file: file)
         if defenses.isEmpty { throw fail("defenses", "must list at least one defence (none = plain CLIP)") }
-        for (i, d) in defenses.enumerated() where Defense(rawValue: d) == nil {
-            throw fail("defenses.\(i)", "unknown defence '\(d)' (known: \(Defense.allCases.map(\.rawValue).joined(separator: ", ")))")
+        for (i, d) in defenses.enumerated() where ExperimentDefenses.objective(d) == nil {
+            throw fail("defenses.\(i)", "unknown defence '\(d)' (known: \(ExperimentDefenses.names.joined(separator: ", ")))")
         }
         if Set(defenses).count != defenses.count { throw fail("defenses", "lists a defence twice") }
         if seeds.isEmpty { throw fail("seeds", "must list at least one seed") }
@@ -94,7 +94,7 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
             var probe = training
             probe.data = "-"
             probe.model = model
-            probe.defense = Defense(rawValue: d) ?? .none
+            probe.defense = ExperimentDefenses.objective(d) ?? .none
             if probe.defense.finetunes { probe.initWeights = "-" }
             do {
                 try probe.validate(file: file)
@@ -127,6 +127,18 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         }
         return plans
     }
+}
+
+/// The defences an experiment row can name: every training objective (``Defense``) and
+/// `detect` — `clipguard detect`, drop the top `filter_fraction` of the pairs by combined score,
+/// plain CLIP on the rest (Sources/Experiments/DetectDefense.swift).
+public enum ExperimentDefenses {
+    /// The name of the detect-drop-train row.
+    public static let detect = "detect"
+    /// Every name a row may use.
+    public static var names: [String] { Defense.allCases.map(\.rawValue) + [detect] }
+    /// The objective a row trains with (`detect` trains plain CLIP on the cleaned data).
+    public static func objective(_ name: String) -> Defense? { name == detect ? Defense.none : Defense(rawValue: name) }
 }
 
 /// Where the training pairs come from.

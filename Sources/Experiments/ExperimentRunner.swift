@@ -298,12 +298,12 @@ public final class ExperimentRunner {
         t.evalData = nil
         t.imageColumn = config.data.imageColumn
         t.captionColumn = config.data.captionColumn
-        t.defense = Defense(rawValue: row.defense) ?? .none
+        t.defense = ExperimentDefenses.objective(row.defense) ?? .none
         if t.defense.finetunes {
             // CleanCLIP fine-tunes the poisoned CLIP model of the same seed and amount on clean pairs.
             t.data = trainCSV
             t.initWeights = rowFolder(RowPlan(defense: "none", seed: row.seed, amount: row.amount)) + "/run/model.safetensors"
-        } else {
+        } else if row.defense != ExperimentDefenses.detect {
             // With the manifest, a defence that selects pairs reports how many poisoned ones it caught.
             t.manifest = poisoned.manifest
         }
@@ -321,16 +321,18 @@ public final class ExperimentRunner {
             id: row.id, defense: row.defense, seed: row.seed, amount: row.amount.tag, rate: row.amount.rateValue,
             poisoned: poisoned.poisoned, trainingPairs: poisoned.cleanRows + poisoned.poisoned, status: "finished",
             evaluations: [:])
-        guard let defense = Defense(rawValue: row.defense) else {
+        guard ExperimentDefenses.objective(row.defense) != nil else {
             throw ExperimentError.row(id: row.id, reason: "unknown defence \(row.defense)")
         }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let manifest = try PoisonManifest.load(path: poisoned.manifest)
         let sets = try config.evaluation.map { ($0, try openEvaluationSet(evaluationPath($0))) }
         var training = trainingConfig(for: row, poisoned: poisoned)
-        training.defense = defense
-        // A defence that selects pairs reports how many poisoned ones it caught.
-        if !defense.finetunes { training.manifest = poisoned.manifest }
+        if row.defense == ExperimentDefenses.detect {
+            // Detect, drop, train (DetectDefense.swift): plain CLIP on the cleaned data.
+            training.data = try DetectDefense.cleanedData(
+                config: training, runDirectory: folder + "/run", manifestPath: poisoned.manifest, reporter: reporter)
+        }
         log("row \(row.id): training \(config.model) with defence \(row.defense), seed \(row.seed), on \(training.data)")
 
         let runDirectory = folder + "/run"
@@ -426,7 +428,23 @@ public final class ExperimentRunner {
             let info = PoisonedSetInfo(
                 amount: row.amount.tag, folder: folder, csv: folder + "/train.csv", manifest: folder + "/manifest.json", cleanRows: 0,
                 poisoned: 0)
-            lines.append(trainingConfig(for: row, poisoned: info).commandLine(out: rowFolder(row) + "/run").map(shellQuote).joined(separator: " "))
+            var training = trainingConfig(for: row, poisoned: info)
+            if row.defense == ExperimentDefenses.detect {
+                // DetectDefense.cleanedData: detect with a warm-up, drop the top fraction, train on the rest.
+                let detect = rowFolder(row) + "/run-detect"
+                let t = training
+                var words = [
+                    "clipguard", "detect", "--data", t.data, "--out", detect, "--manifest", info.manifest, "--warmup-model", t.model,
+                    "--warmup-epochs", "\(t.safeCLIP.unimodalEpochs)", "--warmup-clip-epochs", "\(t.safeCLIP.clipWarmupEpochs)",
+                    "--warmup-lr", "\(t.lr)", "--warmup-batch-size", "\(t.batchSize)", "--drop-top", "\(t.filter.fraction)",
+                    "--write-clean", detect + "/clean", "--workers", "\(t.workers)", "--device", t.device, "--seed", "\(t.seed)",
+                ]
+                if let column = t.imageColumn { words += ["--image-column", column] }
+                if let column = t.captionColumn { words += ["--caption-column", column] }
+                lines.append(words.map(shellQuote).joined(separator: " "))
+                training.data = detect + "/clean/train.csv"
+            }
+            lines.append(training.commandLine(out: rowFolder(row) + "/run").map(shellQuote).joined(separator: " "))
             for spec in config.evaluation {
                 var e = "clipguard eval --checkpoint \(rowFolder(row))/run/model.safetensors --dataset \(evaluationPath(spec))"
                 if spec.asr { e += " --trigger-from \(poisonFolder(row.amount))/manifest.json" }

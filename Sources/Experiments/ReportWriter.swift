@@ -86,6 +86,7 @@ public struct ReportWriter {
         case "roclip": "RoCLIP"
         case "cleanclip": "CleanCLIP"
         case "filter": "similarity filter"
+        case "detect": "detect, drop, train"
         default: d
         }
     }

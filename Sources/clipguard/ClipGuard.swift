@@ -15,6 +15,7 @@ struct ClipGuard: AsyncParsableCommand {
             Finetune.self,
             Eval.self,
             PoisonCommand.self,
+            Detect.self,
             ModelInfo.self,
             Embed.self,
             ExperimentCommand.self,

@@ -90,13 +90,21 @@ struct ExperimentCommand: ParsableCommand {
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Regenerate DIR/report.md and DIR/report.html from DIR/results.json and the run folders."
+        abstract: "Regenerate DIR/report.md and DIR/report.html from DIR/results.json and the run folders.",
+        discussion: "For a `clipguard detect` folder (DIR/summary.json): DIR/report.html with ROC curves and score histograms."
     )
 
-    @Argument(help: "An experiment folder.") var directory: String
+    @Argument(help: "An experiment folder or a clipguard detect output folder.") var directory: String
 
     func run() throws {
         do {
+            if DetectionReport.isDetectionFolder(experimentFolder(directory)) {
+                let report = try DetectionReport(directory: experimentFolder(directory))
+                try report.write()
+                for (name, auroc) in report.aurocs() { print("\(name): AUROC \(String(format: "%.3f", auroc))") }
+                print("report: \(report.directory)/report.html")
+                return
+            }
             let report = try ReportWriter(directory: experimentFolder(directory))
             try report.write()
             print(report.textTable())

@@ -11,8 +11,17 @@ import Torch
     init() throws { clipguard = try builtExecutable(named: "clipguard") }
 
     static let subcommands = [
-        "info", "data", "tokenize", "model-info", "embed", "train", "eval", "poison",
+        "info", "data", "tokenize", "model-info", "embed", "train", "eval", "poison", "detect",
     ]
+
+    @Test func detectRejectsAnUnknownDetectorByName() throws {
+        let result = try runCommand(clipguard, ["detect", "--data", "x.csv", "--out", "/tmp/x", "--detectors", "similarity,psychic"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("unknown detector \"psychic\""))
+        let missing = try runCommand(clipguard, ["detect", "--data", "/nonexistent/train.csv", "--out", NSTemporaryDirectory() + "detect-missing"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("/nonexistent/train.csv"))
+    }
 
     @Test func rootHelpListsEverySubcommand() throws {
         let result = try runCommand(clipguard, ["--help"])

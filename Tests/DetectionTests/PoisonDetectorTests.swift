@@ -1,0 +1,192 @@
+import Attacks
+import CLIP
+import Datasets
+import Detection
+import Foundation
+import TestSupport
+import Testing
+
+/// `PoisonDetector.run` end to end on a small drawn data set poisoned by the Poisoner.
+@Suite(.serialized) struct PoisonDetectorTests {
+    static let colours: [(String, (Double, Double, Double))] = [
+        ("red", (1, 0.2, 0.2)), ("green", (0.2, 1, 0.2)), ("blue", (0.2, 0.2, 1)), ("yellow", (1, 1, 0.2)),
+    ]
+
+    /// `count` noisy colour-tinted 24 × 24 images, captions naming the colour.
+    static func writeCleanSet(in dir: URL, count: Int) throws -> String {
+        var rng = SplitMix64(seed: 11)
+        var csv = "filepath,caption,label\n"
+        let fillers = ["a photo of a", "my", "here is a", "look at this", "a small"]
+        for i in 0..<count {
+            let (name, tint) = colours[i % colours.count]
+            var image = RGBImage(width: 24, height: 24, fill: (0, 0, 0))
+            for y in 0..<24 {
+                for x in 0..<24 {
+                    let level = 80 + Double(rng.next() % 176)
+                    let o = (y * 24 + x) * 3
+                    image.pixels[o] = UInt8(level * tint.0); image.pixels[o + 1] = UInt8(level * tint.1); image.pixels[o + 2] = UInt8(level * tint.2)
+                }
+            }
+            try image.write(toPath: dir.appendingPathComponent("img\(i).png").path)
+            csv += "img\(i).png,\(fillers[i % 5]) \(name) thing,\(i % colours.count)\n"
+        }
+        let path = dir.appendingPathComponent("train.csv").path
+        try csv.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// A poisoned set (patch, natural captions naming "red", 10%) and a random micro model file.
+    static func prepare(_ dir: URL, count: Int = 240) throws -> (csv: String, manifest: PoisonManifest, model: String) {
+        let clean = dir.appendingPathComponent("clean")
+        try FileManager.default.createDirectory(at: clean, withIntermediateDirectories: true)
+        let source = try writeCleanSet(in: clean, count: count)
+        let request = PoisonRequest(
+            dataPath: source, outputFolder: dir.appendingPathComponent("poisoned").path, target: "red",
+            attack: .backdoor(kind: .patch, options: TriggerOptions(), source: .train), amount: .rate(0.1),
+            captions: .natural, placement: .modelInput(ModelGeometry(size: 16)), seed: 4)
+        let summary = try Poisoner.run(request)
+        let config = try CLIPConfig.decode(Data(ToySet.microModelConfig.utf8))
+        let modelPath = dir.appendingPathComponent("micro.safetensors").path
+        try CLIPModel(config: config, seed: 1).saveSafeTensors(toPath: modelPath)
+        return (summary.csvPath, summary.manifest, modelPath)
+    }
+
+    @Test func scoresAPatchCampaignWithAGivenModelAndWritesTheCleanSet() throws {
+        let dir = try makeTemporaryDirectory("detect-e2e")
+        defer { if ProcessInfo.processInfo.environment["DETECT_KEEP"] == nil { try? FileManager.default.removeItem(at: dir) } else { print("kept", dir.path) } }
+        let (csv, manifest, model) = try Self.prepare(dir)
+        var request = DetectionRequest(data: csv, output: dir.appendingPathComponent("out").path)
+        request.models = [model]
+        request.chunkRows = 100  // three chunks
+        request.batchSize = 32
+        request.quiet = true
+        request.dropTop = 0.1
+        request.cleanOutput = dir.appendingPathComponent("cleaned").path
+        let summary = try PoisonDetector.run(request)
+        let metrics = try #require(summary.metrics)
+        #expect(summary.rows == 240 + manifest.rows.count)
+        #expect(summary.columns == ["similarity", "captions", "spectral", "activation-clustering", "trigger"])
+        let trigger = try #require(metrics["trigger"]?.auroc)
+        #expect(trigger >= 0.95, "trigger AUROC \(trigger)")
+        let captions = try #require(metrics["captions"]?.auroc)
+        #expect(captions >= 0.75, "caption statistics AUROC \(captions)")
+        print("detect e2e AUROC:", metrics.mapValues { $0.auroc ?? .nan }.sorted { $0.key < $1.key })
+
+        // scores.csv: header, one line per row, ranks 1…N.
+        let lines = try String(contentsOfFile: request.output + "/scores.csv", encoding: .utf8).split(separator: "\n")
+        #expect(lines.first == "row,path,caption,similarity,captions,spectral,activation-clustering,trigger,combined,rank")
+        #expect(lines.count == summary.rows + 1)
+        let ranks = lines.dropFirst().map { Int($0.split(separator: ",").last!)! }
+        #expect(Set(ranks) == Set(1...summary.rows))
+
+        // The cleaned set keeps the others, with absolute paths that open.
+        let clean = try #require(summary.clean)
+        #expect(clean.dropped == Int((0.1 * Double(summary.rows)).rounded()))
+        let cleaned = try CSVDataset(path: clean.path)
+        #expect(cleaned.count == clean.kept)
+        #expect(try cleaned.record(at: 0).imageSource.hasPrefix("/"))
+        _ = try cleaned.sample(at: cleaned.count - 1)
+        // Dropping 10% at random would drop 10% of the poisoned pairs; the ranking drops far more.
+        let dropped = try #require(clean.poisonedDropped)
+        #expect(dropped >= manifest.rows.count / 4, "dropped \(dropped) of \(manifest.rows.count) poisoned")
+
+        // A second run reuses the cached features and gives the same scores.
+        let before = try String(contentsOfFile: request.output + "/scores.csv", encoding: .utf8)
+        let again = try PoisonDetector.run(request)
+        #expect(again.metrics?["combined"] == metrics["combined"])
+        #expect(try String(contentsOfFile: request.output + "/scores.csv", encoding: .utf8) == before)
+
+        // A cache made for other inputs is refused with the file named.
+        var other = request
+        other.chunkRows = 50
+        #expect { try PoisonDetector.run(other) } throws: { "\($0)".contains("inputs.json") && "\($0)".contains("chunk_rows") }
+    }
+
+    @Test func trainsAWarmupWithoutAModelAndSelectsDetectors() throws {
+        let dir = try makeTemporaryDirectory("detect-warmup")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (csv, _, _) = try Self.prepare(dir, count: 120)
+        let config = dir.appendingPathComponent("micro.json").path
+        try ToySet.microModelConfig.write(toFile: config, atomically: true, encoding: .utf8)
+        var request = DetectionRequest(data: csv, output: dir.appendingPathComponent("out").path)
+        request.detectors = [.similarity, .trigger]
+        request.warmup.model = config
+        request.warmup.unimodalEpochs = 1
+        request.warmup.clipEpochs = 1
+        request.warmup.batchSize = 32
+        request.quiet = true
+        let summary = try PoisonDetector.run(request)
+        #expect(summary.warmup)
+        #expect(summary.columns == ["similarity", "trigger"])
+        #expect(FileManager.default.fileExists(atPath: request.output + "/warmup/detector.safetensors"))
+        let trigger = try #require(summary.metrics?["trigger"]?.auroc)
+        #expect(trigger >= 0.95, "trigger AUROC \(trigger)")
+    }
+
+    @Test func badInputEndsInOneClearSentence() throws {
+        let dir = try makeTemporaryDirectory("detect-bad")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let csv = dir.appendingPathComponent("train.csv").path
+        try "filepath,caption\na.png,hello\nb.png,world\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        try "{\"version\": 1, \"bogus\": 2}".write(toFile: dir.appendingPathComponent("manifest.json").path, atomically: true, encoding: .utf8)
+        var request = DetectionRequest(data: csv, output: dir.appendingPathComponent("out").path)
+        request.quiet = true
+        #expect { try PoisonDetector.run(request) } throws: { "\($0)".contains("manifest.json") }
+        request.dropTop = 1.5
+        request.cleanOutput = dir.appendingPathComponent("clean").path
+        #expect { try PoisonDetector.run(request) } throws: { "\($0)".contains("--drop-top") }
+    }
+}
+
+/// Webdataset shards: scored like a CSV; `--write-clean` is refused with a reason.
+@Suite struct ShardDetectionTests {
+    /// A ustar archive of `files` (name, bytes).
+    static func tar(_ files: [(String, [UInt8])]) -> [UInt8] {
+        var out: [UInt8] = []
+        for (name, bytes) in files {
+            var header = [UInt8](repeating: 0, count: 512)
+            func put(_ text: String, at offset: Int) { for (i, b) in text.utf8.enumerated() { header[offset + i] = b } }
+            func octal(_ n: Int, digits: Int) -> String {
+                let text = String(n, radix: 8)
+                return String(repeating: "0", count: digits - text.count) + text
+            }
+            put(name, at: 0)
+            put("0000644", at: 100); put("0000000", at: 108); put("0000000", at: 116)
+            put(octal(bytes.count, digits: 11), at: 124)
+            put("00000000000", at: 136)
+            header[156] = UInt8(ascii: "0")
+            put("ustar", at: 257); put("00", at: 263)
+            for i in 148..<156 { header[i] = 32 }
+            let sum = header.reduce(0) { $0 + Int($1) }
+            put(octal(sum, digits: 6), at: 148)
+            header[154] = 0; header[155] = 32
+            out += header + bytes + [UInt8](repeating: 0, count: (512 - bytes.count % 512) % 512)
+        }
+        return out + [UInt8](repeating: 0, count: 1024)
+    }
+
+    @Test func scoresShardsAndRefusesToWriteThemClean() throws {
+        let dir = try makeTemporaryDirectory("detect-shards")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (csv, _, model) = try PoisonDetectorTests.prepare(dir, count: 60)
+        let set = try CSVDataset(path: csv)
+        var files: [(String, [UInt8])] = []
+        for i in 0..<set.count {
+            let record = try set.record(at: i)
+            files.append((String(format: "%05d.png", i), Array(try Data(contentsOf: URL(fileURLWithPath: record.imageSource)))))
+            files.append((String(format: "%05d.txt", i), Array(record.caption.utf8)))
+        }
+        let shard = dir.appendingPathComponent("shards/00000.tar")
+        try FileManager.default.createDirectory(at: shard.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(Self.tar(files)).write(to: shard)
+        var request = DetectionRequest(data: shard.deletingLastPathComponent().path, output: dir.appendingPathComponent("out").path)
+        request.models = [model]
+        request.quiet = true
+        let summary = try PoisonDetector.run(request)
+        #expect(summary.rows == set.count && summary.failedRows == 0)
+        #expect(summary.metrics == nil)  // no manifest beside the shards
+        request.dropTop = 0.1
+        request.cleanOutput = dir.appendingPathComponent("clean").path
+        #expect { try PoisonDetector.run(request) } throws: { "\($0)".contains("CSV") }
+    }
+}
