@@ -190,7 +190,11 @@ public struct CLIPConfig: Codable, Sendable, Equatable {
 
     /// Decodes JSON text; errors name the field but no file.
     public static func decode(_ data: Data) throws(CLIPError) -> CLIPConfig {
-        do { return try JSONDecoder().decode(CLIPConfig.self, from: data) } catch let error as CLIPError {
+        do {
+            let config = try JSONDecoder().decode(CLIPConfig.self, from: data)
+            try config.validate()
+            return config
+        } catch let error as CLIPError {
             throw error
         } catch let error as DecodingError {
             throw CLIPError(error)
@@ -302,7 +306,9 @@ private struct VisionConfigCoding: Codable {
         let headWidth = try c.decodeIfPresent(Int.self, forKey: "head_width") ?? 64
         let imageSize = try c.decodeImageSize()
         try c.check("width", width > 0, "must be positive")
+        try c.check("width", width <= CLIPConfig.Limits.maxWidth, "\(width) is more than \(CLIPConfig.Limits.maxWidth)")
         try c.check("head_width", headWidth > 0, "must be positive")
+        try c.check("image_size", imageSize > 0 && imageSize <= CLIPConfig.Limits.maxImageSize, "\(imageSize) is outside 1…\(CLIPConfig.Limits.maxImageSize)")
         if let stages = try? c.decode([Int].self, forKey: "layers") {
             try c.check(
                 "layers", stages.count == 4 && stages.allSatisfy { $0 > 0 }, "a ResNet needs four positive stage depths"

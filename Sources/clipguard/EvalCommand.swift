@@ -51,6 +51,8 @@ struct Eval: ParsableCommand {
             throw ValidationError("--trigger-from and --targeted-from need --dataset for the class names")
         }
         if let limit, limit < 1 { throw ValidationError("--limit must be positive") }
+        try checkRange(batchSize, 1...65_536, option: "--batch-size")
+        try checkRange(workers, 0...1_024, option: "--workers")
     }
 
     func run() throws {
@@ -71,12 +73,17 @@ struct Eval: ParsableCommand {
         let device = try Device(parsing: device)
         let clip = try loadCLIPModel(weightsPath: checkpoint, model: model, device: device)
         if case .cpu = device { clip.useChannelsLast() }  // faster ResNet inference on the CPU; a no-op for ViTs
+        try checkTokenizerFits(clip.config, source: checkpoint)
         let tokenizer = try CLIPTokenizer.load()
         var output: [String: Any] = ["checkpoint": checkpoint]
         var lines: [String] = []
 
         if let dataset {
             let set = try openEvaluationSet(dataset)
+            if set.classNames.isEmpty { throw ValidationError("\(dataset): the evaluation set names no classes; add them to classes.json") }
+            if set.templates.isEmpty {
+                throw ValidationError("\(dataset): no zero-shot prompt templates; add \"templates\" to classes.json (CIFAR: install the assets with `make setup`)")
+            }
             let classifier = ZeroShotClassifier(model: clip, tokenizer: tokenizer, classNames: set.classNames, templates: set.templates)
             output["dataset"] = dataset
             output["classes"] = set.classNames.count
