@@ -79,15 +79,16 @@ import Torch
 
     @Test func evalOnCUDAWithoutCUDASaysSo() throws {
         guard !Device.cudaIsAvailable else { return }
-        try refusal({ ["eval", "--checkpoint", try Self.microWeights($0), "--dataset", "fashion-mnist", "--device", "cuda"] },
-                    mentions: { _ in ["no CUDA", "--device cpu"] })
+        try refusal({ ["eval", "--checkpoint", $0.file("micro.safetensors"), "--dataset", "fashion-mnist", "--device", "cuda"] },
+                    mentions: { _ in ["no CUDA", "--device cpu"] }, prepare: { _ = try Self.microWeights($0) })
     }
 
     @Test func evalWithEmptyTemplatesNamesClassesJSON() throws {
         try refusal(
-            { ["eval", "--checkpoint", try Self.microWeights($0), "--dataset", $0.file("eval")] },
+            { ["eval", "--checkpoint", $0.file("micro.safetensors"), "--dataset", $0.file("eval")] },
             mentions: { [$0.file("eval/classes.json"), "templates"] },
             prepare: { dir in
+                _ = try Self.microWeights(dir)
                 try dir.write("eval/classes.json", text: #"{"classes": ["cat", "dog"], "templates": []}"#)
                 try dir.write("eval/labels.csv", text: "image,label\na.png,0\n")
             })
@@ -167,7 +168,7 @@ import Torch
     }
 
     @Test func poisonRefusesAShard() throws {
-        try refusal({ ["poison", "--data", $0.file("s.tar"), "--out", $0.file("out"), "--target", "cat", "--trigger", "patch", "--rate", "0.1"] },
+        try refusal({ ["poison", "--data", $0.file("s.tar"), "--out", $0.file("out"), "--target", "cat", "--trigger", "patch", "--rate", "0.1", "--captions", "natural"] },
                     mentions: { [$0.file("s.tar"), "CSV"] },
                     prepare: { try $0.write("s.tar", Hostile.shard(count: 2)) })
     }
