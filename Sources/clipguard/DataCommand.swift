@@ -184,5 +184,5 @@ extension DataCommand {
 
 /// Prints `error: …` on standard error.
 private func printError(_ error: any Error) {
-    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
 }

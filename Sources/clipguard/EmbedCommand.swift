@@ -53,7 +53,9 @@ struct Embed: ParsableCommand {
         try checkOutputPath(output, option: "--output", force: force, inputs: [model, weights] + images)
     }
 
-    func run() throws {
+    func run() throws { try reportingErrors(runChecked) }
+
+    private func runChecked() throws {
         let clip: CLIPModel
         if let model {
             let config = model.hasSuffix(".json") ? try CLIPConfig(contentsOf: URL(fileURLWithPath: model)) : try CLIPConfig.named(model)

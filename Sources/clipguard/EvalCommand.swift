@@ -56,12 +56,7 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            try evaluate()
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode.failure
-        }
+        try reportingErrors { try evaluate() }
     }
 
     private func openEvaluationSet(_ name: String) throws -> any ClassificationDataset {

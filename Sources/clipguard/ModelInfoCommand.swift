@@ -45,7 +45,9 @@ struct ModelInfo: ParsableCommand {
         if let save { try checkOutputPath(save, option: "--save", force: force, inputs: [model]) }
     }
 
-    func run() throws {
+    func run() throws { try reportingErrors(runChecked) }
+
+    private func runChecked() throws {
         if list {
             print(CLIPConfig.availableNames.joined(separator: "\n"))
             return

@@ -52,3 +52,38 @@ func checkModelFitsMemory(_ config: CLIPConfig, source: String) throws {
             source, config.estimatedParameterCount / 1e9, bytes / 1e9, memory / 1e9))
     }
 }
+
+/// One sentence for an error that reaches a command: Foundation's file errors name the file and
+/// the reason, JSON coding errors the key, instead of their debug dumps.
+func describeForUser(_ error: any Error) -> String {
+    switch error {
+    case is DecodingError, is EncodingError:
+        return describeDecodingError(error)
+    case let cocoa as CocoaError:
+        let path = (cocoa.userInfo[NSFilePathErrorKey] as? String) ?? cocoa.filePath ?? cocoa.url?.path
+        let reason: String
+        switch cocoa.code {
+        case .fileWriteFileExists: reason = "already exists; remove it or choose another name"
+        case .fileNoSuchFile, .fileReadNoSuchFile: reason = "no such file or folder"
+        case .fileWriteNoPermission, .fileReadNoPermission: reason = "permission denied"
+        case .fileWriteOutOfSpace: reason = "the disk is full"
+        default: reason = cocoa.localizedDescription
+        }
+        return path.map { "\($0): \(reason)" } ?? reason
+    default:
+        return "\(error)"
+    }
+}
+
+/// Runs a command body, printing `error: …` (one sentence, see ``describeForUser(_:)``) and
+/// exiting with status 1 on failure.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
+        throw ExitCode.failure
+    }
+}

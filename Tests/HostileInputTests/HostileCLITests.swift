@@ -44,6 +44,11 @@ import Torch
         try refusal({ _ in ["model-info"] + arguments }, mentions: { _ in [mention] })
     }
 
+    @Test(arguments: ["0", "-3", "4611686018427387904", "100000000"])
+    func tokenizeContextLengthIsBounded(value: String) throws {
+        try refusal({ _ in ["tokenize", "--context-length", value, "a cat"] }, mentions: { _ in ["--context-length"] })
+    }
+
     @Test func modelInfoBatchThatCannotFitIsRefused() throws {
         try refusal({ _ in ["model-info", "--model", "RN50", "--batch", "60000", "--steps", "1"] }, mentions: { _ in ["--batch 60000"] })
     }
@@ -171,6 +176,16 @@ import Torch
         try refusal({ ["poison", "--data", $0.file("s.tar"), "--out", $0.file("out"), "--target", "cat", "--trigger", "patch", "--rate", "0.1", "--captions", "natural"] },
                     mentions: { [$0.file("s.tar"), "CSV"] },
                     prepare: { try $0.write("s.tar", Hostile.shard(count: 2)) })
+    }
+
+    @Test(arguments: [(["--image-size", "100000"], "--image-size"), (["--blend-weight", "nan"], "--blend-weight"),
+                      (["--count", "9223372036854775807"], "--count")])
+    func poisonValuesAreBounded(extra: [String], mention: String) throws {
+        let base = ["--target", "cat", "--trigger", "patch", "--captions", "natural"]
+        let amount = extra.contains("--count") ? [] : ["--rate", "0.1"]
+        try refusal({ ["poison", "--data", $0.file("d.csv"), "--out", $0.file("out")] + base + amount + extra },
+                    mentions: { _ in [mention] },
+                    prepare: { try $0.write("d.csv", text: "filepath,caption\na.png,a cat\n") })
     }
 
     @Test func trainRefusesADeeplyNestedConfig() throws {

@@ -27,6 +27,12 @@ public enum ImageError: Error, CustomStringConvertible, Sendable, Equatable {
         }
     }
 
+    /// The description without the leading "path: ", for messages that name the file already.
+    public var reason: String {
+        let text = description
+        return !path.isEmpty && text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
+    }
+
     public var description: String {
         switch self {
         case .readFailed(let p, let r): return "\(p): cannot read image file: \(r)"

@@ -200,7 +200,7 @@ public struct TarShardDataset: ImageTextDataset {
             let image = try decodeImage(bytes: bytes, name: record.imageSource)
             return DataSample(index: index, image: image, caption: record.caption, label: record.label)
         } catch {
-            throw .image(path: record.imageSource, reason: "\(error)")
+            throw .image(path: record.imageSource, reason: error.reason)
         }
     }
 }
