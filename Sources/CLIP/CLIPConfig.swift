@@ -181,7 +181,11 @@ public struct CLIPConfig: Codable, Sendable, Equatable {
     public init(contentsOf url: URL) throws(CLIPError) {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw .invalidConfig(file: url.path, key: "", reason: "cannot read file: \(error.localizedDescription)")
+            let missing = !FileManager.default.fileExists(atPath: url.path)
+            throw .invalidConfig(
+                file: url.path, key: "",
+                reason: missing ? "no such model config file; give a shipped model name (see `clipguard model-info --list`) or an existing .json"
+                    : "cannot read the model config: \(error.localizedDescription)")
         }
         do { self = try CLIPConfig.decode(data) } catch .invalidConfig(_, let key, let reason) {
             throw .invalidConfig(file: url.path, key: key, reason: reason)

@@ -30,7 +30,7 @@ public enum CLIPError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .invalidConfig(let file, let key, let reason):
-            "\(file.map { "\($0): " } ?? "")config field '\(key)': \(reason)"
+            "\(file.map { "\($0): " } ?? "")\(key.isEmpty ? "" : "config field '\(key)': ")\(reason)"
         case .unknownModel(let name, let available):
             Self.unknownModelMessage(name, available: available)
         case .incompatibleWeights(let source, let missing, let unexpected, let mismatched):
