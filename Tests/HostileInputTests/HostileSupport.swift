@@ -42,51 +42,16 @@ struct Workspace {
     }
 }
 
-/// The result of a bounded run of the built `clipguard`.
-struct BoundedResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-    var timedOut: Bool
-    var crashed: Bool
-}
-
-/// Runs `clipguard` with a time limit; a hang is killed and reported instead of blocking the suite.
-func runClipGuard(_ arguments: [String], environment: [String: String] = [:], seconds: Double = 60) throws -> BoundedResult {
-    let process = Process()
-    process.executableURL = try builtExecutable(named: "clipguard")
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let group = DispatchGroup()
-    nonisolated(unsafe) var outData = Data(), errData = Data()
-    DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
-    DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-    let deadline = Date().addingTimeInterval(seconds)
-    var timedOut = false
-    while process.isRunning {
-        if Date() > deadline {
-            timedOut = true
-            process.terminate()
-            break
-        }
-        usleep(20_000)
-    }
-    process.waitUntilExit()
-    group.wait()
-    return BoundedResult(
-        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-        stderr: String(decoding: errData, as: UTF8.self), timedOut: timedOut,
-        crashed: process.terminationReason == .uncaughtSignal)
+/// Runs the built `clipguard` with a time limit; a hang is terminated and reported instead of
+/// blocking the suite.
+func runClipGuard(_ arguments: [String], environment: [String: String] = [:], seconds: Double = 60) throws -> CommandResult {
+    try runCommand(try builtExecutable(named: "clipguard"), arguments, environment: environment, timeout: seconds)
 }
 
 /// Expects a clean refusal: exit status 1 (runtime error) or 64 (usage error), no signal, no
 /// hang, no Swift runtime trap text, one short message that contains every `mentions` string.
 func expectRefusal(
-    _ result: BoundedResult, mentions: [String], sourceLocation: SourceLocation = #_sourceLocation
+    _ result: CommandResult, mentions: [String], sourceLocation: SourceLocation = #_sourceLocation
 ) {
     #expect(!result.timedOut, "hung", sourceLocation: sourceLocation)
     #expect(!result.crashed, "crashed with signal \(result.status): \(result.stderr)", sourceLocation: sourceLocation)
