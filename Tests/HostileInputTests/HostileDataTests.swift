@@ -1,4 +1,4 @@
-import Datasets
+@testable import Datasets
 import Foundation
 import TestSupport
 import Testing
@@ -203,6 +203,17 @@ import Testing
         #expect(thrownMessage { _ = try openDataset(atPath: bad).record(at: 0) }.contains("label 200 out of range"))
         let odd = try dir.write("odd.bin", [UInt8](repeating: 0, count: 1000))
         #expect(thrownMessage { _ = try openDataset(atPath: odd) }.hasPrefix(odd))
+    }
+
+    @Test func gzipBombIsRefusedAtTheInflateLimit() throws {
+        let dir = try Workspace()
+        defer { dir.remove() }
+        // 17 concatenated gzip members of 64 MiB of zeros each: 1.06 GiB inflated, about 1 MB on disk.
+        let member = try zlibDeflate([UInt8](repeating: 0, count: 64 << 20), level: 9, gzip: true)
+        let bomb = try dir.write("b-images-idx3-ubyte.gz", Array([[UInt8]](repeating: member, count: 17).joined()))
+        try dir.write("b-labels-idx1-ubyte.gz", member)
+        let message = thrownMessage { _ = try openDataset(atPath: bomb) }
+        #expect(message.hasPrefix(bomb) && message.contains("1 GiB limit"), "\(message)")
     }
 
     @Test(arguments: [(0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF), (1, 0x7FFF_FFFF, 0x7FFF_FFFF), (10, 28, 28)])
