@@ -104,6 +104,10 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
         .testTarget(name: "DefensesTests", dependencies: ["Defenses", "CLIP", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["clipguard", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "HostileInputTests",
+            dependencies: ["clipguard", "TestSupport", "Datasets", "CLIP", "Torch", "Training", "Attacks"],
+            swiftSettings: strict),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Datasets"], swiftSettings: strict),
         .testTarget(
             name: "DistributedTests", dependencies: ["Torch", "TestSupport", "clipguard-dist-worker"], swiftSettings: strict),

@@ -154,6 +154,11 @@ public enum Poisoner {
         if case .rate(let rate) = request.amount, !(rate >= 0 && rate <= 1) {
             throw .invalidSetting("poison rate must be in [0, 1], got \(rate)")
         }
+        let lowerData = request.dataPath.lowercased()
+        if lowerData.hasSuffix(".tar") || lowerData.contains("{") {
+            throw .invalidSetting(
+                "\(request.dataPath): poison reads a CSV/TSV of image paths and captions, not webdataset shards; list the shard's images in a CSV (filepath,caption) first")
+        }
         let dataPath = absolutePath(request.dataPath)
         let out = absolutePath(request.outputFolder)
         let csvPath = resolved("train.csv", against: out), manifestPath = resolved("manifest.json", against: out)

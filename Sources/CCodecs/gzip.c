@@ -35,9 +35,15 @@ int cc_inflate(const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len,
         fed += s.avail_in;
       }
       if (len == cap) {
-        uint8_t *nb = realloc(buf, cap * 2);
+        if (cap >= CC_INFLATE_MAX_BYTES) {
+          inflateEnd(&s); free(buf);
+          set_err(err, err_len, "inflated data exceeds the 1 GiB limit", "a corrupt file or a decompression bomb");
+          return 1;
+        }
+        size_t grown = cap * 2 < CC_INFLATE_MAX_BYTES ? cap * 2 : CC_INFLATE_MAX_BYTES;
+        uint8_t *nb = realloc(buf, grown);
         if (!nb) { inflateEnd(&s); free(buf); set_err(err, err_len, "out of memory", NULL); return 1; }
-        buf = nb; cap *= 2;
+        buf = nb; cap = grown;
       }
       size_t room = cap - len;
       s.next_out = buf + len;

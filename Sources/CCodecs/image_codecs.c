@@ -47,7 +47,16 @@ static void cc_jpeg_emit_message(j_common_ptr cinfo, int level) {
     }
 }
 
-int cc_jpeg_decode(const uint8_t *data, size_t size, int min_side, int eighths,
+/* Whether a width × height image exceeds `max_pixels` (0: no limit); sets the error then. */
+static int cc_too_many_pixels(const char *format, unsigned long long w, unsigned long long h,
+                              unsigned long long max_pixels, char *err, size_t err_len) {
+    if (max_pixels == 0 || w * h <= max_pixels) return 0;
+    set_err(err, err_len, "%s: the header declares %llux%llu = %llu pixels, more than the limit of %llu",
+            format, w, h, w * h, max_pixels);
+    return 1;
+}
+
+int cc_jpeg_decode(const uint8_t *data, size_t size, int min_side, int eighths, unsigned long long max_pixels,
                    int *width, int *height, uint8_t **out, char *err, size_t err_len) {
     struct jpeg_decompress_struct cinfo;
     struct cc_jpeg_error jerr;
@@ -69,6 +78,10 @@ int cc_jpeg_decode(const uint8_t *data, size_t size, int min_side, int eighths,
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
+    if (cc_too_many_pixels("JPEG", cinfo.image_width, cinfo.image_height, max_pixels, err, err_len)) {
+        jpeg_destroy_decompress(&cinfo);
+        return CC_IMAGE_TOO_LARGE;
+    }
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     int shorter = cinfo.image_width < cinfo.image_height ? (int)cinfo.image_width : (int)cinfo.image_height;
@@ -170,7 +183,7 @@ int cc_jpeg_encode(const uint8_t *rgb, int width, int height, int quality,
 
 /* ---------------------------------------------------------------- PNG */
 
-int cc_png_decode(const uint8_t *data, size_t size,
+int cc_png_decode(const uint8_t *data, size_t size, unsigned long long max_pixels,
                   int *width, int *height, uint8_t **out, char *err, size_t err_len) {
     png_image image;
     memset(&image, 0, sizeof image);
@@ -184,6 +197,10 @@ int cc_png_decode(const uint8_t *data, size_t size,
     /* libpng's simplified API treats 16-bit data as linear and 8-bit data as sRGB; reading each
      * in its own kind avoids any gamma conversion (PIL does none either). 16-bit output is
      * premultiplied by alpha. */
+    if (cc_too_many_pixels("PNG", image.width, image.height, max_pixels, err, err_len)) {
+        png_image_free(&image);
+        return CC_IMAGE_TOO_LARGE;
+    }
     int wide = (image.format & PNG_FORMAT_FLAG_LINEAR) != 0;
     image.format = wide ? PNG_FORMAT_LINEAR_RGB_ALPHA : PNG_FORMAT_RGBA;
     int w = (int)image.width, h = (int)image.height;

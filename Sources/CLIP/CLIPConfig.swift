@@ -181,7 +181,11 @@ public struct CLIPConfig: Codable, Sendable, Equatable {
     public init(contentsOf url: URL) throws(CLIPError) {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw .invalidConfig(file: url.path, key: "", reason: "cannot read file: \(error.localizedDescription)")
+            let missing = !FileManager.default.fileExists(atPath: url.path)
+            throw .invalidConfig(
+                file: url.path, key: "",
+                reason: missing ? "no such model config file; give a shipped model name (see `clipguard model-info --list`) or an existing .json"
+                    : "cannot read the model config: \(error.localizedDescription)")
         }
         do { self = try CLIPConfig.decode(data) } catch .invalidConfig(_, let key, let reason) {
             throw .invalidConfig(file: url.path, key: key, reason: reason)
@@ -190,7 +194,11 @@ public struct CLIPConfig: Codable, Sendable, Equatable {
 
     /// Decodes JSON text; errors name the field but no file.
     public static func decode(_ data: Data) throws(CLIPError) -> CLIPConfig {
-        do { return try JSONDecoder().decode(CLIPConfig.self, from: data) } catch let error as CLIPError {
+        do {
+            let config = try JSONDecoder().decode(CLIPConfig.self, from: data)
+            try config.validate()
+            return config
+        } catch let error as CLIPError {
             throw error
         } catch let error as DecodingError {
             throw CLIPError(error)
@@ -302,7 +310,9 @@ private struct VisionConfigCoding: Codable {
         let headWidth = try c.decodeIfPresent(Int.self, forKey: "head_width") ?? 64
         let imageSize = try c.decodeImageSize()
         try c.check("width", width > 0, "must be positive")
+        try c.check("width", width <= CLIPConfig.Limits.maxWidth, "\(width) is more than \(CLIPConfig.Limits.maxWidth)")
         try c.check("head_width", headWidth > 0, "must be positive")
+        try c.check("image_size", imageSize > 0 && imageSize <= CLIPConfig.Limits.maxImageSize, "\(imageSize) is outside 1…\(CLIPConfig.Limits.maxImageSize)")
         if let stages = try? c.decode([Int].self, forKey: "layers") {
             try c.check(
                 "layers", stages.count == 4 && stages.allSatisfy { $0 > 0 }, "a ResNet needs four positive stage depths"

@@ -159,7 +159,8 @@ public struct CLIPModel {
     ///
     /// - Parameter source: names the file in error messages.
     /// - Throws: ``CLIPError/incompatibleWeights(source:missing:unexpected:mismatched:)`` listing
-    ///   every missing, unexpected and mis-shaped key; nothing is copied then.
+    ///   every missing, unexpected and mis-shaped key, or ``CLIPError/nonFiniteWeights(source:key:count:)``
+    ///   for a tensor holding NaN or ±inf; nothing is copied then.
     public func load(_ tensors: [String: Tensor], source: String? = nil) throws(CLIPError) {
         var missing: [String] = []
         var mismatched: [CLIPError.ShapeMismatch] = []
@@ -176,6 +177,14 @@ public struct CLIPModel {
         let unexpected = tensors.keys.filter { !known.contains($0) }.sorted()
         guard missing.isEmpty, unexpected.isEmpty, mismatched.isEmpty else {
             throw .incompatibleWeights(source: source, missing: missing, unexpected: unexpected, mismatched: mismatched)
+        }
+        for name in store.names {
+            guard let given = tensors[name], given.dtype.isFloatingPoint else { continue }
+            let finite = given.isFinite()
+            if finite.all().item() == 0 {
+                let bad = given.count - Int(finite.to(.int64).sum().item())
+                throw .nonFiniteWeights(source: source, key: name, count: bad)
+            }
         }
         do { try store.load(tensors, strict: true) } catch {
             throw .incompatibleWeights(source: source, missing: [], unexpected: [], mismatched: [])
@@ -211,6 +220,14 @@ public struct CLIPModel {
         do { config = try CLIPConfig.decode(Data(json.utf8)) } catch .invalidConfig(_, let key, let reason) {
             throw CLIPError.invalidConfig(file: path, key: key, reason: reason)
         } catch { throw error }
+        // A config that describes a much larger model than the file holds would allocate it
+        // before the shapes are compared; refuse it first.
+        let stored = file.tensors.values.reduce(0.0) { $0 + Double($1.count) }
+        if config.estimatedParameterCount > 1.5 * stored + 1_000_000 {
+            throw CLIPError.invalidConfig(
+                file: path, key: "clip_config",
+                reason: "describes a model of about \(Int(config.estimatedParameterCount)) parameters but the file holds \(Int(stored)) values")
+        }
         let model = CLIPModel(config: config, device: device, dtype: dtype)
         try model.load(file.tensors, source: path)
         return model

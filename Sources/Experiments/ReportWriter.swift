@@ -13,9 +13,34 @@ public struct ReportWriter {
         self.results = results
     }
 
-    /// Reads `DIR/results.json`.
+    /// Reads `DIR/results.json`. The file stores absolute paths; when the experiment folder was
+    /// moved or copied since, paths under its old location are read under `directory` instead.
     public init(directory: String) throws {
-        self.init(directory: directory, results: try ExperimentResults.load(directory: directory))
+        var results = try ExperimentResults.load(directory: directory)
+        if let old = Self.formerDirectory(of: results, now: directory) {
+            func moved(_ path: String) -> String { path.hasPrefix(old + "/") ? directory + path.dropFirst(old.count) : path }
+            for i in results.poisonedSets.indices {
+                results.poisonedSets[i].folder = moved(results.poisonedSets[i].folder)
+                results.poisonedSets[i].csv = moved(results.poisonedSets[i].csv)
+                results.poisonedSets[i].manifest = moved(results.poisonedSets[i].manifest)
+            }
+            results.trainCSV = moved(results.trainCSV)
+            results.evaluationSets = results.evaluationSets.mapValues(moved)
+        }
+        self.init(directory: directory, results: results)
+    }
+
+    /// The folder the experiment was written in, when it differs from `now`: found from a
+    /// poisoned set's folder (`OLD/data/poison-TAG`) or the prepared training CSV
+    /// (`OLD/data/clean/train.csv`) that no longer exists where results.json says.
+    static func formerDirectory(of results: ExperimentResults, now: String) -> String? {
+        let recorded = results.poisonedSets.map(\.folder) + [results.trainCSV]
+        for path in recorded where !FileManager.default.fileExists(atPath: path) {
+            guard let range = path.range(of: "/data/", options: .backwards) else { continue }
+            let old = String(path[..<range.lowerBound])
+            if old != now && FileManager.default.fileExists(atPath: now + path[range.lowerBound...]) { return old }
+        }
+        return nil
     }
 
     /// A row's run folder.

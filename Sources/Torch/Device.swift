@@ -15,6 +15,10 @@ public enum Device: Sendable, Hashable, Codable, CustomStringConvertible {
     public static var best: Device { cudaIsAvailable ? .cuda(0) : .cpu }
 
     /// Parses `cpu`, `cuda`, `cuda:N` or `auto` (= ``best``).
+    ///
+    /// - Throws: ``TorchError/invalidArgument(_:)`` for an unknown name, and for a CUDA device
+    ///   this build or machine does not have (a CPU-only libtorch, no visible GPU, or an index
+    ///   beyond the GPUs seen), naming what is available.
     public init(parsing text: String) throws(TorchError) {
         switch text {
         case "cpu": self = .cpu
@@ -24,7 +28,18 @@ public enum Device: Sendable, Hashable, Codable, CustomStringConvertible {
             if text.hasPrefix("cuda:"), let index = Int(text.dropFirst(5)), index >= 0 {
                 self = .cuda(index)
             } else {
-                throw TorchError.invalidArgument("unknown device '\(text)' (expected cpu, cuda, cuda:N or auto)")
+                throw TorchError.invalidArgument("unknown device '\(String(text.prefix(40)))' (expected cpu, cuda, cuda:N or auto)")
+            }
+        }
+        if case .cuda(let index) = self {
+            guard Device.cudaIsAvailable else {
+                throw TorchError.invalidArgument(
+                    "device '\(text)': this libtorch build or machine has no CUDA GPU; use --device cpu "
+                        + "(or install the CUDA build with `make setup GPU=1` on a machine with a GPU)")
+            }
+            guard index < Device.cudaDeviceCount else {
+                throw TorchError.invalidArgument(
+                    "device '\(text)': only \(Device.cudaDeviceCount) CUDA device(s) are visible (cuda:0…cuda:\(Device.cudaDeviceCount - 1))")
             }
         }
     }

@@ -37,6 +37,7 @@ public enum ConfigFile {
     /// Parses `text` (YAML, of which JSON is a subset) into `T`, rejecting unknown keys and
     /// ill-typed values with a ``ConfigError`` that names `file` and the key path.
     public static func decode<T: StrictConfig>(_ type: T.Type, from text: String, file: String) throws(ConfigError) -> T {
+        try checkNesting(text, file: file)
         let node: Node
         do {
             guard let parsed = try Yams.compose(yaml: text) else {
@@ -99,6 +100,58 @@ public enum ConfigFile {
                 }
             } else if value.mapping != nil {
                 try checkKeys(value, type: nested, path: here, file: file)
+            }
+        }
+    }
+
+    /// The deepest nesting of objects and lists a configuration file may have; the parser
+    /// recurses per level, so a hostile file nested thousands deep would overflow the stack.
+    public static let maxNestingDepth = 64
+
+    /// Rejects text whose nesting could exceed ``maxNestingDepth``, before parsing: flow
+    /// collections (`[`, `{`) are counted, and block nesting is bounded by a line's indentation
+    /// plus its leading `- ` markers.
+    static func checkNesting(_ text: String, file: String) throws(ConfigError) {
+        var flowDepth = 0
+        var line = 1
+        var atLineStart = true
+        var blockDepth = 0
+        var quote: UInt8?
+        var previous: UInt8 = 10
+        for byte in text.utf8 {
+            defer { if byte != 32 { previous = byte } }
+            if byte == 10 {
+                line += 1
+                atLineStart = true
+                blockDepth = 0
+                quote = nil
+                continue
+            }
+            if atLineStart {
+                if byte == 32 || byte == 45 || byte == 9 {  // indentation and "- " markers
+                    blockDepth += 1
+                    if blockDepth > 2 * maxNestingDepth {
+                        throw ConfigError(file: file, key: "", reason: "line \(line) is nested deeper than \(maxNestingDepth) levels")
+                    }
+                    continue
+                }
+                atLineStart = false
+            }
+            if let open = quote {
+                if byte == open { quote = nil }
+                continue
+            }
+            switch byte {
+            // A quote opens a scalar only where a value starts (not the apostrophe in "it's").
+            case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                if Array(":[{,-\n".utf8).contains(previous) { quote = byte }
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                flowDepth += 1
+                if flowDepth > maxNestingDepth {
+                    throw ConfigError(file: file, key: "", reason: "line \(line) is nested deeper than \(maxNestingDepth) levels")
+                }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): flowDepth = max(0, flowDepth - 1)
+            default: break
             }
         }
     }

@@ -214,16 +214,35 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         try cleanCLIP.encode(to: encoder)
     }
 
+    /// Upper bounds of `validate()`: epochs (and every per-epoch count), steps, batch sizes,
+    /// threads, and memory-bank/pool sizes.
+    public static let maxEpochs = 1_000_000
+    public static let maxSteps = 1 << 40
+    public static let maxBatchSize = 1 << 20
+    public static let maxThreads = 1_024
+    public static let maxPoolSize = 1 << 24
+
     /// Checks ranges and enumerations; the message names the key.
     public func validate(file: String = "configuration") throws(ConfigError) {
         func fail(_ key: CodingKeys, _ reason: String) -> ConfigError { ConfigError(file: file, key: key.rawValue, reason: reason) }
         if data.isEmpty { throw fail(.data, "must name a training CSV") }
         if model.isEmpty && initWeights == nil { throw fail(.model, "must name a model") }
         if epochs < 1 { throw fail(.epochs, "must be at least 1") }
+        // Upper bounds keep step and sample arithmetic (epochs × steps × batch) far from overflow.
+        if epochs > Self.maxEpochs { throw fail(.epochs, "\(epochs) is more than \(Self.maxEpochs)") }
         if batchSize < 2 { throw fail(.batchSize, "must be at least 2 (contrastive loss needs negatives)") }
-        if !(lr > 0) { throw fail(.lr, "must be positive") }
+        if batchSize > Self.maxBatchSize { throw fail(.batchSize, "\(batchSize) is more than \(Self.maxBatchSize)") }
+        if !(lr > 0) || !lr.isFinite { throw fail(.lr, "must be a positive finite number") }
         if warmupSteps < 0 { throw fail(.warmupSteps, "must not be negative") }
+        if warmupSteps > Self.maxSteps { throw fail(.warmupSteps, "\(warmupSteps) is more than \(Self.maxSteps)") }
         if accumulation < 1 { throw fail(.accumulation, "must be at least 1") }
+        if accumulation > Self.maxBatchSize { throw fail(.accumulation, "\(accumulation) is more than \(Self.maxBatchSize)") }
+        if workers > Self.maxThreads { throw fail(.workers, "\(workers) is more than \(Self.maxThreads)") }
+        if let threads, threads > Self.maxThreads { throw fail(.threads, "\(threads) is more than \(Self.maxThreads)") }
+        if evalEvery > Self.maxEpochs { throw fail(.evalEvery, "\(evalEvery) is more than \(Self.maxEpochs)") }
+        if similarityBatchSize > Self.maxBatchSize {
+            throw fail(.similarityBatchSize, "\(similarityBatchSize) is more than \(Self.maxBatchSize)")
+        }
         if !["fp32", "bf16"].contains(precision) { throw fail(.precision, "must be fp32 or bf16") }
         if workers < 0 { throw fail(.workers, "must not be negative") }
         if let threads, threads < 1 { throw fail(.threads, "must be at least 1") }

@@ -7,6 +7,7 @@ struct ClipGuard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clipguard",
         abstract: "Train, poison, defend and evaluate CLIP models.",
+        version: ClipGuard.versionText,
         subcommands: [
             Info.self,
             DataCommand.self,
@@ -22,6 +23,10 @@ struct ClipGuard: AsyncParsableCommand {
             ReportCommand.self,
         ]
     )
+
+    /// The version `--version` prints: the tool's and the libtorch it runs on.
+    static let toolVersion = "0.9.0"
+    static var versionText: String { "clipguard \(toolVersion) (libtorch \(Runtime.torchVersion))" }
 
     static func main() async {
         OpenMPPolicy.ensurePassive()

@@ -47,6 +47,15 @@ struct DataCommand: ParsableCommand {
         func validate() throws {
             if let limit, limit <= 0 { throw ValidationError("--limit must be positive, got \(limit)") }
             if let evalLimit, evalLimit <= 0 { throw ValidationError("--eval-limit must be positive, got \(evalLimit)") }
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) {
+                guard isDirectory.boolValue else { throw ValidationError("--out \(out) is a file; give a folder to write") }
+                let entries = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+                if !entries.isEmpty {
+                    throw ValidationError(
+                        "--out \(out) already holds \(entries.count) entries (e.g. \(printable(entries.sorted()[0]))); give a new or empty folder so nothing in it is replaced")
+                }
+            }
         }
 
         func run() throws {
@@ -99,7 +108,8 @@ struct DataCommand: ParsableCommand {
             if let separator, separator != "tab", separator.utf8.count != 1 {
                 throw ValidationError("--separator must be one character or \"tab\", got \"\(separator)\"")
             }
-            if samples < 0 { throw ValidationError("--samples must be ≥ 0") }
+            if samples < 0 || samples > 10_000 { throw ValidationError("--samples must be within 0…10000, got \(samples)") }
+            if let maxRows, maxRows < 1 { throw ValidationError("--max-rows must be positive, got \(maxRows)") }
         }
 
         func run() throws {
@@ -174,5 +184,5 @@ extension DataCommand {
 
 /// Prints `error: …` on standard error.
 private func printError(_ error: any Error) {
-    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
 }

@@ -43,19 +43,29 @@ struct Embed: ParsableCommand {
     @Flag(help: "L2-normalise the features.")
     var normalize = false
 
+    @Flag(help: "Replace the --output file if it exists (never an input file).")
+    var force = false
+
     func validate() throws {
         if images.isEmpty && texts.isEmpty { throw ValidationError("give at least one --image or --text") }
         if model == nil && weights == nil { throw ValidationError("give --model, --weights, or both") }
+        if images.count + texts.count > 100_000 { throw ValidationError("at most 100,000 --image and --text values in one call") }
+        try checkOutputPath(output, option: "--output", force: force, inputs: [model, weights] + images)
     }
 
-    func run() throws {
+    func run() throws { try reportingErrors(runChecked) }
+
+    private func runChecked() throws {
         let clip: CLIPModel
         if let model {
-            clip = model.hasSuffix(".json") ? try CLIPModel(configFile: model) : try CLIPModel.named(model)
+            let config = model.hasSuffix(".json") ? try CLIPConfig(contentsOf: URL(fileURLWithPath: model)) : try CLIPConfig.named(model)
+            try checkModelFitsMemory(config, source: model)
+            clip = CLIPModel(config: config)
             if let weights { try clip.loadSafeTensors(atPath: weights) }
         } else {
             clip = try CLIPModel.fromSafeTensors(atPath: weights!)
         }
+        if !texts.isEmpty { try checkTokenizerFits(clip.config, source: weights ?? model ?? "the model") }
         var outputs: [(String, Tensor)] = []
         try catchingTorchErrors {
             try noGrad {

@@ -51,15 +51,12 @@ struct Eval: ParsableCommand {
             throw ValidationError("--trigger-from and --targeted-from need --dataset for the class names")
         }
         if let limit, limit < 1 { throw ValidationError("--limit must be positive") }
+        try checkRange(batchSize, 1...65_536, option: "--batch-size")
+        try checkRange(workers, 0...1_024, option: "--workers")
     }
 
     func run() throws {
-        do {
-            try evaluate()
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode.failure
-        }
+        try reportingErrors { try evaluate() }
     }
 
     private func openEvaluationSet(_ name: String) throws -> any ClassificationDataset {
@@ -71,12 +68,17 @@ struct Eval: ParsableCommand {
         let device = try Device(parsing: device)
         let clip = try loadCLIPModel(weightsPath: checkpoint, model: model, device: device)
         if case .cpu = device { clip.useChannelsLast() }  // faster ResNet inference on the CPU; a no-op for ViTs
+        try checkTokenizerFits(clip.config, source: checkpoint)
         let tokenizer = try CLIPTokenizer.load()
         var output: [String: Any] = ["checkpoint": checkpoint]
         var lines: [String] = []
 
         if let dataset {
             let set = try openEvaluationSet(dataset)
+            if set.classNames.isEmpty { throw ValidationError("\(dataset): the evaluation set names no classes; add them to classes.json") }
+            if set.templates.isEmpty {
+                throw ValidationError("\(dataset): no zero-shot prompt templates; add \"templates\" to classes.json (CIFAR: install the assets with `make setup`)")
+            }
             let classifier = ZeroShotClassifier(model: clip, tokenizer: tokenizer, classNames: set.classNames, templates: set.templates)
             output["dataset"] = dataset
             output["classes"] = set.classNames.count

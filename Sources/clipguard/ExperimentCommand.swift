@@ -1,5 +1,6 @@
 import ArgumentParser
 import Experiments
+import Datasets
 import Foundation
 import Training
 
@@ -109,8 +110,13 @@ struct ReportCommand: ParsableCommand {
             try report.write()
             print(report.textTable())
             print("report: \(report.directory)/report.html")
+        } catch let error as DecodingError {
+            let file = experimentFolder(directory) + "/results.json"
+            FileHandle.standardError.write(Data(
+                "error: \(file): \(describeDecodingError(error)); run `clipguard experiment run` again to rewrite it\n".utf8))
+            throw ExitCode.failure
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
             throw ExitCode.failure
         }
     }

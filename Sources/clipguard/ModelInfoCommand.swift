@@ -35,22 +35,37 @@ struct ModelInfo: ParsableCommand {
     @Option(help: "Write the freshly initialised model's state_dict (open_clip names) to this safetensors file.")
     var save: String?
 
-    func run() throws {
+    @Flag(help: "Replace the --save file if it exists.")
+    var force = false
+
+    func validate() throws {
+        try checkRange(steps, 0...10_000, option: "--steps")
+        try checkRange(batch, 1...65_536, option: "--batch")
+        if let threads { try checkRange(threads, 1...1_024, option: "--threads") }
+        if let save { try checkOutputPath(save, option: "--save", force: force, inputs: [model]) }
+    }
+
+    func run() throws { try reportingErrors(runChecked) }
+
+    private func runChecked() throws {
         if list {
             print(CLIPConfig.availableNames.joined(separator: "\n"))
             return
         }
+        let config =
+            model.hasSuffix(".json")
+            ? try CLIPConfig(contentsOf: URL(fileURLWithPath: model)) : try CLIPConfig.named(model)
         if configOnly {
-            let config =
-                model.hasSuffix(".json")
-                ? try CLIPConfig(contentsOf: URL(fileURLWithPath: model)) : try CLIPConfig.named(model)
             print(String(decoding: try config.jsonData(), as: UTF8.self))
             return
         }
+        try checkModelFitsMemory(config, source: model)
+        let size = config.vision.imageSize
+        if steps > 0 && batch * 3 * size * size * 4 > 1 << 33 {
+            throw ValidationError("--batch \(batch) at \(size) px needs more than 8 GiB for the input images alone; use a smaller --batch")
+        }
         if let threads { Runtime.threads = threads }
-        let clip =
-            model.hasSuffix(".json")
-            ? try CLIPModel(configFile: model, seed: seed) : try CLIPModel.named(model, seed: seed)
+        let clip = CLIPModel(config: config, seed: seed)
         if let save { try clip.saveSafeTensors(toPath: save) }
         let entries = clip.store.trainableParameters()
         let vision = entries.filter { $0.name.hasPrefix("visual.") }.reduce(0) { $0 + $1.tensor.count }
@@ -71,7 +86,6 @@ struct ModelInfo: ParsableCommand {
         )
         guard steps > 0 else { return }
 
-        let size = clip.config.vision.imageSize
         let context = t.contextLength
         let g = Generator(seed: 0)
         let images = Tensor.randn([batch, 3, size, size], generator: g)

@@ -118,7 +118,13 @@ struct PoisonCommand: ParsableCommand {
             if (rate == nil) == (count == nil) { throw ValidationError("give exactly one of --rate and --count") }
             if let rate, !(rate >= 0 && rate <= 1) { throw ValidationError("--rate must be in [0, 1], got \(rate)") }
             if let count, count < 0 { throw ValidationError("--count must be ≥ 0, got \(count)") }
-            if imageSize <= 0 { throw ValidationError("--image-size must be positive, got \(imageSize)") }
+            try checkRange(imageSize, 1...4_096, option: "--image-size")
+            for (value, option) in [(blendWeight, "--blend-weight"), (sigAmplitude, "--sig-amplitude"),
+                                    (sigFrequency, "--sig-frequency"), (warpStrength, "--warp-strength")] where !value.isFinite {
+                throw ValidationError("\(option) must be a finite number, got \(value)")
+            }
+            if !(0...1).contains(blendWeight) { throw ValidationError("--blend-weight must be within 0…1, got \(blendWeight)") }
+            if let count, count > 100_000_000 { throw ValidationError("--count must be at most 100,000,000, got \(count)") }
             if targeted {
                 if image == nil { throw ValidationError("--targeted needs --image PATH") }
                 if trigger != nil { throw ValidationError("--targeted poisoning has no trigger; drop --trigger") }
@@ -204,7 +210,7 @@ struct PoisonCommand: ParsableCommand {
         var json = false
 
         func validate() throws {
-            if let imageSize, imageSize <= 0 { throw ValidationError("--image-size must be positive, got \(imageSize)") }
+            if let imageSize { try checkRange(imageSize, 1...4_096, option: "--image-size") }
         }
 
         func run() throws {

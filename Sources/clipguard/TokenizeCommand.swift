@@ -48,7 +48,7 @@ struct Tokenize: ParsableCommand {
     var texts: [String] = []
 
     func validate() throws {
-        guard contextLength >= 1 else { throw ValidationError("--context-length must be at least 1") }
+        try checkRange(contextLength, 1...65_536, option: "--context-length")
         guard CLIPTokenizer.Truncation(rawValue: truncation) != nil else {
             throw ValidationError("--truncate must be 'eot' or 'plain', not '\(truncation)'")
         }

@@ -94,6 +94,14 @@ import Training
         let report = try ReportWriter(directory: s.dir.appendingPathComponent("stopped").path)
         #expect(report.table().count == 3)
         #expect(report.plots().count >= 5)
+
+        // Moved to another folder, the report still finds its poisoned sets and images.
+        let moved = s.dir.appendingPathComponent("moved").path
+        try FileManager.default.moveItem(atPath: s.dir.appendingPathComponent("stopped").path, toPath: moved)
+        let relocated = try ReportWriter(directory: moved)
+        #expect(relocated.results.poisonedSets.allSatisfy { $0.folder.hasPrefix(moved + "/") && $0.manifest.hasPrefix(moved + "/") })
+        #expect(!relocated.poisonedImages().isEmpty)
+        #expect(relocated.poisonedImages().allSatisfy { FileManager.default.fileExists(atPath: $0.path) })
     }
 
     @Test func aDifferentExperimentInTheSameFolderIsRefused() throws {

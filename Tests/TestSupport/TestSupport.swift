@@ -81,10 +81,17 @@ public struct CommandResult: Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String
+    /// The command ran past its time limit and was terminated.
+    public var timedOut = false
+    /// The command ended by a signal (a trap, segfault or kill); `status` is the signal then.
+    public var crashed = false
 }
 
-/// Runs `executable` with `arguments` to completion, capturing its output.
-public func runCommand(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+/// Runs `executable` with `arguments` to completion, capturing its output; with `timeout`, a
+/// command still running after that many seconds is terminated (`timedOut`).
+public func runCommand(
+    _ executable: URL, _ arguments: [String], environment: [String: String] = [:], timeout: Double? = nil
+) throws -> CommandResult {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
@@ -98,9 +105,22 @@ public func runCommand(_ executable: URL, _ arguments: [String], environment: [S
     nonisolated(unsafe) var outData = Data(), errData = Data()
     DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
     DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    var timedOut = false
+    if let timeout {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && !timedOut {
+            if Date() > deadline {
+                timedOut = true
+                process.terminate()
+            } else {
+                usleep(20_000)
+            }
+        }
+    }
     process.waitUntilExit()
     group.wait()
     return CommandResult(
         status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-        stderr: String(decoding: errData, as: UTF8.self))
+        stderr: String(decoding: errData, as: UTF8.self), timedOut: timedOut,
+        crashed: !timedOut && process.terminationReason == .uncaughtSignal)
 }

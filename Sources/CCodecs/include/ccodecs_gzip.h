@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** The most bytes cc_inflate produces; a stream that inflates to more (a decompression bomb)
+ *  is an error. Fashion-MNIST's largest file inflates to 47 MB. */
+#define CC_INFLATE_MAX_BYTES ((size_t)1 << 30)
+
 /** Inflates a whole gzip (one or more concatenated members) or zlib stream.
  *  On success returns 0, stores a malloc'd buffer in *out (free it with cc_buffer_free) and its
  *  length in *out_len. On failure returns nonzero and writes a message into err (err_len bytes). */

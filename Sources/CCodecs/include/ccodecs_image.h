@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** The return code of a decoder when the header declares more than `max_pixels` pixels; the
+ *  check runs on the header alone, before any pixel buffer is allocated. */
+#define CC_IMAGE_TOO_LARGE 2
+
 /** Releases a buffer returned by one of the functions below. NULL is allowed. */
 void cc_image_free(void *buffer);
 
@@ -16,14 +20,15 @@ void cc_image_free(void *buffer);
  *  If `min_side` > 0, libjpeg's DCT-domain scaling is used with the largest reduction for which
  *  the shorter output side stays >= min_side: among 1/2, 1/4 and 1/8 (as PIL's `draft`), or, with
  *  `eighths` != 0, among M/8 for M = 1…8. A file that ends early is an error (libjpeg would
- *  otherwise pad it with grey). */
-int cc_jpeg_decode(const uint8_t *data, size_t size, int min_side, int eighths,
+ *  otherwise pad it with grey). An image of more than `max_pixels` pixels (width × height as the
+ *  header declares them, before any scaling; 0 = no limit) is refused with CC_IMAGE_TOO_LARGE. */
+int cc_jpeg_decode(const uint8_t *data, size_t size, int min_side, int eighths, unsigned long long max_pixels,
                    int *width, int *height, uint8_t **out, char *err, size_t err_len);
 
 /** Decodes a PNG of any colour type and bit depth to 8-bit RGB, without gamma conversion
  *  (16-bit samples become round(v / 257)). Transparency (an alpha channel or a tRNS chunk) is
- *  composited on white: c' = (c·a + 255·(255−a) + 127) / 255. */
-int cc_png_decode(const uint8_t *data, size_t size,
+ *  composited on white: c' = (c·a + 255·(255−a) + 127) / 255. `max_pixels` as for cc_jpeg_decode. */
+int cc_png_decode(const uint8_t *data, size_t size, unsigned long long max_pixels,
                   int *width, int *height, uint8_t **out, char *err, size_t err_len);
 
 /** Encodes RGB pixels as an 8-bit RGB PNG. */

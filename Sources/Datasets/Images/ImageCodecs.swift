@@ -25,13 +25,13 @@ public enum ImageFormat: String, Sendable, Hashable, Codable {
 
 private let errorCapacity = 512
 
-/// Calls a C codec function that reports failure with an error string.
-private func callCodec(_ body: (UnsafeMutablePointer<CChar>) -> Int32) -> String? {
+/// Calls a C codec function that reports failure with an error string; returns its code and message.
+private func callCodec(_ body: (UnsafeMutablePointer<CChar>) -> Int32) -> (code: Int32, message: String)? {
     var buffer = [CChar](repeating: 0, count: errorCapacity)
     let rc = buffer.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
     if rc == 0 { return nil }
     let message = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-    return message.isEmpty ? "unknown error" : message
+    return (rc, message.isEmpty ? "unknown error" : message)
 }
 
 /// Decodes a JPEG or PNG file to RGB (the format is sniffed from its magic bytes).
@@ -44,7 +44,8 @@ private func callCodec(_ body: (UnsafeMutablePointer<CChar>) -> Int32) -> String
 /// ```swift
 /// let image = try decodeImage(atPath: "cat.jpg", minimumSide: 224)
 /// ```
-/// - Throws: ``ImageError`` naming `path` if the file cannot be read, is not JPEG/PNG, or is corrupt or truncated.
+/// - Throws: ``ImageError`` naming `path` if the file cannot be read, is not JPEG/PNG, is corrupt
+///   or truncated, or declares more pixels than ``ImageLimits/maxPixels``.
 public func decodeImage(atPath path: String, minimumSide: Int? = nil, scaling: JPEGScaling = .powersOfTwo) throws(ImageError) -> RGBImage {
     let bytes: [UInt8]
     do {
@@ -68,27 +69,35 @@ public enum JPEGScaling: Sendable, Hashable {
 
 /// Decodes JPEG or PNG bytes to RGB; `name` (a path or archive member) is used in error messages.
 ///
-/// - Throws: ``ImageError`` naming `name` if the bytes are not JPEG/PNG or are corrupt or truncated.
+/// The header's size is checked against ``ImageLimits/maxPixels`` before any pixel buffer is
+/// allocated.
+///
+/// - Throws: ``ImageError`` naming `name` if the bytes are not JPEG/PNG, are corrupt or truncated,
+///   or declare more pixels than the limit (``ImageError/tooLarge(path:reason:)``).
 /// ### See Also
 /// ``decodeImage(atPath:minimumSide:)``
 public func decodeImage(bytes: [UInt8], name: String, minimumSide: Int? = nil, scaling: JPEGScaling = .powersOfTwo) throws(ImageError) -> RGBImage {
     guard let format = ImageFormat.sniff(bytes) else { throw .unknownFormat(path: name) }
     var width: Int32 = 0, height: Int32 = 0
     var out: UnsafeMutablePointer<UInt8>? = nil
+    let limit = UInt64(ImageLimits.maxPixels)
     let failure = bytes.withUnsafeBufferPointer { data in
         callCodec { err in
             switch format {
             case .jpeg:
                 return cc_jpeg_decode(
-                    data.baseAddress, data.count, Int32(clamping: minimumSide ?? 0), scaling == .eighths ? 1 : 0,
+                    data.baseAddress, data.count, Int32(clamping: minimumSide ?? 0), scaling == .eighths ? 1 : 0, limit,
                     &width, &height, &out, err, errorCapacity)
             case .png:
-                return cc_png_decode(data.baseAddress, data.count, &width, &height, &out, err, errorCapacity)
+                return cc_png_decode(data.baseAddress, data.count, limit, &width, &height, &out, err, errorCapacity)
             }
         }
     }
     defer { cc_image_free(out) }
-    if let failure { throw .decodeFailed(path: name, reason: failure) }
+    if let failure {
+        if failure.code == CC_IMAGE_TOO_LARGE { throw .tooLarge(path: name, reason: failure.message) }
+        throw .decodeFailed(path: name, reason: failure.message)
+    }
     let count = Int(width) * Int(height) * 3
     let pixels = [UInt8](UnsafeBufferPointer(start: out, count: count))
     return RGBImage(width: Int(width), height: Int(height), pixels: pixels)
@@ -122,7 +131,7 @@ extension RGBImage {
             }
         }
         defer { cc_image_free(out) }
-        if let failure { throw .encodeFailed(path: name, reason: failure) }
+        if let failure { throw .encodeFailed(path: name, reason: failure.message) }
         return [UInt8](UnsafeBufferPointer(start: out, count: size))
     }
 

@@ -64,7 +64,7 @@ extension ImageTextDataset {
             let image = try decodeImage(atPath: record.imageSource)
             return DataSample(index: record.index, image: image, caption: record.caption, label: record.label)
         } catch {
-            throw .image(path: record.imageSource, reason: "\(error)")
+            throw .image(path: record.imageSource, reason: error.reason)
         }
     }
 }

@@ -3,13 +3,20 @@ import Foundation
 
 /// Opens a data set by looking at its path:
 /// - `.csv`/`.tsv` file → ``CSVDataset``;
-/// - `.tar` file, or a folder of `.tar` files → ``TarShardDataset``;
+/// - `.tar` file, or a folder of `.tar` files, or a brace list (`shards/{0000..0099}.tar`, see
+///   ``expandShardPattern(_:)``) → ``TarShardDataset``;
 /// - a prepared folder with `train.csv` → that CSV;
 /// - a folder with `labels.csv` or class sub-folders → ``ImageFolderDataset``;
 /// - `*.bin` → ``CIFARDataset`` (CIFAR-10 if the size is a multiple of 3,073 bytes, else CIFAR-100);
 /// - `*-images-idx3-ubyte[.gz]` (labels beside it) → ``FashionMNISTDataset``.
 public func openDataset(atPath path: String, csvOptions: CSVOptions = CSVOptions()) throws(DataError) -> any ImageTextDataset {
     let lower = path.lowercased()
+    if pathKind(path) == .missing, let shards = try expandShardPattern(path) {
+        guard let other = shards.first(where: { !$0.lowercased().hasSuffix(".tar") }) else {
+            return try TarShardDataset(paths: shards)
+        }
+        throw .invalidArgument("\(path): a brace list must name .tar shards, not \(other)")
+    }
     switch pathKind(path) {
     case .missing: throw .io(path: path, reason: "no such file or folder")
     case .directory:
@@ -22,7 +29,11 @@ public func openDataset(atPath path: String, csvOptions: CSVOptions = CSVOptions
         if lower.hasSuffix(".tar") { return try TarShardDataset(paths: [path]) }
         if lower.hasSuffix(".bin") {
             let size = try RandomAccessFile(path: path).size
-            return try CIFARDataset(kind: size % 3073 == 0 ? .cifar10 : .cifar100, paths: [path], templates: [])
+            let kind: CIFARDataset.Kind = size % 3073 == 0 ? .cifar10 : .cifar100
+            // The prompt templates come from the assets; without them the set still opens for
+            // inspection, and zero-shot evaluation refuses it for lack of templates.
+            let templates = (try? ZeroShotMetadata.templates(for: kind == .cifar10 ? "cifar10" : "cifar100")) ?? []
+            return try CIFARDataset(kind: kind, paths: [path], templates: templates)
         }
         if lower.contains("-images-idx3-ubyte") {
             return try FashionMNISTDataset(imagesPath: path, labelsPath: path.replacingOccurrences(of: "-images-idx3-ubyte", with: "-labels-idx1-ubyte"))
@@ -87,7 +98,7 @@ public struct DatasetInspection: Sendable, Codable {
     public var text: String {
         var lines = ["rows: \(rows)" + (checked < rows ? " (checked \(checked))" : ""),
                      "readable images: \(readable)", "skipped: \(skipped)"]
-        for failure in failures { lines.append("  #\(failure.index) \(failure.source): \(failure.reason)") }
+        for failure in failures { lines.append("  #\(failure.index) \(printable(failure.source)): \(printable(failure.reason))") }
         if skipped > failures.count { lines.append("  … and \(skipped - failures.count) more") }
         lines.append(String(format: "caption words: min %d, median %.1f, mean %.1f, max %d", captionWords.minimum,
                             captionWords.median, captionWords.mean, captionWords.maximum))
@@ -100,8 +111,8 @@ public struct DatasetInspection: Sendable, Codable {
         }
         lines.append("samples:")
         for sample in samples {
-            lines.append("  #\(sample.index) \(sample.image) [\(sample.size ?? "unreadable")]"
-                + (sample.label.map { " label \($0)" } ?? "") + ": \(sample.caption)")
+            lines.append("  #\(sample.index) \(printable(sample.image)) [\(sample.size ?? "unreadable")]"
+                + (sample.label.map { " label \($0)" } ?? "") + ": \(printable(sample.caption))")
         }
         return lines.joined(separator: "\n")
     }
@@ -111,7 +122,7 @@ public struct DatasetInspection: Sendable, Codable {
 /// and reports counts, failures, caption statistics and `sampleCount` evenly spaced samples.
 public func inspectDataset(_ dataset: any ImageTextDataset, sampleCount: Int = 5, maxRows: Int? = nil,
                            reportedFailures: Int = 10) -> DatasetInspection {
-    let checked = min(dataset.count, maxRows ?? dataset.count)
+    let checked = max(0, min(dataset.count, maxRows ?? dataset.count))
     let results = InspectionSlots(count: checked)
     let chunk = 512
     DispatchQueue.concurrentPerform(iterations: (checked + chunk - 1) / chunk) { c in

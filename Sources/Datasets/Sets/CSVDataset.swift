@@ -70,8 +70,14 @@ public struct CSVDataset: ImageTextDataset {
         }
         let scan = try Self.scan(file, separator: separator)
         guard let headerRange = scan.header else { throw .format(path: path, reason: "empty file (no header row)") }
+        guard headerRange.end - headerRange.start <= maxRecordBytes else {
+            throw .malformedRow(path: path, line: 1, reason: "header row longer than \(maxRecordBytes) bytes (an unterminated quote?)")
+        }
         var headerBytes = try file.read(offset: headerRange.start, count: headerRange.end - headerRange.start)
         if headerBytes.starts(with: [0xEF, 0xBB, 0xBF]) { headerBytes.removeFirst(3) }
+        if headerBytes.contains(0) {
+            throw .format(path: path, reason: "binary data (NUL bytes in the first row), not a CSV/TSV text file")
+        }
         self.separator = separator
         guard case let .fields(names) = Self.parseFields(headerBytes, separator: separator) else {
             throw .malformedRow(path: path, line: 1, reason: "unterminated quoted field in the header")
@@ -110,7 +116,12 @@ public struct CSVDataset: ImageTextDataset {
     /// All fields of item `index`'s record, in header order.
     public func fields(at index: Int) throws(DataError) -> [String] {
         precondition((0..<count).contains(index), "index \(index) out of range 0..<\(count)")
-        let bytes = try file.read(offset: offsets[index], count: offsets[index + 1] - offsets[index])
+        let length = offsets[index + 1] - offsets[index]
+        guard length <= maxRecordBytes else {
+            throw .malformedRow(path: path, line: line(of: index),
+                reason: "record of \(length) bytes, more than the \(maxRecordBytes)-byte limit (an unterminated quote?)")
+        }
+        let bytes = try file.read(offset: offsets[index], count: length)
         switch Self.parseFields(bytes, separator: separator) {
         case .unterminatedQuote:
             throw .malformedRow(path: path, line: line(of: index), reason: "unterminated quoted field")
@@ -137,8 +148,12 @@ public struct CSVDataset: ImageTextDataset {
             }
             label = value
         }
-        return DataRecord(index: index, imageSource: resolvePath(relative, against: imageRoot),
-                          caption: captionColumnIndex.map { fields[$0] } ?? "", label: label)
+        let caption = captionColumnIndex.map { fields[$0] } ?? ""
+        guard caption.utf8.count <= maxCaptionBytes else {
+            throw .malformedRow(path: path, line: line(of: index),
+                reason: "caption of \(caption.utf8.count) bytes, more than the \(maxCaptionBytes)-byte limit")
+        }
+        return DataRecord(index: index, imageSource: resolvePath(relative, against: imageRoot), caption: caption, label: label)
     }
 
     public func sample(at index: Int) throws(DataError) -> DataSample {

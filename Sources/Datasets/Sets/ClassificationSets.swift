@@ -18,9 +18,15 @@ public struct ClassIndex: Codable, Sendable, Hashable {
     /// Reads a `classes.json`.
     public static func read(fromPath path: String) throws(DataError) -> ClassIndex {
         let bytes = try readWholeFile(path)
-        do { return try JSONDecoder().decode(ClassIndex.self, from: Data(bytes)) } catch {
-            throw .format(path: path, reason: "not a class index (\"classes\", \"templates\"): \(error)")
+        let index: ClassIndex
+        do { index = try JSONDecoder().decode(ClassIndex.self, from: Data(bytes)) } catch {
+            throw .format(path: path, reason: "not a class index (\"classes\", \"templates\"): \(describeDecodingError(error))")
         }
+        if index.classes.isEmpty { throw .format(path: path, reason: "key \"classes\" is empty; list the class names in label order") }
+        if index.templates.isEmpty {
+            throw .format(path: path, reason: "key \"templates\" is empty; give at least one prompt such as \"a photo of a {c}.\"")
+        }
+        return index
     }
 
     /// Writes it as pretty-printed JSON.
@@ -228,6 +234,10 @@ public struct IDXImages: Sendable {
             throw .format(path: labelsPath, reason: "not an IDX label file (magic 2049)")
         }
         count = be32(images, 4); rows = be32(images, 8); columns = be32(images, 12)
+        let side = rows.multipliedReportingOverflow(by: columns), total = count.multipliedReportingOverflow(by: side.partialValue)
+        guard !side.overflow, !total.overflow, total.partialValue <= images.count else {
+            throw .format(path: imagesPath, reason: "the header declares \(count) images of \(rows)x\(columns), more than the file's \(images.count) bytes hold")
+        }
         guard images.count == 16 + count * rows * columns else {
             throw .format(path: imagesPath, reason: "\(images.count) bytes, expected \(16 + count * rows * columns) for \(count) images of \(rows)x\(columns)")
         }

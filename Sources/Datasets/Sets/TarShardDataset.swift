@@ -95,21 +95,26 @@ public struct TarShardDataset: ImageTextDataset {
             guard storedSum == actualSum else {
                 throw .format(path: file.path, reason: "bad tar header checksum at byte \(offset)")
             }
-            let size: Int
-            if header[124] & 0x80 != 0 {
-                size = header[125..<136].reduce(0) { $0 << 8 | Int($1) }
-            } else {
-                size = Int(text(124..<136).trimmingSpaces(), radix: 8) ?? 0
-            }
             let type = header[156]
             var name = text(0..<100)
             if text(257..<262) == "ustar" {
                 let prefix = text(345..<500)
                 if !prefix.isEmpty { name = prefix + "/" + name }
             }
+            guard let size = memberSize(header) else {
+                throw .format(path: file.path, reason: "tar member \(printable(name)) at byte \(offset) has an invalid size field (negative or not a number)")
+            }
             let dataOffset = offset + 512
-            guard dataOffset + size <= file.size else {
+            guard size <= file.size - dataOffset else {
                 throw .format(path: file.path, reason: "tar member \(name) is truncated (needs \(size) bytes at \(dataOffset))")
+            }
+            switch type {
+            case UInt8(ascii: "L"), UInt8(ascii: "x"):
+                guard size <= Self.maxMetadataMemberBytes else {
+                    throw .format(path: file.path, reason: "tar metadata record at byte \(offset) holds \(size) bytes, more than \(Self.maxMetadataMemberBytes)")
+                }
+                fallthrough
+            default: break
             }
             switch type {
             case UInt8(ascii: "L"):
@@ -134,6 +139,27 @@ public struct TarShardDataset: ImageTextDataset {
         return members
     }
 
+    /// The largest GNU long-name or pax record accepted (they are read into memory whole).
+    static let maxMetadataMemberBytes = 1 << 20
+
+    /// The size field of a tar header: octal digits, or GNU's base-256 (high bit of the first
+    /// byte set); nil for a negative, malformed or overflowing value.
+    static func memberSize(_ header: [UInt8]) -> Int? {
+        if header[124] & 0x80 != 0 {
+            guard header[124] & 0x40 == 0 else { return nil }  // negative base-256
+            var value = Int(header[124] & 0x3F)
+            for byte in header[125..<136] {
+                guard value <= (Int.max >> 8) else { return nil }
+                value = value << 8 | Int(byte)
+            }
+            return value
+        }
+        let digits = String(decoding: header[124..<136].prefix { $0 != 0 }, as: UTF8.self).trimmingSpaces()
+        if digits.isEmpty { return 0 }
+        guard digits.allSatisfy({ ("0"..."7").contains($0) }) else { return nil }
+        return Int(digits, radix: 8)
+    }
+
     private func source(_ entry: Entry, _ member: Member?) -> String {
         "\(paths[entry.shard]):\(member?.name ?? entry.key)"
     }
@@ -147,9 +173,15 @@ public struct TarShardDataset: ImageTextDataset {
         guard let text = entry.text else {
             throw .format(path: source(entry, image), reason: "no .txt member for key \(entry.key)")
         }
+        guard text.size <= maxCaptionBytes else {
+            throw .format(path: source(entry, text), reason: "caption of \(text.size) bytes, more than the \(maxCaptionBytes)-byte limit")
+        }
         let caption = String(decoding: try file.read(offset: text.offset, count: text.size), as: UTF8.self).trimmingSpaces()
         var label: Int?
         if let member = entry.label {
+            guard member.size <= 64 else {
+                throw .format(path: source(entry, member), reason: "label member of \(member.size) bytes is not an integer")
+            }
             let raw = String(decoding: try file.read(offset: member.offset, count: member.size), as: UTF8.self).trimmingSpaces()
             guard let value = Int(raw) else {
                 throw .format(path: source(entry, member), reason: "label \"\(raw)\" is not an integer")
@@ -168,7 +200,7 @@ public struct TarShardDataset: ImageTextDataset {
             let image = try decodeImage(bytes: bytes, name: record.imageSource)
             return DataSample(index: index, image: image, caption: record.caption, label: record.label)
         } catch {
-            throw .image(path: record.imageSource, reason: "\(error)")
+            throw .image(path: record.imageSource, reason: error.reason)
         }
     }
 }

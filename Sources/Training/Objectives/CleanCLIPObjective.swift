@@ -18,7 +18,9 @@ public struct CleanCLIPSettings: Codable, Sendable, Equatable {
     }
 
     func validate(file: String) throws(ConfigError) {
-        if !(inmodalWeight >= 0) { throw ConfigError(file: file, key: "inmodal_weight", reason: "must not be negative") }
+        if !(inmodalWeight >= 0) || !inmodalWeight.isFinite {
+            throw ConfigError(file: file, key: "inmodal_weight", reason: "must be a non-negative finite number")
+        }
     }
 }
 

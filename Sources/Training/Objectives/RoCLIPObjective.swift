@@ -28,6 +28,12 @@ public struct RoCLIPSettings: Codable, Sendable, Equatable {
     func validate(file: String) throws(ConfigError) {
         if poolSize < 1 { throw ConfigError(file: file, key: "pool_size", reason: "must be at least 1") }
         if matchEvery < 1 { throw ConfigError(file: file, key: "match_every", reason: "must be at least 1") }
+        if poolSize > TrainingConfig.maxPoolSize {
+            throw ConfigError(file: file, key: "pool_size", reason: "\(poolSize) is more than \(TrainingConfig.maxPoolSize)")
+        }
+        if matchEvery > TrainingConfig.maxEpochs {
+            throw ConfigError(file: file, key: "match_every", reason: "\(matchEvery) is more than \(TrainingConfig.maxEpochs)")
+        }
     }
 }
 

@@ -97,15 +97,19 @@ public struct SafeCLIPSettings: Codable, Sendable, Equatable {
         func fail(_ key: CodingKeys, _ reason: String) -> ConfigError { ConfigError(file: file, key: key.rawValue, reason: reason) }
         if unimodalEpochs < 0 { throw fail(.unimodalEpochs, "must not be negative") }
         if clipWarmupEpochs < 0 { throw fail(.clipWarmupEpochs, "must not be negative") }
+        let maxEpochs = TrainingConfig.maxEpochs
+        if unimodalEpochs > maxEpochs { throw fail(.unimodalEpochs, "\(unimodalEpochs) is more than \(maxEpochs)") }
+        if clipWarmupEpochs > maxEpochs { throw fail(.clipWarmupEpochs, "\(clipWarmupEpochs) is more than \(maxEpochs)") }
         if unimodalEpochs + clipWarmupEpochs >= epochs {
             throw ConfigError(
                 file: file, key: "epochs", reason: "must exceed unimodal_epochs + clip_warmup_epochs (\(unimodalEpochs + clipWarmupEpochs)) for safeclip")
         }
-        if !(clipWarmupLR > 0) { throw fail(.clipWarmupLR, "must be positive") }
+        if !(clipWarmupLR > 0) || !clipWarmupLR.isFinite { throw fail(.clipWarmupLR, "must be a positive finite number") }
         if !(0...1).contains(gmmThreshold) { throw fail(.gmmThreshold, "must be within 0…1") }
         if !(safeIncrement >= 0) { throw fail(.safeIncrement, "must not be negative") }
         if !(0...1).contains(safeCap) { throw fail(.safeCap, "must be within 0…1") }
         if bankSize < 1 { throw fail(.bankSize, "must be at least 1") }
+        if bankSize > TrainingConfig.maxPoolSize { throw fail(.bankSize, "\(bankSize) is more than \(TrainingConfig.maxPoolSize)") }
     }
 }
 
