@@ -98,7 +98,7 @@ import Training
         ("unimodal_epochs: 9223372036854775807\nclip_warmup_epochs: 1\ndefense: safeclip", "unimodal_epochs"),
         ("lr: .inf", "lr"),
         ("warmup_steps: 9223372036854775807", "warmup_steps"),
-        ("pool_size: 9223372036854775807", "pool_size"),
+        ("pool_size: 9223372036854775807\ndefense: roclip", "pool_size"),  // a defence's keys are checked when it runs
         ("accumulation: 9223372036854775807", "accumulation"),
     ])
     func impossibleValueIsNamed(line: String, key: String) throws {
