@@ -25,8 +25,9 @@ public struct TensorBoardError: Error, CustomStringConvertible, Equatable {
 /// plots them.
 ///
 /// Each writer creates one new file, `DIRECTORY/events.out.tfevents.<unix seconds>.<hostname>`
-/// (with `.1`, `.2`, … appended if a file of that name already exists: an existing file is
-/// never reopened or overwritten), whose first record is the `file_version: "brain.Event:2"`
+/// (with `.1`, `.2`, … appended if a file of that name already exists — an existing file is
+/// never reopened or overwritten; name order, TensorBoard's reading order, holds up to `.9`
+/// writers in one second), whose first record is the `file_version: "brain.Event:2"`
 /// event. TensorBoard reads every event file of a folder in name order and merges them, so a
 /// resumed run opens a new writer in the same folder and calls ``markRestart(step:wallTime:)``
 /// to hide what the interrupted run logged after its checkpoint.
@@ -34,7 +35,7 @@ public struct TensorBoardError: Error, CustomStringConvertible, Equatable {
 /// The file is a sequence of TFRecords — `uint64` little-endian length, masked CRC-32C of the
 /// length bytes, the serialized `tensorflow.Event`, masked CRC-32C of the data — the format
 /// TensorFlow's `tf.summary` and PyTorch's `SummaryWriter` write. Every ``add(scalars:step:wallTime:)``
-/// appends its record with one `write` at once (nothing is buffered in the process), so a run
+/// hands its record to the kernel at once (nothing is buffered in the process), so a run
 /// killed at any point keeps every event it logged; ``flush()`` also forces the file to disk.
 ///
 /// Values are stored as TensorBoard's `simple_value`, a 32-bit float: NaN and ±infinity are
