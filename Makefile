@@ -5,7 +5,7 @@ SWIFT ?= swift
 # machine spinning threads starve the data loader (see README, "Threads").
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup build release test demo bench parity fixtures reference-env clean
+.PHONY: setup build release test demo bench parity fixtures reference-env tb-env clean
 setup:
 	@Scripts/setup.sh
 
@@ -15,7 +15,7 @@ build: setup
 release: setup
 	$(SWIFT) build -c release
 
-test: setup
+test: setup tb-env
 	$(SWIFT) build --build-tests
 	CLIPGUARD_SLOW_TESTS=1 $(SWIFT) test --skip-build
 
@@ -23,6 +23,12 @@ test: setup
 # never a run-time dependency.
 reference-env:
 	@Scripts/reference-env.sh
+
+# The `tensorboard` Python package, with which the tests read ClipGuard's event files back
+# (Scripts/read_tensorboard.py); never a run-time dependency. ~35 s the first time.
+tb-env:
+	@Scripts/tb-env.sh
+
 
 # Features of random RN50 and ViT-B-32 through `clipguard embed` against open_clip's; then
 # training: open_clip's own step and `clipguard train` for 22 steps of tiny-rn and tiny-vit from
