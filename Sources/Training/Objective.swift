@@ -121,8 +121,9 @@ public final class TrainingRun {
 
     /// Prints a line above the progress bar.
     public func log(_ line: String) { core.reporter.log(line) }
-    /// Appends a record to `metrics.jsonl` (rank 0 only).
-    public func record(_ record: some Encodable) throws { try core.metrics?.append(record) }
+    /// Appends a record to `metrics.jsonl` (rank 0 only) and, with `--tensorboard`, its numbers
+    /// to the event file as `GROUP/key` at the current step.
+    public func record(_ record: some Encodable, group: String) throws { try core.record(record, group: group, step: globalStep) }
     /// Writes a checkpoint holding the objective's current state, so that a selection is never
     /// recomputed (or logged twice) after a resume.
     public func commitState() throws { try commit() }

@@ -196,7 +196,7 @@ public final class Trainer {
             step: core.progress.globalStep, epoch: epoch + 1, loss: stepLoss, lr: lr, logitMultiplier: multiplier,
             logitScale: model.logLogitScale.exp().item(), pairsPerSecond: Double(pairs * core.collective.worldSize) / max(seconds, 1e-9),
             seconds: seconds, gradNorm: gradNorm, phase: phase)
-        try core.metrics?.append(record)
+        try core.record(record, group: "train", step: record.step)
         stepsThisSession += 1
         lastLoss = stepLoss
         onStep?(core.progress, record)
@@ -280,7 +280,7 @@ public final class Trainer {
         core.progress.stepInEpoch = 0
         core.progress.elapsedSeconds = elapsed
         record.elapsedSeconds = core.progress.elapsedSeconds
-        try core.metrics?.append(record)
+        try core.record(record, group: "epoch", step: record.step)
         try saveCheckpoint()
         return evaluation
     }

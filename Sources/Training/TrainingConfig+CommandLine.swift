@@ -22,6 +22,8 @@ extension TrainingConfig {
                 if !finetune { words += ["--defense", value] }
             case "init_weights":
                 words += [finetune ? "--checkpoint" : "--init-weights", value]
+            case "tensorboard":
+                if value == "true" || value == "1" { words.append("--tensorboard") }
             case "shuffle", "memory_bank", "cross_augmented":
                 let flag = key.replacingOccurrences(of: "_", with: "-")
                 words.append(value == "true" || value == "1" ? "--\(flag)" : "--no-\(flag)")

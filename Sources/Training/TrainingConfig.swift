@@ -45,6 +45,8 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
     public var evalEvery: Int
     /// Largest fraction of unreadable training items tolerated per epoch before the run stops.
     public var maxFailureFraction: Double
+    /// Write TensorBoard event files of every step and epoch metric to `RUN_DIR/tensorboard`.
+    public var tensorboard: Bool
     /// Shuffle the training pairs each epoch (seeded). Off, batches follow the data's row order —
     /// for step-by-step comparisons with another trainer fed the same batches.
     public var shuffle: Bool
@@ -76,7 +78,7 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         eps: Double = 1e-8, gradClip: Double? = nil, accumulation: Int = 1, precision: String = "fp32",
         seed: UInt64 = 0, device: String = "auto", workers: Int = 2, threads: Int? = nil, logEvery: Int = 50,
         evalData: String? = nil, evalEvery: Int = 1, maxFailureFraction: Double = 0.05,
-        imageColumn: String? = nil, captionColumn: String? = nil, shuffle: Bool = true, defense: Defense = .none,
+        imageColumn: String? = nil, captionColumn: String? = nil, shuffle: Bool = true, tensorboard: Bool = false, defense: Defense = .none,
         manifest: String? = nil, initWeights: String? = nil, similarityBatchSize: Int = 512,
         safeCLIP: SafeCLIPSettings = SafeCLIPSettings(), roCLIP: RoCLIPSettings = RoCLIPSettings(),
         filter: FilterSettings = FilterSettings(), cleanCLIP: CleanCLIPSettings = CleanCLIPSettings()
@@ -113,10 +115,11 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         self.imageColumn = imageColumn
         self.captionColumn = captionColumn
         self.shuffle = shuffle
+        self.tensorboard = tensorboard
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case data, model, epochs, lr, seed, device, workers, threads, precision, accumulation, shuffle
+        case data, model, epochs, lr, seed, device, workers, threads, precision, accumulation, shuffle, tensorboard
         case imageColumn = "image_column", captionColumn = "caption_column"
         case batchSize = "batch_size", warmupSteps = "warmup_steps", weightDecay = "weight_decay"
         case beta1, beta2, eps, gradClip = "grad_clip", logEvery = "log_every"
@@ -158,6 +161,7 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         imageColumn = try c.decodeIfPresent(String.self, forKey: .imageColumn)
         captionColumn = try c.decodeIfPresent(String.self, forKey: .captionColumn)
         shuffle = try c.decodeIfPresent(Bool.self, forKey: .shuffle) ?? d.shuffle
+        tensorboard = try c.decodeIfPresent(Bool.self, forKey: .tensorboard) ?? d.tensorboard
         if let name = try c.decodeIfPresent(String.self, forKey: .defense) {
             guard let defense = Defense(rawValue: name) else {
                 throw DecodingError.dataCorruptedError(
@@ -204,6 +208,7 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         try c.encodeIfPresent(imageColumn, forKey: .imageColumn)
         try c.encodeIfPresent(captionColumn, forKey: .captionColumn)
         try c.encode(shuffle, forKey: .shuffle)
+        try c.encode(tensorboard, forKey: .tensorboard)
         try c.encode(defense.rawValue, forKey: .defense)
         try c.encodeIfPresent(manifest, forKey: .manifest)
         try c.encodeIfPresent(initWeights, forKey: .initWeights)
@@ -266,7 +271,7 @@ extension TrainingConfig {
     /// Keys whose change on resume does not alter the trained weights.
     static let harmlessOnResume: Set<String> = [
         "threads", "workers", "log_every", "eval_data", "eval_every", "device", "max_failure_fraction", "manifest",
-        "similarity_batch_size",
+        "similarity_batch_size", "tensorboard",
     ]
 
     /// The settings that differ from a run's saved `config.json`, split into those that would

@@ -21,6 +21,8 @@ final class TrainingCore {
     var progress = TrainingProgress()
     /// Defence tensors read from the checkpoint on resume (banks, pools), keyed without prefix.
     private(set) var resumedDefenseTensors: [String: Tensor] = [:]
+    /// TensorBoard event file of the run (rank 0, with `--tensorboard`).
+    private(set) var tensorboard: TensorBoardWriter?
     /// The run folder's lock (rank 0), held while this run lives.
     private var lock: RunFolderLock?
 
@@ -99,6 +101,7 @@ final class TrainingCore {
                 }
             }
             metrics = try MetricsLog(path: runDirectory + "/metrics.jsonl")
+            if config.tensorboard { tensorboard = try TensorBoardWriter(directory: runDirectory + "/tensorboard") }
         } else if resume && !fm.fileExists(atPath: checkpointFile) {
             throw TrainingError.runFolder(path: runDirectory, reason: "no checkpoint.safetensors to resume from")
         }
@@ -109,6 +112,8 @@ final class TrainingCore {
             progress = checkpoint.progress
             resumedDefenseTensors = checkpoint.defense
             try metrics?.truncate(afterStep: progress.globalStep)
+            // TensorBoard hides what the interrupted session logged after the checkpoint.
+            try tensorboard?.markRestart(step: progress.globalStep + 1)
             reporter.log("resuming \(runDirectory) at epoch \(progress.epoch + 1), step \(progress.globalStep)")
         }
         // All ranks start from rank 0's (fresh or resumed) weights.
@@ -116,6 +121,21 @@ final class TrainingCore {
         if collective.rank == 0 {
             try ConfigFile.jsonData(config).write(to: URL(fileURLWithPath: runDirectory + "/config.json"), options: .atomic)
         }
+    }
+
+    /// Appends `record` to `metrics.jsonl` and, with `--tensorboard`, its numbers (but counters
+    /// such as `step` and `epoch`) to the event file as `GROUP/key` at `step`.
+    func record(_ record: some Encodable, group: String, step: Int) throws {
+        try metrics?.append(record)
+        guard let tensorboard else { return }
+        let data = try JSONEncoder().encode(record)
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
+        let skipped: Set<String> = ["step", "epoch", "epoch_end", "selection_epoch", "gmm_converged"]
+        var scalars: [String: Double] = [:]
+        for (key, value) in object where !skipped.contains(key) {
+            if let number = value as? NSNumber { scalars["\(group)/\(key)"] = number.doubleValue }
+        }
+        if !scalars.isEmpty { try tensorboard.add(scalars: scalars, step: step) }
     }
 
     /// Releases the run folder's lock (the run is over: finished or stopped with a checkpoint).

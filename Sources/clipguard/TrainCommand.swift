@@ -38,6 +38,8 @@ struct TrainingOptions: ParsableArguments {
     var manifest: String?
     @Flag(inversion: .prefixedNo, help: "Shuffle the pairs every epoch (seeded); --no-shuffle keeps the data's row order (default: on).")
     var shuffle: Bool?
+    @Flag(help: "Also write every step and epoch metric as TensorBoard event files to RUN_DIR/tensorboard (default: off).")
+    var tensorboard = false
     @Option(help: "A YAML or JSON file with training settings.") var config: String?
     @Option(help: "Run folder (created).") var out: String
     @Flag(help: "Continue the run in --out from its checkpoint (`--resume latest` is accepted too). Settings that change the result must match the saved config.json.")
@@ -80,6 +82,7 @@ struct TrainingOptions: ParsableArguments {
         if let captionColumn { c.captionColumn = captionColumn }
         if let manifest { c.manifest = manifest }
         if let shuffle { c.shuffle = shuffle }
+        if tensorboard { c.tensorboard = true }
         overrides(&c)
         try c.validate(file: config ?? "command line")
         return c

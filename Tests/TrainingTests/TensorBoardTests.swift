@@ -183,7 +183,7 @@ import Testing
     }
 
     /// Runs TensorBoard's reader (the `tensorboard` package in `.venv-tb`) on `directory`.
-    private func readBack(_ directory: URL) throws -> ReadBack {
+    func readBack(_ directory: URL) throws -> ReadBack {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         let python = root.appendingPathComponent(".venv-tb/bin/python")
@@ -213,5 +213,41 @@ import Testing
 
     private func samePoint(_ read: [Double], _ expected: [Double]) -> Bool {
         read.count == 3 && read[0] == expected[0] && sameFloat(read[1], expected[1]) && read[2] == expected[2]
+    }
+}
+
+/// A training run with `tensorboard` on, stopped and resumed: TensorBoard's own reader sees every
+/// step's loss, learning rate and multiplier once, equal to `metrics.jsonl`, and the epochs'
+/// zero-shot figures.
+@Suite(.serialized) struct TrainerTensorBoardTests {
+    @Test func aResumedRunsEventFilesReadBackAsItsMetrics() throws {
+        let (dir, data, model) = try makeToyRun("tb-run")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let eval = try ToySet.writeEvaluationSet(in: dir, count: 8)
+        let run = dir.appendingPathComponent("run").path
+        var config = TrainingConfig(
+            data: data, model: model, epochs: 2, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
+            threads: 1, logEvery: 1000, evalData: eval, tensorboard: true)
+        config.defense = .none
+        let quiet = ProgressReporter(quiet: true)
+        let first = try Trainer(config: config, runDirectory: run, reporter: quiet)
+        first.stopAfterSteps = 7
+        #expect(try first.run().interrupted)
+        _ = try Trainer(config: config, runDirectory: run, resume: true, reporter: quiet).run()
+
+        let read = try TensorBoardTests().readBack(URL(fileURLWithPath: run + "/tensorboard"))
+        #expect(read.files.count == 2)
+        let steps = try MetricsLog.read(path: run + "/metrics.jsonl").filter { $0["loss"] != nil }
+        #expect(steps.count == 10)
+        for (tag, key) in [("train/loss", "loss"), ("train/lr", "lr"), ("train/logit_multiplier", "logit_multiplier")] {
+            let points = try #require(read.scalars[tag], "no \(tag) in \(read.scalars.keys.sorted())")
+            #expect(points.map { Int($0[0]) } == Array(1...10), "\(tag) steps")
+            for (point, record) in zip(points, steps) {
+                let expected = Double(Float(record[key] as! Double))
+                #expect(abs(point[1] - expected) <= 1e-6 * max(1, abs(expected)), "\(tag) at step \(Int(point[0]))")
+            }
+        }
+        let top1 = try #require(read.scalars["epoch/zeroshot_top1"])
+        #expect(top1.map { Int($0[0]) } == [5, 10])
     }
 }

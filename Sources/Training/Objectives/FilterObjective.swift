@@ -67,7 +67,8 @@ final class FilterObjective: TrainingObjective {
             FilterRecord(
                 filterKept: rows.count, filterDropped: run.dataset.count - rows.count, step: run.globalStep,
                 similaritiesFile: "similarities/filter.json", poisonedTotal: detection?.poisonedTotal,
-                poisonedDropped: detection?.poisonedInRisky, poisonedKept: detection?.poisonedInSafe))
+                poisonedDropped: detection?.poisonedInRisky, poisonedKept: detection?.poisonedInSafe),
+            group: "filter")
         run.log("filter: kept \(rows.count) of \(run.dataset.count) pairs" + (detection.map { ", dropped \($0.poisonedInRisky) poisoned" } ?? ""))
         var selected = [Bool](repeating: false, count: run.dataset.count)
         for i in rows { selected[i] = true }

@@ -333,7 +333,8 @@ final class SafeCLIPObjective: TrainingObjective {
                 gmmVariances: fit.variances, gmmWeights: fit.weights, gmmLogLikelihood: fit.logLikelihood,
                 gmmIterations: fit.iterations, gmmConverged: fit.converged, gmmDegenerate: fit.degenerate.map { "\($0)" },
                 mixedSteps: state.mixedSteps ?? 0, similaritiesFile: "similarities/epoch_\(epoch + 1).json",
-                detection: run.detection(trusted: selection.safe)))
+                detection: run.detection(trusted: selection.safe)),
+            group: "selection")
         if let degenerate = fit.degenerate { run.log("epoch \(epoch + 1): degenerate mixture fit (\(degenerate)); see SafeSetSchedule's fallback") }
         var line = String(format: "epoch %d: safe fraction %.3f (%d of %d pairs)", epoch + 1, safeFraction, selection.safe.count, total)
         if let caught = run.detection(trusted: selection.safe) {
