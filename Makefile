@@ -49,10 +49,10 @@ bench: setup reference-env
 clean:
 	rm -rf .build
 
-# The small-scale study (experiments/demo.yaml): data, poisoning, CLIP vs SafeCLIP, report.
-# Re-running continues a stopped demo and skips finished rows. Debug build (the image pipeline
-# is compiled optimised in every build): measured 2026-11-29 on this 2-core machine, the four
-# rows took 1:26 after the build.
+# The small-scale study (experiments/demo.yaml): data, poisoning, CLIP vs SafeCLIP vs RoCLIP over
+# 3 seeds, report. Re-running continues a stopped demo and skips finished rows. Debug build (the
+# image pipeline is compiled optimised in every build): measured 2026-12-04 on this 2-core machine
+# while other jobs ran (load average 8–17), the 18 rows took 11:08 after the build.
 DEMO_OUT ?= runs/demo
 demo: setup
 	$(SWIFT) build --product clipguard
