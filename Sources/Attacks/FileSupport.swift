@@ -42,3 +42,12 @@ func makeFolder(_ path: String) throws(AttackError) {
         throw .output(path: path, reason: "cannot create the folder: \(error.localizedDescription)")
     }
 }
+
+/// The file `name` beside a data set — in the folder `data` names, or in the folder holding the
+/// CSV `data` names — when it exists (`manifest.json`, `classes.json`, as `clipguard poison` and
+/// `data prepare` write them).
+public func fileBesideData(_ data: String, named name: String) -> String? {
+    let folder = isDirectory(data) ? data : (data as NSString).deletingLastPathComponent
+    let candidate = (folder.isEmpty ? "." : folder) + "/" + name
+    return fileExists(candidate) ? candidate : nil
+}

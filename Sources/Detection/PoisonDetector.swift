@@ -302,13 +302,7 @@ public enum PoisonDetector {
     }
 
     /// `name` in the data's folder (or inside a data folder), if it exists.
-    static func besideData(_ data: String, _ name: String) -> String? {
-        var isDirectory: ObjCBool = false
-        let exists = FileManager.default.fileExists(atPath: data, isDirectory: &isDirectory)
-        let folder = exists && isDirectory.boolValue ? data : (data as NSString).deletingLastPathComponent
-        let candidate = (folder.isEmpty ? "." : folder) + "/" + name
-        return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
-    }
+    static func besideData(_ data: String, _ name: String) -> String? { fileBesideData(data, named: name) }
 
     static func classNames(_ request: DetectionRequest, manifest: PoisonManifest?) throws -> ClassIndex? {
         let path = request.classes ?? besideData(request.data, "classes.json")

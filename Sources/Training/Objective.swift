@@ -266,15 +266,7 @@ public final class TrainingRun {
     /// The manifest's poisoned rows: from `config.manifest`, else `manifest.json` beside the
     /// training CSV (or inside the data folder), else nil.
     static func poisonedRows(config: TrainingConfig, count: Int) throws -> [Int]? {
-        var path = config.manifest
-        if path == nil {
-            var isDirectory: ObjCBool = false
-            let exists = FileManager.default.fileExists(atPath: config.data, isDirectory: &isDirectory)
-            let folder = exists && isDirectory.boolValue ? config.data : (config.data as NSString).deletingLastPathComponent
-            let candidate = (folder.isEmpty ? "." : folder) + "/manifest.json"
-            if FileManager.default.fileExists(atPath: candidate) { path = candidate }
-        }
-        guard let path else { return nil }
+        guard let path = config.manifest ?? fileBesideData(config.data, named: "manifest.json") else { return nil }
         let manifest = try PoisonManifest.load(path: path)
         let rows = Set(manifest.rows.map(\.index)).sorted()
         if let bad = rows.first(where: { !(0..<count).contains($0) }) {
