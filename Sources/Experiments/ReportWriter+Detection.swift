@@ -128,8 +128,8 @@ extension ReportWriter {
         for g in catchGroups() {
             let r = g[0].row
             let name = "\(Self.defenseName(r.defense)) at \(amountLabel(r.amount))"
-            let verb = r.defense == "filter" ? "dropped" : "put in the risky set"
-            var line = "\(name): \(verb) \(Self.caughtText(g)) poisoned pairs (mean over \(g.count) seed\(g.count == 1 ? "" : "s"))"
+            let verb = r.defense == "filter" ? "dropped" : "in the risky set"
+            var line = "\(name): poisoned pairs \(verb) (mean over \(g.count) seed\(g.count == 1 ? "" : "s")) \(Self.caughtText(g))"
             let sim = Self.firstAndLast(g, \.similarity), post = Self.firstAndLast(g, \.posterior)
             if !sim.first.isEmpty {
                 line += "; AUROC of the similarity " + Self.aurocText(sim.first) + (sim.single ? "" : " at the first selection, " + Self.aurocText(sim.last) + " at the last")

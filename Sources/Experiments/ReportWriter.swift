@@ -195,7 +195,8 @@ public struct ReportWriter {
         switch phase {
         case "unimodal": "#fbefd0"
         case "clip-warmup": "#dff0df"
-        case "mixed", "mixed-safe": "#dde9f7"
+        case "mixed": "#ebe4f3"
+        case "mixed-safe": "#dde9f7"
         case "mixed-risky": "#f9dede"
         default: "#efefef"
         }

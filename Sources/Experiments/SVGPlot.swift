@@ -290,7 +290,10 @@ public struct SVGPlot {
         if yHi <= yLo { yLo -= 0.5; yHi += 0.5 }
 
         let legendEntries = legend()
-        let legendRows = Double((legendEntries.count + 2) / 3)
+        // Three legend entries a row, fewer when the names are long (about 6.2 px a character).
+        let longest = Double(legendEntries.map(\.name.count).max() ?? 0)
+        let legendColumns = max(1, min(3, Int((width - 78) / (longest * 6.2 + 30))))
+        let legendRows = Double((legendEntries.count + legendColumns - 1) / legendColumns)
         let totalHeight = height + 16 * max(0, legendRows - 1)
         let left = 62.0, right = 16.0, top = 30.0, bottom = 62.0
         let plotW = width - left - right, plotH = height - top - bottom
@@ -301,6 +304,16 @@ public struct SVGPlot {
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
         func clampX(_ x: Double) -> Double { min(left + plotW, max(left, x)) }
         let X: (Double) -> Double = categories == nil ? px : pxCategory
+        // An error bar from a to b (pixels) at c, cut at the plot's edges (no cap where cut).
+        func errorBar(at c: Double, from a: Double, to b: Double, vertical: Bool, colour: String, extra: String = "") -> String {
+            let (lo, hi) = vertical ? (top, top + plotH) : (left, left + plotW)
+            let a2 = min(hi, max(lo, a)), b2 = min(hi, max(lo, b))
+            var d = vertical ? "M\(f(c)) \(f(a2))V\(f(b2))" : "M\(f(a2)) \(f(c))H\(f(b2))"
+            for (end, cut) in [(a2, a2 != a), (b2, b2 != b)] where !cut {
+                d += vertical ? "M\(f(c - 3)) \(f(end))h6" : "M\(f(end)) \(f(c - 3))v6"
+            }
+            return "<path class=\"errorbar\" d=\"\(d)\" stroke=\"\(colour)\" fill=\"none\"\(extra)/>\n"
+        }
 
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(totalHeight))\" viewBox=\"0 0 \(Int(width)) \(Int(totalHeight))\" font-family=\"sans-serif\" font-size=\"11\">\n"
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
@@ -345,8 +358,8 @@ public struct SVGPlot {
                 var labelY = min(y, y0)
                 if let e = b.errors.flatMap({ i < $0.count ? $0[i] : nil }), e > 0 {
                     let xm = (x0 + x1) / 2, ya = py(bin.y - e), yb = py(bin.y + e)
-                    s += "<path d=\"M\(f(xm)) \(f(ya))V\(f(yb))M\(f(xm - 3)) \(f(ya))h6M\(f(xm - 3)) \(f(yb))h6\" stroke=\"#222\" fill=\"none\"/>\n"
-                    labelY = min(labelY, yb)
+                    s += errorBar(at: xm, from: ya, to: yb, vertical: true, colour: "#222")
+                    labelY = min(labelY, max(top + 10, yb))
                 }
                 if b.valueLabels {
                     s += "<text class=\"value\" x=\"\(f((x0 + x1) / 2))\" y=\"\(f(labelY - 3))\" text-anchor=\"middle\" font-size=\"10\">\(Self.escape(b.format(bin.y)))</text>\n"
@@ -368,18 +381,21 @@ public struct SVGPlot {
                     let e = errors[i]
                     if e.y > 0 {
                         let ya = py(p.1 - e.y), yb = py(p.1 + e.y)
-                        s += "<path class=\"errorbar\" d=\"M\(f(cx)) \(f(ya))V\(f(yb))M\(f(cx - 3)) \(f(ya))h6M\(f(cx - 3)) \(f(yb))h6\" stroke=\"\(colour)\" fill=\"none\"\(opacity)/>\n"
+                        s += errorBar(at: cx, from: ya, to: yb, vertical: true, colour: colour, extra: opacity)
                     }
                     if e.x > 0 {
                         let xa = X(p.0 - e.x), xb = X(p.0 + e.x)
-                        s += "<path class=\"errorbar\" d=\"M\(f(xa)) \(f(cy))H\(f(xb))M\(f(xa)) \(f(cy - 3))v6M\(f(xb)) \(f(cy - 3))v6\" stroke=\"\(colour)\" fill=\"none\"\(opacity)/>\n"
+                        s += errorBar(at: cy, from: xa, to: xb, vertical: false, colour: colour, extra: opacity)
                     }
                 }
                 if line.markers || indexed.count == 1 {
                     s += "<circle cx=\"\(f(cx))\" cy=\"\(f(cy))\" r=\"3.2\" fill=\"\(colour)\"\(opacity)/>\n"
                 }
                 if let labels = line.pointLabels, i < labels.count, !labels[i].isEmpty {
-                    s += "<text class=\"pointlabel\" x=\"\(f(cx + 5))\" y=\"\(f(cy - 5))\" font-size=\"10\" fill=\"\(colour)\">\(Self.escape(labels[i]))</text>\n"
+                    // Right of and above the point; left of it near the right edge, below it near the top.
+                    let atRight = cx > left + plotW * 0.85
+                    let lx = atRight ? cx - 5 : cx + 5, ly = cy < top + 14 ? cy + 13 : cy - 5
+                    s += "<text class=\"pointlabel\" x=\"\(f(lx))\" y=\"\(f(ly))\" text-anchor=\"\(atRight ? "end" : "start")\" font-size=\"10\" fill=\"\(colour)\">\(Self.escape(labels[i]))</text>\n"
                 }
             }
         }
@@ -394,7 +410,7 @@ public struct SVGPlot {
         }
         // Legend below the axis label, three entries a row.
         for (i, entry) in legendEntries.enumerated() {
-            let x = left + Double(i % 3) * (plotW / 3), y = top + plotH + 46 + Double(i / 3) * 16
+            let x = left + Double(i % legendColumns) * (plotW / Double(legendColumns)), y = top + plotH + 46 + Double(i / legendColumns) * 16
             switch entry.kind {
             case .bar, .band:
                 let stroke = entry.kind == .band ? " stroke=\"#999\"" : ""
