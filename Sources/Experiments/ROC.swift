@@ -36,9 +36,11 @@ public enum ROC {
         return u / (Double(positives) * Double(negatives))
     }
 
-    /// The ROC curve: (false-positive rate, true-positive rate) from (0, 0) to (1, 1), one point
-    /// per distinct score from the most suspicious down (tied scores make one diagonal step, so
-    /// the trapezoid area under the curve equals ``auroc(suspicion:positive:)``).
+    /// The ROC curve: (false-positive rate, true-positive rate) from (0, 0) to (1, 1), stepping
+    /// through the distinct scores from the most suspicious down (tied scores make one diagonal
+    /// step, so the trapezoid area under the curve equals ``auroc(suspicion:positive:)``); points
+    /// inside a horizontal or vertical run are dropped, so a curve has at most about four points
+    /// per poisoned pair whatever the number of clean ones.
     ///
     /// - Returns: the points, or an empty array without both classes.
     public static func curve(suspicion: [Double], positive: [Bool]) -> [(Double, Double)] {
@@ -52,7 +54,13 @@ public enum ROC {
             var j = i
             while j + 1 < pairs.count && pairs[j + 1].0 == pairs[i].0 { j += 1 }
             for k in i...j { if pairs[k].1 { tp += 1 } else { fp += 1 } }
-            points.append((fp / negatives, tp / positives))
+            let next = (fp / negatives, tp / positives)
+            // A run of only clean (or only poisoned) pairs is one straight segment: keep its ends.
+            if points.count >= 2 {
+                let a = points[points.count - 2], b = points[points.count - 1]
+                if (a.0 == b.0 && b.0 == next.0) || (a.1 == b.1 && b.1 == next.1) { points.removeLast() }
+            }
+            points.append(next)
             i = j + 1
         }
         return points

@@ -21,19 +21,24 @@ extension ReportWriter {
         /// Per selection: the training epoch (0 = the filter, before training), the poisoned
         /// pairs caught (SafeCLIP: put in the risky set; filter: dropped) and the poisoned pairs in all.
         var selections: [(epoch: Int, caught: Int, total: Int)]
-        /// AUROC of the pair similarity (lower = more suspicious), per similarity file.
+        /// AUROC of the pair similarity (lower = more suspicious) at the first and last selection.
         var similarity: [ScoreAUROC]
-        /// AUROC of SafeCLIP's clean-component posterior (lower = more suspicious), per file.
+        /// AUROC of SafeCLIP's clean-component posterior (lower = more suspicious), likewise.
         var posterior: [ScoreAUROC]
     }
 
-    /// A row's similarity files in epoch order (unreadable files are left out).
+    /// A row's first and last similarity file (SafeCLIP's first and last selection, or the
+    /// filter's one file), read once per report; unreadable files are left out.
     func similarityFiles(_ row: RowResult) -> [(name: String, file: SimilarityFile)] {
+        if let files = memo.similarityFiles[row.id] { return files }
         let folder = runFolder(row.id) + "/similarities"
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
-        return names.filter { $0.hasSuffix(".json") }
-            .compactMap { name in (try? SimilarityFile.read(path: folder + "/" + name)).map { (name, $0) } }
-            .sorted { ($0.file.epoch, $0.name) < ($1.file.epoch, $1.name) }
+        func epoch(_ name: String) -> Int { name.hasPrefix("epoch_") ? Int(name.dropFirst(6).dropLast(5)) ?? 0 : 0 }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }
+            .sorted { (epoch($0), $0) < (epoch($1), $1) }
+        let chosen = names.count > 1 ? [names.first!, names.last!] : names
+        let files = chosen.compactMap { name in (try? SimilarityFile.read(path: folder + "/" + name)).map { (name, $0) } }
+        memo.similarityFiles[row.id] = files
+        return files
     }
 
     /// What a finished row of a selecting defence caught; nil for other rows.

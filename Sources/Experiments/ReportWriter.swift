@@ -7,6 +7,12 @@ import Training
 public struct ReportWriter {
     public let directory: String
     public let results: ExperimentResults
+    /// Files read once per report (the similarity files are large at scale).
+    let memo = Memo()
+
+    final class Memo {
+        var similarityFiles: [String: [(name: String, file: SimilarityFile)]] = [:]
+    }
 
     public init(directory: String, results: ExperimentResults) {
         self.directory = directory
