@@ -7,6 +7,12 @@ import Training
 public struct ReportWriter {
     public let directory: String
     public let results: ExperimentResults
+    /// Files read once per report (the similarity files are large at scale).
+    let memo = Memo()
+
+    final class Memo {
+        var similarityFiles: [String: [(name: String, file: SimilarityFile)]] = [:]
+    }
 
     public init(directory: String, results: ExperimentResults) {
         self.directory = directory
@@ -95,11 +101,9 @@ public struct ReportWriter {
 
     /// `mean ± std` in percent (sample std over seeds; just the value for one seed).
     static func percent(_ values: [Double]) -> String {
-        guard !values.isEmpty else { return "–" }
-        let mean = values.reduce(0, +) / Double(values.count)
-        if values.count == 1 { return String(format: "%.2f", 100 * mean) }
-        let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)
-        return String(format: "%.2f ± %.2f", 100 * mean, 100 * variance.squareRoot())
+        guard let s = stats(values) else { return "–" }
+        if values.count == 1 { return String(format: "%.2f", 100 * s.mean) }
+        return String(format: "%.2f ± %.2f", 100 * s.mean, 100 * s.std)
     }
 
     static func mean(_ v: [Double]) -> Double? { v.isEmpty ? nil : v.reduce(0, +) / Double(v.count) }
@@ -127,7 +131,7 @@ public struct ReportWriter {
         header.append("train time")
         var rows = [header]
         for line in summary() {
-            var cells = [Self.defenseName(line.defense), amountLabel(line.amount), String(line.poisoned), line.seeds.map(String.init).joined(separator: ",")]
+            var cells = [Self.defenseName(line.defense), amountLabel(line.amount), String(line.poisoned), String(line.seeds.count)]
             if line.status != "finished" {
                 cells.append(contentsOf: Array(repeating: "not run", count: header.count - cells.count - 1))
                 cells.append("–")
@@ -178,38 +182,218 @@ public struct ReportWriter {
                     amountLabel(other.amount), 100 * a, 100 * asr, 100 * t, 100 * (Self.mean(clip.top1[first] ?? []) ?? 0)))
             }
         }
+        out.append(contentsOf: detectionFindings())
         if !out.isEmpty {
             out.append("ASR counts every non-target test image whose triggered version is classified as the target; an untrained or clean model already scores near the share of images it confuses with the target, so small ASRs are not a backdoor.")
         }
         return out
     }
 
+    // MARK: Styles
+
+    /// The colour of a defence in every plot: plain CLIP grey, then the Okabe–Ito colours;
+    /// poisoned pairs are always ``poisonColour``.
+    public static func colour(ofDefense defense: String) -> String {
+        switch defense {
+        case "none": "#555555"
+        case "safeclip": "#0072B2"
+        case "cleanclip": "#009E73"
+        case "roclip": "#CC79A7"
+        case "filter": "#E69F00"
+        default: ["#56B4E9", "#882255", "#44AA99", "#999933"][defense.unicodeScalars.reduce(0) { $0 + Int($1.value) } % 4]
+        }
+    }
+
+    /// The colour of poisoned pairs (histograms).
+    public static let poisonColour = "#D55E00"
+
+    /// Dash patterns of successive poison amounts (the first solid).
+    static let dashes: [String?] = [nil, "7 3", "2 2", "9 3 2 3", "1 3"]
+
+    /// The poison amounts of the rows, in first-seen order.
+    var amounts: [String] { ordered(results.rows.map(\.amount)) }
+
+    /// The dash pattern of a poison amount's curves.
+    func dash(amount: String) -> String? {
+        let i = amounts.firstIndex(of: amount) ?? 0
+        return Self.dashes[i % Self.dashes.count]
+    }
+
+    /// A row's series name: defence and poison amount (its seeds share it).
+    func seriesName(_ row: RowResult) -> String { "\(Self.defenseName(row.defense)) · \(amountLabel(row.amount))" }
+
+    /// The shading of a training phase.
+    static func phaseColour(_ phase: String) -> String {
+        switch phase {
+        case "unimodal": "#fbefd0"
+        case "clip-warmup": "#dff0df"
+        case "mixed": "#ebe4f3"
+        case "mixed-safe": "#dde9f7"
+        case "mixed-risky": "#f9dede"
+        default: "#efefef"
+        }
+    }
+
+    /// Shaded x-ranges of runs of equal `phase` in `records` keyed by `xKey`, each from the
+    /// previous record's x (0 first) to its last record's x: steps for step records, epochs for
+    /// epoch records.
+    static func bands(_ records: [[String: Any]], xKey: String) -> [SVGPlot.Band] {
+        var bands: [SVGPlot.Band] = []
+        var previous = 0.0
+        for r in records {
+            guard let x = (r[xKey] as? Int).map(Double.init), let phase = r["phase"] as? String else { continue }
+            if let last = bands.last, last.label == phase {
+                bands[bands.count - 1].x1 = x
+            } else {
+                bands.append(SVGPlot.Band(x0: previous, x1: x, label: phase, colour: phaseColour(phase)))
+            }
+            previous = x
+        }
+        return bands
+    }
+
+    /// Step records (loss lines) of a run.
+    static func stepRecords(_ records: [[String: Any]]) -> [[String: Any]] {
+        records.filter { $0["epoch_end"] == nil && $0["loss"] != nil && $0["selection_epoch"] == nil && $0["filter_kept"] == nil }
+    }
+
+    /// Mean and sample standard deviation (0 for one value).
+    static func stats(_ values: [Double]) -> (mean: Double, std: Double)? {
+        guard let mean = mean(values) else { return nil }
+        guard values.count > 1 else { return (mean, 0) }
+        let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)
+        return (mean, variance.squareRoot())
+    }
+
+    /// A bar's value label: "0" for zero, one decimal otherwise.
+    @Sendable static func barLabel(_ v: Double) -> String { v == 0 ? "0" : String(format: "%.1f", v) }
+
     // MARK: Plots
 
-    /// Plots, each with a caption: curves per row, sweep, SafeCLIP figures when present.
+    /// Plots, each with a caption: the trade-off (clean accuracy against ASR, ASR against the
+    /// poison rate, final bars), the curves per row, what the selecting defences caught
+    /// (per selection and as ROC curves) and the similarity histograms.
     public func plots() -> [(caption: String, svg: String)] {
+        tradeOffPlots() + curvePlots() + detectionPlots() + similarityPlots()
+    }
+
+    /// The scatter of clean top-1 against ASR, ASR against the poison rate and the final bars.
+    func tradeOffPlots() -> [(caption: String, svg: String)] {
+        var out: [(String, String)] = []
+        let lines = summary().filter { $0.status == "finished" }
+        guard !lines.isEmpty else { return [] }
+        let defenses = ordered(lines.map(\.defense))
+        let first = results.config.evaluation.first?.name ?? "test"
+        let asrSet = results.config.evaluation.first(where: \.asr)?.name
+
+        if let asrSet {
+            var scatter = SVGPlot(title: "Clean top-1 against ASR (\(asrSet))", xLabel: "ASR % (lower is better)", yLabel: "clean top-1 % (higher is better)")
+            scatter.xRange = 0...100
+            scatter.yRange = 0...100
+            for d in defenses {
+                var points: [(Double, Double)] = [], errors: [(x: Double, y: Double)] = [], labels: [String] = []
+                for l in lines where l.defense == d {
+                    guard let a = Self.stats(l.asr[asrSet] ?? []), let t = Self.stats(l.top1[asrSet] ?? []) else { continue }
+                    points.append((100 * a.mean, 100 * t.mean))
+                    errors.append((100 * a.std, 100 * t.std))
+                    labels.append(amountLabel(l.amount))
+                }
+                scatter.lines.append(.init(name: Self.defenseName(d), points: points, connected: false, colour: Self.colour(ofDefense: d), errors: errors, pointLabels: labels))
+            }
+            out.append((
+                "The trade-off: clean top-1 (y) against ASR (x) on \(asrSet), one point per defence and poison amount (labelled), mean over seeds with ± std error bars; the best defence sits top left.",
+                scatter.render()))
+        }
+
+        // Final figures as bars with their values.
+        let amounts = ordered(lines.map(\.amount))
+        for key in ["top1", "asr"] {
+            guard key == "top1" || asrSet != nil else { continue }
+            let set = key == "top1" ? first : asrSet!
+            let series = defenses.map { d in
+                let figures = amounts.map { a -> (mean: Double, std: Double)? in
+                    guard let l = lines.first(where: { $0.defense == d && $0.amount == a }) else { return nil }
+                    return Self.stats((key == "top1" ? l.top1 : l.asr)[set] ?? []).map { (100 * $0.mean, 100 * $0.std) }
+                }
+                return (name: Self.defenseName(d), values: figures.map { $0?.mean }, colour: Optional(Self.colour(ofDefense: d)), errors: figures.map { $0?.std })
+            }
+            let plot = SVGPlot.groupedBars(
+                title: key == "top1" ? "Final clean top-1 (\(set))" : "Final ASR (\(set))", yLabel: key == "top1" ? "top-1 %" : "ASR %",
+                categories: amounts.map(amountLabel), series: series, yRange: 0...100, format: Self.barLabel)
+            out.append(("Final \(key == "top1" ? "clean accuracy" : "ASR") per defence and poison amount: mean over seeds (written on the bar) ± std.", plot.render()))
+        }
+
+        // ASR against the poison rate: points on a log axis (the rates are a few chosen values,
+        // not a continuum); defences are spread a little sideways so their error bars do not overlap.
+        let rates = Set(lines.compactMap(\.rate).filter { $0 > 0 })
+        if let asrSet, rates.count > 1 {
+            var sweep = SVGPlot(title: "ASR against poison rate (\(asrSet))", xLabel: "poison rate %", yLabel: "ASR %")
+            sweep.xScale = .log
+            sweep.yRange = 0...100
+            for (j, d) in defenses.enumerated() {
+                let shift = pow(10, 0.03 * (Double(j) - Double(defenses.count - 1) / 2))
+                var points: [(Double, Double)] = [], errors: [(x: Double, y: Double)] = []
+                for l in lines where l.defense == d {
+                    guard let r = l.rate, r > 0, let a = Self.stats(l.asr[asrSet] ?? []) else { continue }
+                    points.append((100 * r * shift, 100 * a.mean))
+                    errors.append((0, 100 * a.std))
+                }
+                sweep.lines.append(.init(name: Self.defenseName(d), points: points, connected: false, colour: Self.colour(ofDefense: d), errors: errors))
+            }
+            let zero = lines.contains { $0.rate == 0 } ? " Rows without poison (rate 0) cannot sit on a log axis and are left out." : ""
+            out.append((
+                "ASR at each poison rate (log axis), mean over seeds ± std; each defence's points are shifted slightly sideways so they do not hide each other.\(zero)",
+                sweep.render()))
+        }
+        return out
+    }
+
+    /// Loss per step, accuracy and ASR per epoch and SafeCLIP's safe fraction, with SafeCLIP's
+    /// phases shaded.
+    func curvePlots() -> [(caption: String, svg: String)] {
         var out: [(String, String)] = []
         let finished = results.rows.filter { $0.status == "finished" }
+        guard !finished.isEmpty else { return [] }
         let first = results.config.evaluation.first?.name ?? "test"
 
-        var loss = SVGPlot(title: "Training loss per step", xLabel: "optimizer step", yLabel: "CLIP loss")
+        var loss = SVGPlot(title: "Training loss per step", xLabel: "optimizer step", yLabel: "loss")
+        var safeLoss = SVGPlot(title: "SafeCLIP loss per step, phases shaded", xLabel: "optimizer step", yLabel: "loss")
         var accuracy = SVGPlot(title: "Clean zero-shot top-1 per epoch (\(first))", xLabel: "epoch", yLabel: "top-1 %")
         var asr = SVGPlot(title: "Attack success rate per epoch (\(first))", xLabel: "epoch", yLabel: "ASR %")
+        var safeFraction = SVGPlot(title: "SafeCLIP safe-set fraction per epoch", xLabel: "epoch", yLabel: "safe fraction %")
+        loss.xFromZero = true
+        safeLoss.xFromZero = true
         accuracy.yRange = 0...100
         asr.yRange = 0...100
         accuracy.integerX = true
         asr.integerX = true
-        var safeFraction = SVGPlot(title: "SafeCLIP safe-set fraction per epoch", xLabel: "epoch", yLabel: "safe fraction %")
-        var caught = SVGPlot(title: "Poisoned pairs inside the safe set per epoch", xLabel: "epoch", yLabel: "poisoned pairs")
         safeFraction.integerX = true
-        caught.integerX = true
+        accuracy.xFromZero = true
+        asr.xFromZero = true
+        safeFraction.xFromZero = true
+        var safeCLIPRow: String?
         for row in finished {
             let records = metrics(row.id)
-            let steps = records.compactMap { r -> (Double, Double)? in
-                guard r["epoch_end"] == nil, let s = r["step"] as? Int, let l = r["loss"] as? Double else { return nil }
-                return (Double(s), l)
+            let style = (colour: Self.colour(ofDefense: row.defense), dash: dash(amount: row.amount), name: seriesName(row))
+            let steps = Self.stepRecords(records)
+            let points = smooth(steps.compactMap { r -> (Double, Double, String)? in
+                guard let s = r["step"] as? Int, let l = r["loss"] as? Double else { return nil }
+                return (Double(s), l, r["phase"] as? String ?? "")
+            })
+            let line = SVGPlot.Line(name: style.name, points: points, dash: style.dash, colour: style.colour)
+            if row.defense == "safeclip" {
+                if safeCLIPRow == nil {
+                    safeCLIPRow = row.id
+                    safeLoss.bands = Self.bands(steps, xKey: "step")
+                    let epochBands = Self.bands(records.filter { $0["epoch_end"] != nil }, xKey: "epoch_end")
+                    accuracy.bands = epochBands
+                    asr.bands = epochBands
+                    safeFraction.bands = epochBands
+                }
+                safeLoss.lines.append(line)
+            } else {
+                loss.lines.append(line)
             }
-            loss.lines.append(.init(name: row.id, points: smooth(steps)))
             let epochs = records.filter { $0["epoch_end"] != nil }
             func series(_ key: String, scale: Double = 100) -> [(Double, Double)] {
                 epochs.compactMap { r in
@@ -217,61 +401,31 @@ public struct ReportWriter {
                     return (Double(e), v * scale)
                 }
             }
-            accuracy.lines.append(.init(name: row.id, points: series("zeroshot_top1"), markers: true))
-            asr.lines.append(.init(name: row.id, points: series("asr"), markers: true))
-            let selections = records.filter { $0["selection_epoch"] != nil }
-            func selectionSeries(_ key: String, scale: Double = 100) -> [(Double, Double)] {
-                selections.compactMap { r in
-                    guard let e = r["selection_epoch"] as? Int, let v = (r[key] as? Double) ?? (r[key] as? Int).map(Double.init) else { return nil }
-                    return (Double(e), v * scale)
-                }
+            accuracy.lines.append(.init(name: style.name, points: series("zeroshot_top1"), markers: true, dash: style.dash, colour: style.colour))
+            asr.lines.append(.init(name: style.name, points: series("asr"), markers: true, dash: style.dash, colour: style.colour))
+            let fraction = records.compactMap { r -> (Double, Double)? in
+                guard let e = r["selection_epoch"] as? Int, let v = r["safe_fraction"] as? Double else { return nil }
+                return (Double(e), 100 * v)
             }
-            let fraction = selectionSeries("safe_fraction")
-            if !fraction.isEmpty { safeFraction.lines.append(.init(name: row.id, points: fraction, markers: true)) }
-            let inSafe = selectionSeries("poisoned_in_safe", scale: 1)
-            if !inSafe.isEmpty { caught.lines.append(.init(name: row.id, points: inSafe, markers: true)) }
-        }
-        if !finished.isEmpty {
-            out.append(("Loss of every row (moving average over 5 steps).", loss.render()))
-            out.append(("Clean accuracy after every epoch, every row.", accuracy.render()))
-            out.append(("ASR after every epoch, every row: the share of non-target test images with the trigger classified as the target.", asr.render()))
-        }
-        if !safeFraction.lines.isEmpty { out.append(("SafeCLIP: fraction of pairs in the safe set.", safeFraction.render())) }
-        if !caught.lines.isEmpty { out.append(("SafeCLIP: poisoned pairs that landed in the safe set.", caught.render())) }
-
-        // Final figures as bars.
-        let lines = summary().filter { $0.status == "finished" }
-        if !lines.isEmpty {
-            let amounts = ordered(lines.map(\.amount))
-            let defenses = ordered(lines.map(\.defense))
-            for key in ["top1", "asr"] {
-                let series = defenses.map { d in
-                    (name: Self.defenseName(d), values: amounts.map { a -> Double? in
-                        guard let l = lines.first(where: { $0.defense == d && $0.amount == a }) else { return nil }
-                        return Self.mean((key == "top1" ? l.top1 : l.asr)[first] ?? []).map { 100 * $0 }
-                    })
-                }
-                let plot = SVGPlot.groupedBars(
-                    title: key == "top1" ? "Final clean top-1 (\(first))" : "Final ASR (\(first))", yLabel: key == "top1" ? "top-1 %" : "ASR %",
-                    categories: amounts.map(amountLabel), series: series, yRange: 0...100)
-                out.append(("Final \(key == "top1" ? "clean accuracy" : "ASR") per defence and poison amount (mean over seeds).", plot.render()))
-            }
-            // A sweep: ASR against the poison rate.
-            let rates = Set(lines.compactMap(\.rate))
-            if rates.count > 1 {
-                var sweep = SVGPlot(title: "ASR against poison rate (\(first))", xLabel: "poison rate %", yLabel: "ASR %")
-                sweep.yRange = 0...100
-                for d in defenses {
-                    let pts = lines.filter { $0.defense == d }.compactMap { l -> (Double, Double)? in
-                        guard let r = l.rate, let m = Self.mean(l.asr[first] ?? []) else { return nil }
-                        return (100 * r, 100 * m)
-                    }.sorted { $0.0 < $1.0 }
-                    sweep.lines.append(.init(name: Self.defenseName(d), points: pts, markers: true))
-                }
-                out.append(("ASR as a function of the poison rate (mean over seeds).", sweep.render()))
+            if !fraction.isEmpty {
+                safeFraction.lines.append(.init(name: style.name, points: fraction, markers: true, dash: style.dash, colour: style.colour))
             }
         }
-        out.append(contentsOf: similarityPlots())
+        let shading = safeCLIPRow.map { " Shaded: SafeCLIP's phases (from row \($0))." } ?? ""
+        let styleNote = "Colour: defence; dash: poison amount; seeds are separate lines of the same style."
+        if !loss.lines.isEmpty {
+            out.append(("Loss of every row that is not SafeCLIP (moving average over 5 steps). \(styleNote)", loss.render()))
+        }
+        if !safeLoss.lines.isEmpty {
+            out.append((
+                "SafeCLIP's loss per step (moving average over 5 steps within a phase): unimodal (image–image and text–text) loss in the unimodal and mixed-risky phases, CLIP loss in clip-warmup and mixed-safe, so the levels differ by phase.\(shading)",
+                safeLoss.render()))
+        }
+        out.append(("Clean accuracy after every epoch, every row. \(styleNote)\(shading)", accuracy.render()))
+        if results.config.evaluation.first?.asr ?? false {
+            out.append(("ASR after every epoch, every row: the share of non-target test images with the trigger classified as the target.\(shading)", asr.render()))
+        }
+        if !safeFraction.lines.isEmpty { out.append(("SafeCLIP: fraction of pairs in the safe set at each selection.\(shading)", safeFraction.render())) }
         return out
     }
 
@@ -281,61 +435,82 @@ public struct ReportWriter {
         return values.filter { seen.insert($0).inserted }
     }
 
-    /// Moving average over `window` points (noisy per-step losses).
-    func smooth(_ points: [(Double, Double)], window: Int = 5) -> [(Double, Double)] {
-        guard points.count > window else { return points }
-        return points.indices.map { i in
-            let lo = max(0, i - window / 2), hi = min(points.count - 1, i + window / 2)
+    /// Moving average over `window` points of the same phase (noisy per-step losses; a phase
+    /// change is not smoothed over).
+    func smooth(_ points: [(Double, Double, String)], window: Int = 5) -> [(Double, Double)] {
+        points.indices.map { i in
+            var lo = max(0, i - window / 2), hi = min(points.count - 1, i + window / 2)
+            while points[lo].2 != points[i].2 { lo += 1 }
+            while points[hi].2 != points[i].2 { hi -= 1 }
             let slice = points[lo...hi].map(\.1)
             return (points[i].0, slice.reduce(0, +) / Double(slice.count))
         }
     }
 
-    /// Histograms of clean versus poisoned pair similarities at the first and last file under
-    /// `run/similarities/` (SafeCLIP's phase 3), with the fitted 2-component GMM drawn over them.
-    ///
-    /// Each file is JSON with `similarities` ([Double]), `poisoned` ([Bool] or [0/1]) and
-    /// optionally `gmm` {`means`, `variances` or `stds`, `weights`} and `epoch`.
+    /// Histograms (counts) of clean and poisoned pair similarities with the safe/risky cut, for
+    /// the first seed of every defence and poison amount that saved similarity files: SafeCLIP's
+    /// first and last selection with the fitted 2-component GMM drawn over them (as expected
+    /// pairs per bin), and the filter's scores.
     func similarityPlots() -> [(caption: String, svg: String)] {
         var out: [(String, String)] = []
+        var shown = Set<String>()
         for row in results.rows where row.status == "finished" {
-            let folder = runFolder(row.id) + "/similarities"
-            func epochNumber(_ name: String) -> Int { Int(name.dropFirst("epoch_".count).dropLast(".json".count)) ?? 0 }
-            guard let files = try? FileManager.default.contentsOfDirectory(atPath: folder)
-                .filter({ $0.hasPrefix("epoch_") && $0.hasSuffix(".json") }).sorted(by: { epochNumber($0) < epochNumber($1) }),
-                !files.isEmpty
-            else { continue }
-            for file in files.count > 1 ? [files.first!, files.last!] : [files[0]] {
-                guard let data = FileManager.default.contents(atPath: folder + "/" + file),
-                    let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                    let sims = (object["similarities"] ?? object["similarity"]) as? [Double]
-                else { continue }
-                let flags: [Bool] = ((object["poisoned"] as? [Bool]) ?? (object["poisoned"] as? [Int])?.map { $0 != 0 }) ?? []
-                let clean = sims.enumerated().filter { !(flags.count == sims.count && flags[$0.offset]) }.map(\.element)
-                let poisoned = flags.count == sims.count ? sims.enumerated().filter { flags[$0.offset] }.map(\.element) : []
-                let lo = (sims.min() ?? -1), hi = (sims.max() ?? 1)
+            let files = similarityFiles(row)
+            guard !files.isEmpty, shown.insert(row.defense + "|" + row.amount).inserted else { continue }
+            for (name, file) in files.count > 1 ? [files.first!, files.last!] : [files[0]] {
+                let sims = file.similarity
+                let flags = file.poisoned.flatMap { $0.count == sims.count ? $0 : nil } ?? Array(repeating: false, count: sims.count)
+                let clean = sims.indices.filter { !flags[$0] }.map { sims[$0] }, poisoned = sims.indices.filter { flags[$0] }.map { sims[$0] }
+                let finite = sims.filter(\.isFinite)
+                let lo = finite.min() ?? -1, hi = finite.max() ?? 1
                 let range: ClosedRange<Double> = hi > lo ? lo...hi : (lo - 1)...(lo + 1)
-                var plot = SVGPlot(title: "\(row.id): pair similarities (\(file))", xLabel: "cosine similarity", yLabel: "density")
-                plot.bars.append(.init(name: "clean pairs (\(clean.count))", bins: SVGPlot.histogram(clean, range: range, bins: 40, density: true)))
+                let binCount = 40
+                let what = row.defense == "filter" ? "filter scores before training" : "selection at epoch \(file.epoch)"
+                var plot = SVGPlot(title: "\(row.id): pair similarities, \(what)", xLabel: "cosine similarity", yLabel: "pairs")
+                plot.bars.append(.init(name: "clean pairs (\(clean.count))", bins: SVGPlot.histogram(clean, range: range, bins: binCount), colour: Self.colour(ofDefense: row.defense), opacity: 0.45))
                 if !poisoned.isEmpty {
-                    plot.bars.append(.init(name: "poisoned pairs (\(poisoned.count))", bins: SVGPlot.histogram(poisoned, range: range, bins: 40, density: true)))
+                    let bins = SVGPlot.histogram(poisoned, range: range, bins: binCount).filter { $0.y > 0 }
+                    plot.bars.append(.init(name: "poisoned pairs (\(poisoned.count))", bins: bins, colour: Self.poisonColour, opacity: 0.9, valueLabels: true))
                 }
-                if let gmm = object["gmm"] as? [String: Any], let means = gmm["means"] as? [Double], let weights = gmm["weights"] as? [Double] {
-                    let stds = (gmm["stds"] as? [Double]) ?? ((gmm["variances"] as? [Double])?.map { $0.squareRoot() }) ?? []
-                    if stds.count == means.count, weights.count == means.count {
-                        var pts: [(Double, Double)] = []
-                        let span = range.upperBound - range.lowerBound
-                        for i in 0...200 {
-                            let x = range.lowerBound + Double(i) / 200 * span
-                            pts.append((x, mixtureDensity(x, means: means, stds: stds, weights: weights)))
-                        }
-                        plot.lines.append(.init(name: "GMM fit", points: pts))
+                if let gmm = file.gmm, gmm.degenerate == nil, gmm.means.count == gmm.variances.count, gmm.weights.count == gmm.means.count {
+                    let span = range.upperBound - range.lowerBound
+                    let perBin = Double(finite.count) * span / Double(binCount)
+                    let pts = (0...200).map { i -> (Double, Double) in
+                        let x = range.lowerBound + Double(i) / 200 * span
+                        return (x, perBin * mixtureDensity(x, means: gmm.means, stds: gmm.variances.map { $0.squareRoot() }, weights: gmm.weights))
                     }
+                    plot.lines.append(.init(name: "GMM fit (expected pairs per bin)", points: pts, dash: "4 2", colour: "#000000"))
                 }
-                out.append(("\(row.id): similarities of clean and poisoned pairs, \(file) (SafeCLIP phase 3), with the Gaussian mixture fit.", plot.render()))
+                let cut = Self.cut(similarity: sims, selected: file.selected)
+                plot.marks = cut.marks
+                out.append((
+                    "\(row.id), \(name): number of clean and poisoned pairs per similarity bin (counts; the poisoned bins are labelled with their count), \(what). x spans the similarities' range, not from 0. \(cut.note)",
+                    plot.render()))
             }
         }
         return out
+    }
+
+    /// The safe/risky cut of a selection drawn on its similarity histogram: one line between the
+    /// highest risky and the lowest safe similarity when the selection is a similarity
+    /// threshold, otherwise both lines and how many pairs cross them.
+    static func cut(similarity: [Double], selected: [Bool]) -> (marks: [SVGPlot.Mark], note: String) {
+        guard selected.count == similarity.count else { return ([], "") }
+        let finite = similarity.indices.filter { similarity[$0].isFinite }
+        let safe = finite.filter { selected[$0] }.map { similarity[$0] }
+        let risky = finite.filter { !selected[$0] }.map { similarity[$0] }
+        guard let lowestSafe = safe.min(), let highestRisky = risky.max() else {
+            return ([], safe.isEmpty ? "No pair was selected (safe/kept)." : "Every pair was selected (safe/kept).")
+        }
+        if highestRisky < lowestSafe {
+            let x = (highestRisky + lowestSafe) / 2
+            return ([SVGPlot.Mark(x: x, label: "cut " + String(format: "%.3f", x))], String(format: "The line is the safe/risky cut: every pair above %.3f was selected (safe/kept), every pair below was not.", x))
+        }
+        let above = risky.filter { $0 > lowestSafe }.count, below = safe.filter { $0 < highestRisky }.count
+        return (
+            [SVGPlot.Mark(x: lowestSafe, label: "lowest safe", dash: "5 3"), SVGPlot.Mark(x: highestRisky, label: "highest risky", dash: "2 2")],
+            "The selection is not a similarity threshold: \(above) risky pair\(above == 1 ? " lies" : "s lie") above the lowest safe similarity (\(String(format: "%.3f", lowestSafe))) and \(below) safe pair\(below == 1 ? " lies" : "s lie") below the highest risky one (\(String(format: "%.3f", highestRisky)))."
+        )
     }
 
     /// Density of a 1-D Gaussian mixture at `x`.
@@ -429,6 +604,10 @@ public struct ReportWriter {
         s += markdownTable(table())
         let found = findings()
         if !found.isEmpty { s += "\n## Findings\n\n" + found.map { $0.hasPrefix("  ") ? "  - " + $0.dropFirst(2) : "- " + $0 }.joined(separator: "\n") + "\n" }
+        let caught = detectionTable()
+        if !caught.isEmpty {
+            s += "\n## Poisoned pairs caught\n\nBy the defences that select pairs, against the poison manifest; AUROC of each score (lower similarity or posterior = more suspicious; 0.5 = chance, 1 = perfect).\n\n" + markdownTable(caught)
+        }
         s += "\n## Rows\n\n" + markdownTable(rowLines())
         s += "\n## Data and attack\n\n" + dataLines().map { "- " + $0 }.joined(separator: "\n") + "\n"
         let images = poisonedImages()
@@ -477,6 +656,10 @@ public struct ReportWriter {
         s += "<h2>Results</h2>\n" + htmlTable(table())
         let found = findings()
         if !found.isEmpty { s += "<h2>Findings</h2>\n<ul>" + found.map { "<li>\(e($0.trimmingCharacters(in: .whitespaces)))</li>" }.joined() + "</ul>\n" }
+        let caught = detectionTable()
+        if !caught.isEmpty {
+            s += "<h2>Poisoned pairs caught</h2>\n<p>By the defences that select pairs, against the poison manifest; AUROC of each score (lower similarity or posterior = more suspicious; 0.5 = chance, 1 = perfect).</p>\n" + htmlTable(caught)
+        }
         s += "<h2>Plots</h2>\n"
         for (caption, svg) in plots() { s += "<figure>\(svg)<figcaption>\(e(caption))</figcaption></figure>\n" }
         let images = poisonedImages()
