@@ -1,3 +1,4 @@
+import Detection
 import Foundation
 
 /// How well a suspicion score separates poisoned pairs from clean ones: the ROC curve and the
@@ -19,21 +20,8 @@ public enum ROC {
     ///   - positive: one flag per pair (true = poisoned); same count as `suspicion`.
     /// - Returns: the AUROC in 0…1, or nil without at least one positive and one negative.
     public static func auroc(suspicion: [Double], positive: [Bool]) -> Double? {
-        let pairs = zip(suspicion, positive).filter { (score: Double, _: Bool) in score.isFinite }.sorted { $0.0 < $1.0 }
-        let positives = pairs.filter(\.1).count, negatives = pairs.count - positives
-        guard positives > 0, negatives > 0 else { return nil }
-        // Sum of the positives' 1-based ranks, tied scores sharing their average rank.
-        var rankSum = 0.0
-        var i = 0
-        while i < pairs.count {
-            var j = i
-            while j + 1 < pairs.count && pairs[j + 1].0 == pairs[i].0 { j += 1 }
-            let averageRank = Double(i + j + 2) / 2
-            rankSum += averageRank * Double(pairs[i...j].filter(\.1).count)
-            i = j + 1
-        }
-        let u = rankSum - Double(positives) * Double(positives + 1) / 2
-        return u / (Double(positives) * Double(negatives))
+        let finite = zip(suspicion, positive).filter { $0.0.isFinite }
+        return DetectionMetrics.auroc(scores: finite.map(\.0), positive: finite.map(\.1))
     }
 
     /// The ROC curve: (false-positive rate, true-positive rate) from (0, 0) to (1, 1), stepping
