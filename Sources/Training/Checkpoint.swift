@@ -118,6 +118,13 @@ public func loadCLIPModel(weightsPath: String, model: String? = nil, device: Dev
     } else {
         throw TrainingError.model("\(weightsPath) names no model config; pass --model NAME or a config JSON")
     }
+    // A config that describes a much larger model than the file holds (a hostile or mismatched
+    // `clip_config`) would allocate it before the shapes are compared; refuse it first.
+    let stored = checkpoint.model.values.reduce(0.0) { $0 + Double($1.count) }
+    if config.estimatedParameterCount > 1.5 * stored + 1_000_000 {
+        throw TrainingError.model(
+            "\(weightsPath): the model config describes about \(Int(config.estimatedParameterCount)) parameters but the file holds \(Int(stored)) values; pass the right --model")
+    }
     let clip = CLIPModel(config: config, device: device)
     try clip.load(checkpoint.model, source: weightsPath)
     return clip
