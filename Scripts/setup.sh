@@ -123,7 +123,7 @@ use_libtorch() {
     > "$deps/libtorch.stamp"
 }
 
-previous_libtorch=$(readlink -f "$deps/libtorch" 2>/dev/null || true)
+previous_libtorch=""; [ -e "$deps/libtorch" ] && previous_libtorch=$(readlink -f "$deps/libtorch")
 previous_gpu=0; [ -f "$deps/libtorch-gpu.stamp" ] && previous_gpu=1
 previous_version=$(sed -n 's/^version=//p' "$deps/libtorch.stamp" 2>/dev/null || true)
 if [ "${LIBTORCH:-}" = auto ] && [ -z "${TORCH:-}" ]; then TORCH=python3; fi

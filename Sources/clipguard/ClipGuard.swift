@@ -16,6 +16,7 @@ struct ClipGuard: AsyncParsableCommand {
             Eval.self,
             PoisonCommand.self,
             ModelInfo.self,
+            StepCheck.self,
             Embed.self,
             ExperimentCommand.self,
             ReportCommand.self,
