@@ -45,12 +45,15 @@ rm -rf "$scratch/stage"
 mkdir -p "$stage/bin" "$stage/lib" "$stage/share/clipguard" "$stage/shim" "$stage/gpu-check"
 cp "$bin/clipguard" "$stage/bin/"
 strip "$stage/bin/clipguard"
-# Every library the binary loads but glibc, libstdc++/libgcc (the target's g++ brings them) and
-# the shim itself: the image codecs (Ubuntu has libjpeg.so.8, not Debian's libjpeg.so.62).
-LD_LIBRARY_PATH="$shim" ldd "$stage/bin/clipguard" | while read -r soname _ path _; do
+# The libraries the binary itself names (not those libctorch.so brings from torch), except glibc,
+# libstdc++/libgcc (the target's g++ brings them) and the shim: the image codecs (Ubuntu has
+# libjpeg.so.8, not Debian's libjpeg.so.62).
+needed=$(readelf -d "$stage/bin/clipguard" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+for soname in $needed; do
   case $soname in
-    linux-vdso*|ld-linux*|libc.so*|libm.so*|libpthread*|libdl.so*|librt.so*|libutil*|libstdc++*|libgcc_s*|libctorch*) ;;
-    *) [ -f "$path" ] || fail "clipguard needs $soname, which ldd does not find"
+    ld-linux*|libc.so*|libm.so*|libpthread*|libdl.so*|librt.so*|libutil*|libstdc++*|libgcc_s*|libctorch*) ;;
+    *) path=$(LD_LIBRARY_PATH="$shim" ldd "$stage/bin/clipguard" | awk -v n="$soname" '$1 == n {print $3}')
+       [ -f "$path" ] || fail "clipguard needs $soname, which ldd does not find"
        cp -L "$path" "$stage/lib/$soname" ;;
   esac
 done
@@ -82,7 +85,7 @@ Models: share/clipguard/model_configs; tokenizer and zero-shot files: share/clip
 EOF
 
 mkdir -p dist
-tar -C "$scratch/stage" -cJf "dist/$name.tar.xz" "$name"
+XZ_OPT=${XZ_OPT:--6 -T0} tar -C "$scratch/stage" -cJf "dist/$name.tar.xz" "$name"
 size=$(du -k "dist/$name.tar.xz" | cut -f1)
 say "wrote dist/$name.tar.xz ($((size / 1024)) MB) in $(( $(date +%s) - start )) s"
 [ "$size" -le $((40 * 1024)) ] || say "warning: the bundle is above 40 MB"

@@ -97,11 +97,12 @@ def step(name):
             results.append(entry)
             print(f"gpu-check: {name}: {entry['status']} ({entry['seconds']} s) {entry['detail'][:160]}", file=sys.stderr, flush=True)
         STEPS.append(go)
+        NAMES.append(name)
         return fn
     return wrap
 
 
-STEPS = []
+STEPS, NAMES = [], []
 
 
 @step("shim")
@@ -176,7 +177,8 @@ def torch_step_seconds(model, batch, precision):
     """PyTorch + open_clip's time of the same step (bench_torch.py, variant "best"), or a reason."""
     code, out, err = run([args.python, "-c", "import open_clip, torch; print(open_clip.__version__)"], timeout=120)
     if code != 0:
-        return None, "PyTorch side skipped: open_clip does not import here (pip install open_clip_torch from a carried wheel): " + tail(err, 160)
+        reason = (err.strip().splitlines() or ["no message"])[-1]
+        return None, f"PyTorch side skipped: open_clip does not import with {args.python} ({reason}); install open_clip_torch from a carried wheel"
     spec = {"name": "step", "model": model, "batch": batch, "precision": precision, "variant": "best",
             "device": device, "iters": 5, "warmup": 2}
     code, out, err = run([args.python, os.path.join(home, "gpu-check", "bench_torch.py"), "--threads",
@@ -238,6 +240,8 @@ def end_to_end():
     return "ok", f"tiny-rn {epochs} epochs on {device}: clean top-1 {data.get('top1')}, ASR {data.get('asr')}", data
 
 
+if only is not None and only - set(NAMES):
+    parser.error(f"--only: unknown step(s) {', '.join(sorted(only - set(NAMES)))} (steps: {', '.join(NAMES)})")
 for go in STEPS:
     go()
 
