@@ -107,8 +107,11 @@ use_libtorch() {
     say "libtorch changed (was $previous_libtorch): removed the compiled shim objects under .build*"
   fi
   rm -f "$deps/libtorch-gpu.stamp" "$deps/nccl-include"
-  [ -L "$deps/libtorch" ] && ln -sfn "$dir" "$deps/libtorch"
-  [ -e "$deps/libtorch" ] || ln -s "$dir" "$deps/libtorch"
+  # Relative inside .deps (the wheel), so that a moved checkout keeps working.
+  local link=$dir
+  case $dir in "$deps"/*) link=${dir#"$deps"/} ;; esac
+  [ -L "$deps/libtorch" ] && ln -sfn "$link" "$deps/libtorch"
+  [ -e "$deps/libtorch" ] || ln -s "$link" "$deps/libtorch"
   if [ "$gpu" = 1 ]; then
     touch "$deps/libtorch-gpu.stamp"
     # pip's NCCL wheel keeps nccl.h beside torch, not in torch/include.
@@ -129,7 +132,7 @@ previous_version=$(sed -n 's/^version=//p' "$deps/libtorch.stamp" 2>/dev/null ||
 if [ "${LIBTORCH:-}" = auto ] && [ -z "${TORCH:-}" ]; then TORCH=python3; fi
 if [ -n "${TORCH:-}" ]; then
   command -v "$TORCH" >/dev/null || fail "TORCH=$TORCH: no such interpreter"
-  found=$(torch_of_python "$TORCH") || fail "TORCH=$TORCH: could not locate torch"
+  found=$(torch_of_python "$TORCH" 2>&1) || fail "TORCH=$TORCH: $found"
   IFS=$'\t' read -r tdir tversion tcuda <<<"$found"
   say "using torch $tversion${tcuda:+ (CUDA $tcuda)} of $TORCH: $tdir"
   use_libtorch "$tdir" "TORCH=$TORCH" "$tversion" "$tcuda"
@@ -191,4 +194,5 @@ if [ ! -f "$assets/stamp" ]; then
   [ "$got" = "$BPE_MD5" ] || fail "bpe_simple_vocab_16e6.txt.gz has md5 $got, expected $BPE_MD5"
   touch "$assets/stamp"
 fi
-say "ready (libtorch $(sed -n 's/^version=//p' "$deps/libtorch.stamp" 2>/dev/null): $(readlink -f "$deps/libtorch"))"
+version=$(sed -n 's/^version=//p' "$deps/libtorch.stamp" 2>/dev/null || true)
+say "ready (libtorch${version:+ $version}: $(readlink -f "$deps/libtorch"))"
