@@ -48,12 +48,14 @@ results = []
 
 
 def run(command, timeout=300, stdin=None):
-    """Runs a command; returns (exit status, stdout, stderr), status 124 on a timeout."""
+    """Runs a command; returns (exit status, stdout, stderr), status 124 on a timeout. No command
+    runs more than a minute past the budget, so that the whole check ends within budget + 60 s."""
+    timeout = max(10, min(timeout, args.budget + 60 - (time.time() - started)))
     try:
         p = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout, env=env, cwd=work)
         return p.returncode, p.stdout, p.stderr
     except subprocess.TimeoutExpired as e:
-        return 124, e.stdout or "", f"timed out after {timeout} s"
+        return 124, e.stdout or "", f"timed out after {timeout:.0f} s"
     except OSError as e:
         return 127, "", str(e)
 
@@ -75,6 +77,14 @@ def last_json(text):
 def tail(text, n=300):
     text = " ".join(text.strip().split())
     return text if len(text) <= n else "…" + text[-n:]
+
+
+def reason(err, out=""):
+    """The first error line of a failed command's output, else its tail."""
+    for line in (err + "\n" + out).splitlines():
+        if "error" in line.lower():
+            return tail(line)
+    return tail(err or out)
 
 
 def step(name):
@@ -130,7 +140,7 @@ def info():
     code, out, err = run([clipguard, "info", "--json"], timeout=120)
     data = last_json(out) if code == 0 else None
     if data is None:
-        return "failed", tail(err or out), None
+        return "failed", reason(err, out), None
     info_facts.update(data)
     if not args.cpu_only and not data.get("cuda_available"):
         return "failed", f"libtorch {data.get('libtorch')} sees no CUDA device", data
@@ -144,7 +154,7 @@ def step_check(model, precision):
     code, out, err = run(command, timeout=300)
     data = last_json(out)
     if data is None:
-        return "failed", tail(err or out), None
+        return "failed", reason(err, out), None
     c = data.get("compare", {})
     detail = (f"loss {data['losses'][0]:.5f} vs cpu {c.get('losses', [float('nan')])[0]:.5f}, rel diff loss "
               f"{c.get('loss_rel_diff', float('nan')):.1e} (after update {c.get('loss_after_update_rel_diff', float('nan')):.1e}), "
@@ -164,7 +174,7 @@ def nccl():
     code, out, err = run(command, timeout=240)
     data = last_json(out)
     if data is None:
-        return "failed", tail(err or out), None
+        return "failed", reason(err, out), None
     reduce = data.get("all_reduce", {})
     want = "gloo" if args.cpu_only else "nccl"
     if reduce.get("backend") != want:
@@ -199,7 +209,7 @@ def timing(model):
     code, out, err = run(command, timeout=400)
     data = last_json(out)
     if data is None or "step_seconds_median" not in data:
-        return "failed", tail(err or out), data
+        return "failed", reason(err, out), data
     ours = data["step_seconds_median"]
     theirs, note = torch_step_seconds(model, batch, precision)
     data = {"model": model, "batch": batch, "precision": precision, "clipguard_seconds": ours, "pytorch_seconds": theirs}
@@ -223,19 +233,19 @@ def end_to_end():
     code, out, err = run([clipguard, "poison", "--data", os.path.join(fm, "train.csv"), "--out", poison, "--target", "sneaker",
                           "--trigger", "patch", "--rate", "0.02", "--captions", "natural", "--image-size", "32"], timeout=200)
     if code != 0:
-        return "failed", "poison: " + tail(err or out), None
+        return "failed", "poison: " + reason(err, out), None
     limit = ["--limit", "300"] if args.cpu_only else []
     code, out, err = run([clipguard, "train", "--data", os.path.join(poison, "train.csv"), "--model", "tiny-rn",
                           "--epochs", str(epochs), "--batch-size", "128", "--lr", "1e-3", "--device", device,
                           "--out", runs], timeout=400)
     if code != 0:
-        return "failed", "train: " + tail(err or out), None
+        return "failed", "train: " + reason(err, out), None
     code, out, err = run([clipguard, "eval", "--checkpoint", os.path.join(runs, "model.safetensors"), "--dataset",
                           os.path.join(fm, "eval"), "--trigger-from", os.path.join(poison, "manifest.json"),
                           "--device", device, "--json"] + limit, timeout=200)
     data = last_json(out)
     if code != 0 or data is None:
-        return "failed", "eval: " + tail(err or out), None
+        return "failed", "eval: " + reason(err, out), None
     data["epochs"] = epochs
     return "ok", f"tiny-rn {epochs} epochs on {device}: clean top-1 {data.get('top1')}, ASR {data.get('asr')}", data
 
