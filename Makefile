@@ -4,20 +4,34 @@ SWIFT ?= swift
 # libtorch's OpenMP threads sleep instead of spinning between parallel regions; on a 2-core
 # machine spinning threads starve the data loader (see README, "Threads").
 export OMP_WAIT_POLICY ?= PASSIVE
+# Whether `make setup` chose a CUDA libtorch whose GPU libraries are present. Passed to SwiftPM,
+# which caches its evaluation of Package.swift and re-reads it only when an input it reads changes.
+SWIFT_ENV = CLIPGUARD_CUDA=$$(test -f .deps/libtorch-gpu.stamp && echo 1 || echo 0)
 
-.PHONY: setup build release test demo bench parity fixtures reference-env tb-env clean
+.PHONY: setup build release test demo bench parity fixtures reference-env tb-env clean bundle bundle-test
 setup:
 	@Scripts/setup.sh
 
 build: setup
-	$(SWIFT) build
+	$(SWIFT_ENV) $(SWIFT) build
 
 release: setup
-	$(SWIFT) build -c release
+	$(SWIFT_ENV) $(SWIFT) build -c release
 
 test: setup tb-env
-	$(SWIFT) build --build-tests
-	CLIPGUARD_SLOW_TESTS=1 $(SWIFT) test --skip-build
+	$(SWIFT_ENV) $(SWIFT) build --build-tests
+	$(SWIFT_ENV) CLIPGUARD_SLOW_TESTS=1 $(SWIFT) test --skip-build
+
+# The relocatable bundle dist/clipguard-VERSION-linux-x86_64.tar.xz: a release `clipguard` that
+# loads the shim as libctorch.so, built on the target by the bundle's build-shim.sh against its
+# torch (see README, "Running on another machine").
+bundle: setup
+	@Scripts/bundle.sh
+
+# Unpacks the bundle into an empty folder and, without Swift or .deps (env -i), builds the shim
+# against a fresh venv's torch and trains a tiny model; BUNDLE_TORCH_WHEEL picks the torch.
+bundle-test: bundle
+	@Scripts/bundle-test.sh
 
 # The Python reference (PyTorch CPU + open_clip + PIL) used by fixtures, parity and benchmarks;
 # never a run-time dependency.
@@ -43,7 +57,7 @@ fixtures: reference-env
 
 # ClipGuard vs PyTorch side by side (see bench/README.md); ~20 minutes on 2 cores.
 bench: setup reference-env
-	$(SWIFT) build -c release --product clipguard-bench
+	$(SWIFT_ENV) $(SWIFT) build -c release --product clipguard-bench
 	.venv-ref/bin/python bench/run_bench.py $(BENCH_ARGS)
 
 clean:
@@ -55,5 +69,5 @@ clean:
 # while other jobs ran (load average 8–17), the 18 rows took 11:08 after the build.
 DEMO_OUT ?= runs/demo
 demo: setup
-	$(SWIFT) build --product clipguard
+	$(SWIFT_ENV) $(SWIFT) build --product clipguard
 	.build/debug/clipguard experiment run experiments/demo.yaml --out $(DEMO_OUT)

@@ -2,30 +2,44 @@
 // ClipGuard: CLIP training, data poisoning and defences on libtorch.
 //
 // libtorch is found through the LIBTORCH environment variable (a folder with include/ and lib/),
-// by default `.deps/libtorch`, which `make setup` unpacks from a PyTorch wheel.
+// by default `.deps/libtorch`, the link `make setup` points at a PyPI wheel it unpacked or at the
+// torch of an installed Python (`make setup TORCH=python3`).
+//
+// CLIPGUARD_SHIM=shared builds `clipguard` for the relocatable bundle (`make bundle`): the shim is
+// then not compiled in but loaded from libctorch.so (the same sources, compiled by
+// Scripts/build-shim.sh against whichever torch the target machine has), found through the
+// RUNPATH `$ORIGIN/../lib`; CLIPGUARD_SHIM_LIB names the folder holding the libctorch.so to link.
 import Foundation
 import PackageDescription
 
 let root = Context.packageDirectory
 let libtorch = Context.environment["LIBTORCH"] ?? "\(root)/.deps/libtorch"
-// The CUDA build of libtorch is linked with its GPU libraries only when they were installed
-// (`make setup GPU=1`, or CLIPGUARD_CUDA=1 for a LIBTORCH that carries them); the CPU fallback
-// unpacks the CUDA wheel without its GPU libraries and uses libtorch_cpu alone.
+let sharedShim = Context.environment["CLIPGUARD_SHIM"] == "shared"
+// The CUDA build of libtorch is linked with its GPU libraries only when they are installed:
+// CLIPGUARD_CUDA=1/0 when set (the Makefile sets it from the set-up's record, so that SwiftPM,
+// which caches this manifest's evaluation, re-reads it when the choice changes), otherwise the
+// set-up's `.deps/libtorch-gpu.stamp`. A CUDA wheel without its GPU libraries uses libtorch_cpu alone.
 let hasCUDA = FileManager.default.fileExists(atPath: "\(libtorch)/lib/libtorch_cuda.so")
-    && (Context.environment["CLIPGUARD_CUDA"] == "1"
-        || FileManager.default.fileExists(atPath: "\(root)/.deps/libtorch-gpu.stamp"))
+    && (Context.environment["CLIPGUARD_CUDA"].map { $0 == "1" }
+        ?? FileManager.default.fileExists(atPath: "\(root)/.deps/libtorch-gpu.stamp"))
 
 let torchCxxFlags = [
     "-isystem", "\(libtorch)/include",
     "-isystem", "\(libtorch)/include/torch/csrc/api/include",
     "-D_GLIBCXX_USE_CXX11_ABI=1",
-] + (hasCUDA ? ["-DCT_WITH_CUDA=1"] : [])
+] + (hasCUDA ? ["-DCT_WITH_CUDA=1", "-isystem", "\(root)/.deps/nccl-include"] : [])
 // libtorch_cuda registers its kernels from static constructors and nothing references its
 // symbols directly, so it must be linked with --no-as-needed.
 let torchLinkFlags = [
     "-L\(libtorch)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(libtorch)/lib",
 ] + (hasCUDA ? ["-Xlinker", "--no-as-needed", "-ltorch_cuda", "-Xlinker", "--as-needed", "-ltorch"] : [])
     + ["-ltorch_cpu", "-lc10"]  // libtorch.so itself needs libtorch_cuda in the CUDA wheel
+// The bundle's binary: libctorch.so from CLIPGUARD_SHIM_LIB at link time, from ../lib at run time
+// (the image codecs too).
+let sharedShimLinkFlags = [
+    "-L\(Context.environment["CLIPGUARD_SHIM_LIB"] ?? "\(root)/.build-bundle/shim")",
+    "-Xlinker", "-rpath", "-Xlinker", "$ORIGIN/../lib",
+]
 
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 
@@ -42,15 +56,18 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
-        .target(
-            name: "CTorch",
-            cxxSettings: [
-                // Declaration-only Gloo headers for c10d's ProcessGroupGloo.hpp (the wheel has none).
-                .headerSearchPath("compat"),
-                .unsafeFlags(torchCxxFlags + ["-Wno-unused-parameter"]),
-            ],
-            linkerSettings: [.unsafeFlags(torchLinkFlags)]
-        ),
+        sharedShim
+            // The shim's C header as a module that links libctorch.so (Sources/CTorchShared/module.modulemap).
+            ? .systemLibrary(name: "CTorch", path: "Sources/CTorchShared")
+            : .target(
+                name: "CTorch",
+                cxxSettings: [
+                    // Declaration-only Gloo headers for c10d's ProcessGroupGloo.hpp (the wheel has none).
+                    .headerSearchPath("compat"),
+                    .unsafeFlags(torchCxxFlags + ["-Wno-unused-parameter"]),
+                ],
+                linkerSettings: [.unsafeFlags(torchLinkFlags)]
+            ),
         .target(name: "Torch", dependencies: ["CTorch"], swiftSettings: strict),
         .target(name: "NN", dependencies: ["Torch"], swiftSettings: strict),
         .target(
@@ -88,7 +105,8 @@ let package = Package(
                 "Torch", "NN", "CLIP", "Datasets", "Training", "Attacks", "Evaluation", "Defenses", "Experiments", "Detection",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            linkerSettings: sharedShim ? [.unsafeFlags(sharedShimLinkFlags)] : []
         ),
         // One rank of a scripted collective scenario; DistributedTests launches two of them.
         .executableTarget(name: "clipguard-dist-worker", dependencies: ["Torch"], swiftSettings: strict),

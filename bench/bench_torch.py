@@ -6,6 +6,8 @@ iteration). A spec's `variant` chooses PyTorch's settings:
   - "default": what a plain script does (contiguous tensors, `torch.optim.AdamW` without
     `fused`, `torch.autocast` only when the precision is bf16);
   - "best": channels-last model and inputs, `AdamW(fused=True)`, autocast for bf16.
+A `step` spec's `device` ("cpu" by default, "cuda" for the bundle's gpu-check.sh) places model,
+batch and autocast there.
 Run by bench/run_bench.py with .venv-ref's python; never needed by ClipGuard itself.
 """
 import argparse
@@ -22,7 +24,8 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-CONFIGS = os.path.join(ROOT, "Sources", "CLIP", "Resources", "model_configs")
+# The model configs of a checkout, or of the bundle (gpu-check.sh sets CLIPGUARD_MODEL_CONFIGS).
+CONFIGS = os.environ.get("CLIPGUARD_MODEL_CONFIGS") or os.path.join(ROOT, "Sources", "CLIP", "Resources", "model_configs")
 
 
 def log(message):
@@ -60,7 +63,7 @@ def synthetic_batch(model, n, variant):
 
 def clip_loss(image_features, text_features, logit_scale):
     logits = logit_scale.exp() * image_features @ text_features.t()
-    target = torch.arange(logits.shape[0])
+    target = torch.arange(logits.shape[0], device=logits.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
 
 
@@ -83,9 +86,9 @@ def optimizer_for(model, variant):
     return torch.optim.AdamW(param_groups(model), lr=5e-4, fused=(variant == "best") or None)
 
 
-def train_step_fn(model, images, tokens, optimizer, bf16):
+def train_step_fn(model, images, tokens, optimizer, bf16, device="cpu"):
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
             image_features = F.normalize(model.encode_image(images).float(), dim=-1)
             text_features = F.normalize(model.encode_text(tokens).float(), dim=-1)
             loss = clip_loss(image_features, text_features, model.logit_scale)
@@ -131,9 +134,13 @@ def prepare_step(spec):
     model = make_model(spec["model"], variant)
     model.train()
     images, tokens = synthetic_batch(model, spec.get("batch", 32), variant)
+    device = spec.get("device", "cpu")
+    if device != "cpu":
+        model = model.to(device)
+        images, tokens = images.to(device), tokens.to(device)
     optimizer = optimizer_for(model, variant)
     bf16 = spec.get("precision") == "bf16"
-    step = train_step_fn(model, images, tokens, optimizer, bf16)
+    step = train_step_fn(model, images, tokens, optimizer, bf16, device)
     part = spec.get("part")
     if part:
         step = part_fn(part, model, images, tokens, optimizer, bf16)

@@ -155,10 +155,22 @@ public struct CLIPConfig: Codable, Sendable, Equatable {
     /// data) is 0.56 CPU-seconds for tiny-rn and 0.72 for tiny-vit on one thread
     /// (`clipguard model-info --model tiny-rn --steps 5`).
     public static var availableNames: [String] {
-        guard let url = Bundle.module.url(forResource: "model_configs", withExtension: nil),
-            let files = try? FileManager.default.contentsOfDirectory(atPath: url.path)
+        guard let url = configFolder, let files = try? FileManager.default.contentsOfDirectory(atPath: url.path)
         else { return [] }
         return files.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+    }
+
+    /// The folder of the shipped configs: `share/clipguard/model_configs` beside the executable's
+    /// folder in the relocatable bundle (`make bundle`: `bin/clipguard`), else this module's
+    /// resources (found through `Bundle.module`, which only knows the build folder and the
+    /// executable's own folder).
+    static var configFolder: URL? {
+        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            let bundled = URL(fileURLWithPath: executable).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("share/clipguard/model_configs")
+            if FileManager.default.fileExists(atPath: bundled.path) { return bundled }
+        }
+        return Bundle.module.url(forResource: "model_configs", withExtension: nil)
     }
 
     /// A shipped config by name (`"RN50"`, `"ViT-B-32"`, `"tiny-vit"`); `"<name>-quickgelu"`
@@ -167,9 +179,8 @@ public struct CLIPConfig: Codable, Sendable, Equatable {
     public static func named(_ name: String) throws(CLIPError) -> CLIPConfig {
         let suffix = "-quickgelu"
         let base = name.hasSuffix(suffix) ? String(name.dropLast(suffix.count)) : name
-        guard !base.contains("/"),
-            let url = Bundle.module.url(
-                forResource: base, withExtension: "json", subdirectory: "model_configs")
+        guard !base.contains("/"), let url = configFolder?.appendingPathComponent("\(base).json"),
+            FileManager.default.fileExists(atPath: url.path)
         else { throw .unknownModel(name, available: availableNames) }
         var config = try CLIPConfig(contentsOf: url)
         if base != name { config.activation = .quickGELU }

@@ -18,6 +18,7 @@ struct ClipGuard: AsyncParsableCommand {
             PoisonCommand.self,
             Detect.self,
             ModelInfo.self,
+            StepCheck.self,
             Embed.self,
             ExperimentCommand.self,
             ReportCommand.self,

@@ -86,18 +86,7 @@ struct ModelInfo: ParsableCommand {
         )
         guard steps > 0 else { return }
 
-        let context = t.contextLength
-        let g = Generator(seed: 0)
-        let images = Tensor.randn([batch, 3, size, size], generator: g)
-        // Captions of 5–16 BPE tokens between SOT and EOT, zero-padded, like Fashion-MNIST captions.
-        var ids = [Int64](repeating: 0, count: batch * context)
-        for i in 0..<batch {
-            let length = min(context - 2, 5 + i % 12)
-            ids[i * context] = 49406
-            for j in 1...length { ids[i * context + j] = Int64(300 + (i * 7 + j * 13) % 40000) }
-            ids[i * context + length + 1] = 49407
-        }
-        let tokens = Tensor(ids, shape: [batch, context])
+        let (images, tokens) = syntheticCLIPBatch(batch: batch, config: clip.config)
         var times: [Double] = []
         var cpuTimes: [Double] = []
         for _ in 0..<(steps + 1) {

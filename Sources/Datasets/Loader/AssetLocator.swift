@@ -3,8 +3,9 @@ import Foundation
 /// Finds the data files that `make setup` puts in `.deps/assets` (BPE vocabulary, zero-shot
 /// templates and class names) at run time.
 ///
-/// The folder is `$CLIPGUARD_ASSETS` if set; otherwise the first `.deps/assets` found walking up
-/// from the executable's folder, then from the current directory.
+/// The folder is `$CLIPGUARD_ASSETS` if set; otherwise `share/clipguard/assets` beside the
+/// executable's folder (the relocatable bundle of `make bundle`: `bin/clipguard`), then the first
+/// `.deps/assets` found walking up from the executable's folder, then from the current directory.
 ///
 /// ```swift
 /// let path = try AssetLocator.path(of: "en_classnames.json")
@@ -15,7 +16,12 @@ public enum AssetLocator {
 
     /// The assets folder, or an error saying what is missing and to run `make setup`.
     public static func folder(containing name: String? = nil) throws(DataError) -> String {
-        try folder(containing: name, environment: ProcessInfo.processInfo.environment, searchingUpFrom: defaultSearchStarts())
+        let environment = ProcessInfo.processInfo.environment
+        if environment[environmentVariable] == nil, let executable = executablePath() {
+            let bundled = resolvePath("share/clipguard/assets", against: parentFolder(of: parentFolder(of: executable)))
+            if pathKind(name.map { resolvePath($0, against: bundled) } ?? bundled) != .missing { return bundled }
+        }
+        return try folder(containing: name, environment: environment, searchingUpFrom: defaultSearchStarts())
     }
 
     /// The search itself, with its inputs explicit (for tests).
@@ -50,14 +56,15 @@ public enum AssetLocator {
 
     /// The executable's folder and the current directory.
     static func defaultSearchStarts() -> [String] {
-        var starts: [String] = []
+        (executablePath().map { [parentFolder(of: $0)] } ?? []) + [FileManager.default.currentDirectoryPath]
+    }
+
+    /// The running executable's path (`/proc/self/exe`, else `argv[0]` when it names a path).
+    static func executablePath() -> String? {
         if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            starts.append(parentFolder(of: executable))
-        } else if let first = CommandLine.arguments.first, first.contains("/") {
-            starts.append(parentFolder(of: first))
+            return executable
         }
-        starts.append(FileManager.default.currentDirectoryPath)
-        return starts
+        return CommandLine.arguments.first.flatMap { $0.contains("/") ? $0 : nil }
     }
 
     /// The full path of asset `name`.
