@@ -126,7 +126,7 @@ struct Detect: ParsableCommand {
             }
             print("wrote \(out)/scores.csv and \(out)/summary.json (\(String(format: "%.1f", summary.seconds)) s)")
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
             throw ExitCode.failure
         }
     }

@@ -43,11 +43,11 @@ struct ExperimentCommand: ParsableCommand {
                 print("\nexperiment took \(formatDuration(Date().timeIntervalSince(start))) (this session)")
                 print("report: \(runner.directory)/report.html (and report.md, results.json)")
             } catch let error as ExperimentError {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
                 if case .interrupted = error { throw ExitCode(130) }
                 throw ExitCode.failure
             } catch {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
                 throw ExitCode.failure
             }
         }
@@ -71,7 +71,7 @@ struct ExperimentCommand: ParsableCommand {
             do {
                 config = try ExperimentConfig.load(path: file)
             } catch {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
                 throw ExitCode.failure
             }
             var problems = 0

@@ -168,7 +168,7 @@ struct PoisonCommand: ParsableCommand {
                     csvOptions: CSVOptions(imageColumn: imageColumn, captionColumn: captionColumn))
                 print(try Poisoner.run(request))
             } catch {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
                 throw ExitCode.failure
             }
         }
@@ -232,7 +232,7 @@ struct PoisonCommand: ParsableCommand {
                     print(report)
                 }
             } catch {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
                 throw ExitCode.failure
             }
         }

@@ -111,7 +111,7 @@ struct TrainingOptions: ParsableArguments {
         } catch let error as ExitCode {
             throw error
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
             throw ExitCode.failure
         }
     }
@@ -166,7 +166,7 @@ struct Train: ParsableCommand {
                 filter.apply(to: &c.filter)
             }
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
             throw ExitCode.failure
         }
         if settings.defense.finetunes {
@@ -212,7 +212,7 @@ struct Finetune: ParsableCommand {
                 if let inmodalWeight { c.cleanCLIP.inmodalWeight = inmodalWeight }
             }
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
             throw ExitCode.failure
         }
         try options.trainAnywhere(settings, nproc: nproc)
@@ -259,7 +259,7 @@ extension TrainingOptions {
         } catch let error as ExitCode {
             throw error
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
             throw ExitCode.failure
         }
     }
