@@ -392,7 +392,7 @@ public enum PoisonDetector {
         var writer = CSVWriter(header: csv.columnNames)
         for row in 0..<csv.count where !dropped[row] {
             var fields = Array(try csv.fields(at: row).prefix(csv.columnNames.count))
-            fields[csv.imageColumnIndex] = try csv.record(at: row).imageSource
+            fields[csv.imageColumnIndex] = absolute(try csv.record(at: row).imageSource)
             writer.append(row: fields)
         }
         try writer.write(toPath: path)

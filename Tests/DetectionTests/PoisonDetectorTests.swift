@@ -13,6 +13,15 @@ import Testing
     ]
 
     /// `count` noisy colour-tinted 24 × 24 images, captions naming the colour.
+    /// `path` written relative to the current directory (`../../tmp/…`).
+    static func relativeToWorkingDirectory(_ path: String) -> String {
+        let from = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).standardizedFileURL.pathComponents
+        let to = URL(fileURLWithPath: path).standardizedFileURL.pathComponents
+        var common = 0
+        while common < min(from.count, to.count) && from[common] == to[common] { common += 1 }
+        return (Array(repeating: "..", count: from.count - common) + to[common...]).joined(separator: "/")
+    }
+
     static func writeCleanSet(in dir: URL, count: Int) throws -> String {
         var rng = SplitMix64(seed: 11)
         var csv = "filepath,caption,label\n"
@@ -55,7 +64,10 @@ import Testing
         let dir = try makeTemporaryDirectory("detect-e2e")
         defer { if ProcessInfo.processInfo.environment["DETECT_KEEP"] == nil { try? FileManager.default.removeItem(at: dir) } else { print("kept", dir.path) } }
         let (csv, manifest, model) = try Self.prepare(dir)
-        var request = DetectionRequest(data: csv, output: dir.appendingPathComponent("out").path)
+        // The data named relative to the working directory, as a user types it: the cleaned CSV's
+        // paths must still open from its own folder.
+        var request = DetectionRequest(data: Self.relativeToWorkingDirectory(csv), output: dir.appendingPathComponent("out").path)
+        #expect(!request.data.hasPrefix("/"))
         request.models = [model]
         request.chunkRows = 100  // three chunks
         request.batchSize = 32
