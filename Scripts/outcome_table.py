@@ -16,14 +16,18 @@ import statistics
 import sys
 
 
+def finished_runs(out, prefix, result_file):
+    """(folder, parsed result) of every OUT/PREFIX-seedN folder holding its result file."""
+    for folder in sorted(glob.glob(os.path.join(out, prefix + "-seed*"))):
+        path = os.path.join(folder, result_file)
+        if os.path.exists(path):
+            with open(path) as f:
+                yield folder, json.load(f)
+
+
 def clipguard_rows(out):
     rows = []
-    for folder in sorted(glob.glob(os.path.join(out, "clipguard-seed*"))):
-        path = os.path.join(folder, "eval.json")
-        if not os.path.exists(path):
-            continue
-        with open(path) as f:
-            result = json.load(f)
+    for folder, result in finished_runs(out, "clipguard", "eval.json"):
         records = [json.loads(line) for line in open(os.path.join(folder, "run", "metrics.jsonl"))]
         steps = [r for r in records if "loss" in r]
         ends = [r["elapsed_s"] for r in records if "epoch_end" in r]
@@ -39,12 +43,7 @@ def clipguard_rows(out):
 
 def pytorch_rows(out):
     rows = []
-    for folder in sorted(glob.glob(os.path.join(out, "pytorch-seed*"))):
-        path = os.path.join(folder, "result.json")
-        if not os.path.exists(path):
-            continue
-        with open(path) as f:
-            result = json.load(f)
+    for _, result in finished_runs(out, "pytorch", "result.json"):
         rows.append({
             "side": "PyTorch", "seed": result["seed"], "top1": result["top1"], "asr": result["asr"],
             "successes": result["asr_successes"], "denominator": result["asr_denominator"],
