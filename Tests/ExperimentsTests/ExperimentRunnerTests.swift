@@ -12,24 +12,33 @@ import Training
         var config: ExperimentConfig
     }
 
-    func setUp() throws -> Setup {
-        let dir = try makeTemporaryDirectory("experiment")
+    /// A toy experiment file in a new temporary folder: 40 toy pairs, 16 evaluation images, the
+    /// micro model, a 10% patch attack, and the given defences and training settings.
+    static func writeToyExperiment(name: String, defenses: String, training: String) throws -> (dir: URL, file: String) {
+        let dir = try makeTemporaryDirectory(name)
         let data = try ToySet.write(in: dir, count: 40)
         let eval = try ToySet.writeEvaluationSet(in: dir, count: 16)
         let model = dir.appendingPathComponent("micro.json").path
         try ToySet.microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
         let text = """
-            name: tiny
+            name: \(name)
             data: {csv: \(data)}
             attack: {target: red, trigger: patch, rate: 0.1, captions: natural, image_size: 16, patch_size: 4}
-            defenses: [none, safeclip]
+            defenses: [\(defenses)]
             model: \(model)
-            training: {epochs: 2, unimodal_epochs: 0, clip_warmup_epochs: 1, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000}
+            training: {\(training)}
             evaluation: [{name: toy, path: \(eval)}]
             seeds: [3]
             """
-        let file = dir.appendingPathComponent("tiny.yaml").path
+        let file = dir.appendingPathComponent("\(name).yaml").path
         try text.write(toFile: file, atomically: true, encoding: .utf8)
+        return (dir, file)
+    }
+
+    func setUp() throws -> Setup {
+        let (dir, file) = try Self.writeToyExperiment(
+            name: "tiny", defenses: "none, safeclip",
+            training: "epochs: 2, unimodal_epochs: 0, clip_warmup_epochs: 1, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000")
         return Setup(dir: dir, config: try ExperimentConfig.load(path: file))
     }
 
@@ -121,24 +130,10 @@ import Training
 /// built `clipguard`, every row's command reproduces that row's weights exactly.
 @Suite(.serialized) struct EquivalentCommandTests {
     @Test(.timeLimit(.minutes(5))) func eachRowsCommandReproducesItsWeights() throws {
-        let dir = try makeTemporaryDirectory("commands")
+        let (dir, file) = try ExperimentRunnerTests.writeToyExperiment(
+            name: "commands", defenses: "none, safeclip, cleanclip",
+            training: "epochs: 3, unimodal_epochs: 1, clip_warmup_epochs: 1, gmm_threshold: 0.8, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000, memory_bank: true, bank_size: 16, beta2: 0.98")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let data = try ToySet.write(in: dir, count: 40)
-        let eval = try ToySet.writeEvaluationSet(in: dir, count: 16)
-        let model = dir.appendingPathComponent("micro.json").path
-        try ToySet.microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
-        let text = """
-            name: commands
-            data: {csv: \(data)}
-            attack: {target: red, trigger: patch, rate: 0.1, captions: natural, image_size: 16, patch_size: 4}
-            defenses: [none, safeclip, cleanclip]
-            model: \(model)
-            training: {epochs: 3, unimodal_epochs: 1, clip_warmup_epochs: 1, gmm_threshold: 0.8, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000, memory_bank: true, bank_size: 16, beta2: 0.98}
-            evaluation: [{name: toy, path: \(eval)}]
-            seeds: [3]
-            """
-        let file = dir.appendingPathComponent("commands.yaml").path
-        try text.write(toFile: file, atomically: true, encoding: .utf8)
         let runner = ExperimentRunner(config: try ExperimentConfig.load(path: file), configPath: file, directory: dir.appendingPathComponent("exp").path)
         runner.reporter = ProgressReporter(logEvery: 1000, quiet: true, forceTerminal: false)
         runner.log = { _ in }
