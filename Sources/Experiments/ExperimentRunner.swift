@@ -54,7 +54,7 @@ public struct RowResult: Codable, Sendable, Equatable {
     /// Poisoned pairs in the training data.
     public var poisoned: Int
     public var trainingPairs: Int
-    /// `finished` or `unavailable` (the defence is not in this build).
+    /// `finished` (results written by older versions may say `unavailable`: a defence that build lacked).
     public var status: String
     public var reason: String?
     public var steps: Int?
