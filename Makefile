@@ -55,7 +55,7 @@ parity: build reference-env
 # on the same poisoned data, 2 seeds each (README "Outcome agreement with PyTorch"; settings from the
 # environment, see the script). About 45 minutes on this loaded 2-core machine.
 outcome: setup reference-env
-	$(SWIFT) build -c release --product clipguard
+	$(SWIFT_ENV) $(SWIFT) build -c release --product clipguard
 	Scripts/outcome_agreement.sh
 
 # Regenerates every committed test fixture from its seeded script.

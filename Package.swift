@@ -109,7 +109,7 @@ let package = Package(
             linkerSettings: sharedShim ? [.unsafeFlags(sharedShimLinkFlags)] : []
         ),
         // One rank of a scripted collective scenario; DistributedTests launches two of them.
-        .executableTarget(name: "clipguard-dist-worker", dependencies: ["Torch"], swiftSettings: strict),
+        .executableTarget(name: "clipguard-dist-worker", dependencies: ["Torch", "CLIP"], swiftSettings: strict),
         .executableTarget(
             name: "clipguard-bench", dependencies: ["Torch", "NN", "CLIP", "Datasets", "Training", "Defenses"],
             swiftSettings: strict),

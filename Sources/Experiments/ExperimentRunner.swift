@@ -337,7 +337,7 @@ public final class ExperimentRunner {
 
         let runDirectory = folder + "/run"
         let trainer = try Trainer(
-            config: training, runDirectory: runDirectory, resume: Self.prepareRunFolder(runDirectory), reporter: reporter)
+            config: training, runDirectory: runDirectory, resume: FileManager.default.fileExists(atPath: runDirectory + "/checkpoint.safetensors"), reporter: reporter)
         trainer.stopAfterSteps = stopAfterSteps
         let model = trainer.model
         trainer.onEpochEnd = { _ in
@@ -364,15 +364,6 @@ public final class ExperimentRunner {
             log(String(format: "row %@: top-1 %.2f%%, ASR %@ on %@", row.id, 100 * e.top1, e.asr.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a", first))
         }
         return result
-    }
-
-    /// Whether a row's run folder holds a checkpoint to resume from. A folder with a log but no
-    /// checkpoint (killed before its first epoch ended) is cleared, since nothing can resume it.
-    static func prepareRunFolder(_ path: String) -> Bool {
-        let fm = FileManager.default
-        if fm.fileExists(atPath: path + "/checkpoint.safetensors") { return true }
-        if fm.fileExists(atPath: path) { try? fm.removeItem(atPath: path) }
-        return false
     }
 
     func openEvaluationSet(_ path: String) throws -> any ClassificationDataset {

@@ -229,12 +229,13 @@ public struct FilterRecord: Codable, Sendable, Equatable {
 }
 
 extension MetricsLog {
-    /// Appends a typed record as one JSON line (keys sorted).
-    public func append(_ record: some Encodable) throws {
+    /// Appends a typed record as one JSON line (keys sorted); returns the line without its newline.
+    @discardableResult
+    public func append(_ record: some Encodable) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(record)
-        data.append(0x0A)
-        try appendLine(data)
+        let data = try encoder.encode(record)
+        try appendLine(data + [0x0A])
+        return data
     }
 }

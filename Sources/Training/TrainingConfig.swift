@@ -281,13 +281,7 @@ extension TrainingConfig {
     /// - Returns: key names (config-file spelling), sorted; `savedValues` describes the saved
     ///   values of the result-changing keys.
     func resumeConflicts(saved: TrainingConfig) -> (changesResult: [String], harmless: [String], savedValues: String) {
-        func object(_ c: TrainingConfig) -> [String: String] {
-            guard let data = try? ConfigFile.jsonData(c), let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                return [:]
-            }
-            return json.mapValues { "\($0)" }
-        }
-        let mine = object(self), theirs = object(saved)
+        let mine = Self.flatValues(self), theirs = Self.flatValues(saved)
         let changed = Set(mine.keys).union(theirs.keys).filter { mine[$0] != theirs[$0] }.sorted()
         let changesResult = changed.filter { !Self.harmlessOnResume.contains($0) }
         let savedValues = changesResult.map { "\($0) = \(theirs[$0] ?? "unset")" }.joined(separator: ", ")

@@ -126,10 +126,8 @@ final class TrainingCore {
     /// Appends `record` to `metrics.jsonl` and, with `--tensorboard`, its numbers (but counters
     /// such as `step` and `epoch`) to the event file as `GROUP/key` at `step`.
     func record(_ record: some Encodable, group: String, step: Int) throws {
-        try metrics?.append(record)
-        guard let tensorboard else { return }
-        let data = try JSONEncoder().encode(record)
-        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
+        guard let line = try metrics?.append(record), let tensorboard else { return }
+        guard let object = try JSONSerialization.jsonObject(with: line) as? [String: Any] else { return }
         let skipped: Set<String> = ["step", "epoch", "epoch_end", "selection_epoch", "gmm_converged"]
         var scalars: [String: Double] = [:]
         for (key, value) in object where !skipped.contains(key) {

@@ -15,6 +15,7 @@
 //   die        rank 1 exits with status 3 after joining; the others keep all-reducing
 //   timeout    rank 1 sleeps 60 s; rank 0's all-reduce times out and its message is recorded
 //   bench      timings (not a test): 4-byte all-reduce latency, allReduceGradients of 100 MB
+import CLIP
 import Foundation
 import Torch
 
@@ -159,9 +160,7 @@ do {
                                   weight: textProjection, bias: nil).normalized(dim: -1)
         let allImages = try group.allGatherKeepingLocalGradient(imageFeatures)
         let allTexts = try group.allGatherKeepingLocalGradient(textFeatures)
-        let logits = allImages.matmul(allTexts.t) * 10
-        let labels = Tensor.arange(0, Double(globalBatch))
-        let loss = (crossEntropy(logits, target: labels) + crossEntropy(logits.t, target: labels)) / 2
+        let loss = clipLoss(imageFeatures: allImages, textFeatures: allTexts, logLogitScale: Tensor(scalar: Foundation.log(10.0)))
         loss.backward()
         try group.allReduceGradients([imageProjection, textProjection])
         record("loss", loss.detached())
