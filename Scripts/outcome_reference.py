@@ -55,6 +55,8 @@ from open_clip.loss import ClipLoss
 from open_clip.model import CLIP
 from open_clip_train.scheduler import cosine_lr
 
+from training_reference import clamp_logit_scale, make_optimizer
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "Sources", "CLIP", "Resources", "model_configs")
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
@@ -225,16 +227,6 @@ def model_config(name):
         return json.load(f)
 
 
-def param_groups(model, weight_decay):
-    """open_clip_train's groups: gains, biases, rank < 2 and logit_scale without weight decay."""
-    exclude = lambda n, p: p.ndim < 2 or "bn" in n or "ln" in n or "bias" in n or "logit_scale" in n
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    return [
-        {"params": [p for n, p in named if exclude(n, p)], "weight_decay": 0.0},
-        {"params": [p for n, p in named if not exclude(n, p)], "weight_decay": weight_decay},
-    ]
-
-
 def zero_shot_weights(model, class_names, templates, context):
     """[D, C]: per class, the normalised mean of the normalised prompt features."""
     columns = []
@@ -312,8 +304,7 @@ def main():
     if resnet:
         model = model.to(memory_format=torch.channels_last)
     model.train()
-    optimizer = torch.optim.AdamW(
-        param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.999), eps=1e-8, fused=True)
+    optimizer = make_optimizer(model, args.lr, args.weight_decay, betas=(0.9, 0.999), eps=1e-8, fused=True)
     loss_fn = ClipLoss()
     steps_per_epoch = len(paths) // args.batch_size
     total_steps = steps_per_epoch * args.epochs
@@ -339,8 +330,7 @@ def main():
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-                with torch.no_grad():
-                    model.logit_scale.clamp_(0, math.log(100))
+                clamp_logit_scale(model)
                 step += 1
                 record = {"step": step, "epoch": epoch + 1, "loss": loss.item(), "lr": lr,
                           "logit_scale": model.logit_scale.exp().item()}

@@ -48,14 +48,14 @@ def exclude_from_decay(name, p):
     return p.ndim < 2 or "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name
 
 
-def make_optimizer(model, lr, weight_decay, betas, eps):
+def make_optimizer(model, lr, weight_decay, betas, eps, fused=False):
     """torch.optim.AdamW with open_clip's two parameter groups (exempt first, as main.py)."""
     named = list(model.named_parameters())
     gain_or_bias = [p for n, p in named if exclude_from_decay(n, p) and p.requires_grad]
     rest = [p for n, p in named if not exclude_from_decay(n, p) and p.requires_grad]
     return torch.optim.AdamW(
         [{"params": gain_or_bias, "weight_decay": 0.0}, {"params": rest, "weight_decay": weight_decay}],
-        lr=lr, betas=betas, eps=eps)
+        lr=lr, betas=betas, eps=eps, fused=fused)
 
 
 def clamp_logit_scale(model):

@@ -8,9 +8,9 @@ import Training
 /// `lr` and `batch_size`), the top `filter_fraction` of the pairs by combined score are dropped,
 /// and plain CLIP trains on the rest.
 enum DetectDefense {
-    /// Runs the detection in `runDirectory-detect` (cached, so a resumed row repeats it in
-    /// seconds) and returns the cleaned CSV's path.
-    static func cleanedData(config: TrainingConfig, runDirectory: String, manifestPath: String, reporter: ProgressReporter) throws -> String {
+    /// The detection a row runs, in `runDirectory-detect`: a SafeCLIP-style warm-up with the row's
+    /// model and settings, then the top `filter_fraction` dropped into `…-detect/clean/train.csv`.
+    static func request(config: TrainingConfig, runDirectory: String, manifestPath: String) -> DetectionRequest {
         let folder = runDirectory + "-detect"
         var request = DetectionRequest(data: config.data, output: folder)
         request.manifest = manifestPath
@@ -27,7 +27,28 @@ enum DetectDefense {
         request.device = config.device
         request.seed = config.seed
         request.quiet = true
-        let summary = try PoisonDetector.run(request)
+        return request
+    }
+
+    /// The `clipguard detect` command that runs `request` (the settings a row's request sets).
+    static func commandLine(_ request: DetectionRequest) -> [String] {
+        var words = [
+            "clipguard", "detect", "--data", request.data, "--out", request.output, "--warmup-model", request.warmup.model,
+            "--warmup-epochs", "\(request.warmup.unimodalEpochs)", "--warmup-clip-epochs", "\(request.warmup.clipEpochs)",
+            "--warmup-lr", "\(request.warmup.lr)", "--warmup-batch-size", "\(request.warmup.batchSize)",
+            "--workers", "\(request.workers)", "--device", request.device, "--seed", "\(request.seed)",
+        ]
+        if let manifest = request.manifest { words += ["--manifest", manifest] }
+        if let dropTop = request.dropTop, let clean = request.cleanOutput { words += ["--drop-top", "\(dropTop)", "--write-clean", clean] }
+        if let column = request.csvOptions.imageColumn { words += ["--image-column", column] }
+        if let column = request.csvOptions.captionColumn { words += ["--caption-column", column] }
+        return words
+    }
+
+    /// Runs the row's detection (cached, so a resumed row repeats it in seconds) and returns the
+    /// cleaned CSV's path.
+    static func cleanedData(config: TrainingConfig, runDirectory: String, manifestPath: String, reporter: ProgressReporter) throws -> String {
+        let summary = try PoisonDetector.run(request(config: config, runDirectory: runDirectory, manifestPath: manifestPath))
         guard let clean = summary.clean else { throw ExperimentError.config("detect wrote no cleaned set") }
         reporter.log("detect: dropped \(clean.dropped) of \(summary.rows) pairs"
                      + (clean.poisonedDropped.map { ", \($0) of them poisoned" } ?? "") + "; training on \(clean.path)")

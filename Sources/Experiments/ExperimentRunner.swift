@@ -421,19 +421,10 @@ public final class ExperimentRunner {
                 poisoned: 0)
             var training = trainingConfig(for: row, poisoned: info)
             if row.defense == ExperimentDefenses.detect {
-                // DetectDefense.cleanedData: detect with a warm-up, drop the top fraction, train on the rest.
-                let detect = rowFolder(row) + "/run-detect"
-                let t = training
-                var words = [
-                    "clipguard", "detect", "--data", t.data, "--out", detect, "--manifest", info.manifest, "--warmup-model", t.model,
-                    "--warmup-epochs", "\(t.safeCLIP.unimodalEpochs)", "--warmup-clip-epochs", "\(t.safeCLIP.clipWarmupEpochs)",
-                    "--warmup-lr", "\(t.lr)", "--warmup-batch-size", "\(t.batchSize)", "--drop-top", "\(t.filter.fraction)",
-                    "--write-clean", detect + "/clean", "--workers", "\(t.workers)", "--device", t.device, "--seed", "\(t.seed)",
-                ]
-                if let column = t.imageColumn { words += ["--image-column", column] }
-                if let column = t.captionColumn { words += ["--caption-column", column] }
-                lines.append(words.map(shellQuote).joined(separator: " "))
-                training.data = detect + "/clean/train.csv"
+                // DetectDefense: detect with a warm-up, drop the top fraction, train on the rest.
+                let request = DetectDefense.request(config: training, runDirectory: rowFolder(row) + "/run", manifestPath: info.manifest)
+                lines.append(DetectDefense.commandLine(request).map(shellQuote).joined(separator: " "))
+                training.data = (request.cleanOutput ?? "") + "/train.csv"
             }
             lines.append(training.commandLine(out: rowFolder(row) + "/run").map(shellQuote).joined(separator: " "))
             for spec in config.evaluation {

@@ -131,36 +131,36 @@ import Training
 @Suite(.serialized) struct EquivalentCommandTests {
     @Test(.timeLimit(.minutes(5))) func eachRowsCommandReproducesItsWeights() throws {
         let (dir, file) = try ExperimentRunnerTests.writeToyExperiment(
-            name: "commands", defenses: "none, safeclip, cleanclip",
+            name: "commands", defenses: "none, safeclip, cleanclip, detect",
             training: "epochs: 3, unimodal_epochs: 1, clip_warmup_epochs: 1, gmm_threshold: 0.8, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000, memory_bank: true, bank_size: 16, beta2: 0.98")
         defer { try? FileManager.default.removeItem(at: dir) }
         let runner = ExperimentRunner(config: try ExperimentConfig.load(path: file), configPath: file, directory: dir.appendingPathComponent("exp").path)
         runner.reporter = ProgressReporter(logEvery: 1000, quiet: true, forceTerminal: false)
         runner.log = { _ in }
         let results = try runner.run()
-        #expect(results.rows.count == 3 && results.rows.allSatisfy { $0.status == "finished" })
+        #expect(results.rows.count == 4 && results.rows.allSatisfy { $0.status == "finished" })
 
+        let clipguard = try builtExecutable(named: "clipguard")
+        /// Runs a command line of the report (its paths have no spaces) with `old` paths moved to `new`.
+        func runLine(_ line: String, moving old: String, to new: String) throws {
+            let words = line.replacingOccurrences(of: old, with: new).split(separator: " ").map(String.init).dropFirst()
+            let result = try runCommand(clipguard, Array(words), timeout: 240)
+            #expect(result.status == 0, "\(line)\n\(result.stderr)")
+        }
         let commands = runner.equivalentCommands()
         for row in runner.config.rows {
             let run = runner.rowFolder(row) + "/run"
+            let out = dir.appendingPathComponent("cli-\(row.defense)").path
             let line = try #require(commands.first { $0.hasSuffix("--out \(run)") }, "no command for row \(row.id)")
             #expect(line.hasPrefix(row.defense == "cleanclip" ? "clipguard finetune " : "clipguard train "))
             if row.defense == "safeclip" { #expect(line.contains("--memory-bank") && line.contains("--gmm-threshold 0.8")) }
             #expect(line.contains("--beta2 0.98"))
-            // The words of the line (no quoting needed: the test's paths have no spaces).
-            var words = Array(line.split(separator: " ").map(String.init).dropFirst())
-            let out = dir.appendingPathComponent("cli-\(row.defense)").path
-            words[words.count - 1] = out
-            let process = Process()
-            process.executableURL = try builtExecutable(named: "clipguard")
-            process.arguments = words
-            let errors = Pipe()
-            process.standardError = errors
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(line)\n\(stderr)")
+            if row.defense == "detect" {
+                // Detect, drop, train: the detect command writes the cleaned set the train command reads.
+                let detect = try #require(commands.first { $0.hasPrefix("clipguard detect ") && $0.contains(run + "-detect") })
+                try runLine(detect, moving: run, to: out)
+            }
+            try runLine(line, moving: run, to: out)
             let a = try loadSafeTensors(atPath: run + "/model.safetensors").tensors
             let b = try loadSafeTensors(atPath: out + "/model.safetensors").tensors
             #expect(a.keys.sorted() == b.keys.sorted())
