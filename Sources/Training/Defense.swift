@@ -29,8 +29,4 @@ public enum Defense: String, CaseIterable, Sendable, Codable {
     /// Whether the defence fine-tunes `init_weights` (`clipguard finetune`) instead of training
     /// from scratch.
     public var finetunes: Bool { self == .cleanclip }
-
-    /// Whether the defence decides which pairs to trust, so that a run with a poison manifest
-    /// logs how many poisoned pairs it caught.
-    public var selectsPairs: Bool { self == .safeclip || self == .filter }
 }

@@ -80,8 +80,6 @@ public final class Trainer {
     public var finalWeightsPath: String { core.finalWeightsPath }
     /// Rows of the training data.
     public var trainingPairs: Int { run.dataset.count }
-    /// The poisoned rows of the training data, from the manifest (nil without one).
-    public var poisonedRows: [Int]? { run.poisonedRows }
     /// Called after every optimizer step with the progress and the step's record.
     public var onStep: ((TrainingProgress, StepRecord) -> Void)?
     /// Called when an epoch has been planned: the epoch (0-based) and each segment's name and steps.

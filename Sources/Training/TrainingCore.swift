@@ -128,10 +128,13 @@ final class TrainingCore {
     func record(_ record: some Encodable, group: String, step: Int) throws {
         guard let line = try metrics?.append(record), let tensorboard else { return }
         guard let object = try JSONSerialization.jsonObject(with: line) as? [String: Any] else { return }
-        let skipped: Set<String> = ["step", "epoch", "epoch_end", "selection_epoch", "gmm_converged"]
+        let counters: Set<String> = ["step", "epoch", "epoch_end", "selection_epoch"]
         var scalars: [String: Double] = [:]
-        for (key, value) in object where !skipped.contains(key) {
-            if let number = value as? NSNumber { scalars["\(group)/\(key)"] = number.doubleValue }
+        for (key, value) in object where !counters.contains(key) {
+            // A JSON boolean reads back as an NSNumber of type `c`: a flag, not a metric.
+            if let number = value as? NSNumber, String(cString: number.objCType) != "c" {
+                scalars["\(group)/\(key)"] = number.doubleValue
+            }
         }
         if !scalars.isEmpty { try tensorboard.add(scalars: scalars, step: step) }
     }
