@@ -377,18 +377,29 @@ public enum PoisonDetector {
         try FileManager.default.moveItem(atPath: temporary, toPath: path)
     }
 
-    /// Writes `folder/train.csv`: the data's rows without the `dropCount` top-ranked ones, image
-    /// paths made absolute, every other column as it was.
+    /// Writes the data without the `dropCount` top-ranked rows: for a CSV, `folder/train.csv`
+    /// (image paths made absolute, every other column as it was); for webdataset shards, copies of
+    /// the shards under their own names in `folder` without the dropped entries.
     static func writeClean(dataset: any ImageTextDataset, data: String, folder: String, order: [Int], dropCount: Int,
                            poisoned: [Int]?) throws -> DetectionSummary.CleanSummary {
-        guard let csv = dataset as? CSVDataset else {
-            throw DetectionError.invalidSetting("--write-clean needs CSV/TSV data (\(data) is not); shard members have no paths a CSV could reference")
-        }
+        var dropped = [Bool](repeating: false, count: dataset.count)
+        for row in order.prefix(dropCount) { dropped[row] = true }
+        let poisonedDropped = poisoned.map { $0.count(where: { dropped[$0] }) }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        if let shards = dataset as? TarShardDataset {
+            let inputs = Set(shards.paths.map(absolute))
+            if let clash = shards.paths.first(where: { inputs.contains(absolute(folder) + "/" + ($0 as NSString).lastPathComponent) }) {
+                throw DetectionError.invalidSetting("--write-clean would overwrite the input shard \(clash); choose another folder")
+            }
+            _ = try shards.writeCopy(into: absolute(folder)) { !dropped[$0] }
+            return .init(path: absolute(folder), kept: dataset.count - dropCount, dropped: dropCount, poisonedDropped: poisonedDropped,
+                         poisonedKept: poisonedDropped.map { poisoned!.count - $0 })
+        }
+        guard let csv = dataset as? CSVDataset else {
+            throw DetectionError.invalidSetting("--write-clean needs CSV/TSV data or webdataset shards (\(data) is neither)")
+        }
         let path = absolute(folder) + "/train.csv"
         if path == absolute(csv.path) { throw DetectionError.invalidSetting("--write-clean would overwrite the input \(csv.path)") }
-        var dropped = [Bool](repeating: false, count: csv.count)
-        for row in order.prefix(dropCount) { dropped[row] = true }
         var writer = CSVWriter(header: csv.columnNames)
         for row in 0..<csv.count where !dropped[row] {
             var fields = Array(try csv.fields(at: row).prefix(csv.columnNames.count))
@@ -396,7 +407,6 @@ public enum PoisonDetector {
             writer.append(row: fields)
         }
         try writer.write(toPath: path)
-        let poisonedDropped = poisoned.map { $0.count(where: { dropped[$0] }) }
         return .init(path: path, kept: csv.count - dropCount, dropped: dropCount, poisonedDropped: poisonedDropped,
                      poisonedKept: poisonedDropped.map { poisoned!.count - $0 })
     }

@@ -150,34 +150,16 @@ import Testing
     }
 }
 
-/// Webdataset shards: scored like a CSV; `--write-clean` is refused with a reason.
+/// Webdataset shards: scored like a CSV; `--write-clean` writes shards without the dropped entries.
 @Suite struct ShardDetectionTests {
     /// A ustar archive of `files` (name, bytes).
     static func tar(_ files: [(String, [UInt8])]) -> [UInt8] {
-        var out: [UInt8] = []
-        for (name, bytes) in files {
-            var header = [UInt8](repeating: 0, count: 512)
-            func put(_ text: String, at offset: Int) { for (i, b) in text.utf8.enumerated() { header[offset + i] = b } }
-            func octal(_ n: Int, digits: Int) -> String {
-                let text = String(n, radix: 8)
-                return String(repeating: "0", count: digits - text.count) + text
-            }
-            put(name, at: 0)
-            put("0000644", at: 100); put("0000000", at: 108); put("0000000", at: 116)
-            put(octal(bytes.count, digits: 11), at: 124)
-            put("00000000000", at: 136)
-            header[156] = UInt8(ascii: "0")
-            put("ustar", at: 257); put("00", at: 263)
-            for i in 148..<156 { header[i] = 32 }
-            let sum = header.reduce(0) { $0 + Int($1) }
-            put(octal(sum, digits: 6), at: 148)
-            header[154] = 0; header[155] = 32
-            out += header + bytes + [UInt8](repeating: 0, count: (512 - bytes.count % 512) % 512)
-        }
-        return out + [UInt8](repeating: 0, count: 1024)
+        var writer = TarWriter()
+        for (name, bytes) in files { writer.add(name: name, contents: bytes) }
+        return writer.finished()
     }
 
-    @Test func scoresShardsAndRefusesToWriteThemClean() throws {
+    @Test func scoresShardsAndWritesThemClean() throws {
         let dir = try makeTemporaryDirectory("detect-shards")
         defer { try? FileManager.default.removeItem(at: dir) }
         let (csv, _, model) = try PoisonDetectorTests.prepare(dir, count: 60)
@@ -199,6 +181,23 @@ import Testing
         #expect(summary.metrics == nil)  // no manifest beside the shards
         request.dropTop = 0.1
         request.cleanOutput = dir.appendingPathComponent("clean").path
-        #expect { try PoisonDetector.run(request) } throws: { "\($0)".contains("CSV") }
+        let cleaned = try #require(try PoisonDetector.run(request).clean)
+        let drop = Int((0.1 * Double(set.count)).rounded())
+        #expect(cleaned.path == request.cleanOutput && cleaned.dropped == drop && cleaned.kept == set.count - drop)
+        // The copy holds the kept entries and none of the top-ranked ones.
+        let copy = try TarShardDataset(paths: [request.cleanOutput! + "/00000.tar"])
+        #expect(copy.count == set.count - drop)
+        let scores = try String(contentsOfFile: request.output + "/scores.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        let top = Set(scores.map { $0.split(separator: ",") }.filter { Int($0.last!)! <= drop }.map { Int($0[0])! })
+        let kept = Set(try (0..<copy.count).map { Int(try copy.record(at: $0).imageSource.split(separator: ":").last!.prefix(5))! })
+        #expect(top.count == drop && kept.isDisjoint(with: top) && kept.count == set.count - drop)
+        for i in 0..<copy.count {
+            let record = try copy.record(at: i)
+            let original = Int(record.imageSource.split(separator: ":").last!.prefix(5))!
+            #expect(record.caption == (try set.record(at: original)).caption)
+        }
+        // Writing over the input shards is refused.
+        request.cleanOutput = shard.deletingLastPathComponent().path
+        #expect { try PoisonDetector.run(request) } throws: { "\($0)".contains("overwrite the input shard") }
     }
 }

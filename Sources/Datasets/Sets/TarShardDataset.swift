@@ -1,3 +1,5 @@
+import Foundation
+
 /// webdataset shards: `.tar` files whose members are grouped by key, as img2dataset writes them
 /// (`00001.jpg` + `00001.txt`, optionally `00001.cls` with an integer label). The key is the
 /// member's path up to the first dot of its file name; images may be `.jpg`, `.jpeg` or `.png`.
@@ -202,6 +204,34 @@ public struct TarShardDataset: ImageTextDataset {
         } catch {
             throw .image(path: record.imageSource, reason: error.reason)
         }
+    }
+}
+
+extension TarShardDataset {
+    /// Copies the shards into `folder` under their own file names, without the entries `keep`
+    /// rejects (every member of a kept entry — image, caption, label — is copied byte for byte).
+    /// One shard is held in memory at a time.
+    ///
+    /// - Returns: the written shard paths, in shard order.
+    /// - Throws: ``DataError`` naming the shard that cannot be read or written.
+    public func writeCopy(into folder: String, keeping keep: (Int) -> Bool) throws(DataError) -> [String] {
+        var written: [String] = []
+        for (shard, path) in paths.enumerated() {
+            var writer = TarWriter()
+            for (index, entry) in entries.enumerated() where entry.shard == shard && keep(index) {
+                for member in [entry.image, entry.text, entry.label].compactMap({ $0 }) {
+                    writer.add(name: member.name, contents: try files[shard].read(offset: member.offset, count: member.size))
+                }
+            }
+            let target = folder + "/" + (path as NSString).lastPathComponent
+            do {
+                try Data(writer.finished()).write(to: URL(fileURLWithPath: target), options: .atomic)
+            } catch {
+                throw .io(path: target, reason: "cannot be written (\(error.localizedDescription))")
+            }
+            written.append(target)
+        }
+        return written
     }
 }
 
