@@ -22,14 +22,20 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
     /// Labelled evaluation sets; the first one also gives the per-epoch curves.
     public var evaluation: [EvaluationSpec]
     public var seeds: [UInt64]
+    /// Further rows that differ from the file's own in defences, rates, seeds, attack keys or
+    /// training keys (a SafeCLIP setting, a clean-label attack, a blended trigger), run after them.
+    public var variants: [VariantSpec]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, description, data, attack, defenses, model, training, evaluation, seeds
+        case name, description, data, attack, defenses, model, training, evaluation, seeds, variants
     }
 
     public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
     public static var nestedTypes: [String: any StrictConfig.Type] {
-        ["data": DataSpec.self, "attack": AttackSpec.self, "training": TrainingConfig.self, "evaluation": EvaluationSpec.self]
+        [
+            "data": DataSpec.self, "attack": AttackSpec.self, "training": TrainingConfig.self, "evaluation": EvaluationSpec.self,
+            "variants": VariantSpec.self,
+        ]
     }
 
     public init(from decoder: any Decoder) throws {
@@ -43,6 +49,7 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         training = try c.decodeIfPresent(TrainingConfig.self, forKey: .training) ?? TrainingConfig(data: "", model: "")
         evaluation = try c.decodeIfPresent([EvaluationSpec].self, forKey: .evaluation) ?? [EvaluationSpec(name: "test", path: "builtin")]
         seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds) ?? [0]
+        variants = try c.decodeIfPresent([VariantSpec].self, forKey: .variants) ?? []
     }
 
     /// Loads and checks the keys, types and values of an experiment file (not its paths).
@@ -59,8 +66,11 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         return config
     }
 
-    /// Checks values that the types alone do not (ranges, names, combinations).
-    public func validateValues(file: String) throws(ConfigError) {
+    /// Checks the values of the file's own rows (a resolved variant's, too).
+    ///
+    /// - Parameter cleanCLIPOnBase: a variant's CleanCLIP rows may fine-tune the file's own plain
+    ///   CLIP rows (the variant keeps the attack and lists no `none`).
+    func validateRows(file: String, cleanCLIPOnBase: Bool = false) throws(ConfigError) {
         func fail(_ key: String, _ reason: String) -> ConfigError { ConfigError(file: file, key: key, reason: reason) }
         if name.isEmpty { throw fail("name", "must not be empty") }
         try data.validate(file: file)
@@ -87,7 +97,7 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         if training.defense != .none { throw fail("training.defense", "list defences under the top-level 'defenses' key") }
         if training.manifest != nil { throw fail("training.manifest", "the experiment passes its own poisoning manifest") }
         if training.initWeights != nil { throw fail("training.init_weights", "experiments train from scratch (cleanclip fine-tunes the none row)") }
-        if let c = defenses.firstIndex(of: "cleanclip"), defenses.firstIndex(of: "none").map({ $0 > c }) ?? true {
+        if let c = defenses.firstIndex(of: "cleanclip"), defenses.firstIndex(of: "none").map({ $0 > c }) ?? !cleanCLIPOnBase {
             throw fail("defenses", "cleanclip fine-tunes the plain CLIP row: list 'none' before 'cleanclip'")
         }
         for d in defenses {
@@ -115,17 +125,224 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         }
     }
 
-    /// The rows of the experiment, in running order: amount, then defence, then seed.
-    public var rows: [RowPlan] {
-        var plans: [RowPlan] = []
-        for amount in attack.amounts {
-            for defense in defenses {
-                for seed in seeds {
-                    plans.append(RowPlan(defense: defense, seed: seed, amount: amount))
+    /// Checks values that the types alone do not (ranges, names, combinations), variants included.
+    public func validateValues(file: String) throws(ConfigError) {
+        try validateRows(file: file)
+        try validateCleanFilter(file: file, in: self)
+        func fail(_ key: String, _ reason: String) -> ConfigError { ConfigError(file: file, key: key, reason: reason) }
+        if !variants.isEmpty {
+            if variants.contains(where: { !$0.isFolderSafe }) {
+                throw fail("variants", "a variant name must be letters, digits, '-', '_' or '.' (it names row folders)")
+            }
+            if Set(variants.map(\.name)).count != variants.count { throw fail("variants", "two variants share a name") }
+            for (i, v) in variants.enumerated() {
+                do {
+                    let resolved = try self.resolved(v, file: file)
+                    let onBase = v.attack.isEmpty && !resolved.defenses.contains("none") && defenses.contains("none")
+                        && Set(resolved.attack.amounts).isSubset(of: attack.amounts) && Set(resolved.seeds).isSubset(of: seeds)
+                    try resolved.validateRows(file: file, cleanCLIPOnBase: onBase)
+                    try resolved.validateCleanFilter(file: file, in: self)
+                } catch {
+                    throw ConfigError(file: file, key: "variants.\(i).\(error.key)", reason: error.reason)
                 }
             }
         }
+    }
+
+    /// The keyword of `filter_model` that scores with the plain CLIP row trained on clean data
+    /// (rate 0) of the same seed.
+    public static let cleanFilterModel = "clean"
+
+    /// `filter_model: clean` needs the file's own rows to train plain CLIP at rate 0 first.
+    func validateCleanFilter(file: String, in base: ExperimentConfig) throws(ConfigError) {
+        guard defenses.contains("filter"), training.filter.model == Self.cleanFilterModel else { return }
+        guard base.attack.amounts.first == .rate(0), base.defenses.first == "none" else {
+            throw ConfigError(
+                file: file, key: "training.filter_model",
+                reason: "'clean' scores with the plain CLIP row at rate 0: list rate 0 first in attack.rates and 'none' first in defenses")
+        }
+    }
+
+    /// The rows of the experiment, in running order: the file's own (amount, then defence, then
+    /// seed), then each variant's in the same order. A variant that changes no attack or training
+    /// key only adds rows of the file's own kind (named without the variant; a row the file
+    /// already has is not repeated).
+    public var rows: [RowPlan] {
+        var plans: [RowPlan] = []
+        var seen: Set<String> = []
+        func add(_ amounts: [PoisonAmountSpec], _ defenses: [String], _ seeds: [UInt64], _ variant: VariantSpec?) {
+            for amount in amounts {
+                for defense in defenses {
+                    for seed in seeds {
+                        let row = RowPlan(
+                            defense: defense, seed: seed, amount: amount, variant: variant.flatMap { $0.changesSettings ? $0.name : nil },
+                            poisonVariant: variant.flatMap { $0.attack.isEmpty ? nil : $0.name })
+                        if seen.insert(row.id).inserted { plans.append(row) }
+                    }
+                }
+            }
+        }
+        add(attack.amounts, defenses, seeds, nil)
+        for v in variants {
+            add(v.rates.map { $0.map(PoisonAmountSpec.rate) } ?? attack.amounts, v.defenses ?? defenses, v.seeds ?? seeds, v)
+        }
         return plans
+    }
+
+    /// The configuration a variant's rows run with: the file's, with the variant's defences,
+    /// rates, seeds, attack keys and training keys in place of its own (`nil`: the file's own).
+    public func resolved(variant name: String?) throws -> ExperimentConfig {
+        guard let name else { return self }
+        guard let v = variants.first(where: { $0.name == name }) else {
+            throw ConfigError(file: name, key: "variants", reason: "no variant named '\(name)'")
+        }
+        return try resolved(v, file: "variant \(name)")
+    }
+
+    func resolved(_ v: VariantSpec, file: String) throws(ConfigError) -> ExperimentConfig {
+        var c = self
+        c.variants = []
+        if let d = v.defenses { c.defenses = d }
+        if let s = v.seeds { c.seeds = s }
+        c.attack = try ConfigValue.overriding(attack, with: v.attack, key: "attack", file: file)
+        if let rates = v.rates {
+            c.attack.rate = nil
+            c.attack.count = nil
+            c.attack.rates = rates
+        }
+        c.training = try ConfigValue.overriding(training, with: v.training, key: "training", file: file)
+        return c
+    }
+}
+
+/// Rows that differ from the experiment's own in a few keys; their results carry the variant's
+/// name (`safeclip · to-cap`). Keys not given are the file's.
+public struct VariantSpec: StrictConfig, Equatable, Sendable {
+    /// Names the variant in the report and in row folders (`safeclip-to-cap-rate0.02-seed1`).
+    public var name: String
+    public var description: String?
+    public var defenses: [String]?
+    /// Poison rates (the file's amounts when absent).
+    public var rates: [Double]?
+    public var seeds: [UInt64]?
+    /// Attack keys that differ (`captions: label-consistent`, `trigger: blended`); a variant that
+    /// changes the attack gets its own poisoned sets.
+    public var attack: [String: ConfigValue]
+    /// Training keys that differ (`safe_increment: 0.05`, `safe_ranking: similarity`).
+    public var training: [String: ConfigValue]
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, description, defenses, rates, seeds, attack, training }
+    public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+    public static var nestedTypes: [String: any StrictConfig.Type] { ["attack": AttackSpec.self, "training": TrainingConfig.self] }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+        defenses = try c.decodeIfPresent([String].self, forKey: .defenses)
+        rates = try c.decodeIfPresent([Double].self, forKey: .rates)
+        seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds)
+        attack = try c.decodeIfPresent([String: ConfigValue].self, forKey: .attack) ?? [:]
+        training = try c.decodeIfPresent([String: ConfigValue].self, forKey: .training) ?? [:]
+        for key in ["rate", "rates", "count"] where attack[key] != nil {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: c.codingPath + [CodingKeys.attack], debugDescription: "give a variant's rates as its own 'rates' key, not attack.\(key)"))
+        }
+    }
+
+    /// Whether the variant changes attack or training keys (else it only adds rows).
+    public var changesSettings: Bool { !attack.isEmpty || !training.isEmpty }
+
+    var isFolderSafe: Bool { !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") } }
+}
+
+/// A value of a configuration file kept as written, for keys that override another
+/// configuration's (an experiment variant's attack and training keys).
+public enum ConfigValue: Codable, Equatable, Sendable {
+    case bool(Bool)
+    case int(Int)
+    case double(Double)
+    /// A scalar that is no number or boolean.
+    case string(String)
+    case list([ConfigValue])
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int.self) { self = .int(i) }
+        else if let d = try? c.decode(Double.self) { self = .double(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else { self = .list(try c.decode([ConfigValue].self)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .bool(let b): try c.encode(b)
+        case .int(let i): try c.encode(i)
+        case .double(let d): try c.encode(d)
+        case .string(let s): try c.encode(s)
+        case .list(let l): try c.encode(l)
+        }
+    }
+
+    var json: Any {
+        switch self {
+        case .bool(let b): b
+        case .int(let i): i
+        case .double(let d): d
+        case .string(let s): s
+        case .list(let l): l.map(\.json)
+        }
+    }
+
+    /// The text a scalar was written as (a number given for a text key, such as `patch_size: 7`).
+    public var text: String {
+        switch self {
+        case .list(let l): "[" + l.map(\.text).joined(separator: ", ") + "]"
+        default: textValue as? String ?? ""
+        }
+    }
+
+    var textValue: Any {
+        switch self {
+        case .bool(let b): String(b)
+        case .int(let i): String(i)
+        case .double(let d): formatNumber(d)
+        case .string(let s): s
+        case .list(let l): l.map(\.textValue)
+        }
+    }
+
+    /// `base` with the keys of `overrides` replaced (encoded, merged, decoded again, so every key
+    /// is checked as in the file itself); a number given for a text key is taken as its text.
+    static func overriding<T: Codable>(_ base: T, with overrides: [String: ConfigValue], key: String, file: String) throws(ConfigError) -> T {
+        guard !overrides.isEmpty else { return base }
+        var object: [String: Any]
+        do {
+            object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(base)) as? [String: Any] ?? [:]
+        } catch {
+            throw ConfigError(file: file, key: key, reason: "cannot encode: \(error)")
+        }
+        for (k, v) in overrides { object[k] = v.json }
+        var asText: Set<String> = []
+        while true {
+            do {
+                let data = try JSONSerialization.data(withJSONObject: object)
+                return try JSONDecoder().decode(T.self, from: data)
+            } catch let DecodingError.typeMismatch(expected, context) {
+                let k = context.codingPath.first?.stringValue ?? ""
+                if expected == String.self, let v = overrides[k], asText.insert(k).inserted {
+                    object[k] = v.textValue
+                    continue
+                }
+                throw ConfigError(file: file, key: "\(key).\(k)", reason: "expected \(expected)")
+            } catch let DecodingError.dataCorrupted(context) {
+                throw ConfigError(file: file, key: ([key] + context.codingPath.map(\.stringValue)).joined(separator: "."), reason: context.debugDescription)
+            } catch {
+                throw ConfigError(file: file, key: key, reason: "\(error)")
+            }
+        }
     }
 }
 
@@ -357,7 +574,22 @@ public struct RowPlan: Hashable, Sendable, Codable {
     public var defense: String
     public var seed: UInt64
     public var amount: PoisonAmountSpec
+    /// The variant the row belongs to (nil: the file's own rows).
+    public var variant: String?
+    /// The variant whose attack poisoned the row's data (nil: the file's attack).
+    public var poisonVariant: String?
+
+    public init(defense: String, seed: UInt64, amount: PoisonAmountSpec, variant: String? = nil, poisonVariant: String? = nil) {
+        self.defense = defense
+        self.seed = seed
+        self.amount = amount
+        self.variant = variant
+        self.poisonVariant = poisonVariant
+    }
 
     /// The row's folder name under `DIR/rows/`.
-    public var id: String { "\(defense)-\(amount.tag)-seed\(seed)" }
+    public var id: String { "\(defense)-" + (variant.map { "\($0)-" } ?? "") + "\(amount.tag)-seed\(seed)" }
+
+    /// The poisoned set's tag (`rate0.01`, `blended-rate0.01`).
+    public var poisonTag: String { (poisonVariant.map { "\($0)-" } ?? "") + amount.tag }
 }

@@ -50,6 +50,8 @@ public struct RowResult: Codable, Sendable, Equatable {
     public var defense: String
     public var seed: UInt64
     public var amount: String
+    /// The variant of the experiment file the row belongs to (nil: the file's own rows).
+    public var variant: String?
     public var rate: Double?
     /// Poisoned pairs in the training data.
     public var poisoned: Int
@@ -63,8 +65,11 @@ public struct RowResult: Codable, Sendable, Equatable {
     public var evaluationSeconds: Double?
     public var evaluations: [String: SetResult]
 
+    /// Defence and variant (`safeclip@to-cap`): what the report groups, names and colours by.
+    public var series: String { variant.map { "\(defense)@\($0)" } ?? defense }
+
     enum CodingKeys: String, CodingKey {
-        case id, defense, seed, amount, rate, poisoned, status, reason, steps, evaluations
+        case id, defense, seed, amount, variant, rate, poisoned, status, reason, steps, evaluations
         case trainingPairs = "training_pairs", finalLoss = "final_loss", trainingSeconds = "training_seconds"
         case evaluationSeconds = "evaluation_seconds"
     }
@@ -73,6 +78,8 @@ public struct RowResult: Codable, Sendable, Equatable {
 /// A poisoned training set of the experiment.
 public struct PoisonedSetInfo: Codable, Sendable, Equatable {
     public var amount: String
+    /// The variant whose attack made the set (nil: the file's attack).
+    public var variant: String?
     public var folder: String
     public var csv: String
     public var manifest: String
@@ -80,7 +87,7 @@ public struct PoisonedSetInfo: Codable, Sendable, Equatable {
     public var poisoned: Int
 
     enum CodingKeys: String, CodingKey {
-        case amount, folder, csv, manifest, poisoned
+        case amount, variant, folder, csv, manifest, poisoned
         case cleanRows = "clean_rows"
     }
 }
@@ -144,7 +151,7 @@ public final class ExperimentRunner {
 
     var dataFolder: String { directory + "/data" }
     var cleanFolder: String { dataFolder + "/clean" }
-    func poisonFolder(_ amount: PoisonAmountSpec) -> String { dataFolder + "/poison-" + amount.tag }
+    func poisonFolder(_ row: RowPlan) -> String { dataFolder + "/poison-" + row.poisonTag }
     func rowFolder(_ row: RowPlan) -> String { directory + "/rows/" + row.id }
 
     /// The clean training CSV (prepared or given).
@@ -184,7 +191,7 @@ public final class ExperimentRunner {
         if let templates = config.attack.templates, templates.contains("/"), !fm.fileExists(atPath: templates) {
             missing.append("attack.templates: \(templates)")
         }
-        if let weights = config.training.filter.model, !fm.fileExists(atPath: weights) {
+        if let weights = config.training.filter.model, weights != ExperimentConfig.cleanFilterModel, !fm.fileExists(atPath: weights) {
             missing.append("training.filter_model: \(weights)")
         }
         if let weights = config.training.initWeights, !fm.fileExists(atPath: weights) {
@@ -207,10 +214,12 @@ public final class ExperimentRunner {
         try checkSameExperiment()
         try prepareData()
         var poisoned: [PoisonedSetInfo] = []
-        for amount in config.attack.amounts { poisoned.append(try poison(amount)) }
+        for row in poisonedSets { poisoned.append(try poison(row)) }
         var results = makeResults(poisoned: poisoned, rows: [])
         for row in config.rows {
-            let info = poisoned.first { $0.amount == row.amount.tag }!
+            guard let info = poisoned.first(where: { $0.amount == row.amount.tag && $0.variant == row.poisonVariant }) else {
+                throw ExperimentError.row(id: row.id, reason: "no poisoned set \(row.poisonTag)")
+            }
             let result = try runRow(row, poisoned: info)
             results.rows.append(result)
             try write(results)
@@ -222,7 +231,7 @@ public final class ExperimentRunner {
 
     func makeResults(poisoned: [PoisonedSetInfo], rows: [RowResult]) -> ExperimentResults {
         ExperimentResults(
-            name: config.name, configFile: configPath, config: config, commands: equivalentCommands(), trainCSV: trainCSV,
+            name: config.name, configFile: configPath, config: config, commands: (try? equivalentCommands()) ?? [], trainCSV: trainCSV,
             evaluationSets: Dictionary(uniqueKeysWithValues: config.evaluation.map { ($0.name, evaluationPath($0)) }),
             poisonedSets: poisoned, rows: rows, updated: ISO8601DateFormatter().string(from: Date()))
     }
@@ -259,13 +268,20 @@ public final class ExperimentRunner {
         _ = FileManager.default.createFile(atPath: stamp, contents: Data())
     }
 
-    func poison(_ amount: PoisonAmountSpec) throws -> PoisonedSetInfo {
-        let folder = poisonFolder(amount)
+    /// One row per poisoned set the rows need (an amount of the file's attack or of a variant's).
+    var poisonedSets: [RowPlan] {
+        var seen: Set<String> = []
+        return config.rows.filter { seen.insert($0.poisonTag).inserted }
+    }
+
+    func poison(_ row: RowPlan) throws -> PoisonedSetInfo {
+        let amount = row.amount
+        let folder = poisonFolder(row)
         let stamp = folder + "/.complete"
         let manifestPath = folder + "/manifest.json"
         if !FileManager.default.fileExists(atPath: stamp) {
             log("poisoning \(amount) of \(trainCSV) into \(folder)")
-            let a = config.attack
+            let a = try config.resolved(variant: row.poisonVariant).attack
             var templates: [String] = []
             if a.captions == .template {
                 let beside = ((trainCSV as NSString).deletingLastPathComponent as NSString).appendingPathComponent("classes.json")
@@ -285,13 +301,14 @@ public final class ExperimentRunner {
         }
         let manifest = try PoisonManifest.load(path: manifestPath)
         return PoisonedSetInfo(
-            amount: amount.tag, folder: folder, csv: folder + "/train.csv", manifest: manifestPath, cleanRows: manifest.cleanRows,
+            amount: amount.tag, variant: row.poisonVariant, folder: folder, csv: folder + "/train.csv", manifest: manifestPath, cleanRows: manifest.cleanRows,
             poisoned: manifest.rows.count)
     }
 
     /// The training settings of a row.
-    func trainingConfig(for row: RowPlan, poisoned: PoisonedSetInfo) -> TrainingConfig {
-        var t = config.training
+    func trainingConfig(for row: RowPlan, poisoned: PoisonedSetInfo) throws -> TrainingConfig {
+        let resolved = try config.resolved(variant: row.variant)
+        var t = resolved.training
         t.data = poisoned.csv
         t.model = config.model
         t.seed = row.seed
@@ -302,10 +319,17 @@ public final class ExperimentRunner {
         if t.defense.finetunes {
             // CleanCLIP fine-tunes the poisoned CLIP model of the same seed and amount on clean pairs.
             t.data = trainCSV
-            t.initWeights = rowFolder(RowPlan(defense: "none", seed: row.seed, amount: row.amount)) + "/run/model.safetensors"
+            // A variant without its own plain CLIP rows fine-tunes the file's own (validated).
+            var base = resolved.defenses.contains("none") ? row : RowPlan(defense: row.defense, seed: row.seed, amount: row.amount)
+            base.defense = "none"
+            t.initWeights = rowFolder(base) + "/run/model.safetensors"
         } else if row.defense != ExperimentDefenses.detect {
             // With the manifest, a defence that selects pairs reports how many poisoned ones it caught.
             t.manifest = poisoned.manifest
+        }
+        if t.defense == .filter, t.filter.model == ExperimentConfig.cleanFilterModel {
+            // The filter scores with the plain CLIP model trained on the clean data, same seed.
+            t.filter.model = rowFolder(RowPlan(defense: "none", seed: row.seed, amount: .rate(0))) + "/run/model.safetensors"
         }
         return t
     }
@@ -318,7 +342,7 @@ public final class ExperimentRunner {
             return done
         }
         var result = RowResult(
-            id: row.id, defense: row.defense, seed: row.seed, amount: row.amount.tag, rate: row.amount.rateValue,
+            id: row.id, defense: row.defense, seed: row.seed, amount: row.amount.tag, variant: row.variant, rate: row.amount.rateValue,
             poisoned: poisoned.poisoned, trainingPairs: poisoned.cleanRows + poisoned.poisoned, status: "finished",
             evaluations: [:])
         guard ExperimentDefenses.objective(row.defense) != nil else {
@@ -327,7 +351,7 @@ public final class ExperimentRunner {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let manifest = try PoisonManifest.load(path: poisoned.manifest)
         let sets = try config.evaluation.map { ($0, try openEvaluationSet(evaluationPath($0))) }
-        var training = trainingConfig(for: row, poisoned: poisoned)
+        var training = try trainingConfig(for: row, poisoned: poisoned)
         if row.defense == ExperimentDefenses.detect {
             // Detect, drop, train (DetectDefense.swift): plain CLIP on the cleaned data.
             training.data = try DetectDefense.cleanedData(
@@ -390,7 +414,7 @@ public final class ExperimentRunner {
     // MARK: Commands
 
     /// The `clipguard` commands that do what this experiment does, step by step.
-    public func equivalentCommands() -> [String] {
+    public func equivalentCommands() throws -> [String] {
         var lines: [String] = []
         let d = config.data
         if let builtin = d.builtin {
@@ -399,9 +423,10 @@ public final class ExperimentRunner {
             if let l = d.evalLimit { c += " --eval-limit \(l)" }
             lines.append(c)
         }
-        let a = config.attack
-        for amount in a.amounts {
-            var c = "clipguard poison --data \(trainCSV) --out \(poisonFolder(amount)) --target \(shellQuote(a.target))"
+        for set in poisonedSets {
+            let a = try config.resolved(variant: set.poisonVariant).attack
+            let amount = set.amount
+            var c = "clipguard poison --data \(trainCSV) --out \(poisonFolder(set)) --target \(shellQuote(a.target))"
             c += " --trigger \(a.trigger.rawValue)"
             switch amount {
             case .rate(let r): c += " --rate \(formatNumber(r))"
@@ -411,15 +436,22 @@ public final class ExperimentRunner {
             if let p = a.patchSize { c += " --patch-size \(p)" }
             c += " --patch-color \(a.patchColor)"
             if let p = a.patchPosition { c += " --patch-position \(p.rawValue)" }
+            if let x = a.blendWeight { c += " --blend-weight \(formatNumber(x))" }
+            if let x = a.sigAmplitude { c += " --sig-amplitude \(formatNumber(x))" }
+            if let x = a.sigFrequency { c += " --sig-frequency \(formatNumber(x))" }
+            if let x = a.warpStrength { c += " --warp-strength \(formatNumber(x))" }
+            if let x = a.warpGrid { c += " --warp-grid \(x)" }
+            if let t = a.templates { c += " --templates \(shellQuote(t))" }
+            if let l = a.targetLabel { c += " --target-label \(l)" }
             c += " --seed \(a.seed)"
             lines.append(c)
         }
         for row in config.rows {
-            let folder = poisonFolder(row.amount)
+            let folder = poisonFolder(row)
             let info = PoisonedSetInfo(
-                amount: row.amount.tag, folder: folder, csv: folder + "/train.csv", manifest: folder + "/manifest.json", cleanRows: 0,
+                amount: row.amount.tag, variant: row.poisonVariant, folder: folder, csv: folder + "/train.csv", manifest: folder + "/manifest.json", cleanRows: 0,
                 poisoned: 0)
-            var training = trainingConfig(for: row, poisoned: info)
+            var training = try trainingConfig(for: row, poisoned: info)
             if row.defense == ExperimentDefenses.detect {
                 // DetectDefense: detect with a warm-up, drop the top fraction, train on the rest.
                 let request = DetectDefense.request(config: training, runDirectory: rowFolder(row) + "/run", manifestPath: info.manifest)
@@ -429,7 +461,7 @@ public final class ExperimentRunner {
             lines.append(training.commandLine(out: rowFolder(row) + "/run").map(shellQuote).joined(separator: " "))
             for spec in config.evaluation {
                 var e = "clipguard eval --checkpoint \(rowFolder(row))/run/model.safetensors --dataset \(evaluationPath(spec))"
-                if spec.asr { e += " --trigger-from \(poisonFolder(row.amount))/manifest.json" }
+                if spec.asr { e += " --trigger-from \(poisonFolder(row))/manifest.json" }
                 if let l = spec.limit { e += " --limit \(l)" }
                 lines.append(e + " --json")
             }

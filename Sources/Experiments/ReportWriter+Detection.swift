@@ -70,7 +70,7 @@ extension ReportWriter {
     func catchGroups() -> [[RowCatch]] {
         var groups: [[RowCatch]] = []
         for c in results.rows.compactMap(rowCatch) {
-            if let i = groups.firstIndex(where: { $0[0].row.defense == c.row.defense && $0[0].row.amount == c.row.amount }) {
+            if let i = groups.firstIndex(where: { $0[0].row.series == c.row.series && $0[0].row.amount == c.row.amount }) {
                 groups[i].append(c)
             } else {
                 groups.append([c])
@@ -115,7 +115,7 @@ extension ReportWriter {
         ]]
         for g in groups {
             let r = g[0].row
-            var cells = [Self.defenseName(r.defense), amountLabel(r.amount), String(r.poisoned), String(g.count), Self.caughtText(g)]
+            var cells = [Self.defenseName(r.series), amountLabel(r.amount), String(r.poisoned), String(g.count), Self.caughtText(g)]
             for score in [\RowCatch.similarity, \RowCatch.posterior] {
                 let a = Self.firstAndLast(g, score)
                 cells.append(Self.aurocText(a.first))
@@ -132,7 +132,7 @@ extension ReportWriter {
         var out: [String] = []
         for g in catchGroups() {
             let r = g[0].row
-            let name = "\(Self.defenseName(r.defense)) at \(amountLabel(r.amount))"
+            let name = "\(Self.defenseName(r.series)) at \(amountLabel(r.amount))"
             let verb = r.defense == "filter" ? "dropped" : "in the risky set"
             var line = "\(name): poisoned pairs \(verb) (mean over \(g.count) seed\(g.count == 1 ? "" : "s")) \(Self.caughtText(g))"
             let sim = Self.firstAndLast(g, \.similarity), post = Self.firstAndLast(g, \.posterior)
@@ -162,7 +162,7 @@ extension ReportWriter {
                 guard !selections.isEmpty else { continue }
                 caught.lines.append(.init(
                     name: seriesName(c.row), points: selections.map { (Double($0.epoch), 100 * Double($0.caught) / Double($0.total)) },
-                    markers: true, dash: dash(amount: c.row.amount), connected: selections.count > 1, colour: Self.colour(ofDefense: c.row.defense),
+                    markers: true, dash: dash(amount: c.row.amount), connected: selections.count > 1, colour: colour(c.row.series),
                     pointLabels: seedIndex == 0 ? selections.map { "\($0.caught)/\($0.total)" } : nil))
             }
         }
@@ -175,11 +175,11 @@ extension ReportWriter {
             let r = g[0].row
             let files = g.map { similarityFiles($0.row).filter { $0.file.poisoned != nil } }
             guard files.contains(where: { !$0.isEmpty }) else { continue }
-            var roc = SVGPlot(title: "ROC: \(Self.defenseName(r.defense)) at \(amountLabel(r.amount))", xLabel: "false-positive rate (clean pairs flagged)", yLabel: "true-positive rate (poisoned pairs flagged)")
+            var roc = SVGPlot(title: "ROC: \(Self.defenseName(r.series)) at \(amountLabel(r.amount))", xLabel: "false-positive rate (clean pairs flagged)", yLabel: "true-positive rate (poisoned pairs flagged)")
             roc.xRange = 0...1
             roc.yRange = 0...1
             roc.lines.append(.init(name: "chance", points: [(0, 0), (1, 1)], dash: "2 3", colour: "#999999"))
-            let colour = Self.colour(ofDefense: r.defense)
+            let colour = colour(r.series)
             // The first and the last pass (the filter has one), similarity solid, posterior dashed.
             for (which, opacity) in [("first", 0.45), ("last", 1.0)] {
                 for (scoreName, dash) in [("similarity", nil), ("posterior", "6 3")] as [(String, String?)] {

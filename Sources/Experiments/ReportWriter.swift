@@ -62,6 +62,8 @@ public struct ReportWriter {
     /// One line of the results table: a defence at a poison amount, over its seeds.
     public struct SummaryLine {
         public var defense: String
+        /// The experiment variant (nil: the file's own rows).
+        public var variant: String?
         public var amount: String
         public var rate: Double?
         public var poisoned: Int
@@ -71,18 +73,21 @@ public struct ReportWriter {
         public var top1: [String: [Double]]
         public var asr: [String: [Double]]
         public var seconds: [Double]
+
+        /// Defence and variant (`safeclip@to-cap`): what the report groups, names and colours by.
+        public var series: String { variant.map { "\(defense)@\($0)" } ?? defense }
     }
 
     /// The finished and unavailable rows grouped by amount and defence, in the file's order.
     public func summary() -> [SummaryLine] {
         var lines: [SummaryLine] = []
         for row in results.rows {
-            if let i = lines.firstIndex(where: { $0.defense == row.defense && $0.amount == row.amount }) {
+            if let i = lines.firstIndex(where: { $0.series == row.series && $0.amount == row.amount }) {
                 lines[i].seeds.append(row.seed)
                 add(row, to: &lines[i])
             } else {
                 var line = SummaryLine(
-                    defense: row.defense, amount: row.amount, rate: row.rate, poisoned: row.poisoned, seeds: [row.seed], status: row.status,
+                    defense: row.defense, variant: row.variant, amount: row.amount, rate: row.rate, poisoned: row.poisoned, seeds: [row.seed], status: row.status,
                     top1: [:], asr: [:], seconds: [])
                 add(row, to: &line)
                 lines.append(line)
@@ -108,8 +113,10 @@ public struct ReportWriter {
 
     static func mean(_ v: [Double]) -> Double? { v.isEmpty ? nil : v.reduce(0, +) / Double(v.count) }
 
+    /// The name of a defence, or of a variant's (`safeclip@to-cap` → `SafeCLIP · to-cap`).
     static func defenseName(_ d: String) -> String {
-        switch d {
+        if let at = d.firstIndex(of: "@") { return defenseName(String(d[..<at])) + " · " + d[d.index(after: at)...] }
+        return switch d {
         case "none": "CLIP (no defence)"
         case "safeclip": "SafeCLIP"
         case "roclip": "RoCLIP"
@@ -131,7 +138,7 @@ public struct ReportWriter {
         header.append("train time")
         var rows = [header]
         for line in summary() {
-            var cells = [Self.defenseName(line.defense), amountLabel(line.amount), String(line.poisoned), String(line.seeds.count)]
+            var cells = [Self.defenseName(line.series), amountLabel(line.amount), String(line.poisoned), String(line.seeds.count)]
             if line.status != "finished" {
                 cells.append(contentsOf: Array(repeating: "not run", count: header.count - cells.count - 1))
                 cells.append("–")
@@ -170,16 +177,19 @@ public struct ReportWriter {
         var out: [String] = []
         let lines = summary().filter { $0.status == "finished" }
         for clip in lines where clip.defense == "none" {
+            let attack = attackVariant(clip.variant)
+            let clipTop1 = Self.mean(clip.top1[first] ?? []) ?? 0
             guard let asr = Self.mean(clip.asr[first] ?? []) else { continue }
             let verdict = asr >= 0.5 ? "the backdoor takes" : asr < 0.2 ? "the backdoor does not take" : "the backdoor partly takes"
             out.append(String(
-                format: "At %@ poison (%d pair%@), %@ for CLIP: ASR %.1f%% on %@ (clean top-1 %.1f%%).", amountLabel(clip.amount), clip.poisoned, clip.poisoned == 1 ? "" : "s",
-                verdict, 100 * asr, first, 100 * (Self.mean(clip.top1[first] ?? []) ?? 0)))
-            for other in lines where other.amount == clip.amount && other.defense != "none" {
+                format: "At %@ poison (%d pair%@%@), %@ for CLIP: ASR %.1f%% on %@ (clean top-1 %.1f%%).", amountLabel(clip.amount), clip.poisoned, clip.poisoned == 1 ? "" : "s",
+                attack.map { ", attack of variant \($0)" } ?? "", verdict, 100 * asr, first, 100 * (Self.mean(clip.top1[first] ?? []) ?? 0)))
+            for other in lines where other.amount == clip.amount && other.defense != "none" && baseline(of: other) == clip.variant {
                 guard let a = Self.mean(other.asr[first] ?? []), let t = Self.mean(other.top1[first] ?? []) else { continue }
                 out.append(String(
-                    format: "  %@ at %@: ASR %.1f%% (CLIP %.1f%%), clean top-1 %.1f%% (CLIP %.1f%%).", Self.defenseName(other.defense),
-                    amountLabel(other.amount), 100 * a, 100 * asr, 100 * t, 100 * (Self.mean(clip.top1[first] ?? []) ?? 0)))
+                    format: "  %@ at %@: ASR %.1f%% (CLIP %.1f%%), clean top-1 %.1f%% (CLIP %.1f%%: %@ %.1f points).", Self.defenseName(other.series),
+                    amountLabel(other.amount), 100 * a, 100 * asr, 100 * t, 100 * clipTop1, t <= clipTop1 ? "costs" : "gains",
+                    100 * abs(t - clipTop1)))
             }
         }
         out.append(contentsOf: detectionFindings())
@@ -189,7 +199,38 @@ public struct ReportWriter {
         return out
     }
 
+    /// The variant whose attack a variant's rows use (nil: the file's attack).
+    func attackVariant(_ variant: String?) -> String? {
+        guard let v = results.config.variants.first(where: { $0.name == variant }) else { return nil }
+        return v.attack.isEmpty ? nil : v.name
+    }
+
+    /// The variant whose plain CLIP rows a line is compared with: its own when it has them,
+    /// else the file's own rows (`.some(nil)`) when it keeps the file's attack; `nil`: none.
+    func baseline(of line: SummaryLine) -> String?? {
+        guard let name = line.variant, let v = results.config.variants.first(where: { $0.name == name }) else { return .some(nil) }
+        if (v.defenses ?? results.config.defenses).contains("none") { return .some(name) }
+        return v.attack.isEmpty ? .some(nil) : .none
+    }
+
     // MARK: Styles
+
+    /// The colour of a series (``SummaryLine/series``): a defence's own, or for a variant's rows
+    /// one of further colours by the variant's place in the file.
+    func colour(_ series: String) -> String {
+        guard let at = series.firstIndex(of: "@") else { return Self.colour(ofDefense: series) }
+        let name = String(series[series.index(after: at)...])
+        let i = results.config.variants.firstIndex { $0.name == name } ?? 0
+        let j = i * 3 + (Self.variantDefenses.firstIndex(of: String(series[..<at])) ?? 0)
+        return Self.variantPalette[j % Self.variantPalette.count]
+    }
+
+    static let variantDefenses = ["none", "safeclip", "roclip", "cleanclip", "filter", "detect"]
+    /// Paul Tol's muted and bright colours, none of them the defences' own.
+    static let variantPalette = [
+        "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499", "#66CCEE", "#228833", "#BBBBBB",
+        "#4477AA", "#EE6677", "#AA3377",
+    ]
 
     /// The colour of a defence in every plot: plain CLIP grey, then the Okabe–Ito colours;
     /// poisoned pairs are always ``poisonColour``.
@@ -220,7 +261,7 @@ public struct ReportWriter {
     }
 
     /// A row's series name: defence and poison amount (its seeds share it).
-    func seriesName(_ row: RowResult) -> String { "\(Self.defenseName(row.defense)) · \(amountLabel(row.amount))" }
+    func seriesName(_ row: RowResult) -> String { "\(Self.defenseName(row.series)) · \(amountLabel(row.amount))" }
 
     /// The shading of a training phase.
     static func phaseColour(_ phase: String) -> String {
@@ -282,7 +323,7 @@ public struct ReportWriter {
         var out: [(String, String)] = []
         let lines = summary().filter { $0.status == "finished" }
         guard !lines.isEmpty else { return [] }
-        let defenses = ordered(lines.map(\.defense))
+        let defenses = ordered(lines.map(\.series))
         let first = results.config.evaluation.first?.name ?? "test"
         let asrSet = results.config.evaluation.first(where: \.asr)?.name
 
@@ -292,13 +333,13 @@ public struct ReportWriter {
             scatter.yRange = 0...100
             for d in defenses {
                 var points: [(Double, Double)] = [], errors: [(x: Double, y: Double)] = [], labels: [String] = []
-                for l in lines where l.defense == d {
+                for l in lines where l.series == d {
                     guard let a = Self.stats(l.asr[asrSet] ?? []), let t = Self.stats(l.top1[asrSet] ?? []) else { continue }
                     points.append((100 * a.mean, 100 * t.mean))
                     errors.append((100 * a.std, 100 * t.std))
                     labels.append(amountLabel(l.amount))
                 }
-                scatter.lines.append(.init(name: Self.defenseName(d), points: points, connected: false, colour: Self.colour(ofDefense: d), errors: errors, pointLabels: labels))
+                scatter.lines.append(.init(name: Self.defenseName(d), points: points, connected: false, colour: colour(d), errors: errors, pointLabels: labels))
             }
             out.append((
                 "The trade-off: clean top-1 (y) against ASR (x) on \(asrSet), one point per defence and poison amount (labelled), mean over seeds with ± std error bars; the best defence sits top left.",
@@ -312,10 +353,10 @@ public struct ReportWriter {
             let set = key == "top1" ? first : asrSet!
             let series = defenses.map { d in
                 let figures = amounts.map { a -> (mean: Double, std: Double)? in
-                    guard let l = lines.first(where: { $0.defense == d && $0.amount == a }) else { return nil }
+                    guard let l = lines.first(where: { $0.series == d && $0.amount == a }) else { return nil }
                     return Self.stats((key == "top1" ? l.top1 : l.asr)[set] ?? []).map { (100 * $0.mean, 100 * $0.std) }
                 }
-                return (name: Self.defenseName(d), values: figures.map { $0?.mean }, colour: Optional(Self.colour(ofDefense: d)), errors: figures.map { $0?.std })
+                return (name: Self.defenseName(d), values: figures.map { $0?.mean }, colour: Optional(colour(d)), errors: figures.map { $0?.std })
             }
             let plot = SVGPlot.groupedBars(
                 title: key == "top1" ? "Final clean top-1 (\(set))" : "Final ASR (\(set))", yLabel: key == "top1" ? "top-1 %" : "ASR %",
@@ -333,12 +374,12 @@ public struct ReportWriter {
             for (j, d) in defenses.enumerated() {
                 let shift = pow(10, 0.03 * (Double(j) - Double(defenses.count - 1) / 2))
                 var points: [(Double, Double)] = [], errors: [(x: Double, y: Double)] = []
-                for l in lines where l.defense == d {
+                for l in lines where l.series == d {
                     guard let r = l.rate, r > 0, let a = Self.stats(l.asr[asrSet] ?? []) else { continue }
                     points.append((100 * r * shift, 100 * a.mean))
                     errors.append((0, 100 * a.std))
                 }
-                sweep.lines.append(.init(name: Self.defenseName(d), points: points, connected: false, colour: Self.colour(ofDefense: d), errors: errors))
+                sweep.lines.append(.init(name: Self.defenseName(d), points: points, connected: false, colour: colour(d), errors: errors))
             }
             let zero = lines.contains { $0.rate == 0 } ? " Rows without poison (rate 0) cannot sit on a log axis and are left out." : ""
             out.append((
@@ -374,7 +415,7 @@ public struct ReportWriter {
         var safeCLIPRow: String?
         for row in finished {
             let records = metrics(row.id)
-            let style = (colour: Self.colour(ofDefense: row.defense), dash: dash(amount: row.amount), name: seriesName(row))
+            let style = (colour: colour(row.series), dash: dash(amount: row.amount), name: seriesName(row))
             let steps = Self.stepRecords(records)
             let points = smooth(steps.compactMap { r -> (Double, Double, String)? in
                 guard let s = r["step"] as? Int, let l = r["loss"] as? Double else { return nil }
@@ -456,7 +497,7 @@ public struct ReportWriter {
         var shown = Set<String>()
         for row in results.rows where row.status == "finished" {
             let files = similarityFiles(row)
-            guard !files.isEmpty, shown.insert(row.defense + "|" + row.amount).inserted else { continue }
+            guard !files.isEmpty, shown.insert(row.series + "|" + row.amount).inserted else { continue }
             for (name, file) in files.count > 1 ? [files.first!, files.last!] : [files[0]] {
                 let sims = file.similarity
                 let flags = file.poisoned.flatMap { $0.count == sims.count ? $0 : nil } ?? Array(repeating: false, count: sims.count)
@@ -467,7 +508,7 @@ public struct ReportWriter {
                 let binCount = 40
                 let what = row.defense == "filter" ? "filter scores before training" : "selection at epoch \(file.epoch)"
                 var plot = SVGPlot(title: "\(row.id): pair similarities, \(what)", xLabel: "cosine similarity", yLabel: "pairs")
-                plot.bars.append(.init(name: "clean pairs (\(clean.count))", bins: SVGPlot.histogram(clean, range: range, bins: binCount), colour: Self.colour(ofDefense: row.defense), opacity: 0.45))
+                plot.bars.append(.init(name: "clean pairs (\(clean.count))", bins: SVGPlot.histogram(clean, range: range, bins: binCount), colour: colour(row.series), opacity: 0.45))
                 if !poisoned.isEmpty {
                     let bins = SVGPlot.histogram(poisoned, range: range, bins: binCount).filter { $0.y > 0 }
                     plot.bars.append(.init(name: "poisoned pairs (\(poisoned.count))", bins: bins, colour: Self.poisonColour, opacity: 0.9, valueLabels: true))
@@ -535,11 +576,27 @@ public struct ReportWriter {
 
     // MARK: Writing
 
-    /// Writes report.md and report.html.
+    /// Writes report.md, report.html and `plots/` (every plot as an SVG file and the poisoned
+    /// images, which report.md shows, so the Markdown reads on its own wherever it is copied).
     public func write() throws {
-        try markdown().write(toFile: directory + "/report.md", atomically: true, encoding: .utf8)
-        try html().write(toFile: directory + "/report.html", atomically: true, encoding: .utf8)
+        let figures = plots()
+        let folder = directory + "/plots"
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: folder)
+        try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for (i, figure) in figures.enumerated() {
+            try figure.svg.write(toFile: folder + "/" + Self.plotFile(i), atomically: true, encoding: .utf8)
+        }
+        for (i, image) in poisonedImages().enumerated() {
+            guard let data = fm.contents(atPath: image.path) else { continue }
+            try data.write(to: URL(fileURLWithPath: folder + "/" + Self.imageFile(i)), options: .atomic)
+        }
+        try markdown(plots: figures).write(toFile: directory + "/report.md", atomically: true, encoding: .utf8)
+        try html(plots: figures).write(toFile: directory + "/report.html", atomically: true, encoding: .utf8)
     }
+
+    static func plotFile(_ i: Int) -> String { String(format: "plot-%02d.svg", i + 1) }
+    static func imageFile(_ i: Int) -> String { String(format: "poisoned-%02d.png", i + 1) }
 
     func dataLines() -> [String] {
         var lines: [String] = []
@@ -550,7 +607,7 @@ public struct ReportWriter {
             lines.append("Training data: `\(results.trainCSV)`.")
         }
         for p in results.poisonedSets {
-            lines.append("Poisoned set \(amountLabel(p.amount)): \(p.cleanRows) clean + \(p.poisoned) poisoned pairs = \(p.cleanRows + p.poisoned) (`\(p.csv)`).")
+            lines.append("Poisoned set \(amountLabel(p.amount))\(p.variant.map { " (attack of variant \($0))" } ?? ""): \(p.cleanRows) clean + \(p.poisoned) poisoned pairs = \(p.cleanRows + p.poisoned) (`\(p.csv)`).")
         }
         let a = c.attack
         lines.append(
@@ -561,6 +618,17 @@ public struct ReportWriter {
         let t = c.training
         lines.append(
             "Model `\(c.model)`; \(t.epochs) epochs, batch \(t.batchSize), lr \(t.lr), warm-up \(t.warmupSteps) steps, weight decay \(t.weightDecay), \(t.precision); seeds \(c.seeds.map(String.init).joined(separator: ", ")).")
+        for v in c.variants {
+            let changes = v.attack.sorted { $0.key < $1.key }.map { "attack.\($0.key) = \($0.value.text)" }
+                + v.training.sorted { $0.key < $1.key }.map { "training.\($0.key) = \($0.value.text)" }
+            var rows: [String] = []
+            if let d = v.defenses { rows.append("defences " + d.map(Self.defenseName).joined(separator: ", ")) }
+            if let r = v.rates { rows.append("rates " + r.map { PoisonAmountSpec.rate($0).description }.joined(separator: ", ")) }
+            if let seeds = v.seeds { rows.append("seeds " + seeds.map(String.init).joined(separator: ", ")) }
+            lines.append(
+                "Variant `\(v.name)`\(v.description.map { ": " + $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? "")"
+                    + " (\((rows + (changes.isEmpty ? ["no other settings: rows named as the file's own"] : changes)).joined(separator: "; "))).")
+        }
         return lines
     }
 
@@ -596,10 +664,14 @@ public struct ReportWriter {
     }
 
     /// The report as Markdown (plots live in report.html).
-    public func markdown() -> String {
+    ///
+    /// - Parameter plots: the figures, written by ``write()`` as `plots/plot-NN.svg` (nil: computed
+    ///   here and named the same).
+    public func markdown(plots figures: [(caption: String, svg: String)]? = nil) -> String {
+        let figures = figures ?? plots()
         var s = "# Experiment: \(results.name)\n\n"
         if let d = results.config.description { s += d + "\n\n" }
-        s += "Updated \(results.updated). Plots: see `report.html` in this folder.\n\n## Results\n\n"
+        s += "Updated \(results.updated). The same report with the plots inline: `report.html` in this folder.\n\n## Results\n\n"
         s += "Mean ± sample standard deviation over seeds where there are several. ASR = share of non-target test images that, with the trigger, are classified as the target.\n\n"
         s += markdownTable(table())
         let found = findings()
@@ -608,21 +680,21 @@ public struct ReportWriter {
         if !caught.isEmpty {
             s += "\n## Poisoned pairs caught\n\nBy the defences that select pairs, against the poison manifest; AUROC of each score (lower similarity or posterior = more suspicious; 0.5 = chance, 1 = perfect).\n\n" + markdownTable(caught)
         }
+        if !figures.isEmpty {
+            s += "\n## Plots\n\n"
+            for (i, figure) in figures.enumerated() { s += "![plot \(i + 1)](plots/\(Self.plotFile(i)))\n\n*\(figure.caption)*\n\n" }
+        }
         s += "\n## Rows\n\n" + markdownTable(rowLines())
         s += "\n## Data and attack\n\n" + dataLines().map { "- " + $0 }.joined(separator: "\n") + "\n"
         let images = poisonedImages()
         if !images.isEmpty {
-            s += "\nPoisoned training images (model input):\n\n"
-            s += images.map { "![\($0.caption)](\(relative($0.path)))" }.joined(separator: " ") + "\n"
+            s += "\nPoisoned training images (model input; copies in `plots/`):\n\n"
+            s += images.enumerated().map { "![\($0.element.caption)](plots/\(Self.imageFile($0.offset)))" }.joined(separator: " ") + "\n"
         }
         s += "\n## Configuration (`\(results.configFile)`)\n\n```yaml\n\(configText())\n```\n"
         s += "\n## Equivalent commands\n\n```sh\n" + results.commands.joined(separator: "\n") + "\n```\n"
         s += "\nRegenerate this report with `clipguard report \(directory)`.\n"
         return s
-    }
-
-    func relative(_ path: String) -> String {
-        path.hasPrefix(directory + "/") ? String(path.dropFirst(directory.count + 1)) : path
     }
 
     func htmlTable(_ t: [[String]]) -> String {
@@ -632,7 +704,7 @@ public struct ReportWriter {
     }
 
     /// The report as one HTML file with everything inline.
-    public func html() -> String {
+    public func html(plots figures: [(caption: String, svg: String)]? = nil) -> String {
         let e = SVGPlot.escape
         var s = """
             <!DOCTYPE html>
@@ -661,7 +733,7 @@ public struct ReportWriter {
             s += "<h2>Poisoned pairs caught</h2>\n<p>By the defences that select pairs, against the poison manifest; AUROC of each score (lower similarity or posterior = more suspicious; 0.5 = chance, 1 = perfect).</p>\n" + htmlTable(caught)
         }
         s += "<h2>Plots</h2>\n"
-        for (caption, svg) in plots() { s += "<figure>\(svg)<figcaption>\(e(caption))</figcaption></figure>\n" }
+        for (caption, svg) in figures ?? plots() { s += "<figure>\(svg)<figcaption>\(e(caption))</figcaption></figure>\n" }
         let images = poisonedImages()
         if !images.isEmpty {
             s += "<h2>Poisoned training images (as the model sees them)</h2>\n<div class=\"strip\">"

@@ -82,7 +82,7 @@ struct ExperimentCommand: ParsableCommand {
             if !allowMissingData { problems += missing.count }
             guard problems == 0 else { throw ExitCode.failure }
             let rows = config.rows.count
-            print("\(file): valid — \(rows) row\(rows == 1 ? "" : "s") (\(config.defenses.count) defences × \(config.seeds.count) seeds × \(config.attack.amounts.count) poison amounts), model \(config.model)\(missing.isEmpty ? "" : ", \(missing.count) data path(s) missing")")
+            print("\(file): valid — \(rows) row\(rows == 1 ? "" : "s") (\(config.defenses.count) defences × \(config.seeds.count) seeds × \(config.attack.amounts.count) poison amounts\(config.variants.isEmpty ? "" : ", then \(config.variants.count) variant\(config.variants.count == 1 ? "" : "s")")), model \(config.model)\(missing.isEmpty ? "" : ", \(missing.count) data path(s) missing")")
         }
     }
 }

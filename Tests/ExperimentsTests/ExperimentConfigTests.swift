@@ -80,6 +80,67 @@ let validExperiment = """
         #expect((filter.map(ExperimentRunner.missingPaths) ?? []) == ["training.filter_model: /nonexistent/clean.safetensors"])
     }
 
+    @Test func variantsAddRowsWithTheirOwnSettings() throws {
+        let text = validExperiment.replacingOccurrences(of: "rate: 0.01", with: "rates: [0, 0.01]") + """
+
+            variants:
+              - {name: more, defenses: [none], seeds: [2]}
+              - {name: to-cap, defenses: [safeclip], rates: [0.01], training: {safe_growth: to-cap, lr: 0.003}}
+              - {name: blended, defenses: [none], rates: [0.02], seeds: [0], attack: {trigger: blended, blend_weight: 0.1, patch_size: 7}}
+              - {name: again, defenses: [none], rates: [0.01], seeds: [0]}
+            """
+        let config = try ExperimentConfig.decode(text, file: "exp.yaml")
+        let ids = config.rows.map(\.id)
+        // The file's 8 rows, then: `more` adds plain rows (no new settings: not named after it),
+        // `to-cap` and `blended` add named rows, `again` repeats an existing row and adds none.
+        #expect(ids.count == 8 + 2 + 2 + 1)
+        #expect(ids.suffix(5) == [
+            "none-rate0-seed2", "none-rate0.01-seed2", "safeclip-to-cap-rate0.01-seed0", "safeclip-to-cap-rate0.01-seed1",
+            "none-blended-rate0.02-seed0",
+        ])
+        #expect(Set(ids).count == ids.count)
+        let toCap = try config.resolved(variant: "to-cap")
+        #expect(toCap.training.safeCLIP.safeGrowth == .toCap && toCap.training.lr == 0.003)
+        #expect(toCap.training.epochs == 2 && toCap.attack == config.attack.with(rates: [0.01]))
+        let blended = try config.resolved(variant: "blended")
+        #expect(blended.attack.trigger == .blended && blended.attack.blendWeight == 0.1)
+        #expect(blended.attack.patchSize == "7")  // a number given for a text key is its text
+        #expect(blended.training == config.training)
+        // Only a variant that changes the attack poisons its own sets.
+        #expect(config.rows.last?.poisonTag == "blended-rate0.02")
+        #expect(config.rows.first { $0.variant == "to-cap" }?.poisonTag == "rate0.01")
+        // The resolved configuration survives the experiment.json round trip.
+        let saved = try JSONDecoder().decode(ExperimentConfig.self, from: ConfigFile.jsonData(config))
+        #expect(saved == config)
+    }
+
+    @Test func badVariantsAreNamed() {
+        func variant(_ v: String) -> ConfigError? { error(validExperiment + "\nvariants:\n  - \(v)") }
+        #expect(variant("{name: x, training: {learning_rate: 1}}")?.key == "variants.0.training.learning_rate")
+        #expect(variant("{name: x, attack: {colour: red}}")?.key == "variants.0.attack.colour")
+        #expect(variant("{name: x, training: {epochs: two}}")?.key == "variants.0.training.epochs")
+        #expect(variant("{name: x, training: {batch_size: 1}}")?.key == "variants.0.training.batch_size")
+        #expect(variant("{name: x, defenses: [magic]}")?.key == "variants.0.defenses.0")
+        #expect(variant("{name: x, rates: [2]}")?.key == "variants.0.attack.rates")
+        #expect(variant("{name: x, attack: {rate: 0.1}}")?.key.hasPrefix("variants.0") == true)
+        #expect(variant("{name: 'a b'}")?.key == "variants")
+        #expect(error(validExperiment + "\nvariants: [{name: x}, {name: x}]")?.key == "variants")
+        // CleanCLIP in a variant fine-tunes the file's own plain CLIP rows only where they exist.
+        #expect(variant("{name: x, defenses: [cleanclip]}") == nil)
+        #expect(variant("{name: x, defenses: [cleanclip], rates: [0.5]}")?.key == "variants.0.defenses")
+        #expect(variant("{name: x, defenses: [cleanclip], attack: {trigger: blended}}")?.key == "variants.0.defenses")
+    }
+
+    @Test func cleanFilterModelNeedsTheCleanPlainCLIPRowsFirst() throws {
+        let filter = validExperiment.replacingOccurrences(of: "lr: 0.001", with: "lr: 0.001, filter_model: clean")
+        #expect(error(filter.replacingOccurrences(of: "none, safeclip", with: "none, filter"))?.key == "training.filter_model")
+        let ok = filter.replacingOccurrences(of: "rate: 0.01", with: "rates: [0, 0.01]")
+        let config = try ExperimentConfig.decode(ok + "\nvariants: [{name: f, defenses: [filter], rates: [0.01]}]", file: "exp.yaml")
+        #expect(ExperimentRunner.missingPaths(config).isEmpty)
+        #expect(config.rows.last?.id == "filter-rate0.01-seed1")
+        #expect(error(filter + "\nvariants: [{name: f, defenses: [filter]}]")?.key == "variants.0.training.filter_model")
+    }
+
     @Test func sweepRatesGiveOneRowPerRate() throws {
         let config = try ExperimentConfig.decode(
             validExperiment.replacingOccurrences(of: "rate: 0.01", with: "rates: [0, 0.005, 0.02]"), file: "exp.yaml")
@@ -89,9 +150,19 @@ let validExperiment = """
     }
 }
 
+extension AttackSpec {
+    func with(rates: [Double]) -> AttackSpec {
+        var a = self
+        a.rate = nil
+        a.count = nil
+        a.rates = rates
+        return a
+    }
+}
+
 @Suite struct ShippedExperimentFilesTests {
     /// Every file in experiments/ passes the key, type and value checks (paths aside).
-    @Test(arguments: ["demo.yaml", "poison-rate-sweep.yaml", "study-cc3m.yaml"])
+    @Test(arguments: ["demo.yaml", "poison-rate-sweep.yaml", "study-cc3m.yaml", "study-small.yaml", "demo-rate-sweep.yaml", "demo-scale-probe.yaml"])
     func shippedFileIsValid(_ name: String) throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()

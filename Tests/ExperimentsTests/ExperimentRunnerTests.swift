@@ -14,7 +14,7 @@ import Training
 
     /// A toy experiment file in a new temporary folder: 40 toy pairs, 16 evaluation images, the
     /// micro model, a 10% patch attack, and the given defences and training settings.
-    static func writeToyExperiment(name: String, defenses: String, training: String) throws -> (dir: URL, file: String) {
+    static func writeToyExperiment(name: String, defenses: String, training: String, extra: String = "") throws -> (dir: URL, file: String) {
         let dir = try makeTemporaryDirectory(name)
         let data = try ToySet.write(in: dir, count: 40)
         let eval = try ToySet.writeEvaluationSet(in: dir, count: 16)
@@ -29,7 +29,7 @@ import Training
             training: {\(training)}
             evaluation: [{name: toy, path: \(eval)}]
             seeds: [3]
-            """
+            """ + extra
         let file = dir.appendingPathComponent("\(name).yaml").path
         try text.write(toFile: file, atomically: true, encoding: .utf8)
         return (dir, file)
@@ -132,13 +132,21 @@ import Training
     @Test(.timeLimit(.minutes(5))) func eachRowsCommandReproducesItsWeights() throws {
         let (dir, file) = try ExperimentRunnerTests.writeToyExperiment(
             name: "commands", defenses: "none, safeclip, cleanclip, detect",
-            training: "epochs: 3, unimodal_epochs: 1, clip_warmup_epochs: 1, gmm_threshold: 0.8, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000, memory_bank: true, bank_size: 16, beta2: 0.98")
+            training: "epochs: 3, unimodal_epochs: 1, clip_warmup_epochs: 1, gmm_threshold: 0.8, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000, memory_bank: true, bank_size: 16, beta2: 0.98",
+            extra: "\nvariants: [{name: blend, defenses: [none], attack: {trigger: blended, blend_weight: 0.3}, training: {lr: 0.003}}]")
         defer { try? FileManager.default.removeItem(at: dir) }
         let runner = ExperimentRunner(config: try ExperimentConfig.load(path: file), configPath: file, directory: dir.appendingPathComponent("exp").path)
         runner.reporter = ProgressReporter(logEvery: 1000, quiet: true, forceTerminal: false)
         runner.log = { _ in }
         let results = try runner.run()
-        #expect(results.rows.count == 4 && results.rows.allSatisfy { $0.status == "finished" })
+        #expect(results.rows.count == 5 && results.rows.allSatisfy { $0.status == "finished" })
+        #expect(results.rows.last?.variant == "blend" && results.poisonedSets.last?.variant == "blend")
+        let report = try String(contentsOfFile: dir.appendingPathComponent("exp/report.md").path, encoding: .utf8)
+        #expect(report.contains("CLIP (no defence) · blend"))
+        // report.md reads on its own: its plots and poisoned images are files beside it.
+        let links = report.components(separatedBy: "](plots/").dropFirst().map { String($0.prefix { $0 != ")" }) }
+        #expect(links.contains { $0.hasSuffix(".svg") } && links.contains { $0.hasSuffix(".png") })
+        for link in links { #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("exp/plots/" + link).path), "\(link)") }
 
         let clipguard = try builtExecutable(named: "clipguard")
         /// Runs a command line of the report (its paths have no spaces) with `old` paths moved to `new`.
@@ -147,14 +155,18 @@ import Training
             let result = try runCommand(clipguard, Array(words), timeout: 240)
             #expect(result.status == 0, "\(line)\n\(result.stderr)")
         }
-        let commands = runner.equivalentCommands()
+        let commands = try runner.equivalentCommands()
         for row in runner.config.rows {
             let run = runner.rowFolder(row) + "/run"
-            let out = dir.appendingPathComponent("cli-\(row.defense)").path
+            let out = dir.appendingPathComponent("cli-\(row.id)").path
             let line = try #require(commands.first { $0.hasSuffix("--out \(run)") }, "no command for row \(row.id)")
             #expect(line.hasPrefix(row.defense == "cleanclip" ? "clipguard finetune " : "clipguard train "))
             if row.defense == "safeclip" { #expect(line.contains("--memory-bank") && line.contains("--gmm-threshold 0.8")) }
             #expect(line.contains("--beta2 0.98"))
+            if row.variant == "blend" {
+                #expect(line.contains("--lr 0.003") && line.contains("poison-blend-rate0.1/train.csv"))
+                #expect(commands.contains { $0.hasPrefix("clipguard poison ") && $0.contains("--trigger blended") && $0.contains("--blend-weight 0.3") })
+            }
             if row.defense == "detect" {
                 // Detect, drop, train: the detect command writes the cleaned set the train command reads.
                 let detect = try #require(commands.first { $0.hasPrefix("clipguard detect ") && $0.contains(run + "-detect") })
