@@ -598,6 +598,15 @@ public struct ReportWriter {
     static func plotFile(_ i: Int) -> String { String(format: "plot-%02d.svg", i + 1) }
     static func imageFile(_ i: Int) -> String { String(format: "poisoned-%02d.png", i + 1) }
 
+    /// `text` with paths below the current directory written relative to it (the report of
+    /// `clipguard report runs/x`, run from a checkout, names `runs/x/data/…`, not this machine's
+    /// absolute folders).
+    func shown(_ text: String) -> String {
+        let here = FileManager.default.currentDirectoryPath
+        guard here != "/" else { return text }
+        return text.replacingOccurrences(of: here + "/", with: "")
+    }
+
     func dataLines() -> [String] {
         var lines: [String] = []
         let c = results.config
@@ -629,7 +638,7 @@ public struct ReportWriter {
                 "Variant `\(v.name)`\(v.description.map { ": " + $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? "")"
                     + " (\((rows + (changes.isEmpty ? ["no other settings: rows named as the file's own"] : changes)).joined(separator: "; "))).")
         }
-        return lines
+        return lines.map(shown)
     }
 
     func rowLines() -> [[String]] {
@@ -691,9 +700,9 @@ public struct ReportWriter {
             s += "\nPoisoned training images (model input; copies in `plots/`):\n\n"
             s += images.enumerated().map { "![\($0.element.caption)](plots/\(Self.imageFile($0.offset)))" }.joined(separator: " ") + "\n"
         }
-        s += "\n## Configuration (`\(results.configFile)`)\n\n```yaml\n\(configText())\n```\n"
-        s += "\n## Equivalent commands\n\n```sh\n" + results.commands.joined(separator: "\n") + "\n```\n"
-        s += "\nRegenerate this report with `clipguard report \(directory)`.\n"
+        s += "\n## Configuration (`\(shown(results.configFile))`)\n\n```yaml\n\(configText())\n```\n"
+        s += "\n## Equivalent commands\n\n```sh\n" + shown(results.commands.joined(separator: "\n")) + "\n```\n"
+        s += "\nRegenerate this report with `clipguard report \(shown(directory))`.\n"
         return s
     }
 
@@ -745,9 +754,9 @@ public struct ReportWriter {
         }
         s += "<h2>Rows</h2>\n" + htmlTable(rowLines())
         s += "<h2>Data and attack</h2>\n<ul>" + dataLines().map { "<li>\(e($0))</li>" }.joined() + "</ul>\n"
-        s += "<h2>Configuration (\(e(results.configFile)))</h2>\n<pre>\(e(configText()))</pre>\n"
-        s += "<h2>Equivalent commands</h2>\n<pre>\(e(results.commands.joined(separator: "\n")))</pre>\n"
-        s += "<p>Regenerate with <code>clipguard report \(e(directory))</code>.</p>\n</body></html>\n"
+        s += "<h2>Configuration (\(e(shown(results.configFile))))</h2>\n<pre>\(e(configText()))</pre>\n"
+        s += "<h2>Equivalent commands</h2>\n<pre>\(e(shown(results.commands.joined(separator: "\n"))))</pre>\n"
+        s += "<p>Regenerate with <code>clipguard report \(e(shown(directory)))</code>.</p>\n</body></html>\n"
         return s
     }
 }
