@@ -390,18 +390,42 @@ public struct ReportWriter {
     }
 
     /// Loss per step, accuracy and ASR per epoch and SafeCLIP's safe fraction, with SafeCLIP's
-    /// phases shaded.
+    /// phases shaded: one line per defence (or variant) and poison amount, the mean over its
+    /// seeds; one set of plots per poison amount when there would be more than 8 lines.
     func curvePlots() -> [(caption: String, svg: String)] {
-        var out: [(String, String)] = []
-        let finished = results.rows.filter { $0.status == "finished" }
-        guard !finished.isEmpty else { return [] }
-        let first = results.config.evaluation.first?.name ?? "test"
+        var groups: [[RowResult]] = []
+        for row in results.rows where row.status == "finished" {
+            if let i = groups.firstIndex(where: { $0[0].series == row.series && $0[0].amount == row.amount }) {
+                groups[i].append(row)
+            } else {
+                groups.append([row])
+            }
+        }
+        guard !groups.isEmpty else { return [] }
+        guard groups.count > 8 else { return curvePlots(groups, amount: nil) }
+        return ordered(groups.map { $0[0].amount }).flatMap { a in curvePlots(groups.filter { $0[0].amount == a }, amount: a) }
+    }
 
-        var loss = SVGPlot(title: "Training loss per step", xLabel: "optimizer step", yLabel: "loss")
-        var safeLoss = SVGPlot(title: "SafeCLIP loss per step, phases shaded", xLabel: "optimizer step", yLabel: "loss")
-        var accuracy = SVGPlot(title: "Clean zero-shot top-1 per epoch (\(first))", xLabel: "epoch", yLabel: "top-1 %")
-        var asr = SVGPlot(title: "Attack success rate per epoch (\(first))", xLabel: "epoch", yLabel: "ASR %")
-        var safeFraction = SVGPlot(title: "SafeCLIP safe-set fraction per epoch", xLabel: "epoch", yLabel: "safe fraction %")
+    /// The mean over rows of `(x, y)` series, at every x that all of them have.
+    static func meanSeries(_ series: [[(Double, Double)]]) -> [(Double, Double)] {
+        guard let first = series.first else { return [] }
+        let others = series.dropFirst().map { Dictionary($0.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a }) }
+        return first.compactMap { x, y in
+            let values = others.compactMap { $0[x] }
+            return values.count == others.count ? (x, (values.reduce(y, +)) / Double(values.count + 1)) : nil
+        }
+    }
+
+    func curvePlots(_ groups: [[RowResult]], amount: String?) -> [(caption: String, svg: String)] {
+        var out: [(String, String)] = []
+        let first = results.config.evaluation.first?.name ?? "test"
+        let at = amount.map { " at \(amountLabel($0)) poison" } ?? ""
+
+        var loss = SVGPlot(title: "Training loss per step\(at)", xLabel: "optimizer step", yLabel: "loss")
+        var safeLoss = SVGPlot(title: "SafeCLIP loss per step, phases shaded\(at)", xLabel: "optimizer step", yLabel: "loss")
+        var accuracy = SVGPlot(title: "Clean zero-shot top-1 per epoch (\(first))\(at)", xLabel: "epoch", yLabel: "top-1 %")
+        var asr = SVGPlot(title: "Attack success rate per epoch (\(first))\(at)", xLabel: "epoch", yLabel: "ASR %")
+        var safeFraction = SVGPlot(title: "SafeCLIP safe-set fraction per epoch\(at)", xLabel: "epoch", yLabel: "safe fraction %")
         loss.xFromZero = true
         safeLoss.xFromZero = true
         accuracy.yRange = 0...100
@@ -413,20 +437,23 @@ public struct ReportWriter {
         asr.xFromZero = true
         safeFraction.xFromZero = true
         var safeCLIPRow: String?
-        for row in finished {
-            let records = metrics(row.id)
-            let style = (colour: colour(row.series), dash: dash(amount: row.amount), name: seriesName(row))
-            let steps = Self.stepRecords(records)
-            let points = smooth(steps.compactMap { r -> (Double, Double, String)? in
-                guard let s = r["step"] as? Int, let l = r["loss"] as? Double else { return nil }
-                return (Double(s), l, r["phase"] as? String ?? "")
+        for rows in groups {
+            let row = rows[0]
+            let style = (colour: colour(row.series), dash: amount == nil ? dash(amount: row.amount) : nil, name: seriesName(row))
+            let records = rows.map { metrics($0.id) }
+            let steps = records.map(Self.stepRecords)
+            let points = Self.meanSeries(steps.map { rowSteps in
+                smooth(rowSteps.compactMap { r -> (Double, Double, String)? in
+                    guard let s = r["step"] as? Int, let l = r["loss"] as? Double else { return nil }
+                    return (Double(s), l, r["phase"] as? String ?? "")
+                })
             })
             let line = SVGPlot.Line(name: style.name, points: points, dash: style.dash, colour: style.colour)
             if row.defense == "safeclip" {
                 if safeCLIPRow == nil {
                     safeCLIPRow = row.id
-                    safeLoss.bands = Self.bands(steps, xKey: "step")
-                    let epochBands = Self.bands(records.filter { $0["epoch_end"] != nil }, xKey: "epoch_end")
+                    safeLoss.bands = Self.bands(steps[0], xKey: "step")
+                    let epochBands = Self.bands(records[0].filter { $0["epoch_end"] != nil }, xKey: "epoch_end")
                     accuracy.bands = epochBands
                     asr.bands = epochBands
                     safeFraction.bands = epochBands
@@ -435,38 +462,43 @@ public struct ReportWriter {
             } else {
                 loss.lines.append(line)
             }
-            let epochs = records.filter { $0["epoch_end"] != nil }
             func series(_ key: String, scale: Double = 100) -> [(Double, Double)] {
-                epochs.compactMap { r in
-                    guard let e = r["epoch_end"] as? Int, let v = (r[key] as? Double) ?? (r[key] as? Int).map(Double.init) else { return nil }
-                    return (Double(e), v * scale)
-                }
+                Self.meanSeries(records.map { rowRecords in
+                    rowRecords.filter { $0["epoch_end"] != nil }.compactMap { r in
+                        guard let e = r["epoch_end"] as? Int, let v = (r[key] as? Double) ?? (r[key] as? Int).map(Double.init) else { return nil }
+                        return (Double(e), v * scale)
+                    }
+                })
             }
             accuracy.lines.append(.init(name: style.name, points: series("zeroshot_top1"), markers: true, dash: style.dash, colour: style.colour))
             asr.lines.append(.init(name: style.name, points: series("asr"), markers: true, dash: style.dash, colour: style.colour))
-            let fraction = records.compactMap { r -> (Double, Double)? in
-                guard let e = r["selection_epoch"] as? Int, let v = r["safe_fraction"] as? Double else { return nil }
-                return (Double(e), 100 * v)
-            }
+            let fraction = Self.meanSeries(records.map { rowRecords in
+                rowRecords.compactMap { r -> (Double, Double)? in
+                    guard let e = r["selection_epoch"] as? Int, let v = r["safe_fraction"] as? Double else { return nil }
+                    return (Double(e), 100 * v)
+                }
+            })
             if !fraction.isEmpty {
                 safeFraction.lines.append(.init(name: style.name, points: fraction, markers: true, dash: style.dash, colour: style.colour))
             }
         }
         let shading = safeCLIPRow.map { " Shaded: SafeCLIP's phases (from row \($0))." } ?? ""
-        let styleNote = "Colour: defence; dash: poison amount; seeds are separate lines of the same style."
+        let styleNote = "One line per defence\(amount == nil ? " and poison amount" : ""), the mean over its seeds; colour: defence\(amount == nil ? "; dash: poison amount" : "")."
         if !loss.lines.isEmpty {
-            out.append(("Loss of every row that is not SafeCLIP (moving average over 5 steps). \(styleNote)", loss.render()))
+            out.append(("Loss of every defence that is not SafeCLIP (moving average over 5 steps). \(styleNote)", loss.render()))
         }
         if !safeLoss.lines.isEmpty {
             out.append((
-                "SafeCLIP's loss per step (moving average over 5 steps within a phase): unimodal (image–image and text–text) loss in the unimodal and mixed-risky phases, CLIP loss in clip-warmup and mixed-safe, so the levels differ by phase.\(shading)",
+                "SafeCLIP's loss per step (moving average over 5 steps within a phase), the mean over its seeds: unimodal (image–image and text–text) loss in the unimodal and mixed-risky phases, CLIP loss in clip-warmup and mixed-safe, so the levels differ by phase.\(shading)",
                 safeLoss.render()))
         }
-        out.append(("Clean accuracy after every epoch, every row. \(styleNote)\(shading)", accuracy.render()))
+        out.append(("Clean accuracy after every epoch. \(styleNote)\(shading)", accuracy.render()))
         if results.config.evaluation.first?.asr ?? false {
-            out.append(("ASR after every epoch, every row: the share of non-target test images with the trigger classified as the target.\(shading)", asr.render()))
+            out.append(("ASR after every epoch: the share of non-target test images with the trigger classified as the target. \(styleNote)\(shading)", asr.render()))
         }
-        if !safeFraction.lines.isEmpty { out.append(("SafeCLIP: fraction of pairs in the safe set at each selection.\(shading)", safeFraction.render())) }
+        if !safeFraction.lines.isEmpty {
+            out.append(("SafeCLIP: fraction of pairs in the safe set at each selection, the mean over its seeds.\(shading)", safeFraction.render()))
+        }
         return out
     }
 

@@ -280,6 +280,13 @@ struct SyntheticExperiment {
         #expect(plot("ROC: similarity filter at 0.1%").contains("similarity, filter model: AUROC 0.219 ± 0.000"))
     }
 
+    @Test func curvesAreTheMeanOverSeedsAtTheStepsAllSeedsHave() {
+        let mean = ReportWriter.meanSeries([[(1, 2), (2, 4)], [(1, 4), (2, 8), (3, 1)], [(1, 0), (2, 0)]])
+        #expect(mean.map(\.0) == [1, 2])
+        #expect(mean.map(\.1) == [2, 4])
+        #expect(ReportWriter.meanSeries([]).isEmpty)
+    }
+
     @Test func aSelectionThatIsNotASimilarityThresholdIsSaid() {
         let cut = ReportWriter.cut(similarity: [0.1, 0.5, 0.3, 0.9], selected: [false, false, true, true])
         #expect(cut.marks.count == 2)
