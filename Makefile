@@ -70,10 +70,10 @@ bench: setup reference-env
 clean:
 	rm -rf .build
 
-# The small-scale study (experiments/demo.yaml): data, poisoning, CLIP vs SafeCLIP vs RoCLIP over
-# 3 seeds, report. Re-running continues a stopped demo and skips finished rows. Debug build (the
-# image pipeline is compiled optimised in every build): measured 2026-12-04 on this 2-core machine,
-# the 18 rows took 5:30 after the build in a fresh clone (11:08 while other jobs ran).
+# The study at small scale (experiments/demo.yaml): data, poisoning, CLIP vs SafeCLIP vs CleanCLIP
+# at 2% of 10,000 pairs over 3 seeds, report. Re-running continues a stopped demo and skips
+# finished rows. Debug build (the image pipeline is compiled optimised in every build): measured 2026-12-04 on this
+# 2-core machine, 7 min 25 s in a fresh clone after set-up and build.
 DEMO_OUT ?= runs/demo
 demo: setup
 	$(SWIFT_ENV) $(SWIFT) build --product clipguard

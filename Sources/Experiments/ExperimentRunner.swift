@@ -222,8 +222,10 @@ public final class ExperimentRunner {
             }
             let result = try runRow(row, poisoned: info)
             results.rows.append(result)
+            results.updated = ISO8601DateFormatter().string(from: Date())
             try write(results)
         }
+        results.updated = ISO8601DateFormatter().string(from: Date())
         try write(results)
         try ReportWriter(directory: directory, results: results).write()
         return results

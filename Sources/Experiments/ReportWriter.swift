@@ -630,6 +630,14 @@ public struct ReportWriter {
     static func plotFile(_ i: Int) -> String { String(format: "plot-%02d.svg", i + 1) }
     static func imageFile(_ i: Int) -> String { String(format: "poisoned-%02d.png", i + 1) }
 
+    /// How the experiment was run and how long its rows took.
+    func runLine() -> String {
+        let finished = results.rows.filter { $0.status == "finished" }
+        let seconds = finished.reduce(0.0) { $0 + ($1.trainingSeconds ?? 0) + ($1.evaluationSeconds ?? 0) }
+        return shown(
+            "Command: `clipguard experiment run \(results.configFile) --out \(directory)`; \(finished.count) of \(results.config.rows.count) rows finished, their training and evaluation took \(formatDuration(seconds)) in all (the sum over rows, data preparation and poisoning not counted).")
+    }
+
     /// `text` with paths below the current directory written relative to it (the report of
     /// `clipguard report runs/x`, run from a checkout, names `runs/x/data/…`, not this machine's
     /// absolute folders).
@@ -712,7 +720,7 @@ public struct ReportWriter {
         let figures = figures ?? plots()
         var s = "# Experiment: \(results.name)\n\n"
         if let d = results.config.description { s += d + "\n\n" }
-        s += "Updated \(results.updated). The same report with the plots inline: `report.html` in this folder.\n\n## Results\n\n"
+        s += "Updated \(results.updated). The same report with the plots inline: `report.html` in this folder.\n\n\(runLine())\n\n## Results\n\n"
         s += "Mean ± sample standard deviation over seeds where there are several. ASR = share of non-target test images that, with the trigger, are classified as the target.\n\n"
         s += markdownTable(table())
         let found = findings()
@@ -765,7 +773,7 @@ public struct ReportWriter {
 
             """
         if let d = results.config.description { s += "<p>\(e(d))</p>\n" }
-        s += "<p>Updated \(e(results.updated)). Mean ± sample standard deviation over seeds where there are several. ASR = share of non-target test images that, with the trigger, are classified as the target.</p>\n"
+        s += "<p>\(e(runLine()))</p>\n<p>Updated \(e(results.updated)). Mean ± sample standard deviation over seeds where there are several. ASR = share of non-target test images that, with the trigger, are classified as the target.</p>\n"
         s += "<h2>Results</h2>\n" + htmlTable(table())
         let found = findings()
         if !found.isEmpty { s += "<h2>Findings</h2>\n<ul>" + found.map { "<li>\(e($0.trimmingCharacters(in: .whitespaces)))</li>" }.joined() + "</ul>\n" }
