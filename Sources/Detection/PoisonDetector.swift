@@ -140,7 +140,7 @@ public enum PoisonDetector {
                                       options: request.warmup, seed: request.seed, device: request.device,
                                       workers: request.workers, rows: n)]
             modelNames = [out + "/warmup/detector.safetensors"]
-            progress.log("warm-up done: \(modelNames[0]) (the trainer's \"stopped\" line above is the planned end of the warm-up)")
+            progress.log("warm-up done: \(modelNames[0])")
         }
         if let other = models.first(where: { $0.config.vision.imageSize != models[0].config.vision.imageSize }) {
             throw DetectionError.invalidSetting("every --model must take the same image size (\(models[0].config.vision.imageSize) px and \(other.config.vision.imageSize) px given)")
@@ -244,7 +244,9 @@ public enum PoisonDetector {
         var rank = [Int](repeating: 0, count: n)
         for (position, row) in order.enumerated() { rank[row] = position + 1 }
 
-        try writeScores(path: out + "/scores.csv", dataset: dataset, captions: captions, columns: columns, combined: combined, rank: rank)
+        try writeScores(
+            path: out + "/scores.csv", dataset: dataset, captions: captions, columns: columns, combined: combined, rank: rank,
+            poisoned: poisoned.map { Set($0) })
 
         var summary = DetectionSummary(
             data: request.data, rows: n, failedRows: n - validRows.count, columns: columns.map(\.0), models: modelNames,
@@ -354,20 +356,23 @@ public enum PoisonDetector {
 
     static func number(_ x: Double) -> String { x.isNaN ? "nan" : String(format: "%.6g", x) }
 
-    /// Writes `scores.csv` in blocks (row, path, caption, one column per detector, combined, rank).
+    /// Writes `scores.csv` in blocks (row, path, caption, one column per detector, combined, rank,
+    /// and — with a manifest — `poisoned`: 1 for the manifest's rows, 0 otherwise).
     static func writeScores(path: String, dataset: any ImageTextDataset, captions: [String], columns: [(String, [Double])],
-                            combined: [Double], rank: [Int]) throws {
+                            combined: [Double], rank: [Int], poisoned: Set<Int>? = nil) throws {
         let temporary = path + ".partial"
         guard FileManager.default.createFile(atPath: temporary, contents: nil),
               let handle = FileHandle(forWritingAtPath: temporary) else {
             throw DetectionError.data(path: temporary, reason: "cannot be written")
         }
-        var text = (["row", "path", "caption"] + columns.map(\.0) + ["combined", "rank"]).joined(separator: ",") + "\n"
+        var text = (["row", "path", "caption"] + columns.map(\.0) + ["combined", "rank"] + (poisoned == nil ? [] : ["poisoned"]))
+            .joined(separator: ",") + "\n"
         for row in 0..<captions.count {
             let source = (try? dataset.record(at: row).imageSource) ?? ""
             var fields = [String(row), field(source), field(captions[row])]
             fields += columns.map { number($0.1[row]) }
             fields += [number(combined[row]), String(rank[row])]
+            if let poisoned { fields.append(poisoned.contains(row) ? "1" : "0") }
             text += fields.joined(separator: ",") + "\n"
             if text.utf8.count > 1 << 20 { handle.write(Data(text.utf8)); text = "" }
         }

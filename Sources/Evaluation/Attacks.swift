@@ -39,6 +39,13 @@ public struct BackdoorEvaluation: Sendable {
     public var asr: AttackSuccessReport
     /// The target's class index in the evaluation set.
     public var targetClass: Int
+
+    /// The ASR's base rate: how often the same non-target images are classified as the target
+    /// WITHOUT the trigger (the ASR a model with no backdoor shows; ~ 1/classes or the model's
+    /// bias toward the target). Over the same denominator as ``asr``.
+    public var baseRate: AttackSuccessReport {
+        attackSuccessRate(predictions: clean.predictions, trueClasses: clean.labels, target: targetClass)
+    }
 }
 
 /// Finds `name` among `classNames` (case-insensitive, surrounding spaces ignored).

@@ -37,10 +37,13 @@ public struct SetResult: Codable, Sendable, Equatable {
     public var asrDenominator: Int?
     public var asrSuccesses: Int?
     public var triggeredTop1: Double?
+    /// ASR's base rate: the same non-target images classified as the target without the trigger.
+    public var asrBaseRate: Double?
 
     enum CodingKeys: String, CodingKey {
         case top1, top5, n, asr
         case asrDenominator = "asr_denominator", asrSuccesses = "asr_successes", triggeredTop1 = "triggered_top1"
+        case asrBaseRate = "asr_base_rate"
     }
 }
 
@@ -64,12 +67,15 @@ public struct RowResult: Codable, Sendable, Equatable {
     public var trainingSeconds: Double?
     public var evaluationSeconds: Double?
     public var evaluations: [String: SetResult]
+    /// Why the row's figures may mean nothing (too few poisoned pairs, accuracy near chance, an
+    /// empty safe set, a warm-up longer than the run); nil or empty when none applies.
+    public var warnings: [String]?
 
     /// Defence and variant (`safeclip@to-cap`): what the report groups, names and colours by.
     public var series: String { variant.map { "\(defense)@\($0)" } ?? defense }
 
     enum CodingKeys: String, CodingKey {
-        case id, defense, seed, amount, variant, rate, poisoned, status, reason, steps, evaluations
+        case id, defense, seed, amount, variant, rate, poisoned, status, reason, steps, evaluations, warnings
         case trainingPairs = "training_pairs", finalLoss = "final_loss", trainingSeconds = "training_seconds"
         case evaluationSeconds = "evaluation_seconds"
     }
@@ -104,9 +110,11 @@ public struct ExperimentResults: Codable, Sendable {
     public var poisonedSets: [PoisonedSetInfo]
     public var rows: [RowResult]
     public var updated: String
+    /// Comparisons that mean nothing (a defence against plain CLIP where either is near chance).
+    public var warnings: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case name, config, commands, rows, updated
+        case name, config, commands, rows, updated, warnings
         case configFile = "config_file", trainCSV = "train_csv", evaluationSets = "evaluation_sets", poisonedSets = "poisoned_sets"
     }
 
@@ -226,6 +234,9 @@ public final class ExperimentRunner {
             try write(results)
         }
         results.updated = ISO8601DateFormatter().string(from: Date())
+        let classes = Dictionary(uniqueKeysWithValues: try config.evaluation.map { ($0.name, try openEvaluationSet(evaluationPath($0)).classNames.count) })
+        let comparisons = results.comparisonWarnings(classes: classes)
+        results.warnings = comparisons.isEmpty ? nil : comparisons
         try write(results)
         try ReportWriter(directory: directory, results: results).write()
         return results
@@ -370,7 +381,7 @@ public final class ExperimentRunner {
             // Per-epoch curves on the first evaluation set.
             let (spec, set) = sets[0]
             let r = try Self.evaluate(model: model, set: set, spec: spec, manifest: manifest, workers: training.workers)
-            return EpochEvaluation(top1: r.top1, top5: r.top5, count: r.n, asr: r.asr)
+            return EpochEvaluation(top1: r.top1, top5: r.top5, count: r.n, asr: r.asr, asrBaseRate: r.asrBaseRate)
         }
         let summary = try trainer.run(stopSignal: stopSignal)
         guard !summary.interrupted else { throw ExperimentError.interrupted(row: row.id) }
@@ -384,10 +395,14 @@ public final class ExperimentRunner {
         result.steps = outcome.steps
         result.finalLoss = outcome.finalLoss
         result.trainingSeconds = outcome.seconds
+        let warnings = rowWarnings(result, training: training, runDirectory: runDirectory, sets: sets)
+        result.warnings = warnings.isEmpty ? nil : warnings
+        for warning in warnings { log("row \(row.id): warning: \(warning)") }
         try ConfigFile.jsonData(result).write(to: URL(fileURLWithPath: resultPath), options: .atomic)
         let first = config.evaluation[0].name
         if let e = result.evaluations[first] {
-            log(String(format: "row %@: top-1 %.2f%%, ASR %@ on %@", row.id, 100 * e.top1, e.asr.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a", first))
+            let base = e.asrBaseRate.map { String(format: " (base rate without the trigger %.2f%%)", 100 * $0) } ?? ""
+            log(String(format: "row %@: top-1 %.2f%%, ASR %@%@ on %@", row.id, 100 * e.top1, e.asr.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a", base, first))
         }
         return result
     }
@@ -407,7 +422,7 @@ public final class ExperimentRunner {
             let r = try evaluateBackdoor(model: model, classifier: classifier, dataset: set, manifest: manifest, workers: workers, limit: spec.limit)
             return SetResult(
                 top1: r.clean.top1, top5: r.clean.top5, n: r.clean.counts.total, asr: r.asr.asr, asrDenominator: r.asr.asrDenominator,
-                asrSuccesses: r.asr.successes, triggeredTop1: r.triggered.top1)
+                asrSuccesses: r.asr.successes, triggeredTop1: r.triggered.top1, asrBaseRate: r.baseRate.asr)
         }
         let clean = try evaluateZeroShot(model: model, classifier: classifier, dataset: set, workers: workers, limit: spec.limit)
         return SetResult(top1: clean.top1, top5: clean.top5, n: clean.counts.total)

@@ -723,6 +723,7 @@ public struct ReportWriter {
         s += "Updated \(results.updated). The same report with the plots inline: `report.html` in this folder.\n\n\(runLine())\n\n## Results\n\n"
         s += "Mean ± sample standard deviation over seeds where there are several. ASR = share of non-target test images that, with the trigger, are classified as the target.\n\n"
         s += markdownTable(table())
+        s += warningsMarkdown()
         let found = findings()
         if !found.isEmpty { s += "\n## Findings\n\n" + found.map { $0.hasPrefix("  ") ? "  - " + $0.dropFirst(2) : "- " + $0 }.joined(separator: "\n") + "\n" }
         let caught = detectionTable()
@@ -774,7 +775,7 @@ public struct ReportWriter {
             """
         if let d = results.config.description { s += "<p>\(e(d))</p>\n" }
         s += "<p>\(e(runLine()))</p>\n<p>Updated \(e(results.updated)). Mean ± sample standard deviation over seeds where there are several. ASR = share of non-target test images that, with the trigger, are classified as the target.</p>\n"
-        s += "<h2>Results</h2>\n" + htmlTable(table())
+        s += "<h2>Results</h2>\n" + htmlTable(table()) + warningsHTML()
         let found = findings()
         if !found.isEmpty { s += "<h2>Findings</h2>\n<ul>" + found.map { "<li>\(e($0.trimmingCharacters(in: .whitespaces)))</li>" }.joined() + "</ul>\n" }
         let caught = detectionTable()

@@ -38,12 +38,15 @@ public struct EpochEvaluation: Codable, Sendable, Equatable {
     public var count: Int
     /// Attack success rate on the triggered evaluation images, when measured.
     public var asr: Double?
+    /// The ASR's base rate: non-target images classified as the target without the trigger.
+    public var asrBaseRate: Double?
 
-    public init(top1: Double, top5: Double, count: Int, asr: Double? = nil) {
+    public init(top1: Double, top5: Double, count: Int, asr: Double? = nil, asrBaseRate: Double? = nil) {
         self.top1 = top1
         self.top5 = top5
         self.count = count
         self.asr = asr
+        self.asrBaseRate = asrBaseRate
     }
 }
 
@@ -64,9 +67,11 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var zeroshotTop5: Double?
     public var zeroshotCount: Int?
     public var asr: Double?
+    public var asrBaseRate: Double?
 
     enum CodingKeys: String, CodingKey {
         case step, loaded, skipped, phase, asr
+        case asrBaseRate = "asr_base_rate"
         case epochEnd = "epoch_end", elapsedSeconds = "elapsed_s", zeroshotTop1 = "zeroshot_top1"
         case zeroshotTop5 = "zeroshot_top5", zeroshotCount = "zeroshot_n"
     }
@@ -77,6 +82,7 @@ public struct EpochRecord: Codable, Sendable, Equatable {
         zeroshotTop5 = evaluation.top5
         zeroshotCount = evaluation.count
         if let asr = evaluation.asr { self.asr = asr }
+        if let base = evaluation.asrBaseRate { asrBaseRate = base }
     }
 }
 

@@ -12,7 +12,7 @@ public final class ProgressReporter {
     ///   - logEvery: in plain mode, print every this many steps (and at each epoch's end).
     ///   - quiet: print nothing but epoch summaries.
     public init(logEvery: Int = 50, quiet: Bool = false, forceTerminal: Bool? = nil) {
-        isTerminal = forceTerminal ?? (isatty(STDERR_FILENO) != 0)
+        isTerminal = forceTerminal ?? stderrIsTerminal()
         self.logEvery = max(1, logEvery)
         self.quiet = quiet
     }
@@ -80,6 +80,16 @@ public final class ProgressReporter {
         if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
         let stamp = formatDuration(Date().timeIntervalSince(start))
         FileHandle.standardError.write(Data("[\(stamp)] \(line)\n".utf8))
+    }
+}
+
+/// Whether standard error is a terminal; `CLIPGUARD_TERMINAL=1`/`0` says so for a process whose
+/// standard error is a pipe to the console copier (`RUN_DIR/out.log`).
+public func stderrIsTerminal() -> Bool {
+    switch ProcessInfo.processInfo.environment["CLIPGUARD_TERMINAL"] {
+    case "1": true
+    case "0": false
+    default: isatty(STDERR_FILENO) != 0
     }
 }
 

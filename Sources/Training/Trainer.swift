@@ -124,6 +124,7 @@ public final class Trainer {
         try core.open(resume: resume)
         run = try TrainingRun(core: core, dataset: dataset)
         objective = try config.defense.objectiveType.init(run: run)
+        try core.recordUsedWarmup(totalSteps: objective.plannedTotalSteps)
         run.commit = { [unowned self] in try saveCheckpoint() }
     }
 
@@ -272,6 +273,7 @@ public final class Trainer {
         if let top1 = record.zeroshotTop1, let top5 = record.zeroshotTop5, let n = record.zeroshotCount {
             var line = String(format: "epoch %d: zero-shot top-1 %.2f%%, top-5 %.2f%% (n = %d)", epoch + 1, 100 * top1, 100 * top5, n)
             if let asr = record.asr { line += String(format: ", ASR %.2f%%", 100 * asr) }
+            if let base = record.asrBaseRate { line += String(format: " (base rate %.2f%%)", 100 * base) }
             core.reporter.log(line)
         }
         core.progress.epoch += 1
@@ -291,13 +293,14 @@ public final class Trainer {
     /// Writes a checkpoint and returns true when a signal arrived or the step budget is spent.
     private func stopIfAsked(cancelling iterators: [EpochIterator]) throws -> Bool {
         // Workers stop together (a signal may reach them a step apart).
-        let asked = stopSignal?.received != nil || (stopAfterSteps.map { stepsThisSession >= $0 } ?? false)
+        let planned = stopSignal?.finishRequested ?? false
+        let asked = stopSignal?.received != nil || planned || (stopAfterSteps.map { stepsThisSession >= $0 } ?? false)
         guard try core.collective.anyWorker(asked) else { return false }
         for iterator in iterators { iterator.cancel() }
         core.progress.elapsedSeconds = elapsed
         try saveCheckpoint()
-        let why = stopSignal?.received.map { "signal \($0)" } ?? "requested stop"
-        core.reporter.log("stopped by \(why) at step \(core.progress.globalStep); resume with --resume")
+        let why = stopSignal?.received.map { "signal \($0)" } ?? (planned ? nil : "requested stop")
+        if let why { core.reporter.log("stopped by \(why) at step \(core.progress.globalStep); resume with --resume") }
         return true
     }
 
@@ -337,6 +340,10 @@ func evaluateZeroShotSummary(model: CLIPModel, tokenizer: CLIPTokenizer, set: an
 /// Opens a labelled evaluation set: a folder with `labels.csv` or class sub-folders and a
 /// `classes.json` (as `clipguard data prepare` writes), or CIFAR binary files.
 public func openClassificationSet(atPath path: String) throws -> any ClassificationDataset {
+    // The built-in name, as `eval --dataset fashion-mnist` takes it (a folder of that name wins).
+    if path == "fashion-mnist" && !FileManager.default.fileExists(atPath: path) {
+        return try FashionMNISTDataset.standard(train: false)
+    }
     let set = try openDataset(atPath: path)
     guard let labelled = set as? any ClassificationDataset else {
         throw TrainingError.data("\(path): not a labelled evaluation set (expected labels.csv or class folders with classes.json)")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Detection
 import Foundation
+import Training
 
 extension DetectorKind: ExpressibleByArgument {}
 
@@ -11,7 +12,8 @@ struct Detect: ParsableCommand {
         abstract: "Score every pair of a data set for how likely it is poisoned; measure the scores against a manifest.",
         discussion: """
             Writes DIR/scores.csv (row, path, caption, one column per detector, combined, rank; rank 1 = most \
-            suspicious) and DIR/summary.json. Detectors: similarity (image–caption cosine under each --model, or \
+            suspicious; with a manifest also poisoned = 1/0; the similarity column holds the NEGATED image–caption \
+            cosine, higher = more suspicious, as every column) and DIR/summary.json. Detectors: similarity (image–caption cosine under each --model, or \
             under a short SafeCLIP-style warm-up trained here when no model is given), captions (words out of place \
             in their visual cluster), spectral and activation-clustering (within groups of captions claiming the same \
             class), trigger (small regions repeated exactly at the same place). combined = the mean of the \
@@ -72,6 +74,7 @@ struct Detect: ParsableCommand {
     @Option(help: "cpu, cuda, cuda:N or auto.") var device = "auto"
     @Option(help: "Seed of the warm-up and the clusterings.") var seed: UInt64 = 0
     @Flag(help: "Print only the summary.") var quiet = false
+    @OptionGroup var threads: ThreadsOption
 
     func parsedDetectors() throws -> [DetectorKind] {
         try detectors.split(separator: ",").map { name in
@@ -93,6 +96,7 @@ struct Detect: ParsableCommand {
     }
 
     func run() throws {
+        threads.apply()
         var request = DetectionRequest(data: data, output: out)
         request.models = models
         request.modelConfig = modelConfig
@@ -116,7 +120,11 @@ struct Detect: ParsableCommand {
         request.device = device
         request.seed = seed
         request.quiet = quiet
+        var console: ConsoleLog?
+        defer { console?.finish() }
         do {
+            _ = try RunFolderGuard.check(out, kind: .detection)
+            console = ConsoleLog.start(folder: out)
             let summary = try PoisonDetector.run(request)
             print(DetectionTable.text(summary))
             if let clean = summary.clean {
@@ -124,7 +132,10 @@ struct Detect: ParsableCommand {
                 if let hit = clean.poisonedDropped, let left = clean.poisonedKept { line += " (\(hit) poisoned dropped, \(left) kept)" }
                 print(line)
             }
+            let warnings = DetectWarnings.warnings(summary)
+            try DetectWarnings.record(warnings, inSummary: out + "/summary.json")
             print("wrote \(out)/scores.csv and \(out)/summary.json (\(String(format: "%.1f", summary.seconds)) s)")
+            if !warnings.isEmpty { print(ResultWarnings.text(warnings)) }
         } catch {
             FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
             throw ExitCode.failure

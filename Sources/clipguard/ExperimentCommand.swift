@@ -27,12 +27,18 @@ struct ExperimentCommand: ParsableCommand {
 
         @Argument(help: "The experiment file (YAML or JSON).") var file: String
         @Option(help: "The experiment folder (created; re-use it to continue).") var out: String
+        @OptionGroup var threads: ThreadsOption
         @Option(name: .customLong("stop-after-steps"), help: ArgumentHelp("Stop each row after N steps (testing).", visibility: .hidden))
         var stopAfterSteps: Int?
 
         func run() throws {
+            threads.apply()
+            var console: ConsoleLog?
+            defer { console?.finish() }
             do {
                 let config = try ExperimentConfig.load(path: file)
+                _ = try RunFolderGuard.check(out, kind: .experiment)
+                console = ConsoleLog.start(folder: out)
                 let runner = ExperimentRunner(config: config, configPath: file, directory: out)
                 runner.stopSignal = StopSignal()
                 runner.stopAfterSteps = stopAfterSteps
@@ -40,6 +46,8 @@ struct ExperimentCommand: ParsableCommand {
                 let results = try runner.run()
                 let report = ReportWriter(directory: runner.directory, results: results)
                 print(report.textTable())
+                let warnings = report.warnings()
+                if !warnings.isEmpty { print("\n" + ResultWarnings.text(warnings)) }
                 print("\nexperiment took \(formatDuration(Date().timeIntervalSince(start))) (this session)")
                 print("report: \(runner.directory)/report.html (and report.md, results.json)")
             } catch let error as ExperimentError {

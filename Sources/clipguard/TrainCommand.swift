@@ -29,7 +29,7 @@ struct TrainingOptions: ParsableArguments {
     var logEvery: Int?
     @Option(name: .customLong("max-failure-fraction"), help: "Largest fraction of unreadable items per epoch before the run stops (default: 0.05).")
     var maxFailureFraction: Double?
-    @Option(name: .customLong("eval-data"), help: "Labelled folder for zero-shot evaluation during training (default: none).")
+    @Option(name: .customLong("eval-data"), help: "Labelled folder (or fashion-mnist, the built-in test split) for zero-shot evaluation during training (default: none).")
     var evalData: String?
     @Option(name: .customLong("eval-every"), help: "Evaluate every N epochs (default: 1).") var evalEvery: Int?
     @Option(name: .customLong("image-column"), help: "CSV column with image paths.") var imageColumn: String?
@@ -48,7 +48,15 @@ struct TrainingOptions: ParsableArguments {
     var stopAfterSteps: Int?
 
     /// The configuration: `base` (or the config file, or the resumed run's config.json), then flags.
-    func resolve(base: TrainingConfig, overrides: (inout TrainingConfig) -> Void) throws -> TrainingConfig {
+    ///
+    /// - Parameters:
+    ///   - keyRenames: flags of this command that set a key under another name (finetune's
+    ///     `--checkpoint` sets `init_weights`), for messages.
+    ///   - refusingFinetuning: `train`: a fine-tuning defence (CleanCLIP) is refused with the command to use.
+    func resolve(
+        base: TrainingConfig, keyRenames: [String: String] = [:], refusingFinetuning: Bool = false,
+        overrides: (inout TrainingConfig) -> Void
+    ) throws -> TrainingConfig {
         var c: TrainingConfig
         if let config {
             c = try ConfigFile.load(TrainingConfig.self, path: config)
@@ -84,7 +92,15 @@ struct TrainingOptions: ParsableArguments {
         if let shuffle { c.shuffle = shuffle }
         if tensorboard { c.tensorboard = true }
         overrides(&c)
-        try c.validate(file: config ?? "command line")
+        if refusingFinetuning && c.defense.finetunes {
+            throw ValidationError(
+                "\(config.map { "\($0): defense" } ?? "--defense") \(c.defense.rawValue) fine-tunes a trained model: use clipguard finetune --checkpoint RUN/model.safetensors --data CLEAN.csv --out DIR")
+        }
+        do {
+            try c.validate(file: config ?? "command line")
+        } catch {
+            throw ValidationError(UserWords.describe(error, renames: keyRenames))
+        }
         return c
     }
 
@@ -93,6 +109,13 @@ struct TrainingOptions: ParsableArguments {
         // Only rank 0 draws the progress line; every rank still logs what it does.
         let reporter = ProgressReporter(quiet: collective.rank != 0)
         do {
+            if collective.rank == 0, case .finished(let message) = try RunFolderGuard.check(out, kind: .training, resume: resume) {
+                print(message)
+                return
+            }
+            try TrainingDataCheck.check(data: settings.data)
+            let dataWarning = TrainingDataCheck.warning(data: settings.data)
+            if collective.rank == 0, let dataWarning { reporter.log("warning: \(dataWarning)") }
             let trainer = try Trainer(config: settings, runDirectory: out, resume: resume, collective: collective, reporter: reporter)
             trainer.stopAfterSteps = stopAfterSteps
             let summary = try trainer.run(stopSignal: signals)
@@ -105,8 +128,12 @@ struct TrainingOptions: ParsableArguments {
             }
             // Every rank ends with the same weights; rank 0 reports them.
             if collective.rank == 0 {
+                var result = trainer.result(of: summary)
+                if let dataWarning { result.warnings.insert(dataWarning, at: 0) }
+                try trainer.write(result)
                 print(line)
                 print("weights: \(weights)")
+                if !result.warnings.isEmpty { print(ResultWarnings.text(result.warnings)) }
             }
         } catch let error as ExitCode {
             throw error
@@ -157,7 +184,7 @@ struct Train: ParsableCommand {
     func run() throws {
         let settings: TrainingConfig
         do {
-            settings = try options.resolve(base: TrainingConfig(data: "", model: "")) { c in
+            settings = try options.resolve(base: TrainingConfig(data: "", model: ""), refusingFinetuning: true) { c in
                 if let defense { c.defense = defense }
                 if let initWeights { c.initWeights = initWeights }
                 if let similarityBatchSize { c.similarityBatchSize = similarityBatchSize }
@@ -167,10 +194,6 @@ struct Train: ParsableCommand {
             }
         } catch {
             FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
-            throw ExitCode.failure
-        }
-        if settings.defense.finetunes {
-            FileHandle.standardError.write(Data("error: CleanCLIP fine-tunes a trained model: use clipguard finetune\n".utf8))
             throw ExitCode.failure
         }
         try options.trainAnywhere(settings, nproc: nproc)
@@ -193,20 +216,17 @@ struct Finetune: ParsableCommand {
 
     @OptionGroup var options: TrainingOptions
     @Option(help: "The weights to fine-tune (checkpoint.safetensors or model.safetensors).") var checkpoint: String?
-    @Option(help: "The fine-tuning defence (cleanclip).") var defense: Defense = .cleanclip
+    @Option(help: "The fine-tuning defence.") var defense: FinetuneDefense = .cleanclip
     @Option(name: .customLong("inmodal-weight"), help: "In-modal weight λ (1).") var inmodalWeight: Double?
     @Option(help: "Data-parallel worker processes on this machine (one per GPU, or CPU processes).") var nproc: Int?
 
     func run() throws {
-        guard defense.finetunes else {
-            FileHandle.standardError.write(Data("error: --defense must be cleanclip for finetune\n".utf8))
-            throw ExitCode.failure
-        }
+        let defense = defense.defense
         var base = TrainingConfig.finetuneDefaults
         base.defense = defense
         let settings: TrainingConfig
         do {
-            settings = try options.resolve(base: base) { c in
+            settings = try options.resolve(base: base, keyRenames: ["init_weights": "--checkpoint"]) { c in
                 c.defense = defense
                 if let checkpoint { c.initWeights = checkpoint }
                 if let inmodalWeight { c.cleanCLIP.inmodalWeight = inmodalWeight }
@@ -228,7 +248,18 @@ extension TrainingOptions {
     /// `auto` with a GPU) — on GPU `LOCAL_RANK` modulo the visible GPUs, with NCCL where this build
     /// has it (Gloo otherwise).
     func trainAnywhere(_ settings: TrainingConfig, nproc: Int?) throws {
+        var console: ConsoleLog?
+        defer { console?.finish() }
         do {
+            if try LaunchEnvironment.fromEnvironment() == nil {
+                // Before anything is written: the folder may be used (RunFolderGuard), the data is pairs.
+                if case .finished(let message) = try RunFolderGuard.check(out, kind: .training, resume: resume) {
+                    print(message)
+                    return
+                }
+                try TrainingDataCheck.check(data: settings.data)
+                console = ConsoleLog.start(folder: out)
+            }
             if let nproc, nproc > 1 {
                 try launchWorkers(nproc)
                 return
@@ -283,6 +314,14 @@ extension TrainingOptions {
 }
 
 extension Defense: ExpressibleByArgument {}
+
+/// The defences `finetune` accepts (those that fine-tune a trained model), so that its help
+/// lists only them.
+enum FinetuneDefense: String, CaseIterable, ExpressibleByArgument {
+    case cleanclip
+
+    var defense: Defense { Defense(rawValue: rawValue) ?? .cleanclip }
+}
 extension SafeSetSchedule.Ranking: ExpressibleByArgument {}
 extension SafeCLIPSettings.SafeGrowth: ExpressibleByArgument {}
 

@@ -1,0 +1,109 @@
+import Foundation
+import Torch
+import Training
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Copies everything the command prints (standard output and standard error) into
+/// `RUN_DIR/out.log` as well as to the console, as open_clip's trainer writes its `out.log`.
+///
+/// The progress line that a terminal redraws in place (`\r`, `ESC[2K`) is written to the file
+/// only as the lines that end it, so the log reads as the plain console output. The file is
+/// appended to: a resumed run adds its session after the earlier ones. Whether standard error
+/// was a terminal is passed on in `CLIPGUARD_TERMINAL`, so the progress bar stays a bar.
+final class ConsoleLog: @unchecked Sendable {
+    private var saved: [Int32] = []
+    private var threads: [Thread] = []
+    private let file: FileHandle
+    private let done = DispatchGroup()
+    private let lock = NSLock()
+
+    /// Starts copying into `folder/out.log` (creating the folder), or returns nil when the file
+    /// cannot be opened (the command then runs without it) or when this process is one worker of a
+    /// launched job (its launcher writes the log).
+    static func start(folder: String) -> ConsoleLog? {
+        if ProcessInfo.processInfo.environment["CLIPGUARD_CONSOLE_LOG"] != nil { return nil }
+        if (try? LaunchEnvironment.fromEnvironment()) != nil { return nil }
+        let path = folder + "/out.log"
+        guard (try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)) != nil else { return nil }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let file = FileHandle(forWritingAtPath: path) else { return nil }
+        _ = try? file.seekToEnd()
+        return ConsoleLog(file: file)
+    }
+
+    private init(file: FileHandle) {
+        self.file = file
+        setenv("CLIPGUARD_TERMINAL", isatty(STDERR_FILENO) != 0 ? "1" : "0", 0)
+        setenv("CLIPGUARD_CONSOLE_LOG", "1", 1)  // children (workers) print through this process
+        fflush(nil)
+        for fd in [STDOUT_FILENO, STDERR_FILENO] {
+            var ends: [Int32] = [0, 0]
+            guard pipe(&ends) == 0 else { continue }
+            let original = dup(fd)
+            dup2(ends[1], fd)
+            close(ends[1])
+            saved.append(original)
+            let reader = ends[0]
+            done.enter()
+            let thread = Thread { [self] in
+                self.copy(from: reader, to: original)
+                self.done.leave()
+            }
+            thread.start()
+            threads.append(thread)
+        }
+    }
+
+    /// Reads `source` until end of file, writing every byte to `console` and the plain lines to the log.
+    private func copy(from source: Int32, to console: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        var line: [UInt8] = []
+        var escape = false
+        while true {
+            let n = read(source, &buffer, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            var offset = 0
+            while offset < n {
+                let written = buffer.withUnsafeBytes { write(console, $0.baseAddress! + offset, n - offset) }
+                if written <= 0 { break }
+                offset += written
+            }
+            var out: [UInt8] = []
+            for byte in buffer[0..<n] {
+                if escape {
+                    if (0x40...0x7E).contains(byte) && byte != UInt8(ascii: "[") { escape = false }
+                    continue
+                }
+                switch byte {
+                case 0x1B: escape = true
+                case UInt8(ascii: "\r"): line.removeAll()
+                case UInt8(ascii: "\n"):
+                    out += line + [byte]
+                    line.removeAll()
+                default: line.append(byte)
+                }
+            }
+            if !out.isEmpty {
+                lock.lock()
+                file.write(Data(out))
+                lock.unlock()
+            }
+        }
+        close(source)
+    }
+
+    /// Restores the console and waits until everything printed is in the file.
+    func finish() {
+        fflush(nil)
+        for (fd, original) in zip([STDOUT_FILENO, STDERR_FILENO], saved) {
+            dup2(original, fd)  // closes the pipe's last write end: its reader sees the end
+        }
+        _ = done.wait(timeout: .now() + 5)
+        for original in saved { close(original) }
+        try? file.close()
+    }
+}
