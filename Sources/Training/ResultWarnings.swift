@@ -21,23 +21,24 @@ public enum ResultWarnings {
     /// project measured a backdoor to need; nil when it is at least that (or nothing is poisoned:
     /// a clean run is no attack).
     ///
-    /// The rate is compared with the measured 2 % / 1 % and the exposure (poisoned pairs × epochs)
-    /// with the measured 200 × 6 and 100 × 6.
+    /// The rate (poisoned per clean pair, as `poison --rate`) is compared with the measured
+    /// 2 % / 1 % and the exposure (poisoned pairs × epochs) with the measured 200 × 6 and 100 × 6.
     public static func poisonAmount(poisoned: Int, pairs: Int, epochs: Int) -> String? {
-        guard poisoned > 0, pairs > 0 else { return nil }
-        let rate = Double(poisoned) / Double(pairs)
+        guard poisoned > 0, pairs > poisoned else { return nil }
+        // As `poison --rate` counts it (and the study): poisoned pairs per clean pair.
+        let rate = Double(poisoned) / Double(pairs - poisoned)
         let exposure = poisoned * epochs
         let takes = Int((measuredTakesRate * 10_000).rounded()) * measuredEpochs
         let partly = Int((measuredPartlyRate * 10_000).rounded()) * measuredEpochs
         let measured =
             "this project measured the patch backdoor at 10,000 pairs, 6 epochs (micro-vit) to take at 2 % (200 pairs, ASR 93 %), partly at 1 % (ASR 39 ± 41 %) and not at 0.5 % or less (docs/study-small/report.md)"
         let setting = String(
-            format: "%d poisoned of %d pairs (%.2g %%), seen %d times over %d epoch%@ where the backdoor took at 200 pairs × 6 epochs = 1,200",
+            format: "%d poisoned of %d pairs (%.2g %% of the clean pairs), seen %d times over %d epoch%@ where the backdoor took at 200 pairs × 6 epochs = 1,200",
             poisoned, pairs, 100 * rate, exposure, epochs, epochs == 1 ? "" : "s")
-        if rate < measuredPartlyRate || exposure < partly {
+        if rate < measuredPartlyRate - 1e-9 || exposure < partly {
             return "too few poisoned pairs for a backdoor to take: \(setting); \(measured). An ASR near its base rate here shows no backdoor, and a defence compared on it shows nothing"
         }
-        if rate < measuredTakesRate || exposure < takes {
+        if rate < measuredTakesRate - 1e-9 || exposure < takes {
             return "the backdoor may take only partly or not at all: \(setting); \(measured). Compare ASR with its base rate and over several seeds"
         }
         return nil

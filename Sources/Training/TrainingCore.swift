@@ -74,15 +74,14 @@ final class TrainingCore {
         let checkpointFile = checkpointPath
         if collective.rank == 0 {
             // Nothing that is not this run's own is ever written (RunFolderGuard); the lock then
-            // keeps a second process out, and the guard's answer is checked again under it.
-            if case .finished(let message) = try RunFolderGuard.check(runDirectory, kind: .training, resume: resume) {
-                throw TrainingError.runFolder(path: runDirectory, reason: message)
-            }
+            // keeps a second process out, and the guard's answer is checked again under it. (A
+            // finished run resumed here — an experiment row whose evaluation was interrupted —
+            // ends at once with its weights; `train --resume` stops before, saying it is finished.)
+            _ = try RunFolderGuard.check(runDirectory, kind: .training, resume: resume)
             try fm.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
             lock = try RunFolderLock(folder: runDirectory)
             RunFolderLock.removeTemporaryFiles(in: runDirectory, reporter: reporter)
             let decision = try RunFolderGuard.check(runDirectory, kind: .training, resume: resume)
-            if case .finished(let message) = decision { throw TrainingError.runFolder(path: runDirectory, reason: message) }
             if decision == .restart && fm.fileExists(atPath: runDirectory + "/metrics.jsonl") {
                 reporter.log("\(runDirectory): the earlier run stopped before its first checkpoint; starting it again")
                 try fm.removeItem(atPath: runDirectory + "/metrics.jsonl")

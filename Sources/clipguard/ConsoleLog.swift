@@ -16,26 +16,27 @@ import Training
 final class ConsoleLog: @unchecked Sendable {
     private var saved: [Int32] = []
     private var threads: [Thread] = []
-    private let file: FileHandle
     private let done = DispatchGroup()
     private let lock = NSLock()
 
-    /// Starts copying into `folder/out.log` (creating the folder), or returns nil when the file
-    /// cannot be opened (the command then runs without it) or when this process is one worker of a
-    /// launched job (its launcher writes the log).
+    /// Starts copying into `folder/out.log`, or returns nil when this process is one worker of a
+    /// launched job (its launcher writes the log). The file is created once the command has
+    /// created the folder (after its inputs were checked: a refused or failed start leaves no
+    /// folder); what was printed before is written then.
     static func start(folder: String) -> ConsoleLog? {
         if ProcessInfo.processInfo.environment["CLIPGUARD_CONSOLE_LOG"] != nil { return nil }
         if (try? LaunchEnvironment.fromEnvironment()) != nil { return nil }
-        let path = folder + "/out.log"
-        guard (try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)) != nil else { return nil }
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let file = FileHandle(forWritingAtPath: path) else { return nil }
-        _ = try? file.seekToEnd()
-        return ConsoleLog(file: file)
+        return ConsoleLog(path: folder + "/out.log", folder: folder)
     }
 
-    private init(file: FileHandle) {
-        self.file = file
+    private let path: String
+    private let folder: String
+    private var file: FileHandle?
+    private var pending: [UInt8] = []
+
+    private init(path: String, folder: String) {
+        self.path = path
+        self.folder = folder
         setenv("CLIPGUARD_TERMINAL", isatty(STDERR_FILENO) != 0 ? "1" : "0", 0)
         setenv("CLIPGUARD_CONSOLE_LOG", "1", 1)  // children (workers) print through this process
         fflush(nil)
@@ -55,6 +56,23 @@ final class ConsoleLog: @unchecked Sendable {
             thread.start()
             threads.append(thread)
         }
+    }
+
+    /// Appends `bytes` to the log, opening it once the folder exists (else keeping them).
+    private func append(_ bytes: [UInt8]) {
+        lock.lock()
+        defer { lock.unlock() }
+        pending += bytes
+        if file == nil {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else { return }
+            if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+            file = FileHandle(forWritingAtPath: path)
+            _ = try? file?.seekToEnd()
+        }
+        guard let file, !pending.isEmpty else { return }
+        file.write(Data(pending))
+        pending.removeAll()
     }
 
     /// Reads `source` until end of file, writing every byte to `console` and the plain lines to the log.
@@ -87,11 +105,7 @@ final class ConsoleLog: @unchecked Sendable {
                 default: line.append(byte)
                 }
             }
-            if !out.isEmpty {
-                lock.lock()
-                file.write(Data(out))
-                lock.unlock()
-            }
+            if !out.isEmpty { append(out) }
         }
         close(source)
     }
@@ -104,6 +118,9 @@ final class ConsoleLog: @unchecked Sendable {
         }
         _ = done.wait(timeout: .now() + 5)
         for original in saved { close(original) }
-        try? file.close()
+        append([])
+        lock.lock()
+        try? file?.close()
+        lock.unlock()
     }
 }

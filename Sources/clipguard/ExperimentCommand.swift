@@ -100,10 +100,10 @@ struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Regenerate DIR/report.md and DIR/report.html from DIR/results.json and the run folders.",
-        discussion: "For a `clipguard detect` folder (DIR/summary.json): DIR/report.html with ROC curves and score histograms."
+        discussion: "For a `clipguard detect` folder (DIR/summary.json): DIR/report.html with ROC curves and score histograms. For one training run (`train`/`finetune` RUN_DIR): RUN_DIR/report.md and report.html with its outcome, warnings, epochs and loss curve."
     )
 
-    @Argument(help: "An experiment folder or a clipguard detect output folder.") var directory: String
+    @Argument(help: "An experiment folder, a clipguard detect output folder, or a training run folder.") var directory: String
 
     func run() throws {
         do {
@@ -112,6 +112,15 @@ struct ReportCommand: ParsableCommand {
                 try report.write()
                 for (name, auroc) in report.aurocs() { print("\(name): AUROC \(String(format: "%.3f", auroc))") }
                 print("report: \(report.directory)/report.html")
+                return
+            }
+            let folder = experimentFolder(directory)
+            if !FileManager.default.fileExists(atPath: folder + "/results.json"), RunReport.isRunFolder(folder) {
+                let report = try RunReport(directory: folder)
+                try report.write()
+                report.summaryLines().forEach { print($0) }
+                if !report.warnings().isEmpty { print(ResultWarnings.text(report.warnings())) }
+                print("report: \(directory)/report.html (and report.md)")
                 return
             }
             let report = try ReportWriter(directory: experimentFolder(directory))
