@@ -58,8 +58,14 @@ public struct RunReport {
         return lines
     }
 
-    /// Warnings from `result.json`, or computed from the files of a run that has none.
-    public func warnings() -> [String] { result?.warnings ?? ResultWarnings.forRun(folder: directory) }
+    /// The run's warnings under the current rules, from its files and `result.json`'s counts
+    /// (plus any `result.json` recorded that the files cannot show, such as a `--data` warning).
+    public func warnings() -> [String] {
+        let current = ResultWarnings.forRun(
+            folder: directory, classes: result?.classes, poisoned: result?.poisonedPairs, pairs: result?.trainingPairs)
+        let recorded = (result?.warnings ?? []).filter { $0.hasPrefix("--data") }
+        return recorded + current
+    }
 
     func epochTable() -> [[String]] {
         var rows = [["epoch", "step", "phase", "zero-shot top-1", "top-5", "ASR", "ASR base rate"]]

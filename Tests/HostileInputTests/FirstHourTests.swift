@@ -324,6 +324,13 @@ import Training
         #expect(dir.snapshot() == before)
         // The config.json with the recorded warm-up is read back (resume loads it).
         #expect(try ConfigFile.load(TrainingConfig.self, path: run + "/config.json").warmupSteps == 100)
+
+        // `clipguard report RUN_DIR` for this one run.
+        let report = try runClipGuard(["report", run])
+        #expect(report.status == 0, "\(report.stderr)")
+        let markdown = try String(contentsOfFile: run + "/report.md", encoding: .utf8)
+        #expect(markdown.contains("## Warnings") && markdown.contains("warm-up") && markdown.contains("| 2 | 12 |"), "\(markdown)")
+        #expect(FileManager.default.fileExists(atPath: run + "/report.html") && FileManager.default.fileExists(atPath: run + "/plots/loss.svg"))
     }
 
     @Test func trainingOnAPreparedEvaluationFolderWarns() throws {
