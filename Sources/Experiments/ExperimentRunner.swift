@@ -37,10 +37,16 @@ public struct SetResult: Codable, Sendable, Equatable {
     public var asrDenominator: Int?
     public var asrSuccesses: Int?
     public var triggeredTop1: Double?
+    /// ASR's base rate: the share of clean non-target images classified as the target (nil when
+    /// not measured, e.g. in results of earlier versions).
+    public var asrBaseRate: Double?
+    /// Robust accuracy: the share of triggered non-target images classified as their true class.
+    public var robustAccuracy: Double?
 
     enum CodingKeys: String, CodingKey {
         case top1, top5, n, asr
         case asrDenominator = "asr_denominator", asrSuccesses = "asr_successes", triggeredTop1 = "triggered_top1"
+        case asrBaseRate = "asr_base_rate", robustAccuracy = "robust_accuracy"
     }
 }
 
@@ -407,7 +413,7 @@ public final class ExperimentRunner {
             let r = try evaluateBackdoor(model: model, classifier: classifier, dataset: set, manifest: manifest, workers: workers, limit: spec.limit)
             return SetResult(
                 top1: r.clean.top1, top5: r.clean.top5, n: r.clean.counts.total, asr: r.asr.asr, asrDenominator: r.asr.asrDenominator,
-                asrSuccesses: r.asr.successes, triggeredTop1: r.triggered.top1)
+                asrSuccesses: r.asr.successes, triggeredTop1: r.triggered.top1, asrBaseRate: r.baseRate.asr, robustAccuracy: r.robustAccuracy)
         }
         let clean = try evaluateZeroShot(model: model, classifier: classifier, dataset: set, workers: workers, limit: spec.limit)
         return SetResult(top1: clean.top1, top5: clean.top5, n: clean.counts.total)
