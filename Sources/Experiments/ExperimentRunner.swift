@@ -197,7 +197,7 @@ public final class ExperimentRunner {
         if let templates = config.attack.templates, templates.contains("/"), !fm.fileExists(atPath: templates) {
             missing.append("attack.templates: \(templates)")
         }
-        if let weights = config.training.filter.model, weights != ExperimentConfig.cleanFilterModel, !fm.fileExists(atPath: weights) {
+        if let weights = config.training.filter.model, weights != ExperimentConfig.cleanFilterModel, weights != ExperimentConfig.poisonedFilterModel, !fm.fileExists(atPath: weights) {
             missing.append("training.filter_model: \(weights)")
         }
         if let weights = config.training.initWeights, !fm.fileExists(atPath: weights) {
@@ -316,7 +316,7 @@ public final class ExperimentRunner {
     /// The training settings of a row.
     func trainingConfig(for row: RowPlan, poisoned: PoisonedSetInfo) throws -> TrainingConfig {
         let resolved = try config.resolved(variant: row.variant)
-        var t = resolved.training
+        var t = try resolved.training(for: row.defense, file: configPath)
         t.data = poisoned.csv
         t.model = config.model
         t.seed = row.seed
@@ -338,6 +338,11 @@ public final class ExperimentRunner {
         if t.defense == .filter, t.filter.model == ExperimentConfig.cleanFilterModel {
             // The filter scores with the plain CLIP model trained on the clean data, same seed.
             t.filter.model = rowFolder(RowPlan(defense: "none", seed: row.seed, amount: .rate(0))) + "/run/model.safetensors"
+        } else if t.defense == .filter, t.filter.model == ExperimentConfig.poisonedFilterModel {
+            // No oracle: the plain CLIP model trained on these very poisoned pairs scores them.
+            var base = resolved.defenses.contains("none") ? row : RowPlan(defense: row.defense, seed: row.seed, amount: row.amount)
+            base.defense = "none"
+            t.filter.model = rowFolder(base) + "/run/model.safetensors"
         }
         return t
     }

@@ -141,6 +141,44 @@ let validExperiment = """
         #expect(error(filter + "\nvariants: [{name: f, defenses: [filter]}]")?.key == "variants.0.training.filter_model")
     }
 
+    @Test func defenseTrainingChangesOnlyThatDefencesRows() throws {
+        let text = validExperiment.replacingOccurrences(of: "none, safeclip", with: "none, safeclip, cleanclip")
+            + "\ndefense_training: {cleanclip: {epochs: 1, lr: 0.0005}}\nvariants: [{name: b, attack: {trigger: blended}, defenses: [none, cleanclip]}]"
+        let config = try ExperimentConfig.decode(text, file: "exp.yaml")
+        let runner = ExperimentRunner(config: config, configPath: "exp.yaml", directory: "/tmp/unused-exp")
+        func training(_ id: String) throws -> TrainingConfig {
+            let row = try #require(config.rows.first { $0.id == id })
+            let info = PoisonedSetInfo(amount: row.amount.tag, variant: row.poisonVariant, folder: "p", csv: "p/train.csv", manifest: "p/m.json", cleanRows: 0, poisoned: 0)
+            return try runner.trainingConfig(for: row, poisoned: info)
+        }
+        #expect(try training("cleanclip-rate0.01-seed0").epochs == 1 && training("cleanclip-rate0.01-seed0").lr == 0.0005)
+        #expect(try training("cleanclip-b-rate0.01-seed1").epochs == 1)
+        #expect(try training("none-rate0.01-seed0").epochs == 2 && training("safeclip-rate0.01-seed0").lr == 0.001)
+        #expect(try runner.equivalentCommands().contains { $0.contains("finetune") && $0.contains("--epochs 1") })
+        func e(_ block: String) -> ConfigError? { error(validExperiment + "\ndefense_training: \(block)") }
+        #expect(e("{magic: {epochs: 1}}")?.key == "defense_training.magic")
+        #expect(e("{safeclip: {learning_rate: 1}}")?.key == "defense_training.safeclip.learning_rate")
+        #expect(e("{safeclip: {epochs: 0}}")?.key == "training.epochs")
+        #expect(e("{safeclip: {seed: 3}}")?.key == "defense_training.safeclip.seed")
+    }
+
+    @Test func poisonedFilterModelScoresWithThePlainCLIPRowOfTheSameSet() throws {
+        let filter = validExperiment.replacingOccurrences(of: "none, safeclip", with: "none, filter")
+            .replacingOccurrences(of: "lr: 0.001", with: "lr: 0.001, filter_model: poisoned")
+        let config = try ExperimentConfig.decode(filter + "\nvariants: [{name: b, attack: {trigger: blended}}]", file: "exp.yaml")
+        #expect(ExperimentRunner.missingPaths(config).isEmpty)
+        let runner = ExperimentRunner(config: config, configPath: "exp.yaml", directory: "/tmp/unused-exp")
+        for id in ["filter-rate0.01-seed1", "filter-b-rate0.01-seed1"] {
+            let row = try #require(config.rows.first { $0.id == id })
+            let info = PoisonedSetInfo(amount: row.amount.tag, variant: row.poisonVariant, folder: "p", csv: "p/train.csv", manifest: "p/m.json", cleanRows: 0, poisoned: 0)
+            let model = try runner.trainingConfig(for: row, poisoned: info).filter.model
+            #expect(model == "/tmp/unused-exp/rows/\(id.replacingOccurrences(of: "filter", with: "none"))/run/model.safetensors")
+        }
+        #expect(error(filter.replacingOccurrences(of: "none, filter", with: "filter, none"))?.key == "training.filter_model")
+        let variantWithoutNone = filter + "\nvariants: [{name: b, attack: {trigger: blended}, defenses: [filter]}]"
+        #expect(error(variantWithoutNone)?.key == "variants.0.training.filter_model")
+    }
+
     @Test func sweepRatesGiveOneRowPerRate() throws {
         let config = try ExperimentConfig.decode(
             validExperiment.replacingOccurrences(of: "rate: 0.01", with: "rates: [0, 0.005, 0.02]"), file: "exp.yaml")
