@@ -29,10 +29,19 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
     /// the file's rows and in every variant's, applied after a variant's own training keys — so
     /// that one file can fine-tune CleanCLIP at its own length while the other rows train longer.
     public var defenseTraining: [String: [String: ConfigValue]]
+    /// The fine-tuning threat model (CleanCLIP, BadCLIP, PAR): every row starts from these
+    /// weights and fine-tunes on its (poisoned) data at the file's learning rate, instead of
+    /// training from scratch. A weights file, or `clean`: the plain CLIP row trained from scratch
+    /// on the clean data (rate 0) of the same seed. Fine-tuning defences still start from the
+    /// `none` row they repair.
+    public var pretrained: String?
+
+    /// The keyword of `pretrained` for the plain CLIP row at rate 0 of the same seed.
+    public static let cleanPretrained = "clean"
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, description, data, attack, defenses, model, training, evaluation, seeds, variants
-        case defenseTraining = "defense_training"
+        case defenseTraining = "defense_training", pretrained
     }
 
     public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
@@ -56,6 +65,12 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds) ?? [0]
         variants = try c.decodeIfPresent([VariantSpec].self, forKey: .variants) ?? []
         defenseTraining = try c.decodeIfPresent([String: [String: ConfigValue]].self, forKey: .defenseTraining) ?? [:]
+        pretrained = try c.decodeIfPresent(String.self, forKey: .pretrained)
+    }
+
+    /// Whether `row` is the row that `pretrained: clean` pre-trains (plain CLIP at rate 0, the file's own).
+    public func pretrainsFromScratch(_ row: RowPlan) -> Bool {
+        pretrained == Self.cleanPretrained && row.defense == "none" && row.amount == .rate(0) && row.variant == nil && row.poisonVariant == nil
     }
 
     /// The training settings of `defense`'s rows: these settings (a resolved variant's included)
@@ -109,7 +124,10 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         if training.evalData != nil { throw fail("training.eval_data", "list evaluation sets under the top-level 'evaluation' key") }
         if training.defense != .none { throw fail("training.defense", "list defences under the top-level 'defenses' key") }
         if training.manifest != nil { throw fail("training.manifest", "the experiment passes its own poisoning manifest") }
-        if training.initWeights != nil { throw fail("training.init_weights", "experiments train from scratch (cleanclip fine-tunes the none row)") }
+        if training.initWeights != nil {
+            throw fail("training.init_weights", "experiments train from scratch (cleanclip fine-tunes the none row); for the fine-tuning threat model set the top-level 'pretrained' key")
+        }
+        if pretrained?.isEmpty == true { throw fail("pretrained", "must name a weights file or 'clean'") }
         if let c = defenses.firstIndex(of: "cleanclip"), defenses.firstIndex(of: "none").map({ $0 > c }) ?? !cleanCLIPOnBase {
             throw fail("defenses", "cleanclip fine-tunes the plain CLIP row: list 'none' before 'cleanclip'")
         }
@@ -154,6 +172,9 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         try validateRows(file: file)
         try validateCleanFilter(file: file, in: self)
         func fail(_ key: String, _ reason: String) -> ConfigError { ConfigError(file: file, key: key, reason: reason) }
+        if pretrained == Self.cleanPretrained, !(attack.amounts.first == .rate(0) && defenses.first == "none") {
+            throw fail("pretrained", "'clean' fine-tunes from the plain CLIP row at rate 0: list rate 0 first in attack.rates and 'none' first in defenses")
+        }
         if !variants.isEmpty {
             if variants.contains(where: { !$0.isFolderSafe }) {
                 throw fail("variants", "a variant name must be letters, digits, '-', '_' or '.' (it names row folders)")

@@ -200,6 +200,9 @@ public final class ExperimentRunner {
         if let weights = config.training.filter.model, weights != ExperimentConfig.cleanFilterModel, weights != ExperimentConfig.poisonedFilterModel, !fm.fileExists(atPath: weights) {
             missing.append("training.filter_model: \(weights)")
         }
+        if let weights = config.pretrained, weights != ExperimentConfig.cleanPretrained, !fm.fileExists(atPath: weights) {
+            missing.append("pretrained: \(weights)")
+        }
         if let weights = config.training.initWeights, !fm.fileExists(atPath: weights) {
             missing.append("training.init_weights: \(weights)")
         }
@@ -334,6 +337,12 @@ public final class ExperimentRunner {
         } else if row.defense != ExperimentDefenses.detect {
             // With the manifest, a defence that selects pairs reports how many poisoned ones it caught.
             t.manifest = poisoned.manifest
+        }
+        if let pretrained = config.pretrained, !t.defense.finetunes, !config.pretrainsFromScratch(row) {
+            // The fine-tuning threat model: start from the pre-trained weights.
+            t.initWeights =
+                pretrained == ExperimentConfig.cleanPretrained
+                ? rowFolder(RowPlan(defense: "none", seed: row.seed, amount: .rate(0))) + "/run/model.safetensors" : pretrained
         }
         if t.defense == .filter, t.filter.model == ExperimentConfig.cleanFilterModel {
             // The filter scores with the plain CLIP model trained on the clean data, same seed.

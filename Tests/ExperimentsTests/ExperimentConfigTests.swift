@@ -179,6 +179,30 @@ let validExperiment = """
         #expect(error(variantWithoutNone)?.key == "variants.0.training.filter_model")
     }
 
+    /// The fine-tuning threat model: every row but the clean pre-training row starts from it;
+    /// CleanCLIP still repairs its own `none` row.
+    @Test func pretrainedStartsEveryRowButTheCleanPretrainingRow() throws {
+        let text = validExperiment.replacingOccurrences(of: "rate: 0.01", with: "rates: [0, 0.01]")
+            .replacingOccurrences(of: "none, safeclip", with: "none, safeclip, cleanclip") + "\npretrained: clean\nvariants: [{name: b, attack: {trigger: blended}, rates: [0.01]}]"
+        let config = try ExperimentConfig.decode(text, file: "exp.yaml")
+        let runner = ExperimentRunner(config: config, configPath: "exp.yaml", directory: "/r")
+        func initWeights(_ id: String) throws -> String? {
+            let row = try #require(config.rows.first { $0.id == id })
+            let info = PoisonedSetInfo(amount: row.amount.tag, variant: row.poisonVariant, folder: "p", csv: "p/train.csv", manifest: "p/m.json", cleanRows: 0, poisoned: 0)
+            return try runner.trainingConfig(for: row, poisoned: info).initWeights
+        }
+        let clean = "/r/rows/none-rate0-seed1/run/model.safetensors"
+        #expect(try initWeights("none-rate0-seed1") == nil)
+        #expect(try initWeights("none-rate0.01-seed1") == clean)
+        #expect(try initWeights("safeclip-rate0-seed1") == clean)
+        #expect(try initWeights("none-b-rate0.01-seed1") == clean)
+        #expect(try initWeights("cleanclip-rate0.01-seed1") == "/r/rows/none-rate0.01-seed1/run/model.safetensors")
+        #expect(try runner.equivalentCommands().contains { $0.contains("--init-weights \(clean)") })
+        #expect(error(validExperiment + "\npretrained: clean")?.key == "pretrained")
+        let missing = try ExperimentConfig.decode(validExperiment + "\npretrained: /nonexistent/w.safetensors", file: "exp.yaml")
+        #expect(ExperimentRunner.missingPaths(missing) == ["pretrained: /nonexistent/w.safetensors"])
+    }
+
     @Test func sweepRatesGiveOneRowPerRate() throws {
         let config = try ExperimentConfig.decode(
             validExperiment.replacingOccurrences(of: "rate: 0.01", with: "rates: [0, 0.005, 0.02]"), file: "exp.yaml")
