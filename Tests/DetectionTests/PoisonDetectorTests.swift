@@ -84,12 +84,14 @@ import Testing
         #expect(captions >= 0.75, "caption statistics AUROC \(captions)")
         print("detect e2e AUROC:", metrics.mapValues { $0.auroc ?? .nan }.sorted { $0.key < $1.key })
 
-        // scores.csv: header, one line per row, ranks 1…N.
+        // scores.csv: header, one line per row, ranks 1…N, and (with the manifest) the poisoned flag.
         let lines = try String(contentsOfFile: request.output + "/scores.csv", encoding: .utf8).split(separator: "\n")
-        #expect(lines.first == "row,path,caption,similarity,captions,spectral,activation-clustering,trigger,combined,rank")
+        #expect(lines.first == "row,path,caption,similarity,captions,spectral,activation-clustering,trigger,combined,rank,poisoned")
         #expect(lines.count == summary.rows + 1)
-        let ranks = lines.dropFirst().map { Int($0.split(separator: ",").last!)! }
+        let ranks = lines.dropFirst().map { Int($0.split(separator: ",").dropLast().last!)! }
         #expect(Set(ranks) == Set(1...summary.rows))
+        let flagged = lines.dropFirst().filter { $0.hasSuffix(",1") }.count
+        #expect(flagged == metrics["combined"]?.poisoned)
 
         // The cleaned set keeps the others, with absolute paths that open.
         let clean = try #require(summary.clean)

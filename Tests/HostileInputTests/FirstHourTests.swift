@@ -333,6 +333,17 @@ import Training
         #expect(FileManager.default.fileExists(atPath: run + "/report.html") && FileManager.default.fileExists(atPath: run + "/plots/loss.svg"))
     }
 
+    @Test func dataPrepareLimitAppliesToTheTestSplit() throws {
+        let dir = try Workspace()
+        defer { dir.remove() }
+        let both = try runClipGuard(["data", "prepare", "fashion-mnist", "--out", dir.file("a"), "--limit", "12"], seconds: 120)
+        #expect(both.status == 0, "\(both.stderr)")
+        #expect(try String(contentsOfFile: dir.file("a/eval/labels.csv"), encoding: .utf8).split(separator: "\n").count == 13)
+        let own = try runClipGuard(["data", "prepare", "fashion-mnist", "--out", dir.file("b"), "--limit", "12", "--eval-limit", "5"], seconds: 120)
+        #expect(own.status == 0, "\(own.stderr)")
+        #expect(try String(contentsOfFile: dir.file("b/eval/labels.csv"), encoding: .utf8).split(separator: "\n").count == 6)
+    }
+
     @Test func trainingOnAPreparedEvaluationFolderWarns() throws {
         let dir = try Workspace()
         defer { dir.remove() }
@@ -387,6 +398,42 @@ import Training
 
 /// The rules of ``ResultWarnings``, at the points the project measured.
 @Suite struct ResultWarningRuleTests {
+    @Test func anEmptySafeSetInARunFolderIsFound() throws {
+        let dir = try Workspace()
+        defer { dir.remove() }
+        try dir.write("run/config.json", text: #"{"data": "x.csv", "model": "micro-vit", "epochs": 3, "defense": "safeclip", "unimodal_epochs": 1, "clip_warmup_epochs": 1}"#)
+        try dir.write("run/metrics.jsonl", text: """
+            {"epoch_end": 1, "step": 10, "loaded": 100, "skipped": 0, "zeroshot_top1": 0.11}
+            {"selection_epoch": 3, "step": 20, "safe_count": 0, "risky_count": 1020}
+            {"epoch_end": 3, "step": 30, "loaded": 100, "skipped": 0, "zeroshot_top1": 0.12}
+
+            """)
+        let warnings = ResultWarnings.forRun(folder: dir.file("run"), classes: 10)
+        #expect(warnings.contains { $0.contains("no pair in the safe set (0 of 1020)") }, "\(warnings)")
+        #expect(warnings.contains { $0.contains("near chance: zero-shot top-1 12.0 %") }, "\(warnings)")
+    }
+
+    @Test func trainTakesTheBuiltInEvaluationName() throws {
+        let set = try openClassificationSet(atPath: "fashion-mnist")
+        #expect(set.classNames.count == 10 && set.count == 10_000)
+    }
+
+    @Test func builtInCaptionsNeverSayASneakers() throws {
+        // "a sneakers", "an old jeans", "this trousers", "one sandals" (an adjective may come between).
+        let singular = try NSRegularExpression(pattern: #"\b(a|an|this|one) ([a-z-]+ )?(sneakers|trousers|pants|jeans|sandals)\b"#)
+        var rng = SplitMix64(seed: 3)
+        var plural = 0
+        for label in [1, 5, 7] {
+            for _ in 0..<400 {
+                let caption = FashionMNISTCaptions.caption(label: label, rng: &rng)
+                let range = NSRange(caption.startIndex..., in: caption)
+                #expect(singular.firstMatch(in: caption, range: range) == nil, "\(caption)")
+                if caption.contains("a pair of") { plural += 1 }
+            }
+        }
+        #expect(plural > 20)
+    }
+
     @Test func poisonAmountFollowsTheMeasuredSetting() {
         // docs/study-small: takes at 200 of 10,000 over 6 epochs, partly at 100, not at 50.
         #expect(ResultWarnings.poisonAmount(poisoned: 200, pairs: 10_200, epochs: 6) == nil)

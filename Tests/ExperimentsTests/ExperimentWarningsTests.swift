@@ -1,0 +1,33 @@
+import Foundation
+import TestSupport
+import Testing
+@testable import Experiments
+
+/// Issue 25: a defence compared with plain CLIP where either model is near chance is named, and
+/// the report shows the experiment's and the rows' warnings.
+@Suite struct ExperimentWarningsTests {
+    @Test func aComparisonAtChanceIsNamedAndReported() throws {
+        let s = try SyntheticExperiment.make()
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        var results = s.results
+        // The synthetic rows are well above chance (10 classes here): no warning.
+        #expect(results.comparisonWarnings(classes: ["test": 10]).isEmpty)
+        let index = try #require(results.rows.firstIndex { $0.defense == "safeclip" })
+        results.rows[index].evaluations["test"]?.top1 = 0.12
+        let warnings = results.comparisonWarnings(classes: ["test": 10])
+        #expect(warnings.count == 1)
+        let warning = try #require(warnings.first)
+        #expect(warning.contains("row \(results.rows[index].id)") && warning.contains("the defended model is near chance"), "\(warning)")
+        #expect(warning.contains("12.0 %") && warning.contains("chance 10.0 %"))
+
+        results.warnings = warnings
+        results.rows[index].warnings = ["SafeCLIP's selection at epoch 3 put no pair in the safe set (0 of 1020)"]
+        let report = ReportWriter(directory: s.dir.path, results: results)
+        let markdown = report.markdown(plots: [])
+        #expect(markdown.contains("## Warnings") && markdown.contains(warning))
+        #expect(markdown.contains("row \(results.rows[index].id): SafeCLIP's selection at epoch 3 put no pair in the safe set"))
+        #expect(report.html(plots: []).contains("<h2>Warnings</h2>"))
+        // Without warnings there is no section.
+        #expect(!ReportWriter(directory: s.dir.path, results: s.results).markdown(plots: []).contains("## Warnings"))
+    }
+}
