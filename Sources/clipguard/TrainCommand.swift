@@ -150,8 +150,9 @@ struct Train: ParsableCommand {
         discussion: """
             Settings come from --config (YAML or JSON; every key is checked) and/or flags; flags \
             win. RUN_DIR receives config.json, metrics.jsonl, checkpoint.safetensors (after every \
-            epoch and on Ctrl-C) and model.safetensors (final weights). --resume continues a \
-            stopped or killed run.
+            epoch and on Ctrl-C), model.safetensors (final weights), out.log (the console) and result.json \
+            (the outcome and its warnings). --resume continues a stopped or killed run. --out must be a new or \
+            empty folder or this command's own stopped run: nothing else is ever written into.
 
             Defences (README, "Defences"): --defense safeclip (three phases: unimodal warm-up, CLIP \
             warm-up, mixed training on a safe/risky split), roclip (caption pool matching), filter (drop \
