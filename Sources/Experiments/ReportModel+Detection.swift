@@ -77,14 +77,6 @@ extension ReportModel {
         return RowCatch(row: row, selections: selections, similarity: similarity, posterior: posterior)
     }
 
-    /// The rows' catches grouped by series and poison amount, in the file's order.
-    var catchGroups: [[RowCatch]] {
-        groups.compactMap { g in
-            let c = g.rows.compactMap(rowCatch)
-            return c.isEmpty ? nil : c
-        }
-    }
-
     /// `mean ± std` of AUROCs (three decimals), or "–".
     static func aurocText(_ values: [Double]) -> String {
         guard let s = stats(values) else { return "–" }
@@ -167,11 +159,14 @@ extension ReportModel {
         var out: [String] = []
         for g in catchGroups {
             for c in g {
-                let bad = c.selections.filter { $0.degenerate != nil && $0.total > 0 }
+                let bad = c.selections.filter { $0.degenerate != nil }
                 guard let first = bad.first else { continue }
                 let epochs = bad.map { $0.epoch == 0 ? "before training" : "epoch \($0.epoch)" }.joined(separator: ", ")
-                out.append(
-                    "\(ReportSeries.displayName(c.row.series)) at \(Self.amountLabel(c.row.amount)), seed \(c.row.seed): the selection \(first.degenerate!) (\(epochs)), so its \(first.caught)/\(first.total) poisoned pairs caught say nothing about detection (a random set of the same size catches \(SVGPlot.label((first.chance * 10).rounded() / 10))).")
+                var line = "\(ReportSeries.displayName(c.row.series)) at \(Self.amountLabel(c.row.amount)), seed \(c.row.seed): the selection \(first.degenerate!) (\(epochs))"
+                if first.total > 0 {
+                    line += ", so its \(first.caught)/\(first.total) poisoned pairs caught say nothing about detection (a random set of the same size catches \(SVGPlot.label((first.chance * 10).rounded() / 10)))"
+                }
+                out.append(line + ".")
             }
         }
         return out

@@ -65,10 +65,11 @@ extension ReportModel {
             if !all.isEmpty { parts.append("in every seed at " + amounts(all, counts: false)) }
             if !some.isEmpty { parts.append("partly or in some seeds at " + amounts(some, counts: true)) }
             if !none.isEmpty { parts.append("in none at " + amounts(none, counts: false)) }
-            let base = rows.compactMap(\.verdict.baseRate)
+            let base = rows.compactMap(\.verdict.baseRate), without = rows.compactMap(\.verdict.withoutPoison)
             let who = attack.isEmpty ? "For plain CLIP" : "With the attack of variant \(attack), for plain CLIP"
-            out.append("\(who) the backdoor takes " + parts.joined(separator: "; ")
-                + (base.isEmpty ? " (base rate not measured)." : " (ASR base rate \(pct(Self.mean(base)!))).") )
+            var reference = [base.isEmpty ? "base rate not measured" : "ASR base rate \(pct(Self.mean(base)!))"]
+            if !without.isEmpty { reference.append("ASR without poison \(pct(Self.mean(without)!))") }
+            out.append("\(who) the backdoor takes " + parts.joined(separator: "; ") + " (" + reference.joined(separator: ", ") + ").")
         }
         // The defences where it takes most.
         let taking = baselines.filter { $0.verdict.takes + $0.verdict.partly > 0 }
@@ -81,7 +82,7 @@ extension ReportModel {
             let shown = honest.prefix(4).map { g -> String in
                 let v = facts(g)!.verdict!
                 let cost = clipTop1 - (Self.mean(g.top1(asrSet!)) ?? 0)
-                return "\(name(g)) to \(pct(Self.mean(v.asr) ?? 0)) (takes in \(v.takes) of \(v.outcomes.count) seeds) at "
+                return "\(name(g)) brings the ASR to \(pct(Self.mean(v.asr) ?? 0)) (takes in \(v.takes) of \(v.outcomes.count) seeds) at "
                     + (cost >= 0 ? String(format: "a cost of %.1f points", 100 * cost) : String(format: "a gain of %.1f points", -100 * cost)) + " of clean top-1"
             }
             let at = "At \(Self.amountLabel(strongest.group.amount))" + (attackVariant(strongest.group.variant).map { " (attack of variant \($0))" } ?? "")
@@ -168,12 +169,20 @@ extension ReportModel {
                 for d in groups where baseline(of: d)?.series == g.series && baseline(of: d)?.amount == g.amount { compared.insert(d.series + "|" + d.amount) }
                 continue
             }
-            guard let v = f.verdict else { continue }
-            out.append(Finding(text: "\(head): for \(name(g)) the backdoor \(v.sentence); clean top-1 \(pct(Self.mean(top1) ?? 0)).", level: 0))
             let clipTop1 = Self.mean(top1) ?? 0
+            if g.poisoned == 0 {
+                let base = Self.mean(g.values(set) { $0.asrBaseRate })
+                out.append(Finding(
+                    text: "\(head): no poison, so no backdoor: \(name(g))'s ASR of \(valueWithSeeds(g.asr(set))) is what the trigger alone does to a model without one (\(base.map { "base rate without the trigger " + pct($0) } ?? "base rate not measured")); clean top-1 \(pct(clipTop1)).",
+                    level: 0))
+            } else if let v = f.verdict {
+                out.append(Finding(text: "\(head): for \(name(g)) the backdoor \(v.sentence); clean top-1 \(pct(clipTop1)).", level: 0))
+            } else {
+                continue
+            }
             for d in groups where d.isFinished && baseline(of: d)?.series == g.series && baseline(of: d)?.amount == g.amount {
                 compared.insert(d.series + "|" + d.amount)
-                out.append(Finding(text: defenceSentence(d, against: g, verdict: v, clipTop1: clipTop1), level: 1))
+                out.append(Finding(text: defenceSentence(d, against: g, verdict: f.verdict, clipTop1: clipTop1), level: 1))
             }
         }
         // Groups without plain CLIP rows to compare with.
@@ -198,15 +207,18 @@ extension ReportModel {
         return out
     }
 
-    func defenceSentence(_ d: ReportGroup, against g: ReportGroup, verdict v: BackdoorVerdict, clipTop1: Double) -> String {
+    /// A defence against plain CLIP at the same amount (`v`: CLIP's verdict, nil without poison).
+    func defenceSentence(_ d: ReportGroup, against g: ReportGroup, verdict v: BackdoorVerdict?, clipTop1: Double) -> String {
         guard let set = asrSet, let f = facts(d) else { return name(d) }
         let t = Self.mean(d.top1(set)) ?? 0
         let cost = String(format: "clean top-1 %.1f %% (CLIP %.1f %%: %@ %.1f points)", 100 * t, 100 * clipTop1, t <= clipTop1 ? "costs" : "gains", 100 * abs(t - clipTop1))
         if f.atChance { return "\(name(d)): \(caveat(d)!)." }
         var s = "\(name(d)): "
-        if v.takes + v.partly == 0 {
+        if v == nil {
+            s += "no poison here; ASR \(valueWithSeeds(d.asr(set))); \(cost)."
+        } else if let v, v.takes + v.partly == 0 {
             s += "no backdoor to remove here (it does not take for CLIP); ASR \(valueWithSeeds(d.asr(set))); \(cost)."
-        } else if let dv = f.verdict {
+        } else if let v, let dv = f.verdict {
             s += "the backdoor \(dv.sentence) against CLIP's \(v.takes + v.partly) of \(v.outcomes.count); \(cost)."
         } else {
             s += "\(cost)."
@@ -246,10 +258,12 @@ extension ReportModel {
                 if s.name == asrSet, let v = f?.verdict, v.mixed { asr += " (seeds " + perSeed(v.asr) + ")" }
                 cells.append(asr)
                 if s.name == asrSet {
-                    cells.append(f?.verdict?.baseRate.map { String(format: "%.2f", 100 * $0) } ?? "–")
-                    cells.append(f?.verdict.map { v in
-                        "\(v.takes) of \(v.outcomes.count)" + (v.partly > 0 ? ", partly \(v.partly)" : "")
-                    } ?? "–")
+                    cells.append(Self.mean(g.values(s.name) { $0.asrBaseRate }).map { String(format: "%.2f", 100 * $0) } ?? "–")
+                    if g.poisoned == 0 {
+                        cells.append("no poison")
+                    } else {
+                        cells.append(f?.verdict.map { v in "\(v.takes) of \(v.outcomes.count)" + (v.partly > 0 ? ", partly \(v.partly)" : "") } ?? "–")
+                    }
                 }
             }
             let seconds = g.finished.compactMap(\.trainingSeconds)

@@ -38,41 +38,56 @@ public enum SeedOutcome: Equatable, Sendable {
     case no
 }
 
-/// Whether the backdoor took, seed by seed, against the base rate.
+/// Whether the backdoor took, seed by seed, against what the model scores without a backdoor:
+/// the base rate (non-target clean images called the target without the trigger) and, where the
+/// experiment has them, the same rows' ASR without poison (the trigger's own effect).
 public struct BackdoorVerdict: Equatable, Sendable {
     /// A seed's ASR at least this: the backdoor takes (most triggered images flip to the target).
     public static let takesAt = 0.5
-    /// A seed's ASR at least this and clearly above the base rate: it partly takes.
+    /// A seed's ASR at least this and clearly above its reference: it partly takes.
     public static let partlyAt = 0.1
 
     public var seeds: [UInt64]
     public var asr: [Double]
     public var outcomes: [SeedOutcome]
-    /// The base rate (mean over seeds) and where it comes from; nil when unknown.
+    /// The measured base rate (mean over seeds), nil when not measured.
     public var baseRate: Double?
-    public var baseSource: String?
+    /// The same defence's ASR without poison (mean over seeds), nil without rate-0 rows.
+    public var withoutPoison: Double?
 
     public var takes: Int { outcomes.filter { $0 == .takes }.count }
     public var partly: Int { outcomes.filter { $0 == .partly }.count }
     /// Seeds disagree (a mean ± std would hide it).
     public var mixed: Bool { Set(outcomes.map { "\($0)" }).count > 1 }
 
-    /// Classifies each seed's ASR (`successes`/`denominator` for the significance test) against
-    /// its base rate (`base`, nil: unknown).
-    init(seeds: [UInt64], asr: [Double], denominators: [Int?], base: [Double?], baseSource: String?) {
+    /// Classifies each seed's ASR against its reference, the larger of its base rate (`base`) and
+    /// its ASR without poison (`withoutPoison`), nil where unknown. A seed partly takes only when
+    /// its ASR is more than 3 binomial standard errors (over `denominators` images) above it.
+    init(seeds: [UInt64], asr: [Double], denominators: [Int?], base: [Double?], withoutPoison: [Double?] = []) {
         self.seeds = seeds
         self.asr = asr
-        let known = base.compactMap { $0 }
-        baseRate = known.isEmpty ? nil : known.reduce(0, +) / Double(known.count)
-        self.baseSource = known.isEmpty ? nil : baseSource
+        func mean(_ v: [Double?]) -> Double? {
+            let known = v.compactMap { $0 }
+            return known.isEmpty ? nil : known.reduce(0, +) / Double(known.count)
+        }
+        baseRate = mean(base)
+        self.withoutPoison = mean(withoutPoison)
         outcomes = asr.indices.map { i -> SeedOutcome in
             let a = asr[i]
             if a >= Self.takesAt { return .takes }
             guard a >= Self.partlyAt else { return .no }
-            guard let b = i < base.count ? base[i] : nil, let n = i < denominators.count ? denominators[i] : nil, n > 0 else { return .partly }
+            let references = [i < base.count ? base[i] : nil, i < withoutPoison.count ? withoutPoison[i] : nil].compactMap { $0 }
+            guard let b = references.max(), let n = i < denominators.count ? denominators[i] : nil, n > 0 else { return .partly }
             let se = (max(b, 1 / Double(n)) * (1 - b) / Double(n)).squareRoot()
             return a - b > 3 * se ? .partly : .no
         }
+    }
+
+    /// `base rate 1.3 %, ASR without poison 2.0 %`.
+    public var reference: String {
+        var parts = [baseRate.map { String(format: "base rate %.1f %%", 100 * $0) } ?? "base rate not measured"]
+        if let w = withoutPoison { parts.append(String(format: "ASR without poison %.1f %%", 100 * w)) }
+        return parts.joined(separator: ", ")
     }
 
     /// `takes in 1 of 3 seeds, partly in 1 (ASR 20.3 / 1.2 / 3.1 %; base rate 1.3 %)`.
@@ -81,8 +96,7 @@ public struct BackdoorVerdict: Equatable, Sendable {
             ? "does not take in any of \(outcomes.count) seed\(outcomes.count == 1 ? "" : "s")"
             : "takes in \(takes) of \(outcomes.count) seed\(outcomes.count == 1 ? "" : "s")"
         if partly > 0 { s += ", partly in \(partly)" }
-        s += " (ASR " + perSeed(asr) + " %" + (baseRate.map { String(format: "; base rate %.1f %%", 100 * $0) } ?? "; base rate not measured") + ")"
-        return s
+        return s + " (ASR " + perSeed(asr) + " %; " + reference + ")"
     }
 }
 
@@ -124,6 +138,9 @@ public struct ReportModel {
     let styles: [String: (colour: String, marker: SVGPlot.Marker)]
     /// Per group (same index as ``groups``).
     private(set) var facts: [GroupFacts] = []
+    /// What the selecting defences' rows caught, grouped like ``groups`` (groups without a
+    /// selecting defence left out).
+    private(set) var catchGroups: [[RowCatch]] = []
 
     init(inputs: ReportInputs) {
         self.inputs = inputs
@@ -142,6 +159,10 @@ public struct ReportModel {
         chance = Self.chance(inputs.results, set: asrSet ?? firstSet)
         styles = ReportSeries.styles(uniqued(groups.map(\.series)))
         facts = groups.map { computeFacts($0) }
+        catchGroups = groups.compactMap { g in
+            let c = g.rows.compactMap(rowCatch)
+            return c.isEmpty ? nil : c
+        }
     }
 
     /// 1/classes of an evaluation set: from the results where they record it, else known for
@@ -181,7 +202,7 @@ public struct ReportModel {
     }
 
     func name(_ g: ReportGroup) -> String { ReportSeries.displayName(g.series) }
-    func traits(_ g: ReportGroup) -> DefenseTraits { ReportSeries.traits(g.defense) }
+    func traits(_ g: ReportGroup) -> ReportTraits { ReportSeries.traits(g.defense) }
     func style(_ series: String) -> (colour: String, marker: SVGPlot.Marker) { styles[series] ?? ("#000000", .init(.plus)) }
     func facts(_ g: ReportGroup) -> GroupFacts? { groups.firstIndex { $0.series == g.series && $0.amount == g.amount }.map { facts[$0] } }
 
@@ -219,22 +240,17 @@ public struct ReportModel {
             f.nearChanceSeeds = top1.filter { $0 < 2 * chance }.count
             f.atChance = !top1.isEmpty && f.nearChanceSeeds == top1.count
         }
-        guard let set = asrSet, g.isFinished else { return f }
+        guard let set = asrSet, g.isFinished, g.poisoned > 0 else { return f }
         let rows = g.finished.filter { $0.evaluations[set]?.asr != nil }
         guard !rows.isEmpty else { return f }
-        var base: [Double?] = rows.map { $0.evaluations[set]?.asrBaseRate }
-        var source = "measured: the share of the non-target clean images (no trigger) called the target"
-        if base.allSatisfy({ $0 == nil }) {
-            // Results of earlier versions: the same defence's ASR without poison, per seed where it exists.
-            let zero = groups.first { $0.series == g.series && $0.rate == 0 && $0.isFinished }
-            if let zero {
-                base = rows.map { r in zero.finished.first { $0.seed == r.seed }?.evaluations[set]?.asr ?? Self.mean(zero.asr(set)) }
-                source = "the ASR of the same rows without poison (rate 0): the trigger's effect on a model without a backdoor"
-            }
-        }
+        // The same series without poison, per seed where it exists: the trigger's own effect.
+        let zero = groups.first { $0.series == g.series && $0.poisoned == 0 && $0.isFinished }
+        let withoutPoison: [Double?] = zero.map { zero in
+            rows.map { r in zero.finished.first { $0.seed == r.seed }?.evaluations[set]?.asr ?? Self.mean(zero.asr(set)) }
+        } ?? []
         f.verdict = BackdoorVerdict(
             seeds: rows.map(\.seed), asr: rows.map { $0.evaluations[set]!.asr! }, denominators: rows.map { $0.evaluations[set]?.asrDenominator },
-            base: base, baseSource: source)
+            base: rows.map { $0.evaluations[set]?.asrBaseRate }, withoutPoison: withoutPoison)
         return f
     }
 

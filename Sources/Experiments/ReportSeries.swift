@@ -4,7 +4,7 @@ import Training
 /// retrain): the one place in the report code where a defence is known by name. Every other
 /// part of the report asks these traits, so a new defence is one entry here (and, once the
 /// defence registry describes itself, none).
-struct DefenseTraits: Sendable {
+struct ReportTraits: Sendable {
     /// The name readers see (`SafeCLIP`).
     var displayName: String
     /// Its colour in every plot.
@@ -26,22 +26,22 @@ struct DefenseTraits: Sendable {
 enum ReportSeries {
     /// The traits of a row's defence name (`none`, `safeclip`, …, `detect`); an unknown name (a
     /// results file of another build) is shown as written.
-    static func traits(_ defense: String) -> DefenseTraits {
+    static func traits(_ defense: String) -> ReportTraits {
         if defense == ExperimentDefenses.detect {
-            return DefenseTraits(displayName: "detect, drop, train", colour: "#56B4E9", marker: .init(.star))
+            return ReportTraits(displayName: "detect, drop, train", colour: "#56B4E9", marker: .init(.star))
         }
         guard let d = Defense(rawValue: defense) else {
-            return DefenseTraits(displayName: defense, colour: "#000000", marker: .init(.plus))
+            return ReportTraits(displayName: defense, colour: "#000000", marker: .init(.plus))
         }
         switch d {
         case .none:
-            return DefenseTraits(displayName: "CLIP (no defence)", colour: "#555555", marker: .init(.circle), isBaseline: true)
+            return ReportTraits(displayName: "CLIP (no defence)", colour: "#555555", marker: .init(.circle), isBaseline: true)
         case .safeclip:
-            return DefenseTraits(displayName: "SafeCLIP", colour: "#0072B2", marker: .init(.square), selectsPairs: true)
+            return ReportTraits(displayName: "SafeCLIP", colour: "#0072B2", marker: .init(.square), selectsPairs: true)
         case .roclip:
-            return DefenseTraits(displayName: "RoCLIP", colour: "#CC79A7", marker: .init(.triangleUp))
+            return ReportTraits(displayName: "RoCLIP", colour: "#CC79A7", marker: .init(.triangleUp))
         case .filter:
-            return DefenseTraits(
+            return ReportTraits(
                 displayName: "similarity filter", colour: "#E69F00", marker: .init(.triangleDown), selectsPairs: true,
                 oracle: { training in
                     training.filter.model == ExperimentConfig.cleanFilterModel
@@ -49,7 +49,7 @@ enum ReportSeries {
                         : nil
                 })
         case .cleanclip:
-            return DefenseTraits(displayName: "CleanCLIP", colour: "#009E73", marker: .init(.diamond), finetunes: d.finetunes)
+            return ReportTraits(displayName: "CleanCLIP", colour: "#009E73", marker: .init(.diamond), finetunes: d.finetunes)
         }
     }
 

@@ -464,14 +464,14 @@ func deltaE(_ a: String, _ b: String) -> Double {
 
     @Test func verdictsArePerSeedAgainstTheBaseRate() throws {
         // 20.3 % in one seed: partly takes (well above a 1.3 % base rate over 450 images), not "does not take".
-        let v = BackdoorVerdict(seeds: [1, 2, 3], asr: [0.203, 0.012, 0.031], denominators: [450, 450, 450], base: [0.013, 0.013, 0.013], baseSource: "measured")
+        let v = BackdoorVerdict(seeds: [1, 2, 3], asr: [0.203, 0.012, 0.031], denominators: [450, 450, 450], base: [0.013, 0.013, 0.013])
         #expect(v.outcomes == [.partly, .no, .no])
         #expect(v.sentence == "takes in 0 of 3 seeds, partly in 1 (ASR 20.3 / 1.2 / 3.1 %; base rate 1.3 %)")
         #expect(v.mixed)
         // 12 % where the model calls 11 % of clean images the target anyway: not a backdoor.
-        let high = BackdoorVerdict(seeds: [1], asr: [0.12], denominators: [450], base: [0.11], baseSource: "measured")
+        let high = BackdoorVerdict(seeds: [1], asr: [0.12], denominators: [450], base: [0.11])
         #expect(high.outcomes == [.no])
-        let bimodal = BackdoorVerdict(seeds: [1, 2, 3], asr: [0.30, 0.036, 0.845], denominators: [450, 450, 450], base: [0.01, 0.01, 0.01], baseSource: "m")
+        let bimodal = BackdoorVerdict(seeds: [1, 2, 3], asr: [0.30, 0.036, 0.845], denominators: [450, 450, 450], base: [0.01, 0.01, 0.01])
         #expect(bimodal.takes == 1 && bimodal.partly == 1)
 
         // In a report: the bimodal row shows each seed's ASR, and the finding says so.
@@ -489,19 +489,32 @@ func deltaE(_ a: String, _ b: String) -> Double {
         #expect(s.model.bottomLine[0] == "For plain CLIP the backdoor takes partly or in some seeds at 0.1% (partly in 3 of 3), 1% (takes in 1 of 3, partly in 1) (ASR base rate 1.0 %).")
     }
 
-    @Test func withoutAMeasuredBaseRateTheRowsWithoutPoisonGiveIt() throws {
+    @Test func rowsWithoutPoisonAreTheTriggersOwnEffectNotABackdoor() throws {
+        // Without poison a weak model calls 14 % of triggered images the target in one seed (the
+        // white square alone): that is no backdoor, and the poisoned rows are judged against it.
         let yaml = SyntheticExperiment.yaml.replacingOccurrences(of: "rates: [0.001, 0.01]", with: "rates: [0, 0.01]")
         let s = try SyntheticExperiment.make(yaml: yaml) { plan in
             var o = SyntheticExperiment.defaultOutcome(plan)
-            o.base = nil
-            if plan.amount.rateValue == 0 { o.asr = 0.02 }
+            if plan.amount.rateValue == 0 { o.asr = plan.defense == "none" ? [0.04, 0.14, 0.10][Int(plan.seed - 7)] : 0.02; o.base = 0.07 }
+            if plan.amount.rateValue == 0.01 && plan.defense == "none" { o.asr = [0.9, 0.16, 0.9][Int(plan.seed - 7)]; o.base = nil }
             return o
         }
         defer { try? FileManager.default.removeItem(at: s.dir) }
+        let zero = try #require(s.model.groups.first { $0.defense == "none" && $0.rate == 0 })
+        #expect(s.model.facts(zero)?.verdict == nil)
+        let table = s.report.table()
+        #expect(table.first { $0[0] == "CLIP (no defence)" && $0[1] == "0%" }?[7] == "no poison")
+        let findings = s.model.findings.map(\.text)
+        #expect(findings.contains { $0.hasPrefix("At 0% poison (0 pairs): no poison, so no backdoor: CLIP (no defence)'s ASR of 9.3 % (seeds 4.0 / 14.0 / 10.0)") })
+        #expect(findings.contains { $0.hasPrefix("SafeCLIP: no poison here") })
+        // Seed 8's 16 % at 1 % is 0.4 binomial standard errors (over 45 images) above its 14 %
+        // without poison: it does not count, though it is above 10 %; the 90 % seeds take.
         let clip = try #require(s.model.groups.first { $0.defense == "none" && $0.rate == 0.01 })
         let verdict = try #require(s.model.facts(clip)?.verdict)
-        #expect(verdict.baseRate == 0.02)
-        #expect(verdict.baseSource?.contains("without poison") == true)
+        #expect(verdict.outcomes == [.takes, .no, .takes])
+        #expect(abs(verdict.withoutPoison! - 0.28 / 3) < 1e-12)
+        #expect(verdict.sentence == "takes in 2 of 3 seeds (ASR 90.0 / 16.0 / 90.0 %; base rate not measured, ASR without poison 9.3 %)")
+        #expect(!s.model.bottomLine.joined().contains("at 0%"))
     }
 
     @Test func collapsedModelsAndOracleScorersAreNamedAndNothingIsSaidAboutModelsAtChance() throws {
