@@ -162,7 +162,7 @@ extension ReportModel {
                 let bad = c.selections.filter { $0.degenerate != nil }
                 guard let first = bad.first else { continue }
                 let epochs = bad.map { $0.epoch == 0 ? "before training" : "epoch \($0.epoch)" }.joined(separator: ", ")
-                var line = "\(ReportSeries.displayName(c.row.series)) at \(Self.amountLabel(c.row.amount)), seed \(c.row.seed): the selection \(first.degenerate!) (\(epochs))"
+                var line = "\(ReportSeries.displayName(c.row.series)) at \(Self.amountLabel(c.row.amount)), seed \(c.row.seed), \(epochs): the selection \(first.degenerate!)"
                 if first.total > 0 {
                     line += ", so its \(first.caught)/\(first.total) poisoned pairs caught say nothing about detection (a random set of the same size catches \(SVGPlot.label((first.chance * 10).rounded() / 10)))"
                 }

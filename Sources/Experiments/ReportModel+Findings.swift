@@ -68,11 +68,11 @@ extension ReportModel {
             let base = rows.compactMap(\.verdict.baseRate), without = rows.compactMap(\.verdict.withoutPoison)
             let who = attack.isEmpty ? "For plain CLIP" : "With the attack of variant \(attack), for plain CLIP"
             var reference = [base.isEmpty ? "base rate not measured" : "ASR base rate \(pct(Self.mean(base)!))"]
-            if !without.isEmpty { reference.append("ASR without poison \(pct(Self.mean(without)!))") }
+            if let w = without.max() { reference.append("ASR without poison up to \(pct(w))") }
             out.append("\(who) the backdoor takes " + parts.joined(separator: "; ") + " (" + reference.joined(separator: ", ") + ").")
         }
         // The defences where it takes most.
-        let taking = baselines.filter { $0.verdict.takes + $0.verdict.partly > 0 }
+        let taking = baselines.filter { $0.verdict.takes > 0 }
         if let strongest = taking.max(by: { ($0.verdict.takes, $0.verdict.partly, $0.group.rate ?? 0) < ($1.verdict.takes, $1.verdict.partly, $1.group.rate ?? 0) }) {
             let clipASR = Self.mean(strongest.verdict.asr) ?? 0
             let clipTop1 = Self.mean(strongest.group.top1(asrSet!)) ?? 0
@@ -82,7 +82,7 @@ extension ReportModel {
             let shown = honest.prefix(4).map { g -> String in
                 let v = facts(g)!.verdict!
                 let cost = clipTop1 - (Self.mean(g.top1(asrSet!)) ?? 0)
-                return "\(name(g)) brings the ASR to \(pct(Self.mean(v.asr) ?? 0)) (takes in \(v.takes) of \(v.outcomes.count) seeds) at "
+                return "\(name(g)) has ASR \(pct(Self.mean(v.asr) ?? 0)) (takes in \(v.takes) of \(v.outcomes.count) seeds\(v.atChance > 0 ? ", \(v.atChance) at chance level" : "")) at "
                     + (cost >= 0 ? String(format: "a cost of %.1f points", 100 * cost) : String(format: "a gain of %.1f points", -100 * cost)) + " of clean top-1"
             }
             let at = "At \(Self.amountLabel(strongest.group.amount))" + (attackVariant(strongest.group.variant).map { " (attack of variant \($0))" } ?? "")
@@ -96,7 +96,10 @@ extension ReportModel {
                 guard let b = baseline(of: g), let t = Self.mean(g.top1(asrSet!)), let bt = Self.mean(b.top1(asrSet!)) else { return nil }
                 return (name(g), bt - t)
             }
-            var s = "The backdoor takes in no seed at any amount for plain CLIP, so this experiment cannot show whether a defence removes it; it measures only what each defence costs in clean accuracy"
+            let partial = baselines.filter { $0.verdict.partly > 0 }.map { "in \($0.verdict.partly) of \($0.verdict.outcomes.count) seeds at \(Self.amountLabel($0.group.amount))" }
+            var s = "The backdoor takes (ASR ≥ \(Int(100 * BackdoorVerdict.takesAt)) %) in no seed at any amount for plain CLIP"
+                + (partial.isEmpty ? "" : " (at most partly: " + partial.joined(separator: ", ") + ")")
+                + ", so this experiment cannot show whether a defence removes it; it measures only what each defence costs in clean accuracy"
             if let worst = costs.max(by: { $0.1 < $1.1 }), worst.1 > 0 {
                 s += String(format: " (most: %@, %.1f points)", worst.0, 100 * worst.1)
             }
@@ -201,7 +204,7 @@ extension ReportModel {
         out += detectionFindings
         if !out.isEmpty {
             out.append(Finding(
-                text: "How to read the verdicts: a seed's backdoor takes when its ASR is at least \(Int(100 * BackdoorVerdict.takesAt)) %, and partly takes when its ASR is at least \(Int(100 * BackdoorVerdict.partlyAt)) % and more than three binomial standard errors above the base rate (how often the model calls a non-target image the target without the trigger). A model under twice the chance level (\(chanceNote.isEmpty ? "chance unknown" : chanceNote)) is said to be at chance and nothing else is stated about it.",
+                text: "How to read the verdicts: a seed's backdoor takes when its ASR is at least \(Int(100 * BackdoorVerdict.takesAt)) %, and partly takes when its ASR is at least \(Int(100 * BackdoorVerdict.partlyAt)) % and more than three binomial standard errors above both the base rate (how often the model calls a non-target image the target without the trigger) and the highest ASR of the rows without poison (the trigger's own effect). A seed or model under twice the chance level (\(chanceNote.isEmpty ? "chance unknown" : chanceNote)) is said to be at chance and nothing else is stated about it.",
                 level: 0))
         }
         return out

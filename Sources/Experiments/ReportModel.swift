@@ -32,15 +32,18 @@ public enum SeedOutcome: Equatable, Sendable {
     /// ASR at least ``BackdoorVerdict/takesAt``.
     case takes
     /// ASR at least ``BackdoorVerdict/partlyAt`` and more than 3 binomial standard errors above
-    /// the base rate.
+    /// the reference (base rate, ASR without poison).
     case partly
     /// Neither.
     case no
+    /// The seed's model is at chance level: not judged.
+    case atChance
 }
 
-/// Whether the backdoor took, seed by seed, against what the model scores without a backdoor:
+/// Whether the backdoor took, seed by seed, against what a model scores without a backdoor:
 /// the base rate (non-target clean images called the target without the trigger) and, where the
-/// experiment has them, the same rows' ASR without poison (the trigger's own effect).
+/// experiment has rows without poison, the highest ASR any of their seeds reached (the trigger's
+/// own effect, which varies from seed to seed).
 public struct BackdoorVerdict: Equatable, Sendable {
     /// A seed's ASR at least this: the backdoor takes (most triggered images flip to the target).
     public static let takesAt = 0.5
@@ -52,50 +55,53 @@ public struct BackdoorVerdict: Equatable, Sendable {
     public var outcomes: [SeedOutcome]
     /// The measured base rate (mean over seeds), nil when not measured.
     public var baseRate: Double?
-    /// The same defence's ASR without poison (mean over seeds), nil without rate-0 rows.
+    /// The highest ASR of the rows without poison (over their seeds), nil without such rows.
     public var withoutPoison: Double?
 
     public var takes: Int { outcomes.filter { $0 == .takes }.count }
     public var partly: Int { outcomes.filter { $0 == .partly }.count }
+    /// Seeds at chance level, not judged.
+    public var atChance: Int { outcomes.filter { $0 == .atChance }.count }
     /// Seeds disagree (a mean ± std would hide it).
     public var mixed: Bool { Set(outcomes.map { "\($0)" }).count > 1 }
 
-    /// Classifies each seed's ASR against its reference, the larger of its base rate (`base`) and
-    /// its ASR without poison (`withoutPoison`), nil where unknown. A seed partly takes only when
-    /// its ASR is more than 3 binomial standard errors (over `denominators` images) above it.
-    init(seeds: [UInt64], asr: [Double], denominators: [Int?], base: [Double?], withoutPoison: [Double?] = []) {
+    /// Classifies each seed's ASR against its reference, the larger of its base rate (`base`, nil
+    /// where unknown) and `withoutPoison`. A seed partly takes only when its ASR is more than 3
+    /// binomial standard errors (over `denominators` images) above it; a seed whose model is at
+    /// chance level (`atChance`) is not judged.
+    init(seeds: [UInt64], asr: [Double], denominators: [Int?], base: [Double?], withoutPoison: Double? = nil, atChance: [Bool] = []) {
         self.seeds = seeds
         self.asr = asr
-        func mean(_ v: [Double?]) -> Double? {
-            let known = v.compactMap { $0 }
-            return known.isEmpty ? nil : known.reduce(0, +) / Double(known.count)
-        }
-        baseRate = mean(base)
-        self.withoutPoison = mean(withoutPoison)
+        let known = base.compactMap { $0 }
+        baseRate = known.isEmpty ? nil : known.reduce(0, +) / Double(known.count)
+        self.withoutPoison = withoutPoison
         outcomes = asr.indices.map { i -> SeedOutcome in
+            if i < atChance.count && atChance[i] { return .atChance }
             let a = asr[i]
             if a >= Self.takesAt { return .takes }
             guard a >= Self.partlyAt else { return .no }
-            let references = [i < base.count ? base[i] : nil, i < withoutPoison.count ? withoutPoison[i] : nil].compactMap { $0 }
+            let references = [i < base.count ? base[i] : nil, withoutPoison].compactMap { $0 }
             guard let b = references.max(), let n = i < denominators.count ? denominators[i] : nil, n > 0 else { return .partly }
             let se = (max(b, 1 / Double(n)) * (1 - b) / Double(n)).squareRoot()
             return a - b > 3 * se ? .partly : .no
         }
     }
 
-    /// `base rate 1.3 %, ASR without poison 2.0 %`.
+    /// `base rate 1.3 %, ASR without poison up to 14.4 %`.
     public var reference: String {
         var parts = [baseRate.map { String(format: "base rate %.1f %%", 100 * $0) } ?? "base rate not measured"]
-        if let w = withoutPoison { parts.append(String(format: "ASR without poison %.1f %%", 100 * w)) }
+        if let w = withoutPoison { parts.append(String(format: "ASR without poison up to %.1f %%", 100 * w)) }
         return parts.joined(separator: ", ")
     }
 
     /// `takes in 1 of 3 seeds, partly in 1 (ASR 20.3 / 1.2 / 3.1 %; base rate 1.3 %)`.
     public var sentence: String {
+        let n = outcomes.count
         var s = takes == 0 && partly == 0
-            ? "does not take in any of \(outcomes.count) seed\(outcomes.count == 1 ? "" : "s")"
-            : "takes in \(takes) of \(outcomes.count) seed\(outcomes.count == 1 ? "" : "s")"
+            ? "does not take in any of \(n) seed\(n == 1 ? "" : "s")"
+            : "takes in \(takes) of \(n) seed\(n == 1 ? "" : "s")"
         if partly > 0 { s += ", partly in \(partly)" }
+        if atChance > 0 { s += " (\(atChance) at chance level, not judged)" }
         return s + " (ASR " + perSeed(asr) + " %; " + reference + ")"
     }
 }
@@ -243,14 +249,13 @@ public struct ReportModel {
         guard let set = asrSet, g.isFinished, g.poisoned > 0 else { return f }
         let rows = g.finished.filter { $0.evaluations[set]?.asr != nil }
         guard !rows.isEmpty else { return f }
-        // The same series without poison, per seed where it exists: the trigger's own effect.
+        // Rows without poison, the group's own or else plain CLIP's: the trigger's own effect.
         let zero = groups.first { $0.series == g.series && $0.poisoned == 0 && $0.isFinished }
-        let withoutPoison: [Double?] = zero.map { zero in
-            rows.map { r in zero.finished.first { $0.seed == r.seed }?.evaluations[set]?.asr ?? Self.mean(zero.asr(set)) }
-        } ?? []
+            ?? baseline(of: g).flatMap { b in groups.first { $0.series == b.series && $0.poisoned == 0 && $0.isFinished } }
+        let chanceSeeds = rows.map { r in chance.map { c in (r.evaluations[set]?.top1 ?? 1) < 2 * c } ?? false }
         f.verdict = BackdoorVerdict(
             seeds: rows.map(\.seed), asr: rows.map { $0.evaluations[set]!.asr! }, denominators: rows.map { $0.evaluations[set]?.asrDenominator },
-            base: rows.map { $0.evaluations[set]?.asrBaseRate }, withoutPoison: withoutPoison)
+            base: rows.map { $0.evaluations[set]?.asrBaseRate }, withoutPoison: zero.flatMap { $0.asr(set).max() }, atChance: chanceSeeds)
         return f
     }
 

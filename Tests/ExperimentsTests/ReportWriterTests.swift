@@ -348,7 +348,7 @@ func deltaE(_ a: String, _ b: String) -> Double {
         }
         defer { try? FileManager.default.removeItem(at: s.dir) }
         let warnings = s.model.warnings
-        let warning = try #require(warnings.first { $0.contains("seed 8") && $0.contains("SafeCLIP at 1%") })
+        let warning = try #require(warnings.first { $0.contains("seed 8, epoch 3, epoch 4") && $0.contains("SafeCLIP at 1%") })
         #expect(warning.contains("left the safe set empty") && warning.contains("2/2"))
         #expect(warning.contains("a random set of the same size catches 2"))
         #expect(s.report.detectionTable().contains { $0[0] == "SafeCLIP" && $0[4].contains("⚠ 1 of 3 seeds left the safe set empty") })
@@ -473,6 +473,19 @@ func deltaE(_ a: String, _ b: String) -> Double {
         #expect(high.outcomes == [.no])
         let bimodal = BackdoorVerdict(seeds: [1, 2, 3], asr: [0.30, 0.036, 0.845], denominators: [450, 450, 450], base: [0.01, 0.01, 0.01])
         #expect(bimodal.takes == 1 && bimodal.partly == 1)
+        // A seed whose model is at chance (40 % ASR at 15 % top-1, as measured) is not judged.
+        let weak = BackdoorVerdict(seeds: [1, 2, 3], asr: [0.06, 0.40, 0.0], denominators: [450, 450, 450], base: [0.01, 0.2, 0.0], atChance: [false, true, true])
+        #expect(weak.outcomes == [.no, .atChance, .atChance])
+        #expect(weak.sentence.hasPrefix("does not take in any of 3 seeds (2 at chance level, not judged)"))
+
+        // When it only partly takes anywhere, the bottom line says the experiment cannot judge the defences.
+        let partial = try SyntheticExperiment.make { plan in
+            var o = SyntheticExperiment.defaultOutcome(plan)
+            if plan.defense == "none" && plan.amount.rateValue == 0.01 { o.asr = 0.2 }
+            return o
+        }
+        defer { try? FileManager.default.removeItem(at: partial.dir) }
+        #expect(partial.model.bottomLine[1].hasPrefix("The backdoor takes (ASR ≥ 50 %) in no seed at any amount for plain CLIP (at most partly: in 3 of 3 seeds at 0.1%, in 3 of 3 seeds at 1%), so this experiment cannot show"))
 
         // In a report: the bimodal row shows each seed's ASR, and the finding says so.
         let s = try SyntheticExperiment.make { plan in
@@ -507,13 +520,13 @@ func deltaE(_ a: String, _ b: String) -> Double {
         let findings = s.model.findings.map(\.text)
         #expect(findings.contains { $0.hasPrefix("At 0% poison (0 pairs): no poison, so no backdoor: CLIP (no defence)'s ASR of 9.3 % (seeds 4.0 / 14.0 / 10.0)") })
         #expect(findings.contains { $0.hasPrefix("SafeCLIP: no poison here") })
-        // Seed 8's 16 % at 1 % is 0.4 binomial standard errors (over 45 images) above its 14 %
-        // without poison: it does not count, though it is above 10 %; the 90 % seeds take.
+        // Seed 8's 16 % at 1 % is 0.4 binomial standard errors (over 45 images) above the 14 % that
+        // a seed reached without poison: it does not count, though it is above 10 %; the 90 % seeds take.
         let clip = try #require(s.model.groups.first { $0.defense == "none" && $0.rate == 0.01 })
         let verdict = try #require(s.model.facts(clip)?.verdict)
         #expect(verdict.outcomes == [.takes, .no, .takes])
-        #expect(abs(verdict.withoutPoison! - 0.28 / 3) < 1e-12)
-        #expect(verdict.sentence == "takes in 2 of 3 seeds (ASR 90.0 / 16.0 / 90.0 %; base rate not measured, ASR without poison 9.3 %)")
+        #expect(verdict.withoutPoison == 0.14)
+        #expect(verdict.sentence == "takes in 2 of 3 seeds (ASR 90.0 / 16.0 / 90.0 %; base rate not measured, ASR without poison up to 14.0 %)")
         #expect(!s.model.bottomLine.joined().contains("at 0%"))
     }
 
