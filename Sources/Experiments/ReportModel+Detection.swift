@@ -146,6 +146,13 @@ extension ReportModel {
             if !post.first.isEmpty {
                 line += "; of the posterior " + Self.aurocText(post.first) + (post.single ? "" : " → " + Self.aurocText(post.last))
             }
+            // The last selection against chance, mean over seeds.
+            let lasts = g.compactMap { $0.selections.last }.filter { $0.total > 0 }
+            if let caught = Self.mean(lasts.map { Double($0.caught) / Double($0.total) }), let chance = Self.mean(lasts.map { $0.chance / Double($0.total) }) {
+                if caught - chance < 0.05 {
+                    line += "; at the last selection hardly more than a random set of the same size (\(SVGPlot.label((100 * caught * 10).rounded() / 10)) % against \(SVGPlot.label((100 * chance * 10).rounded() / 10)) %)"
+                }
+            }
             if let group = groups.first(where: { $0.series == r.series && $0.amount == r.amount }), let oracle = facts(group)?.oracle {
                 line += ". Its scorer is \(oracle)"
             }

@@ -64,7 +64,7 @@ extension ReportModel {
             var parts: [String] = []
             if !all.isEmpty { parts.append("in every seed at " + amounts(all, counts: false)) }
             if !some.isEmpty { parts.append("partly or in some seeds at " + amounts(some, counts: true)) }
-            if !none.isEmpty { parts.append("in none at " + amounts(none, counts: false)) }
+            if !none.isEmpty { parts.append("in no seed at " + amounts(none, counts: false)) }
             let base = rows.compactMap(\.verdict.baseRate), without = rows.compactMap(\.verdict.withoutPoison)
             let who = attack.isEmpty ? "For plain CLIP" : "With the attack of variant \(attack), for plain CLIP"
             var reference = [base.isEmpty ? "base rate not measured" : "ASR base rate \(pct(Self.mean(base)!))"]
@@ -97,9 +97,10 @@ extension ReportModel {
                 return (name(g), bt - t)
             }
             let partial = baselines.filter { $0.verdict.partly > 0 }.map { "in \($0.verdict.partly) of \($0.verdict.outcomes.count) seeds at \(Self.amountLabel($0.group.amount))" }
-            var s = "The backdoor takes (ASR ≥ \(Int(100 * BackdoorVerdict.takesAt)) %) in no seed at any amount for plain CLIP"
-                + (partial.isEmpty ? "" : " (at most partly: " + partial.joined(separator: ", ") + ")")
-                + ", so this experiment cannot show whether a defence removes it; it measures only what each defence costs in clean accuracy"
+            var s = partial.isEmpty
+                ? "So this experiment cannot show whether a defence removes the backdoor; it measures only what each defence costs in clean accuracy"
+                : "The backdoor takes (ASR ≥ \(Int(100 * BackdoorVerdict.takesAt)) %) in no seed at any amount for plain CLIP (at most partly: "
+                    + partial.joined(separator: ", ") + "), so this experiment cannot show whether a defence removes it; it measures only what each defence costs in clean accuracy"
             if let worst = costs.max(by: { $0.1 < $1.1 }), worst.1 > 0 {
                 s += String(format: " (most: %@, %.1f points)", worst.0, 100 * worst.1)
             }
