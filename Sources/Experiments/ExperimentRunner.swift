@@ -41,13 +41,15 @@ public struct SetResult: Codable, Sendable, Equatable {
     /// the model calls the target (nil when not measured, and in results of earlier versions).
     public var asrBaseRate: Double?
     public var asrBaseSuccesses: Int?
+    /// Robust accuracy: the share of triggered non-target images classified as their true class.
+    public var robustAccuracy: Double?
     /// Classes of the evaluation set (chance top-1 is 1/classes; nil in earlier results).
     public var classes: Int?
 
     enum CodingKeys: String, CodingKey {
         case top1, top5, n, asr, classes
         case asrDenominator = "asr_denominator", asrSuccesses = "asr_successes", triggeredTop1 = "triggered_top1"
-        case asrBaseRate = "asr_base_rate", asrBaseSuccesses = "asr_base_successes"
+        case asrBaseRate = "asr_base_rate", asrBaseSuccesses = "asr_base_successes", robustAccuracy = "robust_accuracy"
     }
 }
 
@@ -202,8 +204,11 @@ public final class ExperimentRunner {
         if let templates = config.attack.templates, templates.contains("/"), !fm.fileExists(atPath: templates) {
             missing.append("attack.templates: \(templates)")
         }
-        if let weights = config.training.filter.model, weights != ExperimentConfig.cleanFilterModel, !fm.fileExists(atPath: weights) {
+        if let weights = config.training.filter.model, weights != ExperimentConfig.cleanFilterModel, weights != ExperimentConfig.poisonedFilterModel, !fm.fileExists(atPath: weights) {
             missing.append("training.filter_model: \(weights)")
+        }
+        if let weights = config.pretrained, weights != ExperimentConfig.cleanPretrained, !fm.fileExists(atPath: weights) {
+            missing.append("pretrained: \(weights)")
         }
         if let weights = config.training.initWeights, !fm.fileExists(atPath: weights) {
             missing.append("training.init_weights: \(weights)")
@@ -322,7 +327,7 @@ public final class ExperimentRunner {
     /// The training settings of a row.
     func trainingConfig(for row: RowPlan, poisoned: PoisonedSetInfo) throws -> TrainingConfig {
         let resolved = try config.resolved(variant: row.variant)
-        var t = resolved.training
+        var t = try resolved.training(for: row.defense, file: configPath)
         t.data = poisoned.csv
         t.model = config.model
         t.seed = row.seed
@@ -341,9 +346,20 @@ public final class ExperimentRunner {
             // With the manifest, a defence that selects pairs reports how many poisoned ones it caught.
             t.manifest = poisoned.manifest
         }
+        if let pretrained = config.pretrained, !t.defense.finetunes, !config.pretrainsFromScratch(row) {
+            // The fine-tuning threat model: start from the pre-trained weights.
+            t.initWeights =
+                pretrained == ExperimentConfig.cleanPretrained
+                ? rowFolder(RowPlan(defense: "none", seed: row.seed, amount: .rate(0))) + "/run/model.safetensors" : pretrained
+        }
         if t.defense == .filter, t.filter.model == ExperimentConfig.cleanFilterModel {
             // The filter scores with the plain CLIP model trained on the clean data, same seed.
             t.filter.model = rowFolder(RowPlan(defense: "none", seed: row.seed, amount: .rate(0))) + "/run/model.safetensors"
+        } else if t.defense == .filter, t.filter.model == ExperimentConfig.poisonedFilterModel {
+            // No oracle: the plain CLIP model trained on these very poisoned pairs scores them.
+            var base = resolved.defenses.contains("none") ? row : RowPlan(defense: row.defense, seed: row.seed, amount: row.amount)
+            base.defense = "none"
+            t.filter.model = rowFolder(base) + "/run/model.safetensors"
         }
         return t
     }
@@ -417,12 +433,10 @@ public final class ExperimentRunner {
         let classifier = ZeroShotClassifier(model: model, tokenizer: tokenizer, classNames: set.classNames, templates: set.templates)
         if spec.asr, classIndex(of: manifest.target, in: set.classNames) != nil {
             let r = try evaluateBackdoor(model: model, classifier: classifier, dataset: set, manifest: manifest, workers: workers, limit: spec.limit)
-            // The same count on the clean images: how often the model says the target without the trigger.
-            let base = attackSuccessRate(predictions: r.clean.predictions, trueClasses: r.clean.labels, target: r.targetClass)
             return SetResult(
                 top1: r.clean.top1, top5: r.clean.top5, n: r.clean.counts.total, asr: r.asr.asr, asrDenominator: r.asr.asrDenominator,
-                asrSuccesses: r.asr.successes, triggeredTop1: r.triggered.top1, asrBaseRate: base.asr, asrBaseSuccesses: base.successes,
-                classes: set.classNames.count)
+                asrSuccesses: r.asr.successes, triggeredTop1: r.triggered.top1, asrBaseRate: r.baseRate.asr, asrBaseSuccesses: r.baseRate.successes,
+                robustAccuracy: r.robustAccuracy, classes: set.classNames.count)
         }
         let clean = try evaluateZeroShot(model: model, classifier: classifier, dataset: set, workers: workers, limit: spec.limit)
         return SetResult(top1: clean.top1, top5: clean.top5, n: clean.counts.total, classes: set.classNames.count)
