@@ -21,13 +21,17 @@ import Testing
         #expect(warning.contains("12.0 %") && warning.contains("chance 10.0 %"))
 
         results.warnings = warnings
-        results.rows[index].warnings = ["SafeCLIP's selection at epoch 3 put no pair in the safe set (0 of 1020)"]
+        results.rows[index].warnings = [
+            "too few poisoned pairs for a backdoor to take: 1 poisoned of 101 pairs", "the warm-up (100 steps, --warmup-steps) is not shorter than the run (12 steps)",
+        ]
         let report = ReportWriter(directory: s.dir.path, results: results)
-        let markdown = report.markdown(plots: [])
-        #expect(markdown.contains("## Warnings") && markdown.contains(warning))
-        #expect(markdown.contains("row \(results.rows[index].id): SafeCLIP's selection at epoch 3 put no pair in the safe set"))
-        #expect(report.html(plots: []).contains("<h2>Warnings</h2>"))
-        // Without warnings there is no section.
-        #expect(!ReportWriter(directory: s.dir.path, results: s.results).markdown(plots: []).contains("## Warnings"))
+        let markdown = report.markdown()
+        #expect(markdown.contains("Warnings") && markdown.contains(warning))
+        #expect(markdown.contains("Row \(results.rows[index].id) (and the rows on the same poisoned set): too few poisoned pairs"))
+        #expect(markdown.contains("Row \(results.rows[index].id): the warm-up (100 steps"))
+        #expect(report.warnings().contains(warning))
+        #expect(report.html().contains(warning.replacingOccurrences(of: "'", with: "&#39;")) || report.html().contains("near chance"))
+        // Without recorded warnings the report says none of these.
+        #expect(!ReportWriter(directory: s.dir.path, results: s.results).markdown().contains("too few poisoned pairs"))
     }
 }
