@@ -28,6 +28,9 @@ public struct EncoderAuditOptions: Sendable, Equatable {
     public var earlyStopPatience = 10
     /// Seeds the mask and pattern initialisation and the order of the images.
     public var seed: UInt64 = 0
+    /// Invert a grey pattern (one value per pixel, the same in the three channels) instead of a
+    /// colour one: for encoders trained on grey images, whose real triggers are grey too.
+    public var grayPattern = false
 
     public init() {}
 }
@@ -51,7 +54,8 @@ public struct EncoderAuditResult: Sendable, Codable, Equatable {
     /// Wall-clock seconds of the optimisation.
     public var seconds: Double
     /// The mask `[H, W]` (row-major, values in [0, 1]) and pattern `[3, H, W]` (channel-major,
-    /// pixel values in [0, 1]) of the smallest successful trigger, or of the last step when none was.
+    /// pixel values in [0, 1]; `[1, H, W]` for a grey pattern) of the smallest successful trigger,
+    /// or of the last step when none was.
     public var mask: [Float]
     public var pattern: [Float]
     public var height: Int
@@ -78,15 +82,17 @@ public struct EncoderAuditStep: Sendable {
 /// much smaller mask than a clean one.
 ///
 /// Both are tanh-parametrised as in the reference: `m = tanh(w)/(2 − ε) + 0.5`,
-/// `p = tanh(q)/(2 − ε) + 0.5` with `ε = 1e-7`, so every value stays in (0, 1).
+/// `p = tanh(q)/(2 − ε) + 0.5` with `ε = 1e-7`, clipped to [0, 1].
 public enum EncoderAudit {
     static let epsilon = 1e-7
 
-    /// The mask and pattern of logits `w` (`[H, W]`) and `q` (`[3, H, W]`), any float dtype.
-    /// - Returns: `m` `[H, W]` and `p` `[3, H, W]`, both in (0, 1), of the logits' dtype.
+    /// The mask and pattern of logits `w` (`[H, W]`) and `q` (`[3, H, W]`, or `[1, H, W]` for a grey
+    /// pattern), any float dtype.
+    /// - Returns: `m` `[H, W]` and `p` of `q`'s shape, both in [0, 1], of the logits' dtype.
     public static func maskAndPattern(maskLogits w: Tensor, patternLogits q: Tensor) -> (mask: Tensor, pattern: Tensor) {
         let scale = 1 / (2 - epsilon)
-        return (w.tanh() * scale + 0.5, q.tanh() * scale + 0.5)
+        // tanh(±large)/(2 − ε) overshoots [0, 1] by 2.5e-8; the reference clips, so do we.
+        return ((w.tanh() * scale + 0.5).clamped(min: 0, max: 1), (q.tanh() * scale + 0.5).clamped(min: 0, max: 1))
     }
 
     /// Mean pairwise cosine similarity of the rows of `embeddings` (`[N, D]`, N ≥ 2), the diagonal
@@ -144,7 +150,7 @@ public enum EncoderAudit {
             return Tensor(values, shape: shape).to(dtype: dtype, device: device)
         }
         let w = logits([height, width]).requiringGrad()
-        let q = logits([3, height, width]).requiringGrad()
+        let q = logits([options.grayPattern ? 1 : 3, height, width]).requiringGrad()
         var adam = [AdamState(like: w), AdamState(like: q)]
 
         var lambda = options.initialLambda

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Attacks
 import CLIP
 import Datasets
 import Detection
@@ -46,6 +47,12 @@ struct Audit: ParsableCommand {
     var maxEpochs = 1000
     @Option(name: .customLong("batch-size"), help: "Images per optimisation step.")
     var batchSize = 128
+    @Option(name: .customLong("early-stop-patience"), help: "Stop once the smallest successful mask has not shrunk for more than this many steps (and the last pass stayed above the threshold).")
+    var earlyStopPatience = 10
+    @Option(name: .customLong("trigger-from"), help: "A poisoning manifest: also report the self-similarity of the images with its (real) trigger, for comparison.")
+    var triggerFrom: String?
+    @Flag(help: "Invert a grey pattern (the same value in R, G and B) for encoders trained on grey images.")
+    var gray = false
     @Option(help: "Adam's learning rate on the mask and pattern logits (DECREE: 0.5).")
     var lr = 0.5
     @Option(help: "Seed of the initialisation, the image sample and order.")
@@ -66,6 +73,7 @@ struct Audit: ParsableCommand {
         try checkRange(limit, 2...100_000, option: "--limit")
         try checkRange(maxEpochs, 1...1_000_000, option: "--max-epochs")
         try checkRange(batchSize, 2...65_536, option: "--batch-size")
+        try checkRange(earlyStopPatience, 0...10_000_000, option: "--early-stop-patience")
         if let threads { try checkRange(threads, 1...1_024, option: "--threads") }
         if !(threshold > 0 && threshold <= 1) { throw ValidationError("--threshold must be within (0, 1], got \(threshold)") }
         if !(successThreshold > 0 && successThreshold < 1) {
@@ -96,11 +104,18 @@ struct Audit: ParsableCommand {
             }
         }
         let files = try AuditImageSet.listFiles(in: images)
+        let manifest = try triggerFrom.map { path in
+            let manifest = try PoisonManifest.load(path: path)
+            if manifest.trigger == nil { throw ValidationError("--trigger-from \(path) is a targeted-poisoning manifest; it has no trigger to apply") }
+            return manifest
+        }
         var options = EncoderAuditOptions()
         options.successThreshold = successThreshold
         options.maxEpochs = maxEpochs
         options.batchSize = batchSize
         options.learningRate = lr
+        options.earlyStopPatience = earlyStopPatience
+        options.grayPattern = gray
         options.seed = seed
 
         var reports: [[String: Any]] = []
@@ -127,13 +142,23 @@ struct Audit: ParsableCommand {
                     stepsThisSession: s.step, secondsThisSession: Date().timeIntervalSince(started))
             }
             reporter.finish()
+            // The self-similarity of the clean images, and of the images with the real trigger.
+            func similarity(_ x: Tensor) -> Double {
+                inferenceMode { EncoderAudit.selfSimilarity(clip.encodeImage(clipNormalized(x)).to(.float32)).item() }
+            }
+            let cleanSimilarity = similarity(pixels)
+            let triggeredSimilarity = try manifest.map { manifest in
+                let geometry = ModelGeometry(resize: .crop, size: size)
+                return similarity(try set.tensor { image, i in try manifest.triggeredInput(image, geometry: geometry, item: i) }.to(device))
+            }
             let suspicious = EncoderAudit.isSuspicious(pl1: result.pl1, threshold: threshold)
             var report: [String: Any] = [
                 "checkpoint": path, "pl1": result.pl1, "reached": result.reached, "best_similarity": result.bestSimilarity,
                 "steps": result.steps, "epochs": result.epochs, "stopped_early": result.stoppedEarly,
                 "final_lambda": result.finalLambda, "seconds": result.seconds,
-                "verdict": suspicious ? "backdoored" : "clean",
+                "verdict": suspicious ? "backdoored" : "clean", "clean_similarity": cleanSimilarity,
             ]
+            if let triggeredSimilarity { report["real_trigger_similarity"] = triggeredSimilarity }
             if let folder = outputFolder(index) {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 let written = try writeTrigger(result, to: folder)
@@ -148,6 +173,7 @@ struct Audit: ParsableCommand {
             reports.append(report)
             rows.append([
                 path, String(format: "%.2f %%", 100 * result.pl1), String(format: "%.4f", result.bestSimilarity),
+                String(format: "%.3f", cleanSimilarity) + (triggeredSimilarity.map { String(format: " / %.3f", $0) } ?? ""),
                 "\(result.steps)", String(format: "%.1f s", result.seconds),
                 suspicious ? "backdoored" : "clean",
             ])
@@ -162,7 +188,7 @@ struct Audit: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         } else {
             print("DECREE audit on \(imageCount) images of \(images)\(skipped > 0 ? " (\(skipped) unreadable, skipped)" : ""); verdict: PL1 < \(String(format: "%.1f", 100 * threshold)) % means backdoored")
-            print(formatTable(header: ["encoder", "PL1", "best self-cos", "steps", "time", "verdict"], rows: rows))
+            print(formatTable(header: ["encoder", "PL1", "best self-cos", manifest == nil ? "clean self-cos" : "clean / real-trigger self-cos", "steps", "time", "verdict"], rows: rows))
             if let out { print("wrote mask.png, trigger.png, pattern.png and audit.json under \(out)") }
         }
     }
@@ -171,7 +197,7 @@ struct Audit: ParsableCommand {
         [
             "success_threshold": options.successThreshold, "max_epochs": options.maxEpochs, "batch_size": options.batchSize,
             "lr": options.learningRate, "initial_lambda": options.initialLambda, "lambda_factor": options.lambdaFactor,
-            "lambda_min": options.lambdaMin, "patience": options.patience, "early_stop_patience": options.earlyStopPatience,
+            "lambda_min": options.lambdaMin, "gray_pattern": options.grayPattern, "patience": options.patience, "early_stop_patience": options.earlyStopPatience,
             "seed": options.seed,
         ]
     }
@@ -197,8 +223,9 @@ struct Audit: ParsableCommand {
         let triggerPath = (folder as NSString).appendingPathComponent("trigger.png")
         let patternPath = (folder as NSString).appendingPathComponent("pattern.png")
         try image { _, i in result.mask[i] }.write(toPath: maskPath)
-        try image { c, i in result.mask[i] * result.pattern[c * plane + i] }.write(toPath: triggerPath)
-        try image { c, i in result.pattern[c * plane + i] }.write(toPath: patternPath)
+        let channels = result.pattern.count / max(1, plane)  // 3, or 1 for a grey pattern
+        try image { c, i in result.mask[i] * result.pattern[(c % channels) * plane + i] }.write(toPath: triggerPath)
+        try image { c, i in result.pattern[(c % channels) * plane + i] }.write(toPath: patternPath)
         return ["mask_png": maskPath, "trigger_png": triggerPath, "pattern_png": patternPath]
     }
 }
