@@ -9,9 +9,10 @@ import Training
 
 /// `clipguard audit`: DECREE's label-free audit of an image encoder.
 struct Audit: ParsableCommand {
-    /// The PL1 below which the verdict is "backdoored": between the largest PL1 of the patch-poisoned
-    /// encoders and the smallest of the clean ones measured in the README ("Poison detection").
-    static let defaultThreshold = 0.10
+    /// The PL1 below which the verdict is "backdoored": below the smallest PL1 of the five clean
+    /// micro-vit encoders measured with the defaults (5.54 %; README, "Encoder audit"), so that none
+    /// of them is flagged. It does not separate the patch-poisoned ones there (see the README).
+    static let defaultThreshold = 0.05
 
     static let configuration = CommandConfiguration(
         abstract: "Audit an encoder for a backdoor without labels (DECREE): the smallest trigger that collapses its image embeddings.",
