@@ -17,6 +17,8 @@ struct ClipGuard: AsyncParsableCommand {
             Eval.self,
             PoisonCommand.self,
             Detect.self,
+            Audit.self,
+            Screen.self,
             ModelInfo.self,
             StepCheck.self,
             Embed.self,
