@@ -1,13 +1,12 @@
 import ArgumentParser
 import CLIP
 import Foundation
-import NN
 import Torch
 import Training
 
 /// `clipguard step-check`: CLIP training steps — `Trainer.step` itself (both towers, CLIP loss,
-/// backward, fused AdamW, logit-scale clamp) — on random data on one device, optionally checked against the same steps on
-/// another device from the same initial weights, and timed. `Scripts/gpu-check.sh` runs it to
+/// backward, fused AdamW, logit-scale clamp) — on random data on one device, optionally checked
+/// against the same steps on another device from the same initial weights, and timed. `Scripts/gpu-check.sh` runs it to
 /// check a CUDA build against the CPU and to time RN50 / ViT-B-32 steps.
 struct StepCheck: ParsableCommand {
     static let configuration = CommandConfiguration(
