@@ -443,7 +443,7 @@ public final class Trainer {
             .init(
                 epoch: core.progress.epoch, epochs: config.epochs, stepInEpoch: core.progress.stepInEpoch, stepsPerEpoch: stepsInEpoch,
                 globalStep: core.progress.globalStep, totalSteps: max(objective.plannedTotalSteps, core.progress.globalStep),
-                loss: lastRead?.loss ?? .nan, pairsPerSecond: lastRead?.pairsPerSecond ?? 0, learningRate: lr, phase: phase),
+                loss: lastRead?.loss, pairsPerSecond: lastRead?.pairsPerSecond ?? 0, learningRate: lr, phase: phase),
             stepsThisSession: stepsThisSession, secondsThisSession: Date().timeIntervalSince(sessionStart))
     }
 
