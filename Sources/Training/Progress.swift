@@ -49,8 +49,10 @@ public final class ProgressReporter {
         }
     }
 
-    /// Shows the state after a step.
-    public func update(_ s: Step, stepsThisSession: Int, secondsThisSession: Double) {
+    /// Shows the state after a step. In plain mode a line is printed when `logged` is true (the
+    /// trainer's logging steps, whose figures are fresh) or, when `logged` is nil, every
+    /// `logEvery` steps and at each epoch's end.
+    public func update(_ s: Step, stepsThisSession: Int, secondsThisSession: Double, logged: Bool? = nil) {
         guard !quiet else { return }
         let remaining = s.totalSteps - s.globalStep
         let perStep = stepsThisSession > 0 ? secondsThisSession / Double(stepsThisSession) : 0
@@ -67,7 +69,7 @@ public final class ProgressReporter {
             let done = s.totalSteps > 0 ? Int(Double(width) * Double(s.globalStep) / Double(s.totalSteps)) : 0
             let bar = String(repeating: "█", count: done) + String(repeating: "·", count: max(0, width - done))
             FileHandle.standardError.write(Data("\r\u{1B}[2K[\(bar)] \(head)  \(figures)".utf8))
-        } else if s.globalStep % logEvery == 0 || s.stepInEpoch == s.stepsPerEpoch {
+        } else if logged ?? (s.globalStep % logEvery == 0 || s.stepInEpoch == s.stepsPerEpoch) {
             log("\(head)  \(figures)")
         }
     }

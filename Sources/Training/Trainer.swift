@@ -197,7 +197,7 @@ public final class Trainer {
                     // Values come back only on logging steps: every log_every steps and at the epoch's end.
                     let logging = core.progress.globalStep % logEvery == 0 || core.progress.stepInEpoch >= stepsInEpoch
                     if logging { try readSteps() }
-                    report(lr: lr, phase: segment.name, stepsInEpoch: stepsInEpoch)
+                    report(lr: lr, phase: segment.name, stepsInEpoch: stepsInEpoch, logged: logging)
                     if try stopIfAsked(cancelling: iterators, logging: logging) { return summary(interrupted: true) }
                 }
                 loaded += iterators.first?.report.loaded ?? 0
@@ -437,14 +437,14 @@ public final class Trainer {
     }
 
     /// The progress display after a step: its position and rate, with the loss and pair rate of
-    /// the latest read (fresh on logging steps).
-    private func report(lr: Double, phase: String, stepsInEpoch: Int) {
+    /// the latest read (fresh on logging steps, the only steps printed off a terminal).
+    private func report(lr: Double, phase: String, stepsInEpoch: Int, logged: Bool) {
         core.reporter.update(
             .init(
                 epoch: core.progress.epoch, epochs: config.epochs, stepInEpoch: core.progress.stepInEpoch, stepsPerEpoch: stepsInEpoch,
                 globalStep: core.progress.globalStep, totalSteps: max(objective.plannedTotalSteps, core.progress.globalStep),
                 loss: lastRead?.loss, pairsPerSecond: lastRead?.pairsPerSecond ?? 0, learningRate: lr, phase: phase),
-            stepsThisSession: stepsThisSession, secondsThisSession: Date().timeIntervalSince(sessionStart))
+            stepsThisSession: stepsThisSession, secondsThisSession: Date().timeIntervalSince(sessionStart), logged: logged)
     }
 
     /// Seconds trained over every session so far.
