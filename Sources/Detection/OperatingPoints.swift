@@ -78,7 +78,8 @@ public struct ColumnThreshold: Codable, Sendable, Equatable {
     /// The rule (``ThresholdRule/tag``).
     public var rule: String
     /// The cut on the column's own scale: flagged above it (suspicious when high) or below it
-    /// (suspicious when low); `inf`/`-inf` when nothing can be flagged.
+    /// (suspicious when low); `inf`/`-inf` when nothing can be flagged; `nan` for `combined`, whose
+    /// flags are its trusted columns' (``ScoreCombination/flags``).
     public var value: Double
     /// Which side of ``value`` is flagged: `higher` or `lower`.
     public var direction: ScoreDirection

@@ -85,6 +85,11 @@ public struct DetectionSummary: Codable, Sendable {
     public var options: [String: Int]
     /// The columns `combined` used (the others looked inverted or blind).
     public var combined: [String]
+    /// The caption word the columns agree the campaign carries, without the manifest ("" when no
+    /// word stands out; ``ScoreCombination``).
+    public var campaignWord: String
+    /// Each column's evidence for that word at its suspicious and its other end.
+    public var evidence: [String: ColumnEvidence]
     /// Label-free warnings about columns that look inverted or blind.
     public var warnings: [String]
     /// Models that scored the pairs, or the warm-up model's file.
@@ -264,7 +269,7 @@ public enum PoisonDetector {
             }
             entries.append(.init(name: detector.name, displayName: detector.displayName, columns: names))
         }
-        let combination = ScoreCombination(columns: columns.map { ($0.name, $0.direction.suspicion($0.values), $0.rule) })
+        let combination = ScoreCombination(columns: columns.map { ($0.name, $0.direction.suspicion($0.values), $0.rule) }, captions: captions)
         for warning in combination.warnings { progress.log("warning: \(warning)") }
         let combined = combination.scores
         let order = DetectionMetrics.ranking(combined)
@@ -278,10 +283,9 @@ public enum PoisonDetector {
             thresholds[column.name] = t.threshold
             flags[column.name] = t.flags
         }
-        let combinedThreshold = ColumnThreshold(rule: ScoreCombination.thresholdTag, value: 1, direction: .higher, flagged: 0)
-        flags["combined"] = combinedThreshold.flags(combined)
-        thresholds["combined"] = combinedThreshold
-        thresholds["combined"]!.flagged = flags["combined"]!.count(where: { $0 })
+        flags["combined"] = combination.flags
+        thresholds["combined"] = ColumnThreshold(rule: ScoreCombination.thresholdTag, value: .nan, direction: .higher,
+                                                 flagged: combination.flags.count(where: { $0 }))
 
         var poisonedFlags: [Bool]?
         if let poisoned {
@@ -298,7 +302,9 @@ public enum PoisonDetector {
         for detector in detectors { for o in detector.options { if let v = request.settings.value(o) { options[o.name] = v } } }
         var summary = DetectionSummary(
             data: request.data, detectors: entries, rows: n, failedRows: n - validRows.count, columns: columns.map(\.name),
-            directions: directions, thresholds: thresholds, options: options, combined: combination.used, warnings: combination.warnings,
+            directions: directions, thresholds: thresholds, options: options, combined: combination.used, campaignWord: combination.campaignWord,
+            evidence: combination.evidence,
+            warnings: combination.warnings,
             models: modelNames, warmup: request.models.isEmpty, grouping: context.groupingDescription ?? "none",
             manifest: manifestPath, metrics: nil, roc: nil, histograms: nil, clean: nil, seconds: 0)
         if let poisoned, let poisonedFlags {
