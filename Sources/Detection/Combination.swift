@@ -71,7 +71,7 @@ public struct ScoreCombination: Sendable {
         let name = word.map { words.word($0) } ?? ""
         var trusted: [Int] = [], warnings: [String] = []
         func inverted(_ column: String, _ e: ColumnEvidence) -> String {
-            String(format: "column %@ looks inverted: its least suspicious pairs carry the campaign's caption word \"%@\" (evidence %.1f) more than its most suspicious ones (%.1f); left out of combined",
+            String(format: "column %@ looks inverted: its least suspicious pairs carry the caption word the columns agree on \"%@\" (evidence %.1f) more than its most suspicious ones (%.1f); left out of combined",
                    column, name, e.bottom, e.top)
         }
         if strongest >= Self.minimumEvidence {
@@ -83,7 +83,7 @@ public struct ScoreCombination: Sendable {
                     warnings.append(inverted(column.name, e))
                 } else {
                     warnings.append(String(
-                        format: "column %@ looks blind to this attack: its most suspicious pairs do not carry the campaign's caption word \"%@\" (evidence %.1f of the strongest %.1f); left out of combined",
+                        format: "column %@ looks blind to this attack: its most suspicious pairs do not carry the caption word the columns agree on \"%@\" (evidence %.1f of the strongest %.1f); left out of combined",
                         column.name, name, e.top, strongest))
                 }
             }

@@ -38,6 +38,44 @@ import Training
         #expect(clean["dropped"] as? Int == 11)
         #expect(ReportWriter.defenseName("detect") == "detect, drop, train")
     }
+
+    @Test func detectRowScoresWithThePoisonedModelAndCutsAtTheThreshold() throws {
+        let dir = try makeTemporaryDirectory("experiment-detect-poisoned")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = try ToySet.write(in: dir, count: 40)
+        let eval = try ToySet.writeEvaluationSet(in: dir, count: 16)
+        let model = dir.appendingPathComponent("micro.json").path
+        try ToySet.microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
+        let file = dir.appendingPathComponent("detect.yaml").path
+        try """
+            name: detect-row
+            data: {csv: \(data)}
+            attack: {target: red, trigger: patch, rate: 0.1, captions: natural, image_size: 16, patch_size: 4}
+            defenses: [none, detect]
+            model: \(model)
+            training: {epochs: 1, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000}
+            evaluation: [{name: toy, path: \(eval)}]
+            seeds: [3]
+            detect: {detectors: [dao, trigger], model: poisoned, drop: threshold, drop_by: trigger, options: {neighbours: 4, reference-size: 20}}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let runner = ExperimentRunner(config: try ExperimentConfig.load(path: file), configPath: file, directory: dir.appendingPathComponent("out").path)
+        runner.reporter = ProgressReporter(logEvery: 1000, quiet: true, forceTerminal: false)
+        runner.log = { _ in }
+        let results = try runner.run()
+        let row = try #require(results.rows.first { $0.defense == "detect" })
+        #expect(row.status == "finished")
+        let folder = dir.appendingPathComponent("out/rows/\(row.id)").path
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/run-detect/summary.json"))) as? [String: Any])
+        // The none row's model scored; the trigger column's label-free threshold chose what to drop.
+        let models = try #require(summary["models"] as? [String])
+        #expect(models.count == 1 && models[0].hasSuffix("rows/none-rate0.1-seed3/run/model.safetensors"), "\(models)")
+        #expect(summary["warmup"] as? Bool == false)
+        #expect((summary["columns"] as? [String]) == ["trigger", "dao"])
+        #expect((summary["options"] as? [String: Int]) == ["neighbours": 4, "reference-size": 20])
+        let clean = try #require(summary["clean"] as? [String: Any])
+        let flagged = (summary["thresholds"] as? [String: [String: Any]])?["trigger"]?["flagged"] as? Int
+        #expect(clean["by"] as? String == "trigger" && clean["cut"] as? String == "threshold" && clean["dropped"] as? Int == flagged)
+    }
 }
 
 /// The `detect:` block of an experiment file: the detectors, the model, the cut and the column of a
