@@ -27,6 +27,8 @@ for s in 1 2 3; do
     run "$name" "$data/train.csv" "$model" "$s" "$OUT/$name-s$s"
     if [ "$name" = patch ]; then
       for k in 64 256; do
+        # The same data and model: the feature cache of the k = 16 run serves (its inputs.json agrees).
+        [ -d "$OUT/$name-k$k-s$s/cache" ] || { mkdir -p "$OUT/$name-k$k-s$s" && cp -r "$OUT/$name-s$s/cache" "$OUT/$name-k$k-s$s/"; }
         run "$name k=$k" "$data/train.csv" "$model" "$s" "$OUT/$name-k$k-s$s" --detectors k-distance,slof,lid,dao --neighbours "$k"
       done
     fi

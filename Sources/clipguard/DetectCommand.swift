@@ -11,9 +11,10 @@ struct Detect: ParsableCommand {
             Writes DIR/scores.csv (row, path, caption, one column per detector, combined, rank; rank 1 = most \
             suspicious; with a manifest a poisoned column) and DIR/summary.json. Detectors score in the \
             features of each --model, or of a short SafeCLIP-style warm-up trained here when no model is given. \
-            Each column has a label-free threshold; combined = the largest robust z-score over the columns, in \
-            units of each column's own cut (> 1: some column flags the pair), leaving out columns that look \
-            inverted or blind (a warning names them).
+            Each column has a label-free threshold (robust z-score > 3.5). combined sums, over the columns whose \
+            most suspicious pairs carry the caption word the columns agree on (a campaign's target), the positive \
+            part of each column's robust z-score in units of its own cut; columns that look inverted or blind are \
+            left out and named in a warning.
 
             With a manifest (--manifest, or manifest.json beside the data as `clipguard poison` writes it) the \
             command prints AUROC, TPR at 1% FPR, precision/recall at k = the number of poisoned pairs and \
