@@ -40,8 +40,9 @@ public enum LocalOutlier {
 
     /// Scores `features` against `reference`.
     ///
-    /// Distances are computed in blocks of `blockRows` query rows as float64 matrix products on
-    /// libtorch (`|a|² + |b|² − 2a·b`), the k nearest by `topk`; memory is `blockRows × M` doubles.
+    /// Distances are computed in blocks of `blockRows` query rows (fewer when `M` is large: at most
+    /// 2^25 distances per block) as float64 matrix products on libtorch (`|a|² + |b|² − 2a·b`), the
+    /// k nearest by `topk`; memory is one block of distances, never `M × M` or `N × M`.
     ///
     /// - Parameters:
     ///   - features: `[N, D]` float32 query features (e.g. normalised image embeddings).
@@ -71,16 +72,23 @@ public enum LocalOutlier {
         }
         let ref = reference.tensor(rows: 0..<m).to(.float64)
         let refNorm = ref.square().sum(dim: 1)  // [M]
-        // The reference points among themselves (each excluding itself).
-        let (refDistances, _) = nearest(ref, queryNorm: refNorm, reference: ref, referenceNorm: refNorm, k: k,
-                                        exclude: (0..<m).map { Optional($0) })
-        let refK = refDistances.map { $0[k - 1] }
-        let refLID = refDistances.map { lid($0) }
+        // At most 2^25 distances (256 MB of doubles) per block, whatever the reference size.
+        let block = max(1, min(blockRows, (1 << 25) / m))
+        // The reference points among themselves (each excluding itself), in blocks.
+        var refK: [Double] = [], refLID: [Double] = []
+        for start in stride(from: 0, to: m, by: block) {
+            let end = min(m, start + block)
+            let rows = ref.narrowed(dim: 0, start: start, length: end - start)
+            let (distances, _) = nearest(rows, queryNorm: rows.square().sum(dim: 1), reference: ref, referenceNorm: refNorm, k: k,
+                                         exclude: (start..<end).map { Optional($0) })
+            refK += distances.map { $0[k - 1] }
+            refLID += distances.map { lid($0) }
+        }
 
         var out = Scores(kDistance: [], slof: [], lid: [], dao: [])
         out.kDistance.reserveCapacity(n); out.slof.reserveCapacity(n); out.lid.reserveCapacity(n); out.dao.reserveCapacity(n)
-        for start in stride(from: 0, to: n, by: max(1, blockRows)) {
-            let end = min(n, start + max(1, blockRows))
+        for start in stride(from: 0, to: n, by: block) {
+            let end = min(n, start + block)
             let q = features.tensor(rows: start..<end).to(.float64)
             let exclude = (start..<end).map { referenceIndex?[$0] ?? nil }
             let (distances, indices) = nearest(q, queryNorm: q.square().sum(dim: 1), reference: ref, referenceNorm: refNorm, k: k, exclude: exclude)

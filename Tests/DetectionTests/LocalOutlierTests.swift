@@ -56,6 +56,7 @@ import Testing
         let reference = features.subset(chosen)
         // Small blocks, so the blocked path and the exclusion mask across blocks are exercised.
         let fast = try LocalOutlier.scores(features: features, reference: reference, k: k, referenceIndex: index, blockRows: 37)
+        let oneBlock = try LocalOutlier.scores(features: features, reference: reference, k: k, referenceIndex: index, blockRows: 1000)
         let slow = Self.bruteForce(features: features, reference: reference, k: k, referenceIndex: index)
         func close(_ a: [Double], _ b: [Double], _ what: String) {
             #expect(a.count == b.count)
@@ -66,6 +67,7 @@ import Testing
         close(fast.slof, slow.slof, "SLOF")
         close(fast.lid, slow.lid, "LID")
         close(fast.dao, slow.dao, "DAO")
+        close(oneBlock.dao, fast.dao, "DAO in one block and in blocks of 37")
         // Without exclusions (test-time screening against a separate reference set).
         let queries = FeatureMatrix(dimension: d, values: (0..<(40 * d)).map { _ in Self.gaussian(&rng) })
         let screen = try LocalOutlier.scores(features: queries, reference: reference, k: k)
