@@ -25,6 +25,8 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
     /// Further rows that differ from the file's own in defences, rates, seeds, attack keys or
     /// training keys (a SafeCLIP setting, a clean-label attack, a blended trigger), run after them.
     public var variants: [VariantSpec]
+    /// The settings of `detect` rows (``DetectSpec``: detectors, cut, model).
+    public var detect: DetectSpec
     /// Training keys that differ for one defence's rows (`cleanclip: {epochs: 2, lr: 0.0005}`), in
     /// the file's rows and in every variant's, applied after a variant's own training keys — so
     /// that one file can fine-tune CleanCLIP at its own length while the other rows train longer.
@@ -41,14 +43,14 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, description, data, attack, defenses, model, training, evaluation, seeds, variants
-        case defenseTraining = "defense_training", pretrained
+        case defenseTraining = "defense_training", pretrained, detect
     }
 
     public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
     public static var nestedTypes: [String: any StrictConfig.Type] {
         [
             "data": DataSpec.self, "attack": AttackSpec.self, "training": TrainingConfig.self, "evaluation": EvaluationSpec.self,
-            "variants": VariantSpec.self,
+            "variants": VariantSpec.self, "detect": DetectSpec.self,
         ]
     }
 
@@ -64,6 +66,7 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         evaluation = try c.decodeIfPresent([EvaluationSpec].self, forKey: .evaluation) ?? [EvaluationSpec(name: "test", path: "builtin")]
         seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds) ?? [0]
         variants = try c.decodeIfPresent([VariantSpec].self, forKey: .variants) ?? []
+        detect = try c.decodeIfPresent(DetectSpec.self, forKey: .detect) ?? DetectSpec()
         defenseTraining = try c.decodeIfPresent([String: [String: ConfigValue]].self, forKey: .defenseTraining) ?? [:]
         pretrained = try c.decodeIfPresent(String.self, forKey: .pretrained)
     }
@@ -130,6 +133,11 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         if pretrained?.isEmpty == true { throw fail("pretrained", "must name a weights file or 'clean'") }
         if let c = defenses.firstIndex(of: "cleanclip"), defenses.firstIndex(of: "none").map({ $0 > c }) ?? !cleanCLIPOnBase {
             throw fail("defenses", "cleanclip fine-tunes the plain CLIP row: list 'none' before 'cleanclip'")
+        }
+        try detect.validate(file: file)
+        if detect.model == .poisoned, let d = defenses.firstIndex(of: ExperimentDefenses.detect),
+           defenses.firstIndex(of: "none").map({ $0 > d }) ?? !cleanCLIPOnBase {
+            throw fail("detect.model", "'poisoned' scores with the plain CLIP row's model: list 'none' before 'detect'")
         }
         for name in defenseTraining.keys.sorted() where ExperimentDefenses.objective(name) == nil {
             throw fail("defense_training.\(name)", "unknown defence '\(name)' (known: \(ExperimentDefenses.names.joined(separator: ", ")))")
@@ -275,6 +283,7 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
             c.attack.rates = rates
         }
         c.training = try ConfigValue.overriding(training, with: v.training, key: "training", file: file)
+        if let d = v.detect { c.detect = d }
         return c
     }
 }
@@ -294,10 +303,14 @@ public struct VariantSpec: StrictConfig, Equatable, Sendable {
     public var attack: [String: ConfigValue]
     /// Training keys that differ (`safe_increment: 0.05`, `safe_ranking: similarity`).
     public var training: [String: ConfigValue]
+    /// `detect` rows' settings in place of the file's (the whole block).
+    public var detect: DetectSpec?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, description, defenses, rates, seeds, attack, training }
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, description, defenses, rates, seeds, attack, training, detect }
     public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
-    public static var nestedTypes: [String: any StrictConfig.Type] { ["attack": AttackSpec.self, "training": TrainingConfig.self] }
+    public static var nestedTypes: [String: any StrictConfig.Type] {
+        ["attack": AttackSpec.self, "training": TrainingConfig.self, "detect": DetectSpec.self]
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -308,6 +321,7 @@ public struct VariantSpec: StrictConfig, Equatable, Sendable {
         seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds)
         attack = try c.decodeIfPresent([String: ConfigValue].self, forKey: .attack) ?? [:]
         training = try c.decodeIfPresent([String: ConfigValue].self, forKey: .training) ?? [:]
+        detect = try c.decodeIfPresent(DetectSpec.self, forKey: .detect)
         for key in ["rate", "rates", "count"] where attack[key] != nil {
             throw DecodingError.dataCorrupted(.init(
                 codingPath: c.codingPath + [CodingKeys.attack], debugDescription: "give a variant's rates as its own 'rates' key, not attack.\(key)"))
@@ -315,7 +329,7 @@ public struct VariantSpec: StrictConfig, Equatable, Sendable {
     }
 
     /// Whether the variant changes attack or training keys (else it only adds rows).
-    public var changesSettings: Bool { !attack.isEmpty || !training.isEmpty }
+    public var changesSettings: Bool { !attack.isEmpty || !training.isEmpty || detect != nil }
 
     var isFolderSafe: Bool { !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") } }
 }
@@ -411,8 +425,8 @@ public enum ConfigValue: Codable, Equatable, Sendable {
 }
 
 /// The defences an experiment row can name: every training objective (``Defense``) and
-/// `detect` — `clipguard detect`, drop the top `filter_fraction` of the pairs by combined score,
-/// plain CLIP on the rest (Sources/Experiments/DetectDefense.swift).
+/// `detect` — `clipguard detect` with the file's ``DetectSpec``, drop what it says, plain CLIP on
+/// the rest (Sources/Experiments/DetectDefense.swift).
 public enum ExperimentDefenses {
     /// The name of the detect-drop-train row.
     public static let detect = "detect"

@@ -1,6 +1,7 @@
 import Attacks
 import CLIP
 import Datasets
+import Detection
 import Evaluation
 import Foundation
 import Torch
@@ -372,6 +373,17 @@ public final class ExperimentRunner {
         return t
     }
 
+    /// The detection of a `detect` row: the row's ``DetectSpec``, scoring with the plain CLIP row's
+    /// model of the same seed and amount when the spec says `model: poisoned`.
+    func detectRequest(_ row: RowPlan, training: TrainingConfig, manifest: String) throws -> DetectionRequest {
+        let resolved = try config.resolved(variant: row.variant)
+        var base = resolved.defenses.contains("none") ? row : RowPlan(defense: row.defense, seed: row.seed, amount: row.amount)
+        base.defense = "none"
+        let model = rowFolder(base) + "/run/model.safetensors"
+        return try DetectDefense.request(config: training, runDirectory: rowFolder(row) + "/run", manifestPath: manifest,
+                                         spec: resolved.detect, model: model)
+    }
+
     func runRow(_ row: RowPlan, poisoned: PoisonedSetInfo) throws -> RowResult {
         let folder = rowFolder(row)
         let resultPath = folder + "/result.json"
@@ -392,8 +404,7 @@ public final class ExperimentRunner {
         var training = try trainingConfig(for: row, poisoned: poisoned)
         if row.defense == ExperimentDefenses.detect {
             // Detect, drop, train (DetectDefense.swift): plain CLIP on the cleaned data.
-            training.data = try DetectDefense.cleanedData(
-                config: training, runDirectory: folder + "/run", manifestPath: poisoned.manifest, reporter: reporter)
+            training.data = try DetectDefense.cleanedData(request: detectRequest(row, training: training, manifest: poisoned.manifest), reporter: reporter)
         }
         log("row \(row.id): training \(config.model) with defence \(row.defense), seed \(row.seed), on \(training.data)")
 
@@ -497,7 +508,7 @@ public final class ExperimentRunner {
             var training = try trainingConfig(for: row, poisoned: info)
             if row.defense == ExperimentDefenses.detect {
                 // DetectDefense: detect with a warm-up, drop the top fraction, train on the rest.
-                let request = DetectDefense.request(config: training, runDirectory: rowFolder(row) + "/run", manifestPath: info.manifest)
+                let request = try detectRequest(row, training: training, manifest: info.manifest)
                 lines.append(DetectDefense.commandLine(request).map(shellQuote).joined(separator: " "))
                 training.data = (request.cleanOutput ?? "") + "/train.csv"
             }

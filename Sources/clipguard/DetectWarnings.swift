@@ -11,12 +11,13 @@ enum DetectWarnings {
         }
     }
 
-    /// Adds `"warnings": [...]` to the JSON object in `path` (kept as it is when there is none).
+    /// Adds `warnings` to the `"warnings"` list of the JSON object in `path` (kept as it is when there is none).
     static func record(_ warnings: [String], inSummary path: String) throws {
         guard !warnings.isEmpty, let data = FileManager.default.contents(atPath: path),
             var object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
         else { return }
-        object["warnings"] = warnings
+        let existing = object["warnings"] as? [String] ?? []  // the detectors' own (label-free) warnings stay
+        object["warnings"] = existing + warnings.filter { !existing.contains($0) }
         let updated = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try updated.write(to: URL(fileURLWithPath: path), options: .atomic)
     }
