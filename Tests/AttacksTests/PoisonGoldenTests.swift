@@ -91,22 +91,8 @@ import Testing
         #expect(hash == c.expected, "\(c.name): hash \(hash)")
     }
 
-    /// The trigger options from their command-line names.
+    /// The trigger options from their command-line names, read as `clipguard poison` reads them.
     static func options(_ values: [String: String]) throws -> TriggerOptions {
-        var options = TriggerOptions()
-        for (name, value) in values {
-            switch name {
-            case "patch-position": options.patchPosition = PatchPosition(rawValue: value)
-            case "patch-color": options.patchColor = try #require(TriggerColor(parsing: value))
-            case "patch-size": options.patchSize = TriggerLength(parsing: value)
-            case "blend-weight": options.blendWeight = try #require(Double(value))
-            case "sig-amplitude": options.sigAmplitude = try #require(Double(value))
-            case "sig-frequency": options.sigFrequency = try #require(Double(value))
-            case "warp-strength": options.warpStrength = try #require(Double(value))
-            case "warp-grid": options.warpGridSize = try #require(Int(value))
-            default: Issue.record("unknown option \(name)")
-            }
-        }
-        return options
+        try TriggerRegistry.options(commandLine: values.keys.sorted().flatMap { ["--" + $0, values[$0]!] })
     }
 }
