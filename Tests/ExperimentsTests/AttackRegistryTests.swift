@@ -70,6 +70,17 @@ import Training
             #expect(throws: AttackError.self, "\(kind): \(s.flag) takes a hostile value") {
                 try TriggerOptions(values: [s.name: "1e999x"]).makeTrigger(kind: kind, seed: 5)
             }
+            // Refused in one sentence naming the flag, or the key.
+            do {
+                _ = try TriggerRegistry.options(commandLine: [s.flag, "1e999x"])
+                Issue.record("\(s.flag) 1e999x accepted")
+            } catch { #expect(error.description.hasPrefix("\(s.flag) must be")) }
+            do {
+                _ = try ExperimentConfig.decode(Self.experiment(attack: "trigger: \(kind), \(s.key): 1e999x"), file: "e.yaml")
+                Issue.record("\(s.key): 1e999x accepted")
+            } catch let error as ConfigError {
+                #expect(error.key == "attack.\(s.key)" && error.reason.hasPrefix("must be"), "\(error)")
+            }
         }
 
         // Command-line words, both spellings.
