@@ -25,9 +25,23 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
     /// Further rows that differ from the file's own in defences, rates, seeds, attack keys or
     /// training keys (a SafeCLIP setting, a clean-label attack, a blended trigger), run after them.
     public var variants: [VariantSpec]
+    /// Training keys that differ for one defence's rows (`cleanclip: {epochs: 2, lr: 0.0005}`), in
+    /// the file's rows and in every variant's, applied after a variant's own training keys — so
+    /// that one file can fine-tune CleanCLIP at its own length while the other rows train longer.
+    public var defenseTraining: [String: [String: ConfigValue]]
+    /// The fine-tuning threat model (CleanCLIP, BadCLIP, PAR): every row starts from these
+    /// weights and fine-tunes on its (poisoned) data at the file's learning rate, instead of
+    /// training from scratch. A weights file, or `clean`: the plain CLIP row trained from scratch
+    /// on the clean data (rate 0) of the same seed. Fine-tuning defences still start from the
+    /// `none` row they repair.
+    public var pretrained: String?
+
+    /// The keyword of `pretrained` for the plain CLIP row at rate 0 of the same seed.
+    public static let cleanPretrained = "clean"
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, description, data, attack, defenses, model, training, evaluation, seeds, variants
+        case defenseTraining = "defense_training", pretrained
     }
 
     public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
@@ -50,6 +64,20 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         evaluation = try c.decodeIfPresent([EvaluationSpec].self, forKey: .evaluation) ?? [EvaluationSpec(name: "test", path: "builtin")]
         seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds) ?? [0]
         variants = try c.decodeIfPresent([VariantSpec].self, forKey: .variants) ?? []
+        defenseTraining = try c.decodeIfPresent([String: [String: ConfigValue]].self, forKey: .defenseTraining) ?? [:]
+        pretrained = try c.decodeIfPresent(String.self, forKey: .pretrained)
+    }
+
+    /// Whether `row` is the row that `pretrained: clean` pre-trains (plain CLIP at rate 0, the file's own).
+    public func pretrainsFromScratch(_ row: RowPlan) -> Bool {
+        pretrained == Self.cleanPretrained && row.defense == "none" && row.amount == .rate(0) && row.variant == nil && row.poisonVariant == nil
+    }
+
+    /// The training settings of `defense`'s rows: these settings (a resolved variant's included)
+    /// with the defence's `defense_training` keys in place.
+    public func training(for defense: String, file: String) throws(ConfigError) -> TrainingConfig {
+        guard let overrides = defenseTraining[defense] else { return training }
+        return try ConfigValue.overriding(training, with: overrides, key: "defense_training.\(defense)", file: file)
     }
 
     /// Loads and checks the keys, types and values of an experiment file (not its paths).
@@ -96,12 +124,26 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         if training.evalData != nil { throw fail("training.eval_data", "list evaluation sets under the top-level 'evaluation' key") }
         if training.defense != .none { throw fail("training.defense", "list defences under the top-level 'defenses' key") }
         if training.manifest != nil { throw fail("training.manifest", "the experiment passes its own poisoning manifest") }
-        if training.initWeights != nil { throw fail("training.init_weights", "experiments train from scratch (cleanclip fine-tunes the none row)") }
+        if training.initWeights != nil {
+            throw fail("training.init_weights", "experiments train from scratch (cleanclip fine-tunes the none row); for the fine-tuning threat model set the top-level 'pretrained' key")
+        }
+        if pretrained?.isEmpty == true { throw fail("pretrained", "must name a weights file or 'clean'") }
         if let c = defenses.firstIndex(of: "cleanclip"), defenses.firstIndex(of: "none").map({ $0 > c }) ?? !cleanCLIPOnBase {
             throw fail("defenses", "cleanclip fine-tunes the plain CLIP row: list 'none' before 'cleanclip'")
         }
+        for name in defenseTraining.keys.sorted() where ExperimentDefenses.objective(name) == nil {
+            throw fail("defense_training.\(name)", "unknown defence '\(name)' (known: \(ExperimentDefenses.names.joined(separator: ", ")))")
+        }
+        for (name, overrides) in defenseTraining.sorted(by: { $0.key < $1.key }) {
+            for key in overrides.keys.sorted() where !TrainingConfig.allowedKeys.contains(key) {
+                throw fail("defense_training.\(name).\(key)", "unknown key")
+            }
+            for key in ["data", "model", "defense", "manifest", "init_weights", "eval_data", "seed"] where overrides[key] != nil {
+                throw fail("defense_training.\(name).\(key)", "is set by the experiment for every row")
+            }
+        }
         for d in defenses {
-            var probe = training
+            var probe = try training(for: d, file: file)
             probe.data = "-"
             probe.model = model
             probe.defense = ExperimentDefenses.objective(d) ?? .none
@@ -130,6 +172,9 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         try validateRows(file: file)
         try validateCleanFilter(file: file, in: self)
         func fail(_ key: String, _ reason: String) -> ConfigError { ConfigError(file: file, key: key, reason: reason) }
+        if pretrained == Self.cleanPretrained, !(attack.amounts.first == .rate(0) && defenses.first == "none") {
+            throw fail("pretrained", "'clean' fine-tunes from the plain CLIP row at rate 0: list rate 0 first in attack.rates and 'none' first in defenses")
+        }
         if !variants.isEmpty {
             if variants.contains(where: { !$0.isFolderSafe }) {
                 throw fail("variants", "a variant name must be letters, digits, '-', '_' or '.' (it names row folders)")
@@ -153,9 +198,28 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
     /// (rate 0) of the same seed.
     public static let cleanFilterModel = "clean"
 
-    /// `filter_model: clean` needs the file's own rows to train plain CLIP at rate 0 first.
+    /// The keyword of `filter_model` that scores with the plain CLIP row trained on the same
+    /// poisoned pairs (same seed and amount): the realistic filter, no oracle.
+    public static let poisonedFilterModel = "poisoned"
+
+    /// `filter_model: clean` needs the file's own rows to train plain CLIP at rate 0 first;
+    /// `filter_model: poisoned` needs `none` listed before `filter` (in the file or the variant).
     func validateCleanFilter(file: String, in base: ExperimentConfig) throws(ConfigError) {
-        guard defenses.contains("filter"), training.filter.model == Self.cleanFilterModel else { return }
+        if defenses.contains("filter"), (try? training(for: "filter", file: file))?.filter.model == Self.poisonedFilterModel {
+            let reason: String?
+            if let none = defenses.firstIndex(of: "none") {
+                reason = none < defenses.firstIndex(of: "filter")! ? nil : "list 'none' before 'filter' in defenses"
+            } else {
+                reason = base.defenses.contains("none") && attack == base.attack && Set(attack.amounts).isSubset(of: base.attack.amounts)
+                    ? nil : "list 'none' (before 'filter') in this variant, whose attack or amounts the file's rows lack"
+            }
+            if let reason {
+                throw ConfigError(
+                    file: file, key: "training.filter_model", reason: "'poisoned' scores with the plain CLIP row of the same seed and amount: \(reason)")
+            }
+            return
+        }
+        guard defenses.contains("filter"), (try? training(for: "filter", file: file))?.filter.model == Self.cleanFilterModel else { return }
         guard base.attack.amounts.first == .rate(0), base.defenses.first == "none" else {
             throw ConfigError(
                 file: file, key: "training.filter_model",

@@ -285,6 +285,7 @@ extension TrainingOptions {
 extension Defense: ExpressibleByArgument {}
 extension SafeSetSchedule.Ranking: ExpressibleByArgument {}
 extension SafeCLIPSettings.SafeGrowth: ExpressibleByArgument {}
+extension SafeCLIPSettings.RiskyTraining: ExpressibleByArgument {}
 
 /// SafeCLIP's flags (`train --defense safeclip`); each overrides the config file's key.
 struct SafeCLIPOptions: ParsableArguments {
@@ -303,6 +304,8 @@ struct SafeCLIPOptions: ParsableArguments {
     var safeRanking: SafeSetSchedule.Ranking?
     @Option(name: .customLong("safe-growth"), help: "Grow the safe fraction by --safe-increment per epoch (increment) or linearly to --safe-cap at the last epoch (to-cap) (default: increment).")
     var safeGrowth: SafeCLIPSettings.SafeGrowth?
+    @Option(name: .customLong("risky-training"), help: "What phase 3 trains the risky pairs on: unimodal (the reference), none, or clip (an ablation) (default: unimodal).")
+    var riskyTraining: SafeCLIPSettings.RiskyTraining?
 
     func apply(to s: inout SafeCLIPSettings) {
         if let unimodalEpochs { s.unimodalEpochs = unimodalEpochs }
@@ -316,6 +319,7 @@ struct SafeCLIPOptions: ParsableArguments {
         if let crossAugmented { s.crossAugmented = crossAugmented }
         if let safeRanking { s.safeRanking = safeRanking }
         if let safeGrowth { s.safeGrowth = safeGrowth }
+        if let riskyTraining { s.riskyTraining = riskyTraining }
     }
 }
 

@@ -220,8 +220,35 @@ import Torch
         }
     }
 
+    /// `risky_training` (the cost ablation): `none` trains only the safe set in phase 3 and its
+    /// step count says so; `clip` trains the risky set with the CLIP loss.
+    @Test(arguments: [SafeCLIPSettings.RiskyTraining.none, .clip, .unimodal])
+    func riskyTrainingChoosesWhatTheRiskySetTrainsOn(choice: SafeCLIPSettings.RiskyTraining) throws {
+        let (dir, data, model) = try makeToyRun("risky-\(choice.rawValue)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run").path
+        let config = TrainingConfig(
+            data: data, model: model, epochs: 4, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
+            threads: 1, logEvery: 1, defense: .safeclip, similarityBatchSize: 16,
+            safeCLIP: SafeCLIPSettings(unimodalEpochs: 1, clipWarmupEpochs: 1, gmmThreshold: 0.5, safeCap: 0.6, riskyTraining: choice))
+        let trainer = try Trainer(config: config, runDirectory: run, reporter: ProgressReporter(quiet: true))
+        _ = try trainer.run()
+        let records = try MetricsLog.read(path: run + "/metrics.jsonl")
+        let selections = records.filter { $0["selection_epoch"] != nil }
+        let safeCounts = selections.map { $0["safe_count"] as! Int }
+        let stepPhases = records.filter { $0["epoch"] != nil && $0["epoch_end"] == nil && $0["selection_epoch"] == nil }.compactMap { $0["phase"] as? String }
+        let risky = stepPhases.filter { $0 == "mixed-risky" }.count
+        let safe = stepPhases.filter { $0 == "mixed-safe" }.count
+        #expect(safe == safeCounts.reduce(0) { $0 + $1 / 8 })
+        #expect(risky == (choice == .none ? 0 : safeCounts.reduce(0) { $0 + (40 - $1) / 8 }))
+        // Phase 3's planned steps (the lr schedule's length) are the steps it takes.
+        #expect(selections.first?["mixed_steps"] as? Int == risky + safe)
+        let reread = try ConfigFile.decode(TrainingConfig.self, from: "risky_training: \(choice.rawValue)", file: "t.yaml")
+        #expect(reread.safeCLIP.riskyTraining == choice)
+    }
+
     @Test func unknownRankingOrGrowthIsNamed() throws {
-        for (text, key) in [("safe_ranking: cosine", "safe_ranking"), ("safe_growth: fast", "safe_growth")] {
+        for (text, key) in [("safe_ranking: cosine", "safe_ranking"), ("safe_growth: fast", "safe_growth"), ("risky_training: text", "risky_training")] {
             do {
                 _ = try ConfigFile.decode(TrainingConfig.self, from: text, file: "t.yaml")
                 Issue.record("accepted \(text)")
