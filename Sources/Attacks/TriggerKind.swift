@@ -226,6 +226,19 @@ public struct TriggerOptions: Sendable, Hashable {
         }
     }
 
+    /// The settings `kind` uses whose values differ from its defaults, each as its exact text:
+    /// option sets that make the same trigger of `kind` have the same canonical form (an invalid
+    /// value is kept as written).
+    public func canonical(for kind: TriggerKind) -> [String: String] {
+        var out: [String: String] = [:]
+        for setting in kind.definition.settings {
+            guard let text = values[setting.name] else { continue }
+            let exact = setting.canonical(text) ?? text
+            if exact != setting.defaultText { out[setting.name] = exact }
+        }
+        return out
+    }
+
     /// The settings given that `kind` does not use.
     public func unused(by kind: TriggerKind) -> [String] {
         let used = Set(kind.definition.settings.map(\.name))

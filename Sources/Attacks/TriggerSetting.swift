@@ -63,7 +63,7 @@ public struct TriggerSetting<Value: Sendable>: Sendable {
     /// The type-erased form the registry lists.
     public var erased: AnyTriggerSetting {
         let parseText = self.parseText, isValid = self.isValid
-        let expected = self.expected
+        let expected = self.expected, formatValue = self.formatValue
         return AnyTriggerSetting(name: name, help: help, expected: expected, defaultText: formatValue(defaultValue),
                                  defaultDescription: describeValue(defaultValue), sampleText: formatValue(sample),
                                  check: { text in
@@ -71,6 +71,10 @@ public struct TriggerSetting<Value: Sendable>: Sendable {
                                          return "must be \(expected), got \"\(text)\""
                                      }
                                      return nil
+                                 },
+                                 canonicalText: { text in
+                                     guard let v = parseText(text.trimmingCharacters(in: .whitespaces)), isValid(v) else { return nil }
+                                     return formatValue(v)
                                  })
     }
 }
@@ -93,6 +97,10 @@ public struct AnyTriggerSetting: Sendable {
     /// A valid value other than the default, as text (``TriggerSetting/sample``).
     public let sampleText: String
     let check: @Sendable (String) -> String?
+    let canonicalText: @Sendable (String) -> String?
+
+    /// The exact text of the value `text` stands for (`0.20` → `0.2`, `22%` → `0.22`), nil when invalid.
+    public func canonical(_ text: String) -> String? { canonicalText(text) }
 
     /// The experiment-file key (`blend_weight`).
     public var key: String { name.replacingOccurrences(of: "-", with: "_") }

@@ -601,6 +601,17 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         return [.count(count ?? 0)]
     }
 
+    /// Equal when they poison alike: trigger settings compare by the value they give the chosen
+    /// trigger (`blend_weight: 0.20` = `0.2`; a default written out = left out; a setting the
+    /// trigger does not use is ignored), so a run folder saved by an older version, which wrote
+    /// `patch_color: white` for every trigger, resumes.
+    public static func == (a: AttackSpec, b: AttackSpec) -> Bool {
+        a.target == b.target && a.trigger == b.trigger && a.rate == b.rate && a.rates == b.rates && a.count == b.count
+            && a.captions == b.captions && a.imageSize == b.imageSize && a.resize == b.resize && a.placement == b.placement
+            && a.templates == b.templates && a.seed == b.seed && a.targetLabel == b.targetLabel
+            && a.triggerOptions.canonical(for: a.trigger) == b.triggerOptions.canonical(for: b.trigger)
+    }
+
     /// The trigger in one line for reports: its display name and the settings given
     /// (`Patch (BadNet square): patch_size 22.32%, patch_color white`).
     public var triggerDescription: String {

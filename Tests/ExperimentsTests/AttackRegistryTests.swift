@@ -194,3 +194,33 @@ import Training
         }
     }
 }
+
+@Suite struct AttackSpecCompatibilityTests {
+    /// `experiment.json` as the version before the trigger registry wrote it (it saved
+    /// `patch_color: white` for every trigger): a run folder of that version resumes.
+    @Test func experimentSavedBeforeTheRegistryIsTheSameExperiment() throws {
+        let yaml = """
+            name: old
+            data: {builtin: fashion-mnist, limit: 100, eval_limit: 20}
+            attack: {target: sneaker, trigger: blended, rate: 0.1, captions: natural, image_size: 32, blend_weight: 0.10}
+            defenses: [none]
+            model: micro-vit
+            training: {epochs: 1, batch_size: 16}
+            evaluation: [{name: fashion-mnist, path: builtin}]
+            seeds: [1]
+            """
+        let savedAttack = #"{"blend_weight": 0.1, "captions": "natural", "image_size": 32, "patch_color": "white", "placement": "model-input", "rate": 0.1, "resize": "crop", "seed": 0, "target": "sneaker", "trigger": "blended"}"#
+        let config = try ExperimentConfig.decode(yaml, file: "e.yaml")
+        let saved = try JSONDecoder().decode(AttackSpec.self, from: Data(savedAttack.utf8))
+        #expect(saved == config.attack)
+        #expect(saved.triggerOptions[BlendedTrigger.weight] == 0.1)
+        var other = config.attack
+        other.triggerOptions[BlendedTrigger.weight] = 0.3
+        #expect(other != config.attack, "a different blend weight is a different experiment")
+        other = config.attack
+        other.triggerOptions.values["blend-weight"] = "0.2"  // the default written out
+        var defaulted = config.attack
+        defaulted.triggerOptions.values = [:]
+        #expect(other == defaulted)
+    }
+}
