@@ -16,6 +16,11 @@ extension Leaderboard {
         try html().write(toFile: folder + "/index.html", atomically: true, encoding: .utf8)
     }
 
+    /// Every measured cell, attack by attack in the board's column order, defences in row order.
+    var orderedCells: [(attack: Attack, cell: Cell)] {
+        attacks.flatMap { attack in defenses.compactMap { cell(attack.key, $0).map { (attack, $0) } } }
+    }
+
     static func triggerFile(_ i: Int) -> String { String(format: "triggers/attack-%02d.png", i + 1) }
 
     static func anchor(_ cell: Cell) -> String {
@@ -172,12 +177,9 @@ extension Leaderboard {
             md += "\(attack.poisoned) poisoned of \(attack.trainingPairs) training pairs. " + findings(attack) + "\n\n"
         }
         md += "## Commands of each cell\n\nRunning a cell's commands reproduces its numbers (seeds repeat bit for bit on the same machine and libtorch).\n\n"
-        for attack in attacks {
-            for defense in defenses {
-                guard let c = cell(attack.key, defense) else { continue }
-                md += "<a id=\"\(Self.anchor(c))\"></a>\n**\(Self.attackTitle(attack)) × \(Self.defenseTitle(defense))** "
-                md += "(\(c.rows.count) seeds, \(formatDuration(c.seconds)))\n\n```sh\n" + commands(c).joined(separator: "\n") + "\n```\n\n"
-            }
+        for (attack, c) in orderedCells {
+            md += "<a id=\"\(Self.anchor(c))\"></a>\n**\(Self.attackTitle(attack)) × \(Self.defenseTitle(c.defense))** "
+            md += "(\(c.rows.count) seeds, \(formatDuration(c.seconds)))\n\n```sh\n" + commands(c).joined(separator: "\n") + "\n```\n\n"
         }
         return md
     }
@@ -233,12 +235,9 @@ extension Leaderboard {
             h += "<p>\(attack.poisoned) poisoned of \(attack.trainingPairs) training pairs. \(e(findings(attack)))</p>\n"
         }
         h += "<h2>Commands of each cell</h2>\n"
-        for attack in attacks {
-            for defense in defenses {
-                guard let c = cell(attack.key, defense) else { continue }
-                h += "<h4 id=\"\(Self.anchor(c))\">\(e(Self.attackTitle(attack))) × \(e(Self.defenseTitle(defense)))</h4>"
-                h += "<pre>\(e(commands(c).joined(separator: "\n")))</pre>\n"
-            }
+        for (attack, c) in orderedCells {
+            h += "<h4 id=\"\(Self.anchor(c))\">\(e(Self.attackTitle(attack))) × \(e(Self.defenseTitle(c.defense)))</h4>"
+            h += "<pre>\(e(commands(c).joined(separator: "\n")))</pre>\n"
         }
         return h + "</body></html>\n"
     }

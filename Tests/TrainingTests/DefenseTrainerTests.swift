@@ -194,17 +194,23 @@ import Torch
 
 /// SafeCLIP's selection options: ranking by similarity and growth to the cap.
 @Suite(.serialized) struct SafeCLIPSelectionOptionTests {
-    @Test func similarityRankingAndGrowthToTheCap() throws {
-        let (dir, data, model) = try makeToyRun("selection")
-        defer { try? FileManager.default.removeItem(at: dir) }
+    /// Trains SafeCLIP on the 40-pair toy set (batch 8) into `dir/run`; the caller removes `dir`.
+    func trainToySafeCLIP(_ name: String, epochs: Int, logEvery: Int, settings: SafeCLIPSettings) throws -> (dir: URL, run: String) {
+        let (dir, data, model) = try makeToyRun(name)
         let run = dir.appendingPathComponent("run").path
         let config = TrainingConfig(
-            data: data, model: model, epochs: 6, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
-            threads: 1, logEvery: 1000, defense: .safeclip, similarityBatchSize: 16,
-            safeCLIP: SafeCLIPSettings(
+            data: data, model: model, epochs: epochs, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
+            threads: 1, logEvery: logEvery, defense: .safeclip, similarityBatchSize: 16, safeCLIP: settings)
+        _ = try Trainer(config: config, runDirectory: run, reporter: ProgressReporter(quiet: true)).run()
+        return (dir, run)
+    }
+
+    @Test func similarityRankingAndGrowthToTheCap() throws {
+        let (dir, run) = try trainToySafeCLIP(
+            "selection", epochs: 6, logEvery: 1000,
+            settings: SafeCLIPSettings(
                 unimodalEpochs: 1, clipWarmupEpochs: 1, gmmThreshold: 0.5, safeCap: 0.6, safeRanking: .similarity, safeGrowth: .toCap))
-        let trainer = try Trainer(config: config, runDirectory: run, reporter: ProgressReporter(quiet: true))
-        _ = try trainer.run()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let selections = try MetricsLog.read(path: run + "/metrics.jsonl").filter { $0["selection_epoch"] != nil }
         #expect(selections.map { $0["ranking"] as? String } == ["threshold", "similarity", "similarity", "similarity"])
         let r = selections.map { $0["r"] as! Double }
@@ -224,15 +230,10 @@ import Torch
     /// step count says so; `clip` trains the risky set with the CLIP loss.
     @Test(arguments: [SafeCLIPSettings.RiskyTraining.none, .clip, .unimodal])
     func riskyTrainingChoosesWhatTheRiskySetTrainsOn(choice: SafeCLIPSettings.RiskyTraining) throws {
-        let (dir, data, model) = try makeToyRun("risky-\(choice.rawValue)")
+        let (dir, run) = try trainToySafeCLIP(
+            "risky-\(choice.rawValue)", epochs: 4, logEvery: 1,
+            settings: SafeCLIPSettings(unimodalEpochs: 1, clipWarmupEpochs: 1, gmmThreshold: 0.5, safeCap: 0.6, riskyTraining: choice))
         defer { try? FileManager.default.removeItem(at: dir) }
-        let run = dir.appendingPathComponent("run").path
-        let config = TrainingConfig(
-            data: data, model: model, epochs: 4, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
-            threads: 1, logEvery: 1, defense: .safeclip, similarityBatchSize: 16,
-            safeCLIP: SafeCLIPSettings(unimodalEpochs: 1, clipWarmupEpochs: 1, gmmThreshold: 0.5, safeCap: 0.6, riskyTraining: choice))
-        let trainer = try Trainer(config: config, runDirectory: run, reporter: ProgressReporter(quiet: true))
-        _ = try trainer.run()
         let records = try MetricsLog.read(path: run + "/metrics.jsonl")
         let selections = records.filter { $0["selection_epoch"] != nil }
         let safeCounts = selections.map { $0["safe_count"] as! Int }
