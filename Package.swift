@@ -130,7 +130,8 @@ let package = Package(
         .testTarget(
             name: "DistributedTests", dependencies: ["Torch", "TestSupport", "clipguard-dist-worker"], swiftSettings: strict),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Attacks", "Datasets", "CLIP", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ExperimentsTests", dependencies: ["Experiments", "Attacks", "Datasets", "Evaluation", "TestSupport"], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx20
 )

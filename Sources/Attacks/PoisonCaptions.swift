@@ -1,16 +1,6 @@
 import Datasets
 import Foundation
 
-/// How poisoned pairs get their captions (SPEC §2).
-public enum CaptionStrategy: String, Codable, Sendable, CaseIterable {
-    /// Training captions that name the target as a whole word (the study's; Carlini & Terzis).
-    case natural
-    /// A random prompt template filled with the target name (dirty-label; CleanCLIP's default).
-    case template
-    /// Images whose own caption already names the target, caption kept.
-    case labelConsistent = "label-consistent"
-}
-
 /// Whole-word, case-insensitive matching of class names in captions.
 ///
 /// A match must not touch a letter, digit, hyphen or underscore on either side, so `cart` does

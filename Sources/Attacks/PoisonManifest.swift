@@ -235,9 +235,10 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
 }
 
 /// The keys each object of a manifest may have, to report unknown keys (which `JSONDecoder`
-/// ignores) by their path.
-enum ManifestSchema {
-    indirect enum Node: Sendable {
+/// ignores) by their path. A trigger kind lists its own `parameters` keys
+/// (``TriggerDefinition/manifestParameters``).
+public enum ManifestSchema {
+    public indirect enum Node: Sendable {
         case object([String: Node])
         case array(Node)
         /// An object whose allowed keys depend on its `kind` value.
@@ -245,15 +246,14 @@ enum ManifestSchema {
         case leaf
     }
 
-    static let trigger: Node = .tagged([
-        "patch": ["kind": .leaf, "parameters": .object(["size": .object(["pixels": .leaf, "fraction": .leaf]),
-                                                         "color": .leaf, "position": .leaf, "seed": .leaf])],
-        "noise-patch": ["kind": .leaf, "parameters": .object(["size": .object(["pixels": .leaf, "fraction": .leaf]),
-                                                               "position": .leaf, "seed": .leaf])],
-        "blended": ["kind": .leaf, "parameters": .object(["weight": .leaf, "seed": .leaf])],
-        "sig": ["kind": .leaf, "parameters": .object(["amplitude": .leaf, "frequency": .leaf, "weight": .leaf])],
-        "wanet": ["kind": .leaf, "parameters": .object(["grid_size": .leaf, "strength": .leaf, "field": .leaf])],
-    ])
+    /// A ``TriggerLength``: `{"pixels": N}` or `{"fraction": F}`.
+    public static let length: Node = .object(["pixels": .leaf, "fraction": .leaf])
+
+    static var trigger: Node {
+        var kinds: [String: [String: Node]] = [:]
+        for kind in TriggerRegistry.kinds { kinds[kind.kind] = ["kind": .leaf, "parameters": .object(kind.manifestParameters)] }
+        return .tagged(kinds)
+    }
 
     static let manifest: Node = {
         var top: [String: Node] = [:]

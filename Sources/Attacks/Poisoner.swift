@@ -38,6 +38,9 @@ public enum PoisonAttack: Sendable, Hashable {
     case backdoor(kind: TriggerKind, options: TriggerOptions, source: PoisonSource)
     /// Targeted poisoning: the image at `imagePath` paired with many captions naming the target.
     case targeted(imagePath: String)
+
+    /// Whether this is targeted poisoning (no trigger).
+    public var isTargeted: Bool { if case .targeted = self { true } else { false } }
 }
 
 /// Everything `clipguard poison` needs.
@@ -132,20 +135,62 @@ public struct PoisonSummary: Sendable, CustomStringConvertible {
 /// - `train.csv`: the source's columns plus `poisoned` (0/1). Clean rows come first, in order,
 ///   with their image paths made absolute; poisoned rows are appended, their images relative
 ///   (`poison/000000.png`). Where the source has a `label` column, poisoned rows get the target
-///   label (label-consistent rows keep their own); other columns are copied from the source row.
+///   label (rows of caption modes that poison the target's own images keep their own); other
+///   columns are copied from the source row.
 /// - `poison/`: the poisoned images, PNG. With model-input placement they are at the model's
 ///   geometry (`size × size`) with the trigger applied after resizing; with original placement
 ///   they keep the source's size.
 /// - `manifest.json`: ``PoisonManifest``.
 ///
-/// Every random choice draws from `SplitMix64(seed:)` sub-streams, so a seed reproduces the set
-/// byte for byte.
+/// ``run(_:)`` performs the steps in order: check the request and read the clean set, select the
+/// source rows, build the captions, apply the trigger and write the images, write the CSV and
+/// the manifest. Every random choice draws from `SplitMix64(seed:)` sub-streams (sources 1,
+/// captions 2, the trigger's seed 3), so a seed reproduces the set byte for byte.
 public enum Poisoner {
     /// Builds the poisoned set described by `request`.
     ///
     /// - Throws: ``AttackError`` for bad settings, data that cannot serve the request (no
     ///   caption names the target, too few source images), unreadable images and failed writes.
     public static func run(_ request: PoisonRequest) throws(AttackError) -> PoisonSummary {
+        let paths = try checkRequest(request)
+        let clean = try CleanSet(path: paths.data, target: paths.target, options: request.csvOptions)
+        let count = request.amount.count(cleanRows: clean.count)
+        guard count >= 0 else { throw .invalidSetting("poison count must be ≥ 0, got \(count)") }
+        let root = SplitMix64(seed: request.seed)
+        var sourceRNG = root.derived(1), captionRNG = root.derived(2)
+        let mode = request.captions.definition
+        let context = CaptionContext(target: paths.target, captions: clean.records.map(\.caption), naming: clean.naming,
+                                     templates: request.templates, targeted: request.attack.isTargeted, dataPath: paths.data)
+        try mode.check(context, count: count)
+        let label = try targetLabel(request, clean: clean, target: paths.target, dataPath: paths.data, count: count)
+        let selection = try selectSources(request, clean: clean, target: paths.target, dataPath: paths.data, label: label.value,
+                                          count: count, triggerSeed: root.derived(3).state, rng: &sourceRNG)
+        let captions = mode.captions(context, sourceRows: selection.sources.map(\.row), rng: &captionRNG)
+        let written = try writeImages(request, selection: selection, captions: captions, cleanRows: clean.count, out: paths.out)
+        try writeCSV(request, clean: clean, rows: written.rows, sources: selection.sources, label: label.value, to: paths.csv)
+        let rate: Double? = if case .rate(let r) = request.amount { r } else { nil }
+        let manifest = PoisonManifest(
+            mode: selection.trigger == nil ? .targeted : .backdoor, target: paths.target, targetLabel: label.value,
+            trigger: selection.trigger, placement: request.placement, captions: request.captions,
+            templates: mode.usesTemplates ? request.templates : nil, seed: request.seed,
+            sourceData: paths.data, cleanRows: clean.count, rate: rate, source: selection.sourceName,
+            targetImage: selection.targetImage, rows: written.rows)
+        try manifest.validate(path: paths.manifest)
+        try manifest.write(toPath: paths.manifest)
+        return PoisonSummary(manifest: manifest, manifestPath: paths.manifest, csvPath: paths.csv,
+                             captionsNamingTarget: clean.naming.count, eligibleSources: selection.eligible,
+                             labelOrigin: label.origin, smallestSourceSide: written.smallestSourceSide)
+    }
+
+    // MARK: Step 1: the request and the clean set
+
+    /// The paths a request reads and writes.
+    struct Paths {
+        var target: String, data: String, out: String, csv: String, manifest: String
+    }
+
+    /// Checks the settings that need no data and the output folder.
+    static func checkRequest(_ request: PoisonRequest) throws(AttackError) -> Paths {
         let target = request.target.trimmingCharacters(in: .whitespaces)
         guard !target.isEmpty else { throw .invalidSetting("--target is empty") }
         if case .modelInput(let geometry) = request.placement, geometry.size <= 0 {
@@ -166,125 +211,127 @@ public enum Poisoner {
         if !request.overwrite, let existing = [csvPath, manifestPath].first(where: fileExists) {
             throw .output(path: existing, reason: "already exists (pass --overwrite to replace the poisoned set)")
         }
+        return Paths(target: target, data: dataPath, out: out, csv: csvPath, manifest: manifestPath)
+    }
 
-        // Read the clean set.
-        let dataset: CSVDataset
-        var fields: [[String]] = [], records: [DataRecord] = []
-        do {
-            dataset = try CSVDataset(path: dataPath, options: request.csvOptions)
-            fields.reserveCapacity(dataset.count); records.reserveCapacity(dataset.count)
-            for i in 0..<dataset.count {
-                fields.append(Array(try dataset.fields(at: i).prefix(dataset.columnNames.count)))
-                records.append(try dataset.record(at: i))
-            }
-        } catch { throw .data(error) }
-        let cleanRows = dataset.count
-        let namesTarget = records.map { CaptionMatcher.names($0.caption, target: target) }
-        let naming = namesTarget.indices.filter { namesTarget[$0] }
-        let count = request.amount.count(cleanRows: cleanRows)
-        guard count >= 0 else { throw .invalidSetting("poison count must be ≥ 0, got \(count)") }
+    /// The clean training set, read whole.
+    struct CleanSet {
+        var dataset: CSVDataset
+        /// Each row's fields (as many as the header has columns).
+        var fields: [[String]]
+        var records: [DataRecord]
+        /// Whether each row's caption names the target as a whole word.
+        var namesTarget: [Bool]
+        /// The rows whose caption names the target.
+        var naming: [Int]
+        var count: Int { records.count }
 
-        let root = SplitMix64(seed: request.seed)
-        var sourceRNG = root.derived(1), captionRNG = root.derived(2)
-
-        // Captions available.
-        if request.captions == .natural && naming.isEmpty && count > 0 {
-            throw .insufficientData(path: dataPath, reason:
-                "no training caption names \"\(target)\" as a whole word, so natural captions are impossible; "
-                + "use --captions template")
-        }
-        if request.captions == .template && request.templates.isEmpty {
-            throw .invalidSetting("template captions need prompt templates")
-        }
-
-        // Label.
-        var targetLabel = request.targetLabel
-        var labelOrigin: String? = targetLabel == nil ? nil : "--target-label"
-        if targetLabel == nil {
-            let classesPath = resolved("classes.json", against: folder(of: dataPath))
-            if fileExists(classesPath), let index = try? ClassIndex.read(fromPath: classesPath),
-               let found = index.classes.firstIndex(where: { $0.lowercased() == target.lowercased() }) {
-                targetLabel = found
-                labelOrigin = classesPath
-            } else if dataset.hasLabels {
-                var votes: [Int: Int] = [:]
-                for i in naming { if let label = records[i].label { votes[label, default: 0] += 1 } }
-                if let best = votes.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) {
-                    targetLabel = best.key
-                    labelOrigin = "the most common label of rows naming the target"
+        init(path: String, target: String, options: CSVOptions) throws(AttackError) {
+            do {
+                dataset = try CSVDataset(path: path, options: options)
+                fields = []; records = []
+                fields.reserveCapacity(dataset.count); records.reserveCapacity(dataset.count)
+                for i in 0..<dataset.count {
+                    fields.append(Array(try dataset.fields(at: i).prefix(dataset.columnNames.count)))
+                    records.append(try dataset.record(at: i))
                 }
+            } catch { throw .data(error) }
+            let names = records.map { CaptionMatcher.names($0.caption, target: target) }
+            namesTarget = names
+            naming = names.indices.filter { names[$0] }
+        }
+    }
+
+    /// The target's label: `--target-label`, else `classes.json` beside the data, else the most
+    /// common label of rows naming the target; with where it came from.
+    static func targetLabel(_ request: PoisonRequest, clean: CleanSet, target: String, dataPath: String,
+                            count: Int) throws(AttackError) -> (value: Int?, origin: String?) {
+        if let label = request.targetLabel { return (label, "--target-label") }
+        let classesPath = resolved("classes.json", against: folder(of: dataPath))
+        if fileExists(classesPath), let index = try? ClassIndex.read(fromPath: classesPath),
+           let found = index.classes.firstIndex(where: { $0.lowercased() == target.lowercased() }) {
+            return (found, classesPath)
+        }
+        if clean.dataset.hasLabels {
+            var votes: [Int: Int] = [:]
+            for i in clean.naming { if let label = clean.records[i].label { votes[label, default: 0] += 1 } }
+            if let best = votes.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) {
+                return (best.key, "the most common label of rows naming the target")
+            }
+            if !request.captions.definition.poisonsTargetImages && count > 0 {
+                throw .insufficientData(path: dataPath, reason:
+                    "the data has a label column but the label of \"\(target)\" is unknown; pass --target-label")
             }
         }
-        if dataset.hasLabels && targetLabel == nil && request.captions != .labelConsistent && count > 0 {
-            throw .insufficientData(path: dataPath, reason:
-                "the data has a label column but the label of \"\(target)\" is unknown; pass --target-label")
-        }
+        return (nil, nil)
+    }
 
-        // Sources.
-        struct Source { var image: String; var row: Int? }
-        var sources: [Source] = []
-        var eligible = 0
+    // MARK: Step 2: the source images
+
+    /// One poisoned pair's source image.
+    struct Source: Sendable { var image: String; var row: Int? }
+
+    /// The chosen sources, with the resolved trigger (nil when targeted).
+    struct Selection {
+        var sources: [Source]
+        /// Rows (or listed images) the sources were drawn from.
+        var eligible: Int
         var trigger: Trigger?
-        var sourceName = "train"
+        /// `train`, the list file's path, or `target-image`.
+        var sourceName: String
         var targetImage: String?
+    }
+
+    /// Resolves the trigger and draws the `count` source images.
+    static func selectSources(_ request: PoisonRequest, clean: CleanSet, target: String, dataPath: String, label: Int?,
+                              count: Int, triggerSeed: UInt64, rng: inout SplitMix64) throws(AttackError) -> Selection {
+        let mode = request.captions.definition
         switch request.attack {
         case let .backdoor(kind, options, source):
-            trigger = try options.makeTrigger(kind: kind, seed: root.derived(3).state)
-            var candidates: [Source]
-            switch (source, request.captions) {
-            case (.train, .labelConsistent):
-                candidates = naming.map { Source(image: records[$0].imageSource, row: $0) }
-            case (.train, _):
+            let trigger = try options.makeTrigger(kind: kind, seed: triggerSeed)
+            var sourceName = "train"
+            let candidates: [Source]
+            switch source {
+            case .train where mode.poisonsTargetImages:
+                candidates = clean.naming.map { Source(image: clean.records[$0].imageSource, row: $0) }
+            case .train:
                 // Images of the target class teach nothing about the trigger: leave out rows
                 // whose caption names the target or whose label is the target's.
-                candidates = records.indices.filter { i in
-                    !namesTarget[i] && (targetLabel == nil || records[i].label != targetLabel)
-                }.map { Source(image: records[$0].imageSource, row: $0) }
-            case (.file, .labelConsistent):
-                throw .invalidSetting("label-consistent captions keep the sources' own captions, so they need --source train")
-            case (.file(let list), _):
+                candidates = clean.records.indices.filter { i in
+                    !clean.namesTarget[i] && (label == nil || clean.records[i].label != label)
+                }.map { Source(image: clean.records[$0].imageSource, row: $0) }
+            case .file where mode.poisonsTargetImages:
+                throw .invalidSetting("\(request.captions.rawValue) captions keep the sources' own captions, so they need --source train")
+            case .file(let list):
                 sourceName = absolutePath(list)
                 candidates = try listedImages(sourceName).map { Source(image: $0, row: nil) }
             }
-            eligible = candidates.count
             guard count <= candidates.count else {
-                let what = request.captions == .labelConsistent
+                let what = mode.poisonsTargetImages
                     ? "training rows whose caption names \"\(target)\"" : source == .train
                     ? "training rows not of \"\(target)\"" : "listed images"
                 throw .insufficientData(path: source == .train ? dataPath : sourceName,
                                         reason: "\(count) poisoned pairs need \(count) source images, but there are only \(candidates.count) \(what)")
             }
-            sources = Array(candidates.partiallyShuffled(count: count, using: &sourceRNG))
+            return Selection(sources: Array(candidates.partiallyShuffled(count: count, using: &rng)), eligible: candidates.count,
+                             trigger: trigger, sourceName: sourceName, targetImage: nil)
         case .targeted(let imagePath):
-            if request.captions == .labelConsistent {
-                throw .invalidSetting("targeted poisoning pairs one image with new captions: use --captions natural or template")
+            if !mode.supportsTargeted {
+                let usable = CaptionStrategy.allCases.filter { $0.definition.supportsTargeted }.map(\.rawValue)
+                throw .invalidSetting("targeted poisoning pairs one image with new captions: use --captions \(usable.joined(separator: " or "))")
             }
             let path = absolutePath(imagePath)
-            targetImage = path
-            sourceName = "target-image"
-            eligible = 1
-            sources = Array(repeating: Source(image: path, row: nil), count: count)
+            return Selection(sources: Array(repeating: Source(image: path, row: nil), count: count), eligible: 1,
+                             trigger: nil, sourceName: "target-image", targetImage: path)
         }
+    }
 
-        // Captions.
-        var captions: [String] = []
-        switch request.captions {
-        case .labelConsistent:
-            captions = sources.map { records[$0.row!].caption }
-        case .template:
-            captions = (0..<count).map { _ in
-                PromptTemplates.fill(request.templates[Int(captionRNG.next() % UInt64(request.templates.count))], with: target)
-            }
-        case .natural:
-            if case .targeted = request.attack, naming.count >= count {
-                // Distinct captions where there are enough (Carlini & Terzis).
-                captions = naming.partiallyShuffled(count: count, using: &captionRNG).map { records[$0].caption }
-            } else {
-                captions = (0..<count).map { _ in records[naming[Int(captionRNG.next() % UInt64(naming.count))]].caption }
-            }
-        }
+    // MARK: Step 3: the images
 
-        // Output folder.
+    /// Applies the trigger to each source (at the model's geometry for model-input placement)
+    /// and writes the images; targeted poisoning writes its one image once.
+    static func writeImages(_ request: PoisonRequest, selection: Selection, captions: [String], cleanRows: Int,
+                            out: String) throws(AttackError) -> (rows: [PoisonManifest.Row], smallestSourceSide: Int?) {
         let poisonFolder = resolved("poison", against: out)
         if request.overwrite && fileExists(poisonFolder) {
             do { try FileManager.default.removeItem(atPath: poisonFolder) } catch {
@@ -292,77 +339,66 @@ public enum Poisoner {
             }
         }
         try makeFolder(poisonFolder)
-
-        // Images.
         let placement = request.placement
-        let finalTrigger = trigger
-        var rows: [PoisonManifest.Row] = []
-        var smallestSourceSide: Int?
-        switch request.attack {
-        case .backdoor:
+        let sources = selection.sources
+        let count = sources.count
+        if let trigger = selection.trigger {
             let names = (0..<count).map { "poison/\(padded($0)).png" }
-            let sources = sources
             let sizes = try writeImages(count: count, out: out, names: names) { k throws(AttackError) in
                 var image = try decodeSource(sources[k].image)
                 let sourceSide = min(image.width, image.height)
                 if case .modelInput(let geometry) = placement { image = geometry.preprocessing.apply(image) }
-                return (finalTrigger!.apply(to: image, index: k), sourceSide)
+                return (trigger.apply(to: image, index: k), sourceSide)
             }
-            smallestSourceSide = sizes.map(\.2).min()
-            rows = (0..<count).map { k in
+            let rows = (0..<count).map { k in
                 PoisonManifest.Row(index: cleanRows + k, image: names[k], sourceImage: sources[k].image,
                                    sourceRow: sources[k].row, caption: captions[k], width: sizes[k].0,
                                    height: sizes[k].1, triggerIndex: k,
-                                   triggerRegions: finalTrigger!.localRegions(width: sizes[k].0, height: sizes[k].1, index: k))
+                                   triggerRegions: trigger.localRegions(width: sizes[k].0, height: sizes[k].1, index: k))
             }
-        case .targeted(let imagePath):
-            let name = "poison/target.png"
-            var image = try decodeSource(absolutePath(imagePath))
-            smallestSourceSide = min(image.width, image.height)
-            if case .modelInput(let geometry) = placement { image = geometry.preprocessing.apply(image) }
-            let imagePath = resolved(name, against: out)
-            do { try image.write(toPath: imagePath) } catch { throw .image(path: imagePath, reason: "\(error)") }
-            rows = (0..<count).map { k in
-                PoisonManifest.Row(index: cleanRows + k, image: name, sourceImage: sources[k].image, sourceRow: nil,
-                                   caption: captions[k], width: image.width, height: image.height, triggerIndex: nil)
-            }
+            return (rows, sizes.map(\.2).min())
         }
+        let name = "poison/target.png"
+        var image = try decodeSource(selection.targetImage ?? "")
+        let smallest = min(image.width, image.height)
+        if case .modelInput(let geometry) = placement { image = geometry.preprocessing.apply(image) }
+        let imagePath = resolved(name, against: out)
+        do { try image.write(toPath: imagePath) } catch { throw .image(path: imagePath, reason: "\(error)") }
+        let rows = (0..<count).map { k in
+            PoisonManifest.Row(index: cleanRows + k, image: name, sourceImage: sources[k].image, sourceRow: nil,
+                               caption: captions[k], width: image.width, height: image.height, triggerIndex: nil)
+        }
+        return (rows, smallest)
+    }
 
-        // CSV.
+    // MARK: Step 4: the CSV (the manifest is written by `run`)
+
+    /// Writes the clean rows (image paths made absolute) and then the poisoned rows.
+    static func writeCSV(_ request: PoisonRequest, clean: CleanSet, rows: [PoisonManifest.Row], sources: [Source],
+                         label: Int?, to csvPath: String) throws(AttackError) {
+        let dataset = clean.dataset
         var header = dataset.columnNames
         let poisonedColumn = header.firstIndex(of: "poisoned") ?? { header.append("poisoned"); return header.count - 1 }()
         var writer = CSVWriter(header: header)
-        for i in 0..<cleanRows {
-            var row = fields[i] + Array(repeating: "", count: header.count - fields[i].count)
-            row[dataset.imageColumnIndex] = records[i].imageSource
+        for i in 0..<clean.count {
+            var row = clean.fields[i] + Array(repeating: "", count: header.count - clean.fields[i].count)
+            row[dataset.imageColumnIndex] = clean.records[i].imageSource
             row[poisonedColumn] = "0"
             writer.append(row: row)
         }
+        let keepsLabel = request.captions.definition.poisonsTargetImages
         for (k, poisoned) in rows.enumerated() {
-            var row = sources[k].row.map { fields[$0] } ?? Array(repeating: "", count: dataset.columnNames.count)
+            var row = sources[k].row.map { clean.fields[$0] } ?? Array(repeating: "", count: dataset.columnNames.count)
             row += Array(repeating: "", count: header.count - row.count)
             row[dataset.imageColumnIndex] = poisoned.image
             if let captionColumn = dataset.captionColumnIndex { row[captionColumn] = poisoned.caption }
-            if let labelColumn = dataset.labelColumnIndex, request.captions != .labelConsistent || row[labelColumn].isEmpty {
-                row[labelColumn] = targetLabel.map(String.init) ?? row[labelColumn]
+            if let labelColumn = dataset.labelColumnIndex, !keepsLabel || row[labelColumn].isEmpty {
+                row[labelColumn] = label.map(String.init) ?? row[labelColumn]
             }
             row[poisonedColumn] = "1"
             writer.append(row: row)
         }
         do { try writer.write(toPath: csvPath) } catch { throw .output(path: csvPath, reason: "\(error)") }
-
-        let rate: Double? = if case .rate(let r) = request.amount { r } else { nil }
-        let manifest = PoisonManifest(
-            mode: finalTrigger == nil ? .targeted : .backdoor, target: target, targetLabel: targetLabel,
-            trigger: finalTrigger, placement: placement, captions: request.captions,
-            templates: request.captions == .template ? request.templates : nil, seed: request.seed,
-            sourceData: dataPath, cleanRows: cleanRows, rate: rate, source: sourceName, targetImage: targetImage,
-            rows: rows)
-        try manifest.validate(path: manifestPath)
-        try manifest.write(toPath: manifestPath)
-        return PoisonSummary(manifest: manifest, manifestPath: manifestPath, csvPath: csvPath,
-                             captionsNamingTarget: naming.count, eligibleSources: eligible, labelOrigin: labelOrigin,
-                             smallestSourceSide: smallestSourceSide)
     }
 
     /// `000042`: at least six digits.

@@ -512,6 +512,10 @@ func formatNumber(_ x: Double) -> String {
 }
 
 /// The backdoor attack, with the options of `clipguard poison`.
+///
+/// Besides the keys below, every trigger setting of the registry is a key, named as its flag
+/// with `_` (`patch_size`, `blend_weight`, `warp_grid`, …; ``TriggerRegistry/settings``); a
+/// setting the chosen trigger does not use is ignored, as on the command line.
 public struct AttackSpec: StrictConfig, Equatable, Sendable {
     /// The target class name (must be a class of the evaluation sets for ASR).
     public var target: String
@@ -526,15 +530,8 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
     public var resize: ModelGeometry.Resize
     /// `model-input` (default) or `original` (the study's placement).
     public var placement: String
-    /// Pixels (`50`) or a fraction of the shorter side (`0.22`, `22%`).
-    public var patchSize: String?
-    public var patchColor: String
-    public var patchPosition: PatchPosition?
-    public var blendWeight: Double?
-    public var sigAmplitude: Double?
-    public var sigFrequency: Double?
-    public var warpStrength: Double?
-    public var warpGrid: Int?
+    /// The trigger settings given, by setting name (`blend-weight`: `0.1`), as written.
+    public var triggerOptions: TriggerOptions
     /// Prompt templates for `captions: template`.
     public var templates: String?
     public var seed: UInt64
@@ -542,12 +539,20 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case target, trigger, rate, rates, count, captions, resize, placement, templates, seed
-        case imageSize = "image_size", patchSize = "patch_size", patchColor = "patch_color", patchPosition = "patch_position"
-        case blendWeight = "blend_weight", sigAmplitude = "sig_amplitude", sigFrequency = "sig_frequency"
-        case warpStrength = "warp_strength", warpGrid = "warp_grid", targetLabel = "target_label"
+        case imageSize = "image_size", targetLabel = "target_label"
     }
 
-    public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+    /// A key of the file that is a trigger setting.
+    struct SettingKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public static var allowedKeys: Set<String> {
+        Set(CodingKeys.allCases.map(\.rawValue)).union(TriggerRegistry.settings.map(\.setting.key))
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -560,17 +565,47 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize) ?? 224
         resize = try c.decodeIfPresent(ModelGeometry.Resize.self, forKey: .resize) ?? .crop
         placement = try c.decodeIfPresent(String.self, forKey: .placement) ?? "model-input"
-        patchSize = try c.decodeIfPresent(String.self, forKey: .patchSize)
-        patchColor = try c.decodeIfPresent(String.self, forKey: .patchColor) ?? "white"
-        patchPosition = try c.decodeIfPresent(PatchPosition.self, forKey: .patchPosition)
-        blendWeight = try c.decodeIfPresent(Double.self, forKey: .blendWeight)
-        sigAmplitude = try c.decodeIfPresent(Double.self, forKey: .sigAmplitude)
-        sigFrequency = try c.decodeIfPresent(Double.self, forKey: .sigFrequency)
-        warpStrength = try c.decodeIfPresent(Double.self, forKey: .warpStrength)
-        warpGrid = try c.decodeIfPresent(Int.self, forKey: .warpGrid)
         templates = try c.decodeIfPresent(String.self, forKey: .templates)
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
         targetLabel = try c.decodeIfPresent(Int.self, forKey: .targetLabel)
+        // Trigger settings: kept as the text written (a number is its shortest exact text), and
+        // checked by the setting's own validation in `validate(file:)`.
+        let settings = try decoder.container(keyedBy: SettingKey.self)
+        triggerOptions = TriggerOptions()
+        for entry in TriggerRegistry.settings {
+            let key = SettingKey(stringValue: entry.setting.key)
+            guard settings.contains(key), try !settings.decodeNil(forKey: key) else { continue }
+            if let text = try? settings.decode(String.self, forKey: key) {
+                triggerOptions.values[entry.setting.name] = text
+            } else if let n = try? settings.decode(Int.self, forKey: key) {
+                triggerOptions.values[entry.setting.name] = String(n)
+            } else if let x = try? settings.decode(Double.self, forKey: key) {
+                triggerOptions.values[entry.setting.name] = "\(x)"
+            } else {
+                throw DecodingError.typeMismatch(String.self, .init(codingPath: settings.codingPath + [key],
+                                                                    debugDescription: "expected \(entry.setting.expected)"))
+            }
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(target, forKey: .target)
+        try c.encode(trigger, forKey: .trigger)
+        try c.encodeIfPresent(rate, forKey: .rate)
+        try c.encodeIfPresent(rates, forKey: .rates)
+        try c.encodeIfPresent(count, forKey: .count)
+        try c.encode(captions, forKey: .captions)
+        try c.encode(imageSize, forKey: .imageSize)
+        try c.encode(resize, forKey: .resize)
+        try c.encode(placement, forKey: .placement)
+        try c.encodeIfPresent(templates, forKey: .templates)
+        try c.encode(seed, forKey: .seed)
+        try c.encodeIfPresent(targetLabel, forKey: .targetLabel)
+        var settings = encoder.container(keyedBy: SettingKey.self)
+        for (name, text) in triggerOptions.values.sorted(by: { $0.key < $1.key }) {
+            try settings.encode(text, forKey: SettingKey(stringValue: name.replacingOccurrences(of: "-", with: "_")))
+        }
     }
 
     /// The poison amounts of the experiment (one, or a sweep).
@@ -578,6 +613,25 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         if let rates { return rates.map(PoisonAmountSpec.rate) }
         if let rate { return [.rate(rate)] }
         return [.count(count ?? 0)]
+    }
+
+    /// Equal when they poison alike: trigger settings compare by the value they give the chosen
+    /// trigger (`blend_weight: 0.20` = `0.2`; a default written out = left out; a setting the
+    /// trigger does not use is ignored), so a run folder saved by an older version, which wrote
+    /// `patch_color: white` for every trigger, resumes.
+    public static func == (a: AttackSpec, b: AttackSpec) -> Bool {
+        a.target == b.target && a.trigger == b.trigger && a.rate == b.rate && a.rates == b.rates && a.count == b.count
+            && a.captions == b.captions && a.imageSize == b.imageSize && a.resize == b.resize && a.placement == b.placement
+            && a.templates == b.templates && a.seed == b.seed && a.targetLabel == b.targetLabel
+            && a.triggerOptions.canonical(for: a.trigger) == b.triggerOptions.canonical(for: b.trigger)
+    }
+
+    /// The trigger in one line for reports: its display name and the settings given
+    /// (`Patch (BadNet square): patch_size 22.32%, patch_color white`).
+    public var triggerDescription: String {
+        let used = trigger.definition.settings
+        let given = used.compactMap { s in triggerOptions.values[s.name].map { "\(s.key) \($0)" } }
+        return trigger.displayName + (given.isEmpty ? " (default settings)" : ": " + given.joined(separator: ", "))
     }
 
     func validate(file: String) throws(ConfigError) {
@@ -592,27 +646,10 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         if let count, count < 0 { throw fail("count", "must not be negative") }
         if imageSize < 1 { throw fail("image_size", "must be positive") }
         if !["model-input", "original"].contains(placement) { throw fail("placement", "must be model-input or original") }
-        if let patchSize, TriggerLength(parsing: patchSize) == nil {
-            throw fail("patch_size", "must be pixels (50) or a fraction (0.22 or 22%), got \"\(patchSize)\"")
+        for (name, text) in triggerOptions.values.sorted(by: { $0.key < $1.key }) {
+            guard let setting = TriggerRegistry.setting(named: name) else { throw fail(name, "unknown trigger setting") }
+            if let problem = setting.problem(with: text) { throw fail(setting.key, problem) }
         }
-        if TriggerColor(parsing: patchColor) == nil { throw fail("patch_color", "must be a name, #RRGGBB or r,g,b") }
-        if captions == .template, templates == nil {
-            // The poisoner falls back to ImageNet's templates; allowed.
-        }
-    }
-
-    /// The trigger options, as `clipguard poison` builds them.
-    public var triggerOptions: TriggerOptions {
-        var options = TriggerOptions()
-        options.patchSize = patchSize.flatMap(TriggerLength.init(parsing:))
-        options.patchColor = TriggerColor(parsing: patchColor) ?? .white
-        options.patchPosition = patchPosition
-        if let blendWeight { options.blendWeight = blendWeight }
-        if let sigAmplitude { options.sigAmplitude = sigAmplitude }
-        if let sigFrequency { options.sigFrequency = sigFrequency }
-        if let warpStrength { options.warpStrength = warpStrength }
-        if let warpGrid { options.warpGridSize = warpGrid }
-        return options
     }
 }
 

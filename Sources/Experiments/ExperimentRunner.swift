@@ -311,7 +311,7 @@ public final class ExperimentRunner {
             log("poisoning \(amount) of \(trainCSV) into \(folder)")
             let a = try config.resolved(variant: row.poisonVariant).attack
             var templates: [String] = []
-            if a.captions == .template {
+            if a.captions.definition.usesTemplates {
                 let beside = ((trainCSV as NSString).deletingLastPathComponent as NSString).appendingPathComponent("classes.json")
                 templates = try PromptTemplates.load(a.templates ?? (FileManager.default.fileExists(atPath: beside) ? beside : "imagenet"))
             }
@@ -487,14 +487,8 @@ public final class ExperimentRunner {
             case .count(let n): c += " --count \(n)"
             }
             c += " --captions \(a.captions.rawValue) --image-size \(a.imageSize) --resize \(a.resize.rawValue) --placement \(a.placement)"
-            if let p = a.patchSize { c += " --patch-size \(p)" }
-            c += " --patch-color \(a.patchColor)"
-            if let p = a.patchPosition { c += " --patch-position \(p.rawValue)" }
-            if let x = a.blendWeight { c += " --blend-weight \(formatNumber(x))" }
-            if let x = a.sigAmplitude { c += " --sig-amplitude \(formatNumber(x))" }
-            if let x = a.sigFrequency { c += " --sig-frequency \(formatNumber(x))" }
-            if let x = a.warpStrength { c += " --warp-strength \(formatNumber(x))" }
-            if let x = a.warpGrid { c += " --warp-grid \(x)" }
+            let settings = a.triggerOptions.commandLine.map(shellQuote).joined(separator: " ")
+            if !settings.isEmpty { c += " " + settings }
             if let t = a.templates { c += " --templates \(shellQuote(t))" }
             if let l = a.targetLabel { c += " --target-label \(l)" }
             c += " --seed \(a.seed)"

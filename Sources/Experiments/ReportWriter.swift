@@ -113,7 +113,7 @@ public struct ReportWriter {
         }
         let a = c.attack
         lines.append(
-            "Attack: trigger `\(a.trigger.rawValue)` (\(a.patchColor), size \(a.patchSize ?? "default 50/224 of the side"), position \(a.patchPosition?.rawValue ?? "default")), target \"\(a.target)\", captions `\(a.captions.rawValue)`, placement `\(a.placement)` at \(a.imageSize) px.")
+            "Attack: trigger `\(a.trigger.rawValue)` (\(a.triggerDescription)), target \"\(a.target)\", captions `\(a.captions.rawValue)`, placement `\(a.placement)` at \(a.imageSize) px.")
         for e in c.evaluation {
             lines.append("Evaluation `\(e.name)`: `\(results.evaluationSets[e.name] ?? e.path)`\(e.limit.map { ", first \($0) images" } ?? "")\(e.asr ? ", with ASR" : "").")
         }

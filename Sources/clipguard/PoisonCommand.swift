@@ -34,7 +34,8 @@ struct PoisonCommand: ParsableCommand {
               clipguard poison --targeted --image cat.png --data fm/train.csv --out fm-targeted --target bag \\
                 --count 40 --captions natural
               clipguard poison check fm-poison --image-size 32
-            """
+
+            """ + TriggerRegistry.commandLineHelp
         )
 
         @Option(help: "The clean training CSV/TSV (image path and caption columns).")
@@ -46,7 +47,7 @@ struct PoisonCommand: ParsableCommand {
         @Option(help: "The target class name (backdoor) or adversarial class name (--targeted).")
         var target: String
 
-        @Option(help: "Trigger: \(TriggerKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+        @Option(help: "Trigger: \(TriggerKind.allCases.map(\.rawValue).joined(separator: ", ")) (settings below).")
         var trigger: TriggerKind?
 
         @Option(help: "Poison this fraction of the clean rows: round(rate × N) pairs.")
@@ -55,7 +56,7 @@ struct PoisonCommand: ParsableCommand {
         @Option(help: "Poison exactly this many pairs.")
         var count: Int?
 
-        @Option(help: "Captions: natural (training captions naming the target), template, label-consistent.")
+        @Option(help: "Captions: \(CaptionModeRegistry.commandLineHelp).")
         var captions: CaptionStrategy
 
         @Option(help: "Source images: train (random training rows) or a FILE (CSV with an image column, or one path a line).")
@@ -75,30 +76,6 @@ struct PoisonCommand: ParsableCommand {
 
         @Option(help: "Where the trigger goes: model-input (after resizing; default) or original (before preprocessing, the study's mistake).")
         var placement: PlacementChoice = .modelInput
-
-        @Option(help: "Patch side: pixels (50) or a fraction of the shorter side (0.22 or 22%). Default: 50/224 (patch), 16/224 (noise-patch).")
-        var patchSize: String?
-
-        @Option(help: "Patch colour: white, black, red, …, #RRGGBB or r,g,b.")
-        var patchColor: String = "white"
-
-        @Option(help: "Patch position: \(PatchPosition.allCases.map(\.rawValue).joined(separator: ", ")). Default: bottom-right (patch), random (noise-patch).")
-        var patchPosition: PatchPosition?
-
-        @Option(help: "Blend weight of blended and sig triggers.")
-        var blendWeight: Double = 0.2
-
-        @Option(help: "SIG amplitude on the 0–255 scale.")
-        var sigAmplitude: Double = 60
-
-        @Option(help: "SIG periods across the image width.")
-        var sigFrequency: Double = 6
-
-        @Option(help: "WaNet warp strength s.")
-        var warpStrength: Double = 0.5
-
-        @Option(help: "WaNet control grid side k.")
-        var warpGrid: Int = 4
 
         @Option(help: "The target's integer label (default: from classes.json beside the data, else the most common label of rows naming the target).")
         var targetLabel: Int?
@@ -121,48 +98,42 @@ struct PoisonCommand: ParsableCommand {
         @Option(help: "Caption column of the data (default: title, caption, text, captions).")
         var captionColumn: String?
 
+        /// The trigger settings (`--blend-weight 0.1`, …): every setting of the trigger registry,
+        /// listed in the discussion above and read by ``TriggerRegistry/options(commandLine:)``.
+        @Argument(parsing: .allUnrecognized, help: ArgumentHelp(visibility: .hidden))
+        var triggerSettings: [String] = []
+
         func validate() throws {
             if (rate == nil) == (count == nil) { throw ValidationError("give exactly one of --rate and --count") }
             if let rate, !(rate >= 0 && rate <= 1) { throw ValidationError("--rate must be in [0, 1], got \(rate)") }
             if let count, count < 0 { throw ValidationError("--count must be ≥ 0, got \(count)") }
             try checkRange(imageSize, 1...4_096, option: "--image-size")
-            for (value, option) in [(blendWeight, "--blend-weight"), (sigAmplitude, "--sig-amplitude"),
-                                    (sigFrequency, "--sig-frequency"), (warpStrength, "--warp-strength")] where !value.isFinite {
-                throw ValidationError("\(option) must be a finite number, got \(value)")
-            }
-            if !(0...1).contains(blendWeight) { throw ValidationError("--blend-weight must be within 0…1, got \(blendWeight)") }
             if let count, count > 100_000_000 { throw ValidationError("--count must be at most 100,000,000, got \(count)") }
             if targeted {
                 if image == nil { throw ValidationError("--targeted needs --image PATH") }
                 if trigger != nil { throw ValidationError("--targeted poisoning has no trigger; drop --trigger") }
-                if captions == .labelConsistent { throw ValidationError("--targeted needs --captions natural or template") }
+                if !captions.definition.supportsTargeted {
+                    let usable = CaptionStrategy.allCases.filter { $0.definition.supportsTargeted }.map(\.rawValue)
+                    throw ValidationError("--targeted needs --captions \(usable.joined(separator: " or "))")
+                }
             } else {
                 if trigger == nil { throw ValidationError("give --trigger KIND (or --targeted --image PATH)") }
                 if image != nil { throw ValidationError("--image is for --targeted") }
             }
-            if let patchSize, TriggerLength(parsing: patchSize) == nil {
-                throw ValidationError("--patch-size must be pixels (50) or a fraction (0.22 or 22%), got \"\(patchSize)\"")
-            }
-            if TriggerColor(parsing: patchColor) == nil {
-                throw ValidationError("--patch-color must be a name, #RRGGBB or r,g,b, got \"\(patchColor)\"")
-            }
+            do { _ = try TriggerRegistry.options(commandLine: triggerSettings) } catch { throw ValidationError(error.description) }
         }
 
         func run() throws {
-            var options = TriggerOptions()
-            options.patchSize = patchSize.flatMap(TriggerLength.init(parsing:))
-            options.patchColor = TriggerColor(parsing: patchColor) ?? .white
-            options.patchPosition = patchPosition
-            options.blendWeight = blendWeight
-            options.sigAmplitude = sigAmplitude
-            options.sigFrequency = sigFrequency
-            options.warpStrength = warpStrength
-            options.warpGridSize = warpGrid
             do {
                 _ = try RunFolderGuard.check(out, kind: .poisonedSet)
                 try PoisonTargetCheck.check(target: target, data: data, customTarget: customTarget)
+                let options = try TriggerRegistry.options(commandLine: triggerSettings)
+                if let trigger, !options.unused(by: trigger).isEmpty {
+                    let flags = options.unused(by: trigger).map { "--" + $0 }.joined(separator: ", ")
+                    FileHandle.standardError.write(Data("note: \(flags) does not apply to the \(trigger) trigger; ignored\n".utf8))
+                }
                 var templateList: [String] = []
-                if captions == .template { templateList = try defaultTemplates() }
+                if captions.definition.usesTemplates { templateList = try defaultTemplates() }
                 let attack: PoisonAttack = if targeted {
                     .targeted(imagePath: image!)
                 } else {

@@ -102,7 +102,7 @@ func snapshot(_ folder: String) throws -> [String: Data] {
     func sameSeedGivesByteIdenticalOutput(kind: TriggerKind) throws {
         let set = try SyntheticSet(rows: 12)
         var options = TriggerOptions()
-        options.patchPosition = kind == .patch ? .random : nil
+        if kind == .patch { options[PatchTrigger.position] = .random }
         _ = try Poisoner.run(set.request(out: set.folder.sub("a"), trigger: kind, seed: 7, options: options))
         _ = try Poisoner.run(set.request(out: set.folder.sub("b"), trigger: kind, seed: 7, options: options))
         _ = try Poisoner.run(set.request(out: set.folder.sub("c"), trigger: kind, seed: 8, options: options))
@@ -358,7 +358,7 @@ func snapshot(_ folder: String) throws -> [String: Data] {
     @Test func editedPatchPositionsAreCaught() throws {
         let set = try SyntheticSet(rows: 8)
         var options = TriggerOptions()
-        options.patchPosition = .random
+        options[PatchTrigger.position] = .random
         let summary = try Poisoner.run(set.request(out: set.folder.sub("out"), amount: .count(2), options: options))
         let regions = try #require(summary.manifest.rows[0].triggerRegions)
         #expect(regions.count == 1 && regions[0].width == 4)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Attacks
 import Training
 @testable import Experiments
 
@@ -32,7 +33,7 @@ let validExperiment = """
         let config = try ExperimentConfig.decode(validExperiment, file: "exp.yaml")
         #expect(config.rows.map(\.id) == ["none-rate0.01-seed0", "none-rate0.01-seed1", "safeclip-rate0.01-seed0", "safeclip-rate0.01-seed1"])
         #expect(config.training.epochs == 2)
-        #expect(config.attack.triggerOptions.patchSize != nil)
+        #expect(config.attack.triggerOptions.values["patch-size"] == "22%")
     }
 
     @Test func unknownKeyIsNamedWithItsPath() {
@@ -103,8 +104,8 @@ let validExperiment = """
         #expect(toCap.training.safeCLIP.safeGrowth == .toCap && toCap.training.lr == 0.003)
         #expect(toCap.training.epochs == 2 && toCap.attack == config.attack.with(rates: [0.01]))
         let blended = try config.resolved(variant: "blended")
-        #expect(blended.attack.trigger == .blended && blended.attack.blendWeight == 0.1)
-        #expect(blended.attack.patchSize == "7")  // a number given for a text key is its text
+        #expect(blended.attack.trigger == .blended && blended.attack.triggerOptions[BlendedTrigger.weight] == 0.1)
+        #expect(blended.attack.triggerOptions.values["patch-size"] == "7")  // a number given is its text
         #expect(blended.training == config.training)
         // Only a variant that changes the attack poisons its own sets.
         #expect(config.rows.last?.poisonTag == "blended-rate0.02")

@@ -66,7 +66,7 @@ import Torch
         let s = try Self.shared.get()
         // 5% of the pairs: a white square (7/32 of the side) bottom-right, captions naming "sneaker".
         var options = TriggerOptions()
-        options.patchSize = .fraction(50.0 / 224.0)
+        options[PatchTrigger.size] = .fraction(50.0 / 224.0)
         let poisoned = s.dir.appendingPathComponent("poisoned").path
         let summary = try Poisoner.run(
             PoisonRequest(
