@@ -92,7 +92,7 @@ public struct CaptionStrategy: RawRepresentable, Codable, Sendable, Hashable, Ca
         guard let mode = CaptionStrategy(rawValue: name) else {
             throw DecodingError.dataCorrupted(.init(
                 codingPath: decoder.codingPath,
-                debugDescription: "unknown caption mode '\(name)' (known: \(CaptionStrategy.allCases.map(\.rawValue).joined(separator: ", ")))"))
+                debugDescription: "unknown caption mode '\(name)'\(didYouMean(name, in: CaptionStrategy.allCases.map(\.rawValue))) (known: \(CaptionStrategy.allCases.map(\.rawValue).joined(separator: ", ")))"))
         }
         self = mode
     }

@@ -182,7 +182,7 @@ public struct TriggerKind: RawRepresentable, Codable, Sendable, Hashable, CaseIt
         guard let kind = TriggerKind(rawValue: name) else {
             throw DecodingError.dataCorrupted(.init(
                 codingPath: decoder.codingPath,
-                debugDescription: "unknown trigger '\(name)' (known: \(TriggerKind.allCases.map(\.rawValue).joined(separator: ", ")))"))
+                debugDescription: "unknown trigger '\(name)'\(didYouMean(name, in: TriggerKind.allCases.map(\.rawValue))) (known: \(TriggerKind.allCases.map(\.rawValue).joined(separator: ", ")))"))
         }
         self = kind
     }
