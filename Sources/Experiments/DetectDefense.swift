@@ -10,18 +10,21 @@ import Training
 enum DetectDefense {
     /// The detection a row runs, in `runDirectory-detect`: a SafeCLIP-style warm-up with the row's
     /// model and settings, then the top `filter_fraction` dropped into `…-detect/clean/train.csv`.
-    static func request(config: TrainingConfig, runDirectory: String, manifestPath: String) -> DetectionRequest {
+    /// `settings`: the experiment's defence settings (the warm-up takes SafeCLIP's phase
+    /// lengths, the drop the filter's fraction).
+    static func request(config: TrainingConfig, settings: DefenseSettingsTable, runDirectory: String, manifestPath: String) -> DetectionRequest {
+        let safeCLIP = settings[SafeCLIPSettings.self]
         let folder = runDirectory + "-detect"
         var request = DetectionRequest(data: config.data, output: folder)
         request.manifest = manifestPath
         request.csvOptions = CSVOptions(imageColumn: config.imageColumn, captionColumn: config.captionColumn)
         request.warmup.model = config.model
-        request.warmup.unimodalEpochs = config.safeCLIP.unimodalEpochs
-        request.warmup.clipEpochs = config.safeCLIP.clipWarmupEpochs
+        request.warmup.unimodalEpochs = safeCLIP.unimodalEpochs
+        request.warmup.clipEpochs = safeCLIP.clipWarmupEpochs
         request.warmup.lr = config.lr
         request.warmup.clipLR = config.lr
         request.warmup.batchSize = config.batchSize
-        request.dropTop = config.filter.fraction
+        request.dropTop = settings[FilterSettings.self].fraction
         request.cleanOutput = folder + "/clean"
         request.workers = config.workers
         request.device = config.device
@@ -47,8 +50,10 @@ enum DetectDefense {
 
     /// Runs the row's detection (cached, so a resumed row repeats it in seconds) and returns the
     /// cleaned CSV's path.
-    static func cleanedData(config: TrainingConfig, runDirectory: String, manifestPath: String, reporter: ProgressReporter) throws -> String {
-        let summary = try PoisonDetector.run(request(config: config, runDirectory: runDirectory, manifestPath: manifestPath))
+    static func cleanedData(
+        config: TrainingConfig, settings: DefenseSettingsTable, runDirectory: String, manifestPath: String, reporter: ProgressReporter
+    ) throws -> String {
+        let summary = try PoisonDetector.run(request(config: config, settings: settings, runDirectory: runDirectory, manifestPath: manifestPath))
         guard let clean = summary.clean else { throw ExperimentError.config("detect wrote no cleaned set") }
         reporter.log("detect: dropped \(clean.dropped) of \(summary.rows) pairs"
                      + (clean.poisonedDropped.map { ", \($0) of them poisoned" } ?? "") + "; training on \(clean.path)")

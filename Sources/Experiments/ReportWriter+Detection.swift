@@ -6,7 +6,6 @@ import Training
 /// `RUN_DIR/similarities/*.json`.
 extension ReportWriter {
     /// Defences that choose which pairs to trust.
-    static let selectingDefenses: Set<String> = ["safeclip", "filter"]
 
     /// One score of a selection pass measured against the manifest.
     struct ScoreAUROC {
@@ -43,7 +42,7 @@ extension ReportWriter {
 
     /// What a finished row of a selecting defence caught; nil for other rows.
     func rowCatch(_ row: RowResult) -> RowCatch? {
-        guard row.status == "finished", Self.selectingDefenses.contains(row.defense) else { return nil }
+        guard row.status == "finished", row.defense.pairSelection != nil else { return nil }
         var selections: [(epoch: Int, caught: Int, total: Int)] = []
         for r in metrics(row.id) {
             guard let total = r["poisoned_total"] as? Int else { continue }
@@ -133,7 +132,7 @@ extension ReportWriter {
         for g in catchGroups() {
             let r = g[0].row
             let name = "\(Self.defenseName(r.series)) at \(amountLabel(r.amount))"
-            let verb = r.defense == "filter" ? "dropped" : "in the risky set"
+            let verb = r.defense.pairSelection == .onceBeforeTraining ? "dropped" : "in the risky set"
             var line = "\(name): poisoned pairs \(verb) (mean over \(g.count) seed\(g.count == 1 ? "" : "s")) \(Self.caughtText(g))"
             let sim = Self.firstAndLast(g, \.similarity), post = Self.firstAndLast(g, \.posterior)
             if !sim.first.isEmpty {
@@ -198,7 +197,7 @@ extension ReportWriter {
                         epoch = f.epoch
                     }
                     guard !curves.isEmpty else { continue }
-                    let when = r.defense == "filter" ? "filter model" : "epoch \(epoch)"
+                    let when = r.defense.pairSelection == .onceBeforeTraining ? "filter model" : "epoch \(epoch)"
                     let name = "\(scoreName), \(when): AUROC \(Self.aurocText(values))"
                     for (i, curve) in curves.enumerated() {
                         roc.lines.append(.init(name: name, points: curve, dash: dash, colour: colour, opacity: opacity, inLegend: i == 0))
@@ -206,7 +205,7 @@ extension ReportWriter {
                 }
             }
             let seeds = g.count == 1 ? "" : " One curve per seed; the legend gives AUROC mean ± std over the \(g.count) seeds."
-            let passes = r.defense == "filter" ? "the filter model's similarity (lower = more suspicious)" : "the pair similarity (solid) and the clean-component posterior (dashed), lower = more suspicious, at the first selection (pale) and the last (full colour)"
+            let passes = r.defense.pairSelection == .onceBeforeTraining ? "the filter model's similarity (lower = more suspicious)" : "the pair similarity (solid) and the clean-component posterior (dashed), lower = more suspicious, at the first selection (pale) and the last (full colour)"
             out.append(("How well \(passes) ranks the poisoned pairs of the manifest above the clean ones.\(seeds)", roc.render()))
         }
         return out

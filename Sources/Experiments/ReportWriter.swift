@@ -61,7 +61,7 @@ public struct ReportWriter {
 
     /// One line of the results table: a defence at a poison amount, over its seeds.
     public struct SummaryLine {
-        public var defense: String
+        public var defense: RowKind
         /// The experiment variant (nil: the file's own rows).
         public var variant: String?
         public var amount: String
@@ -75,7 +75,7 @@ public struct ReportWriter {
         public var seconds: [Double]
 
         /// Defence and variant (`safeclip@to-cap`): what the report groups, names and colours by.
-        public var series: String { variant.map { "\(defense)@\($0)" } ?? defense }
+        public var series: String { variant.map { "\(defense.name)@\($0)" } ?? defense.name }
     }
 
     /// The finished and unavailable rows grouped by amount and defence, in the file's order.
@@ -116,15 +116,7 @@ public struct ReportWriter {
     /// The name of a defence, or of a variant's (`safeclip@to-cap` → `SafeCLIP · to-cap`).
     static func defenseName(_ d: String) -> String {
         if let at = d.firstIndex(of: "@") { return defenseName(String(d[..<at])) + " · " + d[d.index(after: at)...] }
-        return switch d {
-        case "none": "CLIP (no defence)"
-        case "safeclip": "SafeCLIP"
-        case "roclip": "RoCLIP"
-        case "cleanclip": "CleanCLIP"
-        case "filter": "similarity filter"
-        case "detect": "detect, drop, train"
-        default: d
-        }
+        return RowKind(name: d)?.displayName ?? d
     }
 
     /// The results table as rows of cells (header first).
@@ -176,7 +168,7 @@ public struct ReportWriter {
         guard let first = results.config.evaluation.first(where: \.asr)?.name else { return [] }
         var out: [String] = []
         let lines = summary().filter { $0.status == "finished" }
-        for clip in lines where clip.defense == "none" {
+        for clip in lines where clip.defense == .plainCLIP {
             let attack = attackVariant(clip.variant)
             let clipTop1 = Self.mean(clip.top1[first] ?? []) ?? 0
             guard let asr = Self.mean(clip.asr[first] ?? []) else { continue }
@@ -184,7 +176,7 @@ public struct ReportWriter {
             out.append(String(
                 format: "At %@ poison (%d pair%@%@), %@ for CLIP: ASR %.1f%% on %@ (clean top-1 %.1f%%).", amountLabel(clip.amount), clip.poisoned, clip.poisoned == 1 ? "" : "s",
                 attack.map { ", attack of variant \($0)" } ?? "", verdict, 100 * asr, first, 100 * (Self.mean(clip.top1[first] ?? []) ?? 0)))
-            for other in lines where other.amount == clip.amount && other.defense != "none" && baseline(of: other) == clip.variant {
+            for other in lines where other.amount == clip.amount && other.defense != .plainCLIP && baseline(of: other) == clip.variant {
                 guard let a = Self.mean(other.asr[first] ?? []), let t = Self.mean(other.top1[first] ?? []) else { continue }
                 out.append(String(
                     format: "  %@ at %@: ASR %.1f%% (CLIP %.1f%%), clean top-1 %.1f%% (CLIP %.1f%%: %@ %.1f points).", Self.defenseName(other.series),
@@ -209,7 +201,7 @@ public struct ReportWriter {
     /// else the file's own rows (`.some(nil)`) when it keeps the file's attack; `nil`: none.
     func baseline(of line: SummaryLine) -> String?? {
         guard let name = line.variant, let v = results.config.variants.first(where: { $0.name == name }) else { return .some(nil) }
-        if (v.defenses ?? results.config.defenses).contains("none") { return .some(name) }
+        if (v.defenses ?? results.config.defenses).contains(.plainCLIP) { return .some(name) }
         return v.attack.isEmpty ? .some(nil) : .none
     }
 
@@ -225,7 +217,7 @@ public struct ReportWriter {
         return Self.variantPalette[j % Self.variantPalette.count]
     }
 
-    static let variantDefenses = ["none", "safeclip", "roclip", "cleanclip", "filter", "detect"]
+    static var variantDefenses: [String] { RowKind.allCases.map(\.name) }
     /// Paul Tol's muted and bright colours, none of them the defences' own.
     static let variantPalette = [
         "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499", "#66CCEE", "#228833", "#BBBBBB",
@@ -235,14 +227,7 @@ public struct ReportWriter {
     /// The colour of a defence in every plot: plain CLIP grey, then the Okabe–Ito colours;
     /// poisoned pairs are always ``poisonColour``.
     public static func colour(ofDefense defense: String) -> String {
-        switch defense {
-        case "none": "#555555"
-        case "safeclip": "#0072B2"
-        case "cleanclip": "#009E73"
-        case "roclip": "#CC79A7"
-        case "filter": "#E69F00"
-        default: ["#56B4E9", "#882255", "#44AA99", "#999933"][defense.unicodeScalars.reduce(0) { $0 + Int($1.value) } % 4]
-        }
+        RowKind(name: defense)?.colour ?? ["#56B4E9", "#882255", "#44AA99", "#999933"][defense.unicodeScalars.reduce(0) { $0 + Int($1.value) } % 4]
     }
 
     /// The colour of poisoned pairs (histograms).
@@ -449,7 +434,7 @@ public struct ReportWriter {
                 })
             })
             let line = SVGPlot.Line(name: style.name, points: points, dash: style.dash, colour: style.colour)
-            if row.defense == "safeclip" {
+            if row.defense.phased {
                 if safeCLIPRow == nil {
                     safeCLIPRow = row.id
                     safeLoss.bands = Self.bands(steps[0], xKey: "step")
@@ -538,7 +523,7 @@ public struct ReportWriter {
                 let lo = finite.min() ?? -1, hi = finite.max() ?? 1
                 let range: ClosedRange<Double> = hi > lo ? lo...hi : (lo - 1)...(lo + 1)
                 let binCount = 40
-                let what = row.defense == "filter" ? "filter scores before training" : "selection at epoch \(file.epoch)"
+                let what = row.defense.pairSelection == .onceBeforeTraining ? "filter scores before training" : "selection at epoch \(file.epoch)"
                 var plot = SVGPlot(title: "\(row.id): pair similarities, \(what)", xLabel: "cosine similarity", yLabel: "pairs")
                 plot.bars.append(.init(name: "clean pairs (\(clean.count))", bins: SVGPlot.histogram(clean, range: range, bins: binCount), colour: colour(row.series), opacity: 0.45))
                 if !poisoned.isEmpty {
@@ -671,7 +656,7 @@ public struct ReportWriter {
             let changes = v.attack.sorted { $0.key < $1.key }.map { "attack.\($0.key) = \($0.value.text)" }
                 + v.training.sorted { $0.key < $1.key }.map { "training.\($0.key) = \($0.value.text)" }
             var rows: [String] = []
-            if let d = v.defenses { rows.append("defences " + d.map(Self.defenseName).joined(separator: ", ")) }
+            if let d = v.defenses { rows.append("defences " + d.map(\.displayName).joined(separator: ", ")) }
             if let r = v.rates { rows.append("rates " + r.map { PoisonAmountSpec.rate($0).description }.joined(separator: ", ")) }
             if let seeds = v.seeds { rows.append("seeds " + seeds.map(String.init).joined(separator: ", ")) }
             lines.append(

@@ -100,7 +100,7 @@ let validExperiment = """
         ])
         #expect(Set(ids).count == ids.count)
         let toCap = try config.resolved(variant: "to-cap")
-        #expect(toCap.training.safeCLIP.safeGrowth == .toCap && toCap.training.lr == 0.003)
+        #expect(toCap.defenseSettings[SafeCLIPSettings.self].safeGrowth == .toCap && toCap.training.lr == 0.003)
         #expect(toCap.training.epochs == 2 && toCap.attack == config.attack.with(rates: [0.01]))
         let blended = try config.resolved(variant: "blended")
         #expect(blended.attack.trigger == .blended && blended.attack.blendWeight == 0.1)

@@ -138,18 +138,18 @@ struct SyntheticExperiment {
         for plan in config.rows {
             let rate = plan.amount.rateValue ?? 0
             let s = Double(plan.seed - 7)
-            let asr = plan.defense == "none" ? (rate > 0.005 ? 0.9 : 0.1) + 0.01 * s : 0.0
-            let top1 = plan.defense == "safeclip" ? 0.4 + 0.02 * s : 0.7 + 0.01 * s
+            let asr = plan.defense == .plainCLIP ? (rate > 0.005 ? 0.9 : 0.1) + 0.01 * s : 0.0
+            let top1 = plan.defense == .train(.safeclip) ? 0.4 + 0.02 * s : 0.7 + 0.01 * s
             rows.append(RowResult(
                 id: plan.id, defense: plan.defense, seed: plan.seed, amount: plan.amount.tag, rate: rate, poisoned: rate > 0.005 ? 10 : 1,
                 trainingPairs: 1000, status: "finished", reason: nil, steps: 20, finalLoss: 1, trainingSeconds: 10, evaluationSeconds: 1,
                 evaluations: ["test": SetResult(top1: top1, top5: 0.9, n: 50, asr: asr, asrDenominator: 45, asrSuccesses: Int(asr * 45), triggeredTop1: nil)]))
             let run = dir.path + "/rows/\(plan.id)/run"
             var lines: [[String: Any]] = []
-            let phases = plan.defense == "safeclip" ? ["unimodal", "clip-warmup", "mixed", "mixed"] : ["clip", "clip", "clip", "clip"]
+            let phases = plan.defense == .train(.safeclip) ? ["unimodal", "clip-warmup", "mixed", "mixed"] : ["clip", "clip", "clip", "clip"]
             var step = 0
             for epoch in 1...4 {
-                if plan.defense == "filter" && epoch == 1 {
+                if plan.defense == .train(.filter) && epoch == 1 {
                     lines.append(["filter_kept": 9, "filter_dropped": 1, "step": 0, "similarities_file": "similarities/filter.json", "poisoned_total": 2, "poisoned_dropped": 1, "poisoned_kept": 1])
                     try write(["format": "clipguard-similarities-1", "defense": "filter", "epoch": 0, "step": 0, "similarity": filterSimilarity, "poisoned": flags, "selected": filterSimilarity.map { $0 > 0.15 }], to: run + "/similarities/filter.json")
                 }
