@@ -130,7 +130,7 @@ extension TrainingConfig {
             let lines = keys.map { key -> String in
                 let flag = d.settingsType.flag(of: key)
                 let usage = key.isBoolean ? "\(flag), --no-\(flag.dropFirst(2))" : "\(flag) <\(key.placeholder)>"
-                return "  " + usage.padding(toLength: max(30, usage.count + 2), withPad: " ", startingAt: 0) + key.help
+                return "  \(usage)\n      \(key.help)"
             }
             return "\(d.displayName) (--defense \(d.name)):\n" + lines.joined(separator: "\n")
         }.joined(separator: "\n\n")

@@ -202,9 +202,10 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         manifest = try c.decodeIfPresent(String.self, forKey: .manifest)
         initWeights = try c.decodeIfPresent(String.self, forKey: .initWeights)
         similarityBatchSize = try c.decodeIfPresent(Int.self, forKey: .similarityBatchSize) ?? d.similarityBatchSize
-        // The defence's block (or its flat keys); other defences' settings are not kept (files of
-        // earlier versions list every defence's keys).
-        storedSettings = DefenseSettingsBox(value: try defense.settingsType.read(from: decoder, name: defense.name))
+        // Every defence's block (or flat keys) is read, so a bad value is named whichever defence
+        // runs; only the configured defence's settings are kept (files of earlier versions list
+        // every defence's keys).
+        storedSettings = DefenseSettingsBox(value: try DefenseSettingsTable(from: decoder)[defense])
     }
 
     public func encode(to encoder: any Encoder) throws {
