@@ -39,6 +39,23 @@ public struct BackdoorEvaluation: Sendable {
     public var asr: AttackSuccessReport
     /// The target's class index in the evaluation set.
     public var targetClass: Int
+
+    /// ASR's base rate: the same count on the clean images — how often a non-target image is
+    /// classified as the target without the trigger.
+    public var baseRate: AttackSuccessReport {
+        attackSuccessRate(predictions: clean.predictions, trueClasses: clean.labels, target: targetClass)
+    }
+
+    /// Robust accuracy (BackdoorBench's RA): the share of triggered non-target images classified
+    /// as their true class (0 when every image is of the target class).
+    public var robustAccuracy: Double {
+        var correct = 0, count = 0
+        for (predicted, truth) in zip(triggered.predictions, triggered.labels) where truth != targetClass {
+            count += 1
+            if predicted == truth { correct += 1 }
+        }
+        return count == 0 ? 0 : Double(correct) / Double(count)
+    }
 }
 
 /// Finds `name` among `classNames` (case-insensitive, surrounding spaces ignored).

@@ -27,9 +27,23 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
     /// Further rows that differ from the file's own in defences, rates, seeds, attack keys or
     /// training keys (a SafeCLIP setting, a clean-label attack, a blended trigger), run after them.
     public var variants: [VariantSpec]
+    /// Training keys that differ for one defence's rows (`cleanclip: {epochs: 2, lr: 0.0005}`), in
+    /// the file's rows and in every variant's, applied after a variant's own training keys — so
+    /// that one file can fine-tune CleanCLIP at its own length while the other rows train longer.
+    public var defenseTraining: [String: [String: ConfigValue]]
+    /// The fine-tuning threat model (CleanCLIP, BadCLIP, PAR): every row starts from these
+    /// weights and fine-tunes on its (poisoned) data at the file's learning rate, instead of
+    /// training from scratch. A weights file, or `clean`: the plain CLIP row trained from scratch
+    /// on the clean data (rate 0) of the same seed. Fine-tuning defences still start from the
+    /// `none` row they repair.
+    public var pretrained: String?
+
+    /// The keyword of `pretrained` for the plain CLIP row at rate 0 of the same seed.
+    public static let cleanPretrained = "clean"
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, description, data, attack, defenses, model, training, evaluation, seeds, variants
+        case defenseTraining = "defense_training", pretrained
     }
 
     public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
@@ -53,6 +67,27 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         evaluation = try c.decodeIfPresent([EvaluationSpec].self, forKey: .evaluation) ?? [EvaluationSpec(name: "test", path: "builtin")]
         seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds) ?? [0]
         variants = try c.decodeIfPresent([VariantSpec].self, forKey: .variants) ?? []
+        defenseTraining = try c.decodeIfPresent([String: [String: ConfigValue]].self, forKey: .defenseTraining) ?? [:]
+        pretrained = try c.decodeIfPresent(String.self, forKey: .pretrained)
+    }
+
+    /// Whether `row` is the row that `pretrained: clean` pre-trains (plain CLIP at rate 0, the file's own).
+    public func pretrainsFromScratch(_ row: RowPlan) -> Bool {
+        pretrained == Self.cleanPretrained && row.defense == .plainCLIP && row.amount == .rate(0) && row.variant == nil && row.poisonVariant == nil
+    }
+
+    /// The training settings of a row of kind `kind` (before its data, model and seed): the
+    /// `training` block (a resolved variant's included) with the defence's `defense_training`
+    /// keys in place, the row's defence and that defence's settings.
+    public func training(for kind: RowKind, file: String) throws(ConfigError) -> TrainingConfig {
+        var t = training, settings = defenseSettings
+        if let overrides = defenseTraining[kind.name] {
+            t = try ConfigValue.overriding(training, with: overrides, key: "defense_training.\(kind.name)", file: file)
+            settings = try ConfigValue.overriding(defenseSettings, with: overrides, key: "defense_training.\(kind.name)", file: file)
+        }
+        t.defense = kind.defense
+        t.settings = settings[kind.defense]
+        return t
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -67,6 +102,8 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         try c.encode(evaluation, forKey: .evaluation)
         try c.encode(seeds, forKey: .seeds)
         try c.encode(variants, forKey: .variants)
+        if !defenseTraining.isEmpty { try c.encode(defenseTraining, forKey: .defenseTraining) }
+        try c.encodeIfPresent(pretrained, forKey: .pretrained)
     }
 
     /// The `training` block: the common keys and every defence's settings block.
@@ -77,15 +114,6 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
             try config.encode(to: encoder)
             try settings.encode(to: encoder)
         }
-    }
-
-    /// The configuration a row of kind `kind` trains with (before its data, model and seed):
-    /// the `training` block with the row's defence and that defence's settings.
-    public func trainingConfig(for kind: RowKind) -> TrainingConfig {
-        var t = training
-        t.defense = kind.defense
-        t.settings = defenseSettings[kind.defense]
-        return t
     }
 
     /// Loads and checks the keys, types and values of an experiment file (not its paths).
@@ -130,13 +158,27 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         if training.defense != .none { throw fail("training.defense", "list defences under the top-level 'defenses' key") }
         if training.manifest != nil { throw fail("training.manifest", "the experiment passes its own poisoning manifest") }
         if training.initWeights != nil {
-            throw fail("training.init_weights", "experiments train from scratch (a fine-tuning defence fine-tunes the none row)")
+            throw fail(
+                "training.init_weights",
+                "experiments train from scratch (a fine-tuning defence fine-tunes the none row); for the fine-tuning threat model set the top-level 'pretrained' key")
         }
+        if pretrained?.isEmpty == true { throw fail("pretrained", "must name a weights file or 'clean'") }
         if let c = defenses.firstIndex(where: \.finetunes), defenses.firstIndex(of: .plainCLIP).map({ $0 > c }) ?? !fineTuneOnBase {
             throw fail("defenses", "\(defenses[c]) fine-tunes the plain CLIP row: list 'none' before '\(defenses[c])'")
         }
+        for name in defenseTraining.keys.sorted() where RowKind(name: name) == nil {
+            throw fail("defense_training.\(name)", "unknown defence '\(name)' (known: \(RowKind.allCases.map(\.name).joined(separator: ", ")))")
+        }
+        for (name, overrides) in defenseTraining.sorted(by: { $0.key < $1.key }) {
+            for key in overrides.keys.sorted() where !TrainingConfig.allowedKeys.contains(key) {
+                throw fail("defense_training.\(name).\(key)", "unknown key")
+            }
+            for key in ["data", "model", "defense", "manifest", "init_weights", "eval_data", "seed"] where overrides[key] != nil {
+                throw fail("defense_training.\(name).\(key)", "is set by the experiment for every row")
+            }
+        }
         for d in defenses {
-            var probe = trainingConfig(for: d)
+            var probe = try training(for: d, file: file)
             probe.data = "-"
             probe.model = model
             if probe.defense.finetunes { probe.initWeights = "-" }
@@ -164,6 +206,9 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         try validateRows(file: file)
         try validateCleanFilter(file: file, in: self)
         func fail(_ key: String, _ reason: String) -> ConfigError { ConfigError(file: file, key: key, reason: reason) }
+        if pretrained == Self.cleanPretrained, !(attack.amounts.first == .rate(0) && defenses.first == .plainCLIP) {
+            throw fail("pretrained", "'clean' fine-tunes from the plain CLIP row at rate 0: list rate 0 first in attack.rates and 'none' first in defenses")
+        }
         if !variants.isEmpty {
             if variants.contains(where: { !$0.isFolderSafe }) {
                 throw fail("variants", "a variant name must be letters, digits, '-', '_' or '.' (it names row folders)")
@@ -187,9 +232,29 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
     /// (rate 0) of the same seed.
     public static let cleanFilterModel = "clean"
 
-    /// `filter_model: clean` needs the file's own rows to train plain CLIP at rate 0 first.
+    /// The keyword of `filter_model` that scores with the plain CLIP row trained on the same
+    /// poisoned pairs (same seed and amount): the realistic filter, no oracle.
+    public static let poisonedFilterModel = "poisoned"
+
+    /// `filter_model: clean` needs the file's own rows to train plain CLIP at rate 0 first;
+    /// `filter_model: poisoned` needs `none` listed before `filter` (in the file or the variant).
     func validateCleanFilter(file: String, in base: ExperimentConfig) throws(ConfigError) {
-        guard defenses.contains(.train(.filter)), defenseSettings[FilterSettings.self].model == Self.cleanFilterModel else { return }
+        let filterRows = defenses.contains(.train(.filter)) ? try? training(for: .train(.filter), file: file) : nil
+        if filterRows?.filter.model == Self.poisonedFilterModel {
+            let reason: String?
+            if let none = defenses.firstIndex(of: .plainCLIP) {
+                reason = none < defenses.firstIndex(of: .train(.filter))! ? nil : "list 'none' before 'filter' in defenses"
+            } else {
+                reason = base.defenses.contains(.plainCLIP) && attack == base.attack && Set(attack.amounts).isSubset(of: base.attack.amounts)
+                    ? nil : "list 'none' (before 'filter') in this variant, whose attack or amounts the file's rows lack"
+            }
+            if let reason {
+                throw ConfigError(
+                    file: file, key: "training.filter_model", reason: "'poisoned' scores with the plain CLIP row of the same seed and amount: \(reason)")
+            }
+            return
+        }
+        guard filterRows?.filter.model == Self.cleanFilterModel else { return }
         guard base.attack.amounts.first == .rate(0), base.defenses.first == .plainCLIP else {
             throw ConfigError(
                 file: file, key: "training.filter_model",

@@ -37,10 +37,16 @@ public struct SetResult: Codable, Sendable, Equatable {
     public var asrDenominator: Int?
     public var asrSuccesses: Int?
     public var triggeredTop1: Double?
+    /// ASR's base rate: the share of clean non-target images classified as the target (nil when
+    /// not measured, e.g. in results of earlier versions).
+    public var asrBaseRate: Double?
+    /// Robust accuracy: the share of triggered non-target images classified as their true class.
+    public var robustAccuracy: Double?
 
     enum CodingKeys: String, CodingKey {
         case top1, top5, n, asr
         case asrDenominator = "asr_denominator", asrSuccesses = "asr_successes", triggeredTop1 = "triggered_top1"
+        case asrBaseRate = "asr_base_rate", robustAccuracy = "robust_accuracy"
     }
 }
 
@@ -192,8 +198,13 @@ public final class ExperimentRunner {
         if let templates = config.attack.templates, templates.contains("/"), !fm.fileExists(atPath: templates) {
             missing.append("attack.templates: \(templates)")
         }
-        if let weights = config.defenseSettings[FilterSettings.self].model, weights != ExperimentConfig.cleanFilterModel, !fm.fileExists(atPath: weights) {
+        if let weights = config.defenseSettings[FilterSettings.self].model, weights != ExperimentConfig.cleanFilterModel,
+            weights != ExperimentConfig.poisonedFilterModel, !fm.fileExists(atPath: weights)
+        {
             missing.append("training.filter_model: \(weights)")
+        }
+        if let weights = config.pretrained, weights != ExperimentConfig.cleanPretrained, !fm.fileExists(atPath: weights) {
+            missing.append("pretrained: \(weights)")
         }
         if let weights = config.training.initWeights, !fm.fileExists(atPath: weights) {
             missing.append("training.init_weights: \(weights)")
@@ -311,7 +322,7 @@ public final class ExperimentRunner {
     /// The training settings of a row.
     func trainingConfig(for row: RowPlan, poisoned: PoisonedSetInfo) throws -> TrainingConfig {
         let resolved = try config.resolved(variant: row.variant)
-        var t = resolved.trainingConfig(for: row.defense)
+        var t = try resolved.training(for: row.defense, file: configPath)
         t.data = poisoned.csv
         t.model = config.model
         t.seed = row.seed
@@ -329,9 +340,20 @@ public final class ExperimentRunner {
             // With the manifest, a defence that selects pairs reports how many poisoned ones it caught.
             t.manifest = poisoned.manifest
         }
+        if let pretrained = config.pretrained, !t.defense.finetunes, !config.pretrainsFromScratch(row) {
+            // The fine-tuning threat model: start from the pre-trained weights.
+            t.initWeights =
+                pretrained == ExperimentConfig.cleanPretrained
+                ? rowFolder(RowPlan(defense: .plainCLIP, seed: row.seed, amount: .rate(0))) + "/run/model.safetensors" : pretrained
+        }
         if t.defense == .filter, t.filter.model == ExperimentConfig.cleanFilterModel {
             // The filter scores with the plain CLIP model trained on the clean data, same seed.
             t.filter.model = rowFolder(RowPlan(defense: .plainCLIP, seed: row.seed, amount: .rate(0))) + "/run/model.safetensors"
+        } else if t.defense == .filter, t.filter.model == ExperimentConfig.poisonedFilterModel {
+            // No oracle: the plain CLIP model trained on these very poisoned pairs scores them.
+            var base = resolved.defenses.contains(.plainCLIP) ? row : RowPlan(defense: row.defense, seed: row.seed, amount: row.amount)
+            base.defense = .plainCLIP
+            t.filter.model = rowFolder(base) + "/run/model.safetensors"
         }
         return t
     }
@@ -405,7 +427,7 @@ public final class ExperimentRunner {
             let r = try evaluateBackdoor(model: model, classifier: classifier, dataset: set, manifest: manifest, workers: workers, limit: spec.limit)
             return SetResult(
                 top1: r.clean.top1, top5: r.clean.top5, n: r.clean.counts.total, asr: r.asr.asr, asrDenominator: r.asr.asrDenominator,
-                asrSuccesses: r.asr.successes, triggeredTop1: r.triggered.top1)
+                asrSuccesses: r.asr.successes, triggeredTop1: r.triggered.top1, asrBaseRate: r.baseRate.asr, robustAccuracy: r.robustAccuracy)
         }
         let clean = try evaluateZeroShot(model: model, classifier: classifier, dataset: set, workers: workers, limit: spec.limit)
         return SetResult(top1: clean.top1, top5: clean.top5, n: clean.counts.total)

@@ -96,9 +96,18 @@ struct ReportCommand: ParsableCommand {
     )
 
     @Argument(help: "An experiment folder or a clipguard detect output folder.") var directory: String
+    @Option(
+        name: .customLong("leaderboard"),
+        help: "Also write the attack × defence leaderboard (README.md, index.html, triggers/) of the experiment into this folder.")
+    var leaderboard: String?
 
     func run() throws {
         do {
+            if let leaderboard {
+                let board = try Leaderboard(directory: experimentFolder(directory))
+                try board.write(to: leaderboard)
+                print("leaderboard: \(leaderboard)/README.md (\(board.attacks.count) attacks × \(board.defenses.count) defences)")
+            }
             if DetectionReport.isDetectionFolder(experimentFolder(directory)) {
                 let report = try DetectionReport(directory: experimentFolder(directory))
                 try report.write()

@@ -141,6 +141,68 @@ let validExperiment = """
         #expect(error(filter + "\nvariants: [{name: f, defenses: [filter]}]")?.key == "variants.0.training.filter_model")
     }
 
+    @Test func defenseTrainingChangesOnlyThatDefencesRows() throws {
+        let text = validExperiment.replacingOccurrences(of: "none, safeclip", with: "none, safeclip, cleanclip")
+            + "\ndefense_training: {cleanclip: {epochs: 1, lr: 0.0005}}\nvariants: [{name: b, attack: {trigger: blended}, defenses: [none, cleanclip]}]"
+        let config = try ExperimentConfig.decode(text, file: "exp.yaml")
+        let runner = ExperimentRunner(config: config, configPath: "exp.yaml", directory: "/tmp/unused-exp")
+        func training(_ id: String) throws -> TrainingConfig {
+            let row = try #require(config.rows.first { $0.id == id })
+            let info = PoisonedSetInfo(amount: row.amount.tag, variant: row.poisonVariant, folder: "p", csv: "p/train.csv", manifest: "p/m.json", cleanRows: 0, poisoned: 0)
+            return try runner.trainingConfig(for: row, poisoned: info)
+        }
+        #expect(try training("cleanclip-rate0.01-seed0").epochs == 1 && training("cleanclip-rate0.01-seed0").lr == 0.0005)
+        #expect(try training("cleanclip-b-rate0.01-seed1").epochs == 1)
+        #expect(try training("none-rate0.01-seed0").epochs == 2 && training("safeclip-rate0.01-seed0").lr == 0.001)
+        #expect(try runner.equivalentCommands().contains { $0.contains("finetune") && $0.contains("--epochs 1") })
+        func e(_ block: String) -> ConfigError? { error(validExperiment + "\ndefense_training: \(block)") }
+        #expect(e("{magic: {epochs: 1}}")?.key == "defense_training.magic")
+        #expect(e("{safeclip: {learning_rate: 1}}")?.key == "defense_training.safeclip.learning_rate")
+        #expect(e("{safeclip: {epochs: 0}}")?.key == "training.epochs")
+        #expect(e("{safeclip: {seed: 3}}")?.key == "defense_training.safeclip.seed")
+    }
+
+    @Test func poisonedFilterModelScoresWithThePlainCLIPRowOfTheSameSet() throws {
+        let filter = validExperiment.replacingOccurrences(of: "none, safeclip", with: "none, filter")
+            .replacingOccurrences(of: "lr: 0.001", with: "lr: 0.001, filter_model: poisoned")
+        let config = try ExperimentConfig.decode(filter + "\nvariants: [{name: b, attack: {trigger: blended}}]", file: "exp.yaml")
+        #expect(ExperimentRunner.missingPaths(config).isEmpty)
+        let runner = ExperimentRunner(config: config, configPath: "exp.yaml", directory: "/tmp/unused-exp")
+        for id in ["filter-rate0.01-seed1", "filter-b-rate0.01-seed1"] {
+            let row = try #require(config.rows.first { $0.id == id })
+            let info = PoisonedSetInfo(amount: row.amount.tag, variant: row.poisonVariant, folder: "p", csv: "p/train.csv", manifest: "p/m.json", cleanRows: 0, poisoned: 0)
+            let model = try runner.trainingConfig(for: row, poisoned: info).filter.model
+            #expect(model == "/tmp/unused-exp/rows/\(id.replacingOccurrences(of: "filter", with: "none"))/run/model.safetensors")
+        }
+        #expect(error(filter.replacingOccurrences(of: "none, filter", with: "filter, none"))?.key == "training.filter_model")
+        let variantWithoutNone = filter + "\nvariants: [{name: b, attack: {trigger: blended}, defenses: [filter]}]"
+        #expect(error(variantWithoutNone)?.key == "variants.0.training.filter_model")
+    }
+
+    /// The fine-tuning threat model: every row but the clean pre-training row starts from it;
+    /// CleanCLIP still repairs its own `none` row.
+    @Test func pretrainedStartsEveryRowButTheCleanPretrainingRow() throws {
+        let text = validExperiment.replacingOccurrences(of: "rate: 0.01", with: "rates: [0, 0.01]")
+            .replacingOccurrences(of: "none, safeclip", with: "none, safeclip, cleanclip") + "\npretrained: clean\nvariants: [{name: b, attack: {trigger: blended}, rates: [0.01]}]"
+        let config = try ExperimentConfig.decode(text, file: "exp.yaml")
+        let runner = ExperimentRunner(config: config, configPath: "exp.yaml", directory: "/r")
+        func initWeights(_ id: String) throws -> String? {
+            let row = try #require(config.rows.first { $0.id == id })
+            let info = PoisonedSetInfo(amount: row.amount.tag, variant: row.poisonVariant, folder: "p", csv: "p/train.csv", manifest: "p/m.json", cleanRows: 0, poisoned: 0)
+            return try runner.trainingConfig(for: row, poisoned: info).initWeights
+        }
+        let clean = "/r/rows/none-rate0-seed1/run/model.safetensors"
+        #expect(try initWeights("none-rate0-seed1") == nil)
+        #expect(try initWeights("none-rate0.01-seed1") == clean)
+        #expect(try initWeights("safeclip-rate0-seed1") == clean)
+        #expect(try initWeights("none-b-rate0.01-seed1") == clean)
+        #expect(try initWeights("cleanclip-rate0.01-seed1") == "/r/rows/none-rate0.01-seed1/run/model.safetensors")
+        #expect(try runner.equivalentCommands().contains { $0.contains("--init-weights \(clean)") })
+        #expect(error(validExperiment + "\npretrained: clean")?.key == "pretrained")
+        let missing = try ExperimentConfig.decode(validExperiment + "\npretrained: /nonexistent/w.safetensors", file: "exp.yaml")
+        #expect(ExperimentRunner.missingPaths(missing) == ["pretrained: /nonexistent/w.safetensors"])
+    }
+
     @Test func sweepRatesGiveOneRowPerRate() throws {
         let config = try ExperimentConfig.decode(
             validExperiment.replacingOccurrences(of: "rate: 0.01", with: "rates: [0, 0.005, 0.02]"), file: "exp.yaml")
@@ -161,11 +223,15 @@ extension AttackSpec {
 }
 
 @Suite struct ShippedExperimentFilesTests {
-    /// Every file in experiments/ passes the key, type and value checks (paths aside).
-    @Test(arguments: ["demo.yaml", "poison-rate-sweep.yaml", "study-cc3m.yaml", "study-small.yaml", "demo-rate-sweep.yaml", "demo-scale-probe.yaml"])
-    func shippedFileIsValid(_ name: String) throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        _ = try ExperimentConfig.load(path: root.appendingPathComponent("experiments/\(name)").path)
+    /// Every file in experiments/ passes the key, type and value checks (paths aside); the list
+    /// is read from the folder, so a new file cannot be left out.
+    @Test func everyShippedFileIsValid() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("experiments")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(names.contains("demo.yaml") && names.contains("safeclip-cost.yaml"))
+        for name in names {
+            #expect(throws: Never.self, "experiments/\(name)") { _ = try ExperimentConfig.load(path: folder.appendingPathComponent(name).path) }
+        }
     }
 }

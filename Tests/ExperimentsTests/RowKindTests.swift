@@ -55,8 +55,8 @@ import Training
         #expect(results.config.defenses == [.plainCLIP, .train(.safeclip), .train(.filter), .detect])
         #expect(results.config.defenseSettings[SafeCLIPSettings.self].safeIncrement == 0.05)
         #expect(results.config.defenseSettings[FilterSettings.self] == FilterSettings(model: "clean", fraction: 0.2))
-        #expect(results.config.trainingConfig(for: .train(.safeclip)).safeCLIP.unimodalEpochs == 1)
-        #expect(results.config.trainingConfig(for: .detect).defense == .none)
+        #expect(try results.config.training(for: .train(.safeclip), file: "old").safeCLIP.unimodalEpochs == 1)
+        #expect(try results.config.training(for: .detect, file: "old").defense == .none)
         // Written again, the training block nests each defence's keys; read back, nothing changed.
         let again = try JSONEncoder().encode(results)
         let object = try #require(try JSONSerialization.jsonObject(with: again) as? [String: Any])
@@ -76,7 +76,7 @@ import Training
         let b = try ConfigFile.decode(ExperimentConfig.self, from: validExperiment, file: "b.yaml") { notes.append($0) }
         #expect(notes.count == 1 && notes[0].hasPrefix("b.yaml: training: ") && notes[0].contains("safeclip: {unimodal_epochs"), "\(notes)")
         #expect(a.defenseSettings == b.defenseSettings && a.training == b.training)
-        #expect(a.trainingConfig(for: .train(.safeclip)).safeCLIP.clipWarmupEpochs == 1)
+        #expect(try a.training(for: .train(.safeclip), file: "a").safeCLIP.clipWarmupEpochs == 1)
         // A variant may give a defence's key flat or nested.
         for override in ["safe_increment: 0.05", "safeclip: {safe_increment: 0.05}"] {
             let text = nested + "\nvariants: [{name: v, training: {\(override)}}]"

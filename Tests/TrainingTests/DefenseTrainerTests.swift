@@ -195,17 +195,23 @@ import Torch
 
 /// SafeCLIP's selection options: ranking by similarity and growth to the cap.
 @Suite(.serialized) struct SafeCLIPSelectionOptionTests {
-    @Test func similarityRankingAndGrowthToTheCap() throws {
-        let (dir, data, model) = try makeToyRun("selection")
-        defer { try? FileManager.default.removeItem(at: dir) }
+    /// Trains SafeCLIP on the 40-pair toy set (batch 8) into `dir/run`; the caller removes `dir`.
+    func trainToySafeCLIP(_ name: String, epochs: Int, logEvery: Int, settings: SafeCLIPSettings) throws -> (dir: URL, run: String) {
+        let (dir, data, model) = try makeToyRun(name)
         let run = dir.appendingPathComponent("run").path
         let config = TrainingConfig(
-            data: data, model: model, epochs: 6, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
-            threads: 1, logEvery: 1000, defense: .safeclip, similarityBatchSize: 16,
+            data: data, model: model, epochs: epochs, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
+            threads: 1, logEvery: logEvery, defense: .safeclip, similarityBatchSize: 16, settings: settings)
+        _ = try Trainer(config: config, runDirectory: run, reporter: ProgressReporter(quiet: true)).run()
+        return (dir, run)
+    }
+
+    @Test func similarityRankingAndGrowthToTheCap() throws {
+        let (dir, run) = try trainToySafeCLIP(
+            "selection", epochs: 6, logEvery: 1000,
             settings: SafeCLIPSettings(
                 unimodalEpochs: 1, clipWarmupEpochs: 1, gmmThreshold: 0.5, safeCap: 0.6, safeRanking: .similarity, safeGrowth: .toCap))
-        let trainer = try Trainer(config: config, runDirectory: run, reporter: ProgressReporter(quiet: true))
-        _ = try trainer.run()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let selections = try MetricsLog.read(path: run + "/metrics.jsonl").filter { $0["selection_epoch"] != nil }
         #expect(selections.map { $0["ranking"] as? String } == ["threshold", "similarity", "similarity", "similarity"])
         let r = selections.map { $0["r"] as! Double }
@@ -221,8 +227,32 @@ import Torch
         }
     }
 
+    /// `risky_training` (the cost ablation): `none` trains only the safe set in phase 3 and its
+    /// step count says so; `clip` trains the risky set with the CLIP loss.
+    @Test(arguments: [SafeCLIPSettings.RiskyTraining.none, .clip, .unimodal])
+    func riskyTrainingChoosesWhatTheRiskySetTrainsOn(choice: SafeCLIPSettings.RiskyTraining) throws {
+        let (dir, run) = try trainToySafeCLIP(
+            "risky-\(choice.rawValue)", epochs: 4, logEvery: 1,
+            settings: SafeCLIPSettings(unimodalEpochs: 1, clipWarmupEpochs: 1, gmmThreshold: 0.5, safeCap: 0.6, riskyTraining: choice))
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let records = try MetricsLog.read(path: run + "/metrics.jsonl")
+        let selections = records.filter { $0["selection_epoch"] != nil }
+        let safeCounts = selections.map { $0["safe_count"] as! Int }
+        let stepPhases = records.filter { $0["epoch"] != nil && $0["epoch_end"] == nil && $0["selection_epoch"] == nil }.compactMap { $0["phase"] as? String }
+        let risky = stepPhases.filter { $0 == "mixed-risky" }.count
+        let safe = stepPhases.filter { $0 == "mixed-safe" }.count
+        #expect(safe == safeCounts.reduce(0) { $0 + $1 / 8 })
+        #expect(risky == (choice == .none ? 0 : safeCounts.reduce(0) { $0 + (40 - $1) / 8 }))
+        // Phase 3's planned steps (the lr schedule's length) are the steps it takes.
+        #expect(selections.first?["mixed_steps"] as? Int == risky + safe)
+        for text in ["defense: safeclip\nrisky_training: \(choice.rawValue)", "defense: safeclip\nsafeclip: {risky_training: \(choice.rawValue)}"] {
+            let reread = try ConfigFile.decode(TrainingConfig.self, from: text, file: "t.yaml") { _ in }
+            #expect(reread.safeCLIP.riskyTraining == choice)
+        }
+    }
+
     @Test func unknownRankingOrGrowthIsNamed() throws {
-        for (text, key) in [("safe_ranking: cosine", "safe_ranking"), ("safe_growth: fast", "safe_growth")] {
+        for (text, key) in [("safe_ranking: cosine", "safe_ranking"), ("safe_growth: fast", "safe_growth"), ("risky_training: text", "risky_training")] {
             do {
                 _ = try ConfigFile.decode(TrainingConfig.self, from: text, file: "t.yaml")
                 Issue.record("accepted \(text)")

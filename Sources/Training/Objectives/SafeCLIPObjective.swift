@@ -43,6 +43,20 @@ public struct SafeCLIPSettings: DefenseSettings {
     /// How the safe fraction grows after the first selection: by `safe_increment` per epoch
     /// (reference) or linearly to `safe_cap` at the last mixed epoch.
     public var safeGrowth: SafeGrowth = .increment
+    /// What phase 3 trains the risky pairs on: the unimodal loss (reference), nothing, or the
+    /// plain CLIP loss (the split is then only measured) — an ablation of SafeCLIP's cost.
+    public var riskyTraining: RiskyTraining = .unimodal
+
+    /// What phase 3 trains the risky pairs on.
+    public enum RiskyTraining: String, Sendable, Codable, CaseIterable {
+        /// Image–image and text–text contrastive loss on two views (reference).
+        case unimodal
+        /// The risky pairs are not trained on; phase 3 takes only the safe set's steps.
+        case none
+        /// Plain CLIP loss on the risky pairs as well: every pair trains multimodally, so only the
+        /// warm-up phases and the safe set's cross-augmentation differ from plain CLIP.
+        case clip
+    }
 
     /// How the safe fraction grows over the mixed epochs.
     public enum SafeGrowth: String, Sendable, Codable, CaseIterable {
@@ -58,8 +72,10 @@ public struct SafeCLIPSettings: DefenseSettings {
     public init(
         unimodalEpochs: Int = 5, clipWarmupEpochs: Int = 1, clipWarmupLR: Double = 5e-6, gmmThreshold: Double = 0.9,
         safeIncrement: Double = 0.01, safeCap: Double = 0.85, memoryBank: Bool = false, bankSize: Int = 256,
-        crossAugmented: Bool = true, safeRanking: SafeSetSchedule.Ranking = .posterior, safeGrowth: SafeGrowth = .increment
+        crossAugmented: Bool = true, safeRanking: SafeSetSchedule.Ranking = .posterior, safeGrowth: SafeGrowth = .increment,
+        riskyTraining: RiskyTraining = .unimodal
     ) {
+        self.riskyTraining = riskyTraining
         self.safeRanking = safeRanking
         self.safeGrowth = safeGrowth
         self.unimodalEpochs = unimodalEpochs
@@ -77,7 +93,7 @@ public struct SafeCLIPSettings: DefenseSettings {
         case unimodalEpochs = "unimodal_epochs", clipWarmupEpochs = "clip_warmup_epochs", clipWarmupLR = "clip_warmup_lr"
         case gmmThreshold = "gmm_threshold", safeIncrement = "safe_increment", safeCap = "safe_cap"
         case memoryBank = "memory_bank", bankSize = "bank_size", crossAugmented = "cross_augmented"
-        case safeRanking = "safe_ranking", safeGrowth = "safe_growth"
+        case safeRanking = "safe_ranking", safeGrowth = "safe_growth", riskyTraining = "risky_training"
     }
     public static var keys: [SettingKey] {
         [
@@ -97,13 +113,16 @@ public struct SafeCLIPSettings: DefenseSettings {
                 "safe_growth",
                 help: "Grow the safe fraction by --safe-increment per epoch (increment) or linearly to --safe-cap at the last epoch (to-cap) (increment).",
                 placeholder: "increment|to-cap"),
+            SettingKey(
+                "risky_training", help: "What phase 3 trains the risky pairs on: unimodal (the reference), none, or clip (an ablation) (unimodal).",
+                placeholder: "unimodal|none|clip"),
         ]
     }
 
     public static var example: SafeCLIPSettings {
         SafeCLIPSettings(
             unimodalEpochs: 2, clipWarmupEpochs: 2, clipWarmupLR: 1e-5, gmmThreshold: 0.8, safeIncrement: 0.05, safeCap: 0.7, memoryBank: true,
-            bankSize: 64, crossAugmented: false, safeRanking: .similarity, safeGrowth: .toCap)
+            bankSize: 64, crossAugmented: false, safeRanking: .similarity, safeGrowth: .toCap, riskyTraining: .clip)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -120,6 +139,7 @@ public struct SafeCLIPSettings: DefenseSettings {
         crossAugmented = try c.decodeIfPresent(Bool.self, forKey: .crossAugmented) ?? d.crossAugmented
         safeRanking = try Self.decodeName(SafeSetSchedule.Ranking.self, c, .safeRanking) ?? d.safeRanking
         safeGrowth = try Self.decodeName(SafeGrowth.self, c, .safeGrowth) ?? d.safeGrowth
+        riskyTraining = try Self.decodeName(RiskyTraining.self, c, .riskyTraining) ?? d.riskyTraining
     }
 
     /// A named choice, with the known names in the error.
@@ -212,10 +232,13 @@ public enum SafeCLIPLearningRate {
     ///   - total: N.
     ///   - batchSize: global batch size.
     ///   - epochs: number of mixed epochs in all, the first included (official 32 − 5 − 1 = 26).
-    public static func phase3StepCount(_ schedule: SafeSetSchedule, firstSafeCount: Int, total: Int, batchSize: Int, epochs: Int) -> Int {
+    ///   - trainsRisky: whether the risky set takes steps (false for `risky_training: none`).
+    public static func phase3StepCount(
+        _ schedule: SafeSetSchedule, firstSafeCount: Int, total: Int, batchSize: Int, epochs: Int, trainsRisky: Bool = true
+    ) -> Int {
         guard epochs > 0 else { return 0 }
         let counts = [firstSafeCount] + schedule.projectedSafeCounts(epochs: epochs - 1, total: total)
-        return counts.reduce(0) { $0 + $1 / batchSize + (total - $1) / batchSize }
+        return counts.reduce(0) { $0 + $1 / batchSize + (trainsRisky ? (total - $1) / batchSize : 0) }
     }
 }
 
@@ -304,12 +327,19 @@ final class SafeCLIPObjective: TrainingObjective {
             return [try run.segment("clip-warmup", rows: run.allRows, views: [.plain], salt: 2, loss: clipLoss)]
         case .mixed:
             let split = try safeSplit(epoch: epoch)
-            let risky = try run.segment("mixed-risky", rows: split.risky(total: run.dataset.count), views: twoViews, salt: 3, loss: unimodalLoss)
+            let riskyRows = split.risky(total: run.dataset.count)
             let safe =
                 settings.crossAugmented
                 ? try run.segment("mixed-safe", rows: split.safe, views: twoViews, salt: 4, loss: crossAugmentedLoss)
                 : try run.segment("mixed-safe", rows: split.safe, views: [.plain], salt: 4, loss: clipLoss)
-            return [risky, safe]
+            switch settings.riskyTraining {
+            case .unimodal:
+                return [try run.segment("mixed-risky", rows: riskyRows, views: twoViews, salt: 3, loss: unimodalLoss), safe]
+            case .clip:
+                return [try run.segment("mixed-risky", rows: riskyRows, views: [.plain], salt: 3, loss: clipLoss), safe]
+            case .none:
+                return [safe]
+            }
         }
     }
 
@@ -369,7 +399,8 @@ final class SafeCLIPObjective: TrainingObjective {
         }
         if state.mixedSteps == nil {
             state.mixedSteps = SafeCLIPLearningRate.phase3StepCount(
-                schedule, firstSafeCount: selection.safe.count, total: total, batchSize: run.config.batchSize, epochs: mixedEpochs)
+                schedule, firstSafeCount: selection.safe.count, total: total, batchSize: run.config.batchSize, epochs: mixedEpochs,
+                trainsRisky: settings.riskyTraining != .none)
         }
         state.schedule = schedule
         state.split = split

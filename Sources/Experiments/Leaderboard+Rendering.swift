@@ -1,0 +1,244 @@
+import Foundation
+import Training
+
+/// The leaderboard page: `README.md` (reads on a code forge; coloured squares mark ASR) and a
+/// self-contained `index.html` (coloured cells), both rendered from the same ``Leaderboard``.
+extension Leaderboard {
+    /// Writes `README.md`, `index.html` and the attacks' trigger images (`triggers/`) into `folder`.
+    public func write(to folder: String) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: folder + "/triggers", withIntermediateDirectories: true)
+        for (i, attack) in attacks.enumerated() {
+            guard let image = attack.image, let data = fm.contents(atPath: image) else { continue }
+            try data.write(to: URL(fileURLWithPath: folder + "/" + Self.triggerFile(i)), options: .atomic)
+        }
+        try markdown().write(toFile: folder + "/README.md", atomically: true, encoding: .utf8)
+        try html().write(toFile: folder + "/index.html", atomically: true, encoding: .utf8)
+    }
+
+    /// Every measured cell, attack by attack in the board's column order, defences in row order.
+    var orderedCells: [(attack: Attack, cell: Cell)] {
+        attacks.flatMap { attack in defenses.compactMap { cell(attack.key, $0).map { (attack, $0) } } }
+    }
+
+    static func triggerFile(_ i: Int) -> String { String(format: "triggers/attack-%02d.png", i + 1) }
+
+    static func anchor(_ cell: Cell) -> String {
+        "cell-" + (cell.attack + "-" + cell.defense).map { $0.isLetter || $0.isNumber ? String($0) : "-" }.joined()
+    }
+
+    // MARK: Text pieces shared by both renderers
+
+    static func pct(_ x: Double) -> String { String(format: "%.1f", 100 * x) }
+
+    /// `92.6 ± 8.8` (percent) or `0.93 ± 0.04` for DER.
+    static func summary(_ f: Figure, percent: Bool = true) -> String {
+        percent ? "\(pct(f.mean)) ± \(pct(f.std))" : String(format: "%.2f ± %.2f", f.mean, f.std)
+    }
+
+    /// Each seed's value: `85.1 / 100.0 / 92.7`.
+    static func perSeed(_ f: Figure, percent: Bool = true) -> String {
+        f.values.map { percent ? pct($0) : String(format: "%.2f", $0) }.joined(separator: " / ")
+    }
+
+    /// `takes in 2 of 3 seeds` by ``takesAt``.
+    static func takes(_ asr: Figure) -> String {
+        let n = asr.values.filter { $0 >= takesAt }.count
+        return "takes in \(n) of \(asr.values.count) seed\(asr.values.count == 1 ? "" : "s")"
+    }
+
+    /// Warnings of a cell: near chance, collapsed.
+    func flags(_ cell: Cell) -> [String] {
+        var out: [String] = []
+        if nearChance(cell) { out.append("near chance") }
+        if collapsed(cell) { out.append("collapsed") }
+        return out
+    }
+
+    /// One paragraph per attack: whether it takes undefended (per seed, with the base rate), the
+    /// best defence by DER with its cost, the defences it survives, and what cannot be judged.
+    func findings(_ attack: Attack) -> String {
+        var parts: [String] = []
+        if let none = cell(attack.key, "none"), let asr = none.asr {
+            var s = "Undefended, the attack \(Self.takes(asr)) (ASR \(Self.perSeed(asr)) %"
+            if let base = none.baseRate { s += "; base rate without the trigger \(Self.perSeed(base)) %" }
+            s += "; clean top-1 \(Self.summary(none.top1)) %)."
+            if nearChance(none) { s += " The undefended model is near chance, so no defence can be judged on this attack." }
+            parts.append(s)
+            if !nearChance(none) && asr.values.allSatisfy({ $0 < Self.takesAt }) {
+                parts.append("It takes in no seed here, so the defences' ASR below compares nothing; their cost still counts.")
+            }
+        } else {
+            parts.append("No undefended row: DER cannot be computed.")
+        }
+        let judged = defenses.filter { $0 != "none" }.compactMap { cell(attack.key, $0) }
+        if let best = judged.filter({ $0.der != nil && !nearChance($0) && !collapsed($0) }).max(by: { $0.der!.mean < $1.der!.mean }),
+            let der = best.der
+        {
+            var s = "Best defence by DER: \(Self.defenseTitle(best.defense)) (DER \(Self.summary(der, percent: false))"
+            if let asr = best.asr { s += ", ASR \(Self.perSeed(asr)) %" }
+            if let none = cell(attack.key, "none") {
+                s += String(format: ", clean top-1 %+.1f points", 100 * (best.top1.mean - none.top1.mean))
+            }
+            parts.append(s + ").")
+        }
+        let survives = judged.filter { c in (c.asr?.values.contains { $0 >= Self.takesAt } ?? false) && !nearChance(c) }
+        if !survives.isEmpty {
+            parts.append(
+                "The backdoor survives " + survives.map { "\(Self.defenseTitle($0.defense)) (\(Self.takes($0.asr!)))" }.joined(separator: ", ") + ".")
+        }
+        let unjudged = judged.filter { nearChance($0) || collapsed($0) }
+        if !unjudged.isEmpty {
+            parts.append(
+                "Not a defence here, whatever its ASR: "
+                    + unjudged.map { "\(Self.defenseTitle($0.defense)) (\(flags($0).joined(separator: ", ")), top-1 \(Self.summary($0.top1)) %)" }
+                    .joined(separator: ", ") + ".")
+        }
+        return parts.joined(separator: " ")
+    }
+
+    /// The bottom line: the ranking and how many attacks each defence leaves standing.
+    func bottomLine() -> String {
+        let ranked = ranking
+        guard let first = ranked.first else { return "No defence has a finished row against an undefended baseline yet." }
+        let names = ranked.map { "\(Self.defenseTitle($0.defense)) \(String(format: "%.2f", $0.der))" }.joined(separator: ", ")
+        let surviving = ranked.map { r -> String in
+            let n = attacks.filter { a in (cell(a.key, r.defense)?.asr?.values.contains { $0 >= Self.takesAt } ?? false) }.count
+            return "\(Self.defenseTitle(r.defense)) \(n) of \(r.attacks)"
+        }.joined(separator: ", ")
+        return "Mean DER over the attacks (1 removes the backdoor at no cost, 0.5 changes nothing): \(names). "
+            + "\(Self.defenseTitle(first.defense)) ranks first. Attacks that still take in at least one seed under each defence: \(surviving)."
+    }
+
+    /// The equivalent commands of a cell's rows (data preparation, poisoning, training, evaluation).
+    func commands(_ cell: Cell) -> [String] {
+        let poison = attacks.first { $0.key == cell.attack }.map { a in "poison-" + (a.variant.map { "\($0)-" } ?? "") + a.amount } ?? ""
+        return results.commands.filter { line in
+            line.hasPrefix("clipguard data prepare") || (line.hasPrefix("clipguard poison") && line.contains("/data/\(poison) "))
+                || cell.rows.contains { line.contains("/rows/\($0)/") }
+        }
+    }
+
+    /// What the board was measured on: rows, time, chance.
+    func provenance() -> String {
+        let finished = results.rows.filter { $0.status == "finished" }
+        let seconds = finished.reduce(0.0) { $0 + ($1.trainingSeconds ?? 0) + ($1.evaluationSeconds ?? 0) }
+        var s = "Command: `clipguard experiment run \(results.configFile) --out \(directory)` then `clipguard report \(directory) --leaderboard OUT`; "
+        s += "\(finished.count) of \(results.config.rows.count) rows finished (training and evaluation \(formatDuration(seconds)) in all). "
+        s += "Figures on `\(evaluation)`"
+        if let chance = chanceTop1 { s += " (\(classCount!) classes: chance top-1 \(Self.pct(chance)) %)" }
+        return s + "; updated \(results.updated)."
+    }
+
+    // MARK: Markdown
+
+    /// The page as Markdown: bottom line, the four metric tables, findings per attack, the
+    /// triggers, and each cell's commands.
+    public func markdown() -> String {
+        var md = "# Benchmark: \(results.name)\n\n"
+        if let d = results.config.description { md += d + "\n\n" }
+        md += "**Bottom line.** " + bottomLine() + "\n\n" + provenance() + "\n\n"
+        md += "Each cell: mean ± sample standard deviation over seeds, then each seed's value; 🟥 ASR ≥ 50 %, 🟧 ≥ 10 %, 🟩 below. "
+        md += "DER = [max(0, ΔASR) − max(0, ΔACC) + 1] / 2 against the same seed's undefended model (BackdoorBench, sign-correct). "
+        md += "⚠ marks a model near chance or collapsed (top-1 below half the undefended model's): its ASR proves nothing.\n\n"
+        let header = "| defence | " + attacks.map { Self.attackTitle($0) }.joined(separator: " | ") + " |\n"
+            + "| --- |" + String(repeating: " --- |", count: attacks.count) + "\n"
+        func table(_ title: String, _ value: (Cell) -> Figure?, percent: Bool, mark: Bool) {
+            md += "## \(title)\n\n" + header
+            for defense in defenses {
+                md += "| \(Self.defenseTitle(defense)) |"
+                for attack in attacks {
+                    guard let c = cell(attack.key, defense), let f = value(c) else {
+                        md += " — |"
+                        continue
+                    }
+                    let square = mark ? (f.mean >= Self.takesAt ? "🟥 " : f.mean >= 0.1 ? "🟧 " : "🟩 ") : ""
+                    let warn = flags(c).isEmpty ? "" : " ⚠"
+                    md += " \(square)[\(Self.summary(f, percent: percent))](#\(Self.anchor(c)))\(warn)<br><sub>\(Self.perSeed(f, percent: percent))</sub> |"
+                }
+                md += "\n"
+            }
+            md += "\n"
+        }
+        table("Attack success rate (%)", { $0.asr }, percent: true, mark: true)
+        table("Clean top-1 (%)", { $0.top1 }, percent: true, mark: false)
+        table("DER", { $0.der }, percent: false, mark: false)
+        table("ASR base rate without the trigger (%)", { $0.baseRate }, percent: true, mark: false)
+        table("Robust accuracy (%)", { $0.robustAccuracy }, percent: true, mark: false)
+        md += "## Defences ranked by mean DER\n\n| rank | defence | mean DER | attacks |\n| --- | --- | --- | --- |\n"
+        for (i, r) in ranking.enumerated() {
+            md += "| \(i + 1) | \(Self.defenseTitle(r.defense)) | \(String(format: "%.3f", r.der)) | \(r.attacks) |\n"
+        }
+        md += "\n## Findings per attack\n\n"
+        for (i, attack) in attacks.enumerated() {
+            md += "### \(Self.attackTitle(attack))\n\n"
+            if attack.image != nil { md += "<img src=\"\(Self.triggerFile(i))\" width=\"128\" alt=\"a poisoned training image\">\n\n" }
+            if let d = attack.description { md += d + "\n\n" }
+            md += "\(attack.poisoned) poisoned of \(attack.trainingPairs) training pairs. " + findings(attack) + "\n\n"
+        }
+        md += "## Commands of each cell\n\nRunning a cell's commands reproduces its numbers (seeds repeat bit for bit on the same machine and libtorch).\n\n"
+        for (attack, c) in orderedCells {
+            md += "<a id=\"\(Self.anchor(c))\"></a>\n**\(Self.attackTitle(attack)) × \(Self.defenseTitle(c.defense))** "
+            md += "(\(c.rows.count) seeds, \(formatDuration(c.seconds)))\n\n```sh\n" + commands(c).joined(separator: "\n") + "\n```\n\n"
+        }
+        return md
+    }
+
+    // MARK: HTML
+
+    /// The page as self-contained HTML with coloured cells (ASR red → green; DER green → red).
+    public func html() -> String {
+        func e(_ s: String) -> String {
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        }
+        /// Background from green (0) to red (1).
+        func shade(_ x: Double) -> String {
+            let t = min(1, max(0, x))
+            return String(format: "#%02X%02X%02X", Int(230 * t + 200 * (1 - t)), Int(150 * t + 235 * (1 - t)), Int(150 * t + 200 * (1 - t)))
+        }
+        var h = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Benchmark: \(e(results.name))</title><style>"
+        h += "body{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222}"
+        h += "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:center;font-size:13px}"
+        h += "td small{color:#444}img.trigger{width:128px;image-rendering:pixelated;border:1px solid #999}pre{background:#f4f4f4;padding:6px;overflow-x:auto}"
+        h += "</style></head><body>\n<h1>Benchmark: \(e(results.name))</h1>\n"
+        if let d = results.config.description { h += "<p>\(e(d))</p>\n" }
+        h += "<p><b>Bottom line.</b> \(e(bottomLine()))</p>\n<p>\(e(provenance()))</p>\n"
+        func table(_ title: String, _ value: (Cell) -> Figure?, percent: Bool, colour: ((Figure) -> Double)?) {
+            h += "<h2>\(e(title))</h2><table><tr><th>defence</th>" + attacks.map { "<th>\(e(Self.attackTitle($0)))</th>" }.joined() + "</tr>\n"
+            for defense in defenses {
+                h += "<tr><th>\(e(Self.defenseTitle(defense)))</th>"
+                for attack in attacks {
+                    guard let c = cell(attack.key, defense), let f = value(c) else {
+                        h += "<td>—</td>"
+                        continue
+                    }
+                    let style = colour.map { " style=\"background:\(shade($0(f)))\"" } ?? ""
+                    let warn = flags(c).isEmpty ? "" : " ⚠ " + flags(c).joined(separator: ", ")
+                    h += "<td\(style)><a href=\"#\(Self.anchor(c))\">\(Self.summary(f, percent: percent))</a>\(e(warn))<br><small>\(Self.perSeed(f, percent: percent))</small></td>"
+                }
+                h += "</tr>\n"
+            }
+            h += "</table>\n"
+        }
+        table("Attack success rate (%)", { $0.asr }, percent: true, colour: { $0.mean })
+        table("Clean top-1 (%)", { $0.top1 }, percent: true, colour: nil)
+        table("DER", { $0.der }, percent: false, colour: { 1 - $0.mean })
+        table("ASR base rate without the trigger (%)", { $0.baseRate }, percent: true, colour: nil)
+        table("Robust accuracy (%)", { $0.robustAccuracy }, percent: true, colour: nil)
+        h += "<h2>Defences ranked by mean DER</h2><ol>"
+        for r in ranking { h += "<li>\(e(Self.defenseTitle(r.defense))): \(String(format: "%.3f", r.der)) over \(r.attacks) attacks</li>" }
+        h += "</ol>\n<h2>Findings per attack</h2>\n"
+        for (i, attack) in attacks.enumerated() {
+            h += "<h3>\(e(Self.attackTitle(attack)))</h3>"
+            if attack.image != nil { h += "<img class=\"trigger\" src=\"\(Self.triggerFile(i))\" alt=\"a poisoned training image\">" }
+            if let d = attack.description { h += "<p>\(e(d))</p>" }
+            h += "<p>\(attack.poisoned) poisoned of \(attack.trainingPairs) training pairs. \(e(findings(attack)))</p>\n"
+        }
+        h += "<h2>Commands of each cell</h2>\n"
+        for (attack, c) in orderedCells {
+            h += "<h4 id=\"\(Self.anchor(c))\">\(e(Self.attackTitle(attack))) × \(e(Self.defenseTitle(c.defense)))</h4>"
+            h += "<pre>\(e(commands(c).joined(separator: "\n")))</pre>\n"
+        }
+        return h + "</body></html>\n"
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import TestSupport
+import Testing
+@testable import Experiments
+
+/// The attack × defence leaderboard on a results folder made by hand: the file's patch attack and
+/// a blended variant, each against CLIP and SafeCLIP, plus CleanCLIP with its own epochs (a
+/// variant that keeps the file's attack), three seeds each.
+@Suite struct LeaderboardTests {
+    static let yaml = """
+        name: board
+        description: A hand-made benchmark.
+        data: {builtin: fashion-mnist, limit: 100, eval_limit: 50}
+        attack: {target: sneaker, trigger: patch, rate: 0.02, captions: natural, image_size: 32, patch_size: "22%"}
+        defenses: [none, safeclip]
+        model: micro-vit
+        training: {epochs: 4, batch_size: 16, lr: 0.001, unimodal_epochs: 1, clip_warmup_epochs: 1}
+        evaluation: [{name: test, path: builtin}]
+        seeds: [1, 2, 3]
+        variants:
+          - {name: blended, attack: {trigger: blended, blend_weight: 0.2}}
+          - {name: 2-epochs, defenses: [cleanclip], training: {epochs: 2}}
+        """
+
+    /// ASR and top-1 per (variant, defence, seed): the patch takes in every seed undefended,
+    /// SafeCLIP removes it at a cost, CleanCLIP leaves it in seed 3; the blended attack takes in
+    /// one seed only, and SafeCLIP's blended model is at chance.
+    static func figures(_ plan: RowPlan) -> (top1: Double, asr: Double) {
+        let s = Int(plan.seed)
+        switch (plan.poisonVariant ?? "file", plan.defense.name) {
+        case ("file", "none"): return ([0.80, 0.82, 0.84][s - 1], [0.90, 0.95, 1.00][s - 1])
+        case ("file", "safeclip"): return ([0.60, 0.62, 0.64][s - 1], [0.02, 0.04, 0.06][s - 1])
+        case ("file", "cleanclip"): return ([0.79, 0.81, 0.83][s - 1], [0.10, 0.20, 0.70][s - 1])
+        case ("blended", "none"): return ([0.80, 0.80, 0.80][s - 1], [0.05, 0.60, 0.05][s - 1])
+        default: return ([0.10, 0.11, 0.12][s - 1], [0.0, 0.0, 0.0][s - 1])
+        }
+    }
+
+    static func make() throws -> (Leaderboard, ExperimentConfig) {
+        let config = try ExperimentConfig.decode(yaml, file: "board.yaml")
+        let rows = config.rows.map { plan -> RowResult in
+            let f = figures(plan)
+            return RowResult(
+                id: plan.id, defense: plan.defense, seed: plan.seed, amount: plan.amount.tag, variant: plan.variant, rate: 0.02, poisoned: 2,
+                trainingPairs: 100, status: "finished", reason: nil, steps: 10, finalLoss: 1, trainingSeconds: 60, evaluationSeconds: 5,
+                evaluations: [
+                    "test": SetResult(
+                        top1: f.top1, top5: 0.99, n: 50, asr: f.asr, asrDenominator: 45, asrSuccesses: Int(f.asr * 45), triggeredTop1: nil,
+                        asrBaseRate: 0.01, robustAccuracy: 1 - f.asr)
+                ])
+        }
+        let commands = [
+            "clipguard data prepare fashion-mnist --out R/data/clean --seed 0",
+            "clipguard poison --data R/data/clean/train.csv --out R/data/poison-rate0.02 --target sneaker --trigger patch",
+            "clipguard poison --data R/data/clean/train.csv --out R/data/poison-blended-rate0.02 --target sneaker --trigger blended",
+        ] + rows.map { "clipguard train --data x --out R/rows/\($0.id)/run" }
+        let results = ExperimentResults(
+            name: "board", configFile: "board.yaml", config: config, commands: commands, trainCSV: "train.csv", evaluationSets: ["test": "eval"],
+            poisonedSets: [], rows: rows, updated: "2026-12-07T00:00:00Z")
+        return (Leaderboard(directory: "R", results: results, classCount: 10), config)
+    }
+
+    @Test func cellsGroupAttacksAndDefencesWithEverySeed() throws {
+        let (board, _) = try Self.make()
+        #expect(board.attacks.map(\.variant) == [nil, "blended"])
+        #expect(board.defenses == ["none", "safeclip", "cleanclip@2-epochs"])
+        let patch = board.attacks[0].key, blended = board.attacks[1].key
+        let safe = try #require(board.cell(patch, "safeclip"))
+        #expect(safe.top1.seeds == [1, 2, 3])
+        expectClose(safe.top1.values, [0.60, 0.62, 0.64], atol: 1e-12)
+        expectClose(try #require(safe.asr).values, [0.02, 0.04, 0.06], atol: 1e-12)
+        expectClose(try #require(safe.robustAccuracy).values, [0.98, 0.96, 0.94], atol: 1e-12)
+        // CleanCLIP keeps the file's attack: it is a defence of the patch column, not an attack of its own.
+        #expect(board.cell(patch, "cleanclip@2-epochs") != nil && board.cell(blended, "cleanclip@2-epochs") == nil)
+        // Mean, sample std and Student's t interval of the three seeds.
+        let halfWidth = try #require(safe.top1.halfWidth95)
+        expectClose([safe.top1.mean, safe.top1.std, halfWidth], [0.62, 0.02, 4.303 * 0.02 / 3.0.squareRoot()], atol: 1e-9)
+    }
+
+    @Test func derIsBackdoorBenchsSignCorrectFormAgainstTheSameSeed() throws {
+        #expect(Leaderboard.der(asrBefore: 1, asrAfter: 0, accuracyBefore: 0.8, accuracyAfter: 0.8) == 1)
+        #expect(Leaderboard.der(asrBefore: 0.5, asrAfter: 0.5, accuracyBefore: 0.8, accuracyAfter: 0.8) == 0.5)
+        // An ASR that rises and an accuracy that rises are both clipped at 0.
+        #expect(Leaderboard.der(asrBefore: 0.1, asrAfter: 0.3, accuracyBefore: 0.7, accuracyAfter: 0.9) == 0.5)
+        let (board, _) = try Self.make()
+        let der = try #require(board.cell(board.attacks[0].key, "safeclip")?.der)
+        // Seed 1: ΔASR 0.88, ΔACC 0.20 → (0.88 − 0.20 + 1) / 2.
+        expectClose(der.values, [(0.88 - 0.20 + 1) / 2, (0.91 - 0.20 + 1) / 2, (0.94 - 0.20 + 1) / 2], atol: 1e-12)
+        #expect(board.cell(board.attacks[0].key, "none")?.der == nil)
+    }
+
+    @Test func chanceAndCollapsedModelsAreNamedAndNotPraised() throws {
+        let (board, _) = try Self.make()
+        let blended = board.attacks[1]
+        let safe = try #require(board.cell(blended.key, "safeclip"))
+        #expect(board.nearChance(safe) && board.collapsed(safe))
+        let findings = board.findings(blended)
+        #expect(findings.contains("takes in 1 of 3 seeds"))
+        #expect(findings.contains("Not a defence here"))
+        #expect(!findings.contains("Best defence by DER: SafeCLIP"))
+        let patchFindings = board.findings(board.attacks[0])
+        #expect(patchFindings.contains("takes in 3 of 3 seeds") && patchFindings.contains("base rate without the trigger 1.0 / 1.0 / 1.0 %"))
+        #expect(patchFindings.contains("The backdoor survives CleanCLIP · 2-epochs (takes in 1 of 3 seeds)"))
+    }
+
+    @Test func rankingAndPagesShowEverySeedAndEachCellsCommands() throws {
+        let (board, _) = try Self.make()
+        // CleanCLIP: mean DER 0.80 on the patch; SafeCLIP: 0.855 on the patch, 0.27 on blended (its model is at chance).
+        #expect(board.ranking.map(\.defense) == ["cleanclip@2-epochs", "safeclip"])
+        let sorted = board.ranking.map(\.der)
+        #expect(sorted == sorted.sorted(by: >))
+        let md = board.markdown()
+        #expect(md.contains("**Bottom line.**"))
+        #expect(md.contains("🟥 [95.0 ± 5.0]"))
+        #expect(md.contains("<sub>90.0 / 95.0 / 100.0</sub>"))
+        #expect(md.contains("chance top-1 10.0 %"))
+        let safe = try #require(board.cell(board.attacks[0].key, "safeclip"))
+        let anchor = Leaderboard.anchor(safe)
+        #expect(md.contains("](#\(anchor))") && md.contains("<a id=\"\(anchor)\"></a>"))
+        let commands = board.commands(safe)
+        #expect(commands.count == 5, "\(commands)")
+        #expect(commands.contains { $0.contains("/data/poison-rate0.02 ") } && !commands.contains { $0.contains("blended") })
+        let html = board.html()
+        #expect(html.contains("<td style=\"background:") && html.contains("id=\"\(anchor)\""))
+        #expect(html.contains("90.0 / 95.0 / 100.0"))
+    }
+}
