@@ -232,6 +232,10 @@ extension AttackSpec {
         #expect(names.contains("demo.yaml") && names.contains("safeclip-cost.yaml"))
         for name in names {
             #expect(throws: Never.self, "experiments/\(name)") { _ = try ExperimentConfig.load(path: folder.appendingPathComponent(name).path) }
+            // Written in the current form: defence settings nested under the defence, no notes.
+            var notes: [String] = []
+            _ = try? ConfigFile.load(ExperimentConfig.self, path: folder.appendingPathComponent(name).path) { notes.append($0) }
+            #expect(notes.isEmpty, "experiments/\(name): \(notes)")
         }
     }
 }
