@@ -232,6 +232,13 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
     /// (rate 0) of the same seed.
     public static let cleanFilterModel = "clean"
 
+    /// Why rows of `kind` trained with `training` score with an oracle model (one no defender
+    /// has), or nil: the filter with `filter_model: clean`.
+    public static func oracle(of kind: RowKind, training: TrainingConfig) -> String? {
+        guard kind == .train(.filter), training.filter.model == cleanFilterModel else { return nil }
+        return "an oracle: it scores with a CLIP trained on exactly this experiment's clean pairs (filter_model: clean), a model no defender has"
+    }
+
     /// The keyword of `filter_model` that scores with the plain CLIP row trained on the same
     /// poisoned pairs (same seed and amount): the realistic filter, no oracle.
     public static let poisonedFilterModel = "poisoned"
@@ -530,7 +537,7 @@ public enum RowKind: Hashable, Sendable, Codable, CaseIterable, CustomStringConv
     public var colour: String {
         switch self {
         case .train(let defense): defense.colour
-        case .detect: "#882255"
+        case .detect: "#56B4E9"
         }
     }
 
@@ -538,7 +545,7 @@ public enum RowKind: Hashable, Sendable, Codable, CaseIterable, CustomStringConv
     public var marker: PlotMarker {
         switch self {
         case .train(let defense): defense.marker
-        case .detect: .cross
+        case .detect: .star
         }
     }
 

@@ -37,16 +37,19 @@ public struct SetResult: Codable, Sendable, Equatable {
     public var asrDenominator: Int?
     public var asrSuccesses: Int?
     public var triggeredTop1: Double?
-    /// ASR's base rate: the share of clean non-target images classified as the target (nil when
-    /// not measured, e.g. in results of earlier versions).
+    /// The ASR's base rate: the share of the same non-target images, without the trigger, that
+    /// the model calls the target (nil when not measured, and in results of earlier versions).
     public var asrBaseRate: Double?
+    public var asrBaseSuccesses: Int?
     /// Robust accuracy: the share of triggered non-target images classified as their true class.
     public var robustAccuracy: Double?
+    /// Classes of the evaluation set (chance top-1 is 1/classes; nil in earlier results).
+    public var classes: Int?
 
     enum CodingKeys: String, CodingKey {
-        case top1, top5, n, asr
+        case top1, top5, n, asr, classes
         case asrDenominator = "asr_denominator", asrSuccesses = "asr_successes", triggeredTop1 = "triggered_top1"
-        case asrBaseRate = "asr_base_rate", robustAccuracy = "robust_accuracy"
+        case asrBaseRate = "asr_base_rate", asrBaseSuccesses = "asr_base_successes", robustAccuracy = "robust_accuracy"
     }
 }
 
@@ -111,9 +114,11 @@ public struct ExperimentResults: Codable, Sendable {
     public var poisonedSets: [PoisonedSetInfo]
     public var rows: [RowResult]
     public var updated: String
+    /// Where and with what the rows ran (nil in results of earlier versions).
+    public var environment: RunEnvironment?
 
     enum CodingKeys: String, CodingKey {
-        case name, config, commands, rows, updated
+        case name, config, commands, rows, updated, environment
         case configFile = "config_file", trainCSV = "train_csv", evaluationSets = "evaluation_sets", poisonedSets = "poisoned_sets"
     }
 
@@ -146,6 +151,8 @@ public final class ExperimentRunner {
     public var log: (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
     /// Training progress display (plain lines every `training.log_every` steps off a terminal).
     public var reporter: ProgressReporter
+    /// The tool's version line, recorded in results.json (the command line sets it).
+    public var toolVersion: String?
 
     public init(config: ExperimentConfig, configPath: String, directory: String) {
         self.config = config
@@ -247,7 +254,8 @@ public final class ExperimentRunner {
         ExperimentResults(
             name: config.name, configFile: configPath, config: config, commands: (try? equivalentCommands()) ?? [], trainCSV: trainCSV,
             evaluationSets: Dictionary(uniqueKeysWithValues: config.evaluation.map { ($0.name, evaluationPath($0)) }),
-            poisonedSets: poisoned, rows: rows, updated: ISO8601DateFormatter().string(from: Date()))
+            poisonedSets: poisoned, rows: rows, updated: ISO8601DateFormatter().string(from: Date()),
+            environment: RunEnvironment.current(toolVersion: toolVersion, threads: config.training.threads, device: config.training.device))
     }
 
     func write(_ results: ExperimentResults) throws {
@@ -427,10 +435,11 @@ public final class ExperimentRunner {
             let r = try evaluateBackdoor(model: model, classifier: classifier, dataset: set, manifest: manifest, workers: workers, limit: spec.limit)
             return SetResult(
                 top1: r.clean.top1, top5: r.clean.top5, n: r.clean.counts.total, asr: r.asr.asr, asrDenominator: r.asr.asrDenominator,
-                asrSuccesses: r.asr.successes, triggeredTop1: r.triggered.top1, asrBaseRate: r.baseRate.asr, robustAccuracy: r.robustAccuracy)
+                asrSuccesses: r.asr.successes, triggeredTop1: r.triggered.top1, asrBaseRate: r.baseRate.asr, asrBaseSuccesses: r.baseRate.successes,
+                robustAccuracy: r.robustAccuracy, classes: set.classNames.count)
         }
         let clean = try evaluateZeroShot(model: model, classifier: classifier, dataset: set, workers: workers, limit: spec.limit)
-        return SetResult(top1: clean.top1, top5: clean.top5, n: clean.counts.total)
+        return SetResult(top1: clean.top1, top5: clean.top5, n: clean.counts.total, classes: set.classNames.count)
     }
 
     // MARK: Commands

@@ -35,12 +35,15 @@ public struct SVGPlot {
         public var pointLabels: [String]?
         /// Whether the series has a legend entry.
         public var inLegend: Bool
+        /// The shape of its markers (a filled circle when nil).
+        public var marker: Marker?
 
         public init(
             name: String, points: [(Double, Double)], markers: Bool = false, dashed: Bool = false, dash: String? = nil,
             connected: Bool = true, colour: String? = nil, opacity: Double = 1, errors: [(x: Double, y: Double)]? = nil,
-            pointLabels: [String]? = nil, inLegend: Bool = true
+            pointLabels: [String]? = nil, inLegend: Bool = true, marker: Marker? = nil
         ) {
+            self.marker = marker
             self.name = name
             self.points = points
             self.markers = markers || !connected
@@ -110,6 +113,63 @@ public struct SVGPlot {
 
     /// How x values map to the axis.
     public enum Scale: Sendable { case linear, log }
+
+    /// The outline of a marker.
+    public enum MarkerShape: String, CaseIterable, Sendable, Hashable {
+        case circle, square, diamond, triangleUp = "triangle-up", triangleDown = "triangle-down", triangleLeft = "triangle-left"
+        case triangleRight = "triangle-right", pentagon, hexagon, star, plus, cross
+
+        /// Whether the shape has an inside (plus and cross are strokes only).
+        public var fillable: Bool { self != .plus && self != .cross }
+    }
+
+    /// A point marker: a shape, filled or drawn as an outline.
+    public struct Marker: Hashable, Sendable {
+        public var shape: MarkerShape
+        public var filled: Bool
+        public init(_ shape: MarkerShape, filled: Bool = true) {
+            self.shape = shape
+            self.filled = filled && shape.fillable
+        }
+        /// `square`, `square-open`.
+        public var id: String { shape.rawValue + (filled || !shape.fillable ? "" : "-open") }
+    }
+
+    /// A marker of radius `r` at (`x`, `y`) pixels; `attributes` are added to the element.
+    static func markerSVG(_ marker: Marker, x: Double, y: Double, r: Double = 3.2, colour: String, attributes: String = "") -> String {
+        func f(_ v: Double) -> String { String(format: "%.1f", v) }
+        let paint = marker.filled ? "fill=\"\(colour)\"" : "fill=\"white\" stroke=\"\(colour)\" stroke-width=\"1.4\""
+        func polygon(_ points: [(Double, Double)]) -> String {
+            "<path d=\"M" + points.map { "\(f(x + $0.0)) \(f(y + $0.1))" }.joined(separator: "L") + "Z\" \(paint)\(attributes)/>"
+        }
+        func regular(_ n: Int, radius: Double, rotation: Double = -Double.pi / 2) -> [(Double, Double)] {
+            (0..<n).map { k in
+                let a = rotation + 2 * Double.pi * Double(k) / Double(n)
+                return (radius * cos(a), radius * sin(a))
+            }
+        }
+        switch marker.shape {
+        case .circle:
+            return "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"\(f(r))\" \(paint)\(attributes)/>"
+        case .square: return polygon([(-r * 0.9, -r * 0.9), (r * 0.9, -r * 0.9), (r * 0.9, r * 0.9), (-r * 0.9, r * 0.9)])
+        case .diamond: return polygon([(0, -r * 1.3), (r * 1.1, 0), (0, r * 1.3), (-r * 1.1, 0)])
+        case .triangleUp: return polygon(regular(3, radius: r * 1.35))
+        case .triangleDown: return polygon(regular(3, radius: r * 1.35, rotation: Double.pi / 2))
+        case .triangleLeft: return polygon(regular(3, radius: r * 1.35, rotation: Double.pi))
+        case .triangleRight: return polygon(regular(3, radius: r * 1.35, rotation: 0))
+        case .pentagon: return polygon(regular(5, radius: r * 1.15))
+        case .hexagon: return polygon(regular(6, radius: r * 1.1))
+        case .star:
+            let outer = regular(5, radius: r * 1.5), inner = regular(5, radius: r * 0.65, rotation: -Double.pi / 2 + Double.pi / 5)
+            return polygon((0..<5).flatMap { [outer[$0], inner[$0]] })
+        case .plus:
+            let a = r * 1.3
+            return "<path d=\"M\(f(x - a)) \(f(y))H\(f(x + a))M\(f(x)) \(f(y - a))V\(f(y + a))\" stroke=\"\(colour)\" stroke-width=\"1.8\" fill=\"none\"\(attributes)/>"
+        case .cross:
+            let a = r * 1.0
+            return "<path d=\"M\(f(x - a)) \(f(y - a))L\(f(x + a)) \(f(y + a))M\(f(x - a)) \(f(y + a))L\(f(x + a)) \(f(y - a))\" stroke=\"\(colour)\" stroke-width=\"1.8\" fill=\"none\"\(attributes)/>"
+        }
+    }
 
     public var title: String
     public var xLabel: String
@@ -211,6 +271,7 @@ public struct SVGPlot {
         var kind: Kind
         var dash: String?
         var opacity: Double
+        var marker: Marker?
     }
 
     /// The series' colours in drawing order (bars first, then lines), fixed or from the palette.
@@ -231,10 +292,10 @@ public struct SVGPlot {
         let (barColours, lineColours) = colours()
         var entries: [LegendEntry] = []
         func add(_ e: LegendEntry) { if !entries.contains(e) { entries.append(e) } }
-        for band in bands { add(LegendEntry(name: band.label, colour: band.colour, kind: .band, dash: nil, opacity: 1)) }
-        for (b, colour) in zip(bars, barColours) { add(LegendEntry(name: b.name, colour: colour, kind: .bar, dash: nil, opacity: b.opacity)) }
+        for band in bands { add(LegendEntry(name: band.label, colour: band.colour, kind: .band, dash: nil, opacity: 1, marker: nil)) }
+        for (b, colour) in zip(bars, barColours) { add(LegendEntry(name: b.name, colour: colour, kind: .bar, dash: nil, opacity: b.opacity, marker: nil)) }
         for (line, colour) in zip(lines, lineColours) where line.inLegend {
-            add(LegendEntry(name: line.name, colour: colour, kind: line.connected ? .line : .point, dash: line.dash, opacity: line.opacity))
+            add(LegendEntry(name: line.name, colour: colour, kind: line.connected ? .line : .point, dash: line.dash, opacity: line.opacity, marker: line.markers ? line.marker ?? Marker(.circle) : nil))
         }
         return entries
     }
@@ -389,7 +450,9 @@ public struct SVGPlot {
                     }
                 }
                 if line.markers || indexed.count == 1 {
-                    s += "<circle cx=\"\(f(cx))\" cy=\"\(f(cy))\" r=\"3.2\" fill=\"\(colour)\"\(opacity)/>\n"
+                    let m = line.marker ?? Marker(.circle)
+                    let data = " class=\"marker\" data-series=\"\(Self.escape(line.name))\" data-marker=\"\(m.id)\" data-x=\"\(p.0)\" data-y=\"\(p.1)\"" + opacity
+                    s += Self.markerSVG(m, x: cx, y: cy, colour: colour, attributes: data) + "\n"
                 }
                 if let labels = line.pointLabels, i < labels.count, !labels[i].isEmpty {
                     // Right of and above the point; left of it near the right edge, below it near the top.
@@ -418,8 +481,10 @@ public struct SVGPlot {
             case .line:
                 let dash = entry.dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
                 s += "<line x1=\"\(f(x))\" y1=\"\(f(y - 4))\" x2=\"\(f(x + 14))\" y2=\"\(f(y - 4))\" stroke=\"\(entry.colour)\" stroke-width=\"2.5\"\(dash) opacity=\"\(entry.opacity)\"/>\n"
+                if let m = entry.marker { s += Self.markerSVG(m, x: x + 7, y: y - 4, colour: entry.colour, attributes: " class=\"legend-marker\" data-marker=\"\(m.id)\"") + "\n" }
             case .point:
-                s += "<circle cx=\"\(f(x + 7))\" cy=\"\(f(y - 4))\" r=\"3.2\" fill=\"\(entry.colour)\"/>\n"
+                let m = entry.marker ?? Marker(.circle)
+                s += Self.markerSVG(m, x: x + 7, y: y - 4, colour: entry.colour, attributes: " class=\"legend-marker\" data-marker=\"\(m.id)\"") + "\n"
             }
             s += "<text x=\"\(f(x + 19))\" y=\"\(f(y))\">\(Self.escape(entry.name))</text>\n"
         }

@@ -96,8 +96,8 @@ public struct Defense: Hashable, Sendable, Codable, CaseIterable, CustomStringCo
 
 /// How a plot marks the points of a series; every defence has its own.
 public enum PlotMarker: String, Sendable, CaseIterable, Codable {
-    case circle, square, diamond, cross, plus, star
-    case triangleUp = "triangle-up", triangleDown = "triangle-down"
+    case circle, square, diamond, pentagon, hexagon, star, plus, cross
+    case triangleUp = "triangle-up", triangleDown = "triangle-down", triangleLeft = "triangle-left", triangleRight = "triangle-right"
 }
 
 /// How a defence picks the pairs it trusts; the report's wording and plots follow it.

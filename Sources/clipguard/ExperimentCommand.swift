@@ -36,6 +36,7 @@ struct ExperimentCommand: ParsableCommand {
                 let runner = ExperimentRunner(config: config, configPath: file, directory: out)
                 runner.stopSignal = StopSignal()
                 runner.stopAfterSteps = stopAfterSteps
+                runner.toolVersion = ClipGuard.versionText
                 let start = Date()
                 let results = try runner.run()
                 let report = ReportWriter(directory: runner.directory, results: results)

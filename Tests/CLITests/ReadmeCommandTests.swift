@@ -3,15 +3,24 @@ import TestSupport
 import Testing
 
 /// The README and the tool agree: every `--flag` that a `clipguard …` command line in the README
-/// uses is one that command's `--help` lists.
+/// (or in the pages it links under `docs/reference/` and `experiments/README.md`) uses is one
+/// that command's `--help` lists.
 @Suite struct ReadmeCommandTests {
     /// Subcommands with their own subcommands: the first word after them is part of the command.
     static let groups: Set<String> = ["data", "experiment", "poison"]
 
-    /// Every `clipguard …` command line of the README (continuation lines joined), as its words.
-    static func readmeCommands() throws -> [[String]] {
+    /// The README and the documentation pages it links.
+    static func documentationFiles() throws -> [URL] {
         let root = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent()
-        let text = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let reference = root.appendingPathComponent("docs/reference")
+        let pages = try FileManager.default.contentsOfDirectory(atPath: reference.path).filter { $0.hasSuffix(".md") }.sorted()
+        return [root.appendingPathComponent("README.md"), root.appendingPathComponent("experiments/README.md")]
+            + pages.map { reference.appendingPathComponent($0) }
+    }
+
+    /// Every `clipguard …` command line of the documentation (continuation lines joined), as its words.
+    static func readmeCommands() throws -> [[String]] {
+        let text = try documentationFiles().map { try String(contentsOf: $0, encoding: .utf8) }.joined(separator: "\n")
         var lines: [String] = []
         var pending = ""
         for raw in text.components(separatedBy: "\n") {

@@ -97,7 +97,7 @@ import Training
         let html = try String(contentsOfFile: s.dir.appendingPathComponent("stopped/report.html").path, encoding: .utf8)
         #expect(html.contains("<svg"))
         #expect(html.contains("data:image/png;base64,"))
-        #expect(html.contains("SafeCLIP safe-set fraction"))
+        #expect(html.contains("Safe-set fraction per selection"))
         #expect(html.contains("pair similarities"))
         #expect(!html.contains("http://") || !html.contains("src=\"http"))
         let report = try ReportWriter(directory: s.dir.appendingPathComponent("stopped").path)

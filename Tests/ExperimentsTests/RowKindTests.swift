@@ -18,9 +18,11 @@ import Training
             #expect(String(decoding: json, as: UTF8.self) == "[\"\(kind.name)\"]")
             #expect(try JSONDecoder().decode([RowKind].self, from: json) == [kind])
             // The report names and colours a kind from the registry.
-            #expect(ReportWriter.defenseName(kind.name) == kind.displayName)
-            #expect(ReportWriter.colour(ofDefense: kind.name) == kind.colour)
+            #expect(ReportSeries.displayName(kind.name) == kind.displayName)
+            #expect(ReportSeries.traits(kind.name).colour == kind.colour && ReportSeries.traits(kind.name).marker.shape.rawValue == kind.marker.rawValue)
         }
+        // Every marker a defence may take is one the plots draw.
+        for marker in PlotMarker.allCases { #expect(SVGPlot.MarkerShape(rawValue: marker.rawValue) != nil, "\(marker)") }
         #expect(RowKind.detect.defense == .none && !RowKind.detect.finetunes && RowKind.detect.pairSelection == nil)
         #expect(throws: DecodingError.self) { try JSONDecoder().decode([RowKind].self, from: Data("[\"shield\"]".utf8)) }
     }

@@ -50,7 +50,7 @@ final class CleanCLIPObjective: TrainingObjective {
     static let displayName = "CleanCLIP"
     static let summary = "fine-tune a (possibly poisoned) model with the CLIP loss plus in-modal losses against augmented views"
     static let colour = "#009E73"
-    static let marker = PlotMarker.triangleDown
+    static let marker = PlotMarker.diamond
     static let traits = DefenseTraits(finetunes: true)
     static var settingsType: any DefenseSettings.Type { CleanCLIPSettings.self }
 

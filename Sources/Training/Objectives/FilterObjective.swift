@@ -63,7 +63,7 @@ final class FilterObjective: TrainingObjective {
     static let displayName = "similarity filter"
     static let summary = "drop the lowest-similarity pairs under --filter-model, then train CLIP on the rest"
     static let colour = "#E69F00"
-    static let marker = PlotMarker.diamond
+    static let marker = PlotMarker.triangleDown
     static let traits = DefenseTraits(pairSelection: .onceBeforeTraining, similarityPasses: true)
     static var settingsType: any DefenseSettings.Type { FilterSettings.self }
 
