@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: strict),
         .testTarget(name: "DefensesTests", dependencies: ["Defenses", "CLIP", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "CLITests", dependencies: ["clipguard", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "CLITests", dependencies: ["clipguard", "TestSupport", "Detection"], swiftSettings: strict),
         .testTarget(
             name: "HostileInputTests",
             dependencies: ["clipguard", "TestSupport", "Datasets", "CLIP", "Torch", "Training", "Attacks"],

@@ -35,6 +35,14 @@ namespace {
 thread_local std::string last_error;
 std::atomic<int64_t> live_tensors{0};
 thread_local int64_t thread_balance = 0;
+std::atomic<int64_t> host_reads{0};
+thread_local int64_t thread_host_reads = 0;
+
+/// Counts one device→host read (see ct_host_read_count).
+void count_host_read() {
+  host_reads.fetch_add(1, std::memory_order_relaxed);
+  ++thread_host_reads;
+}
 thread_local std::vector<std::unique_ptr<c10::InferenceMode>> inference_guards;
 
 ct_tensor wrap(at::Tensor t) {
@@ -270,6 +278,8 @@ int ct_cuda_synchronize(void) {
 int ct_manual_seed(uint64_t seed) { CT_PROTECT(at::manual_seed(seed)) }
 int64_t ct_live_tensor_count(void) { return live_tensors.load(std::memory_order_relaxed); }
 int64_t ct_thread_tensor_balance(void) { return thread_balance; }
+int64_t ct_host_read_count(void) { return host_reads.load(std::memory_order_relaxed); }
+int64_t ct_thread_host_read_count(void) { return thread_host_reads; }
 int ct_config_string(char *buf, size_t len) {
   CT_PROTECT({
     std::string s = at::show_config() + at::get_parallel_info();
@@ -367,8 +377,14 @@ int ct_is_contiguous(ct_tensor t, int *out) { CT_PROTECT(*out = T(t).is_contiguo
 int ct_is_channels_last(ct_tensor t, int *out) {
   CT_PROTECT(*out = (T(t).dim() == 4 && T(t).is_contiguous(at::MemoryFormat::ChannelsLast)) ? 1 : 0)
 }
-int ct_item_double(ct_tensor t, double *out) { CT_PROTECT(*out = T(t).item<double>()) }
-int ct_item_int64(ct_tensor t, int64_t *out) { CT_PROTECT(*out = T(t).item<int64_t>()) }
+int ct_item_double(ct_tensor t, double *out) {
+  count_host_read();
+  CT_PROTECT(*out = T(t).item<double>())
+}
+int ct_item_int64(ct_tensor t, int64_t *out) {
+  count_host_read();
+  CT_PROTECT(*out = T(t).item<int64_t>())
+}
 int ct_to_string(ct_tensor t, char *buf, size_t len) {
   CT_PROTECT({
     std::ostringstream os;
@@ -390,6 +406,7 @@ int ct_from_data(ct_tensor *out, const void *data, size_t nbytes, const int64_t 
   })
 }
 int ct_copy_to_host(ct_tensor t, void *dst, size_t nbytes) {
+  count_host_read();
   CT_PROTECT({
     auto c = T(t).detach().to(at::kCPU).contiguous();
     size_t have = static_cast<size_t>(c.numel()) * c.element_size();
@@ -403,6 +420,7 @@ int ct_data_ptr(ct_tensor t, void **out) {
   CT_PROTECT({
     const auto &x = T(t);
     *out = (x.device().is_cpu() && x.is_contiguous()) ? x.data_ptr() : nullptr;
+    if (*out) count_host_read();  // otherwise the caller copies (ct_copy_to_host counts)
   })
 }
 int ct_zeros(ct_tensor *out, const int64_t *s, int n, int dtype, int dev, int di) {
@@ -635,9 +653,12 @@ int ct_cumsum(ct_tensor *out, ct_tensor t, int64_t dim) { CT_OUT(at::cumsum(T(t)
 int ct_all(ct_tensor *out, ct_tensor t) { CT_OUT(at::all(T(t))) }
 int ct_any(ct_tensor *out, ct_tensor t) { CT_OUT(at::any(T(t))) }
 int ct_allclose(ct_tensor a, ct_tensor b, double rtol, double atol, int *out) {
+  count_host_read();
   CT_PROTECT(*out = at::allclose(T(a), T(b), rtol, atol) ? 1 : 0)
 }
-int ct_equal(ct_tensor a, ct_tensor b, int *out) { CT_PROTECT(*out = at::equal(T(a), T(b)) ? 1 : 0) }
+int ct_equal(ct_tensor a, ct_tensor b, int *out) {
+  count_host_read();
+  CT_PROTECT(*out = at::equal(T(a), T(b)) ? 1 : 0) }
 
 // ---- linear algebra -----------------------------------------------------------------------
 int ct_matmul(ct_tensor *out, ct_tensor a, ct_tensor b) { CT_OUT(at::matmul(T(a), T(b))) }
@@ -798,11 +819,30 @@ int ct_clip_grad_norm_(const ct_tensor *grads, int n, double max_norm, double *t
     norms.reserve(g.size());
     for (auto &x : g) norms.push_back(at::norm(x.to(at::kFloat), 2.0));
     auto total = at::norm(at::stack(norms), 2.0);
+    count_host_read();
     double t = total.item<double>();
     *total_norm = t;
     double coef = max_norm / (t + 1e-6);
     if (coef < 1.0)
       for (auto &x : g) x.mul_(coef);
+  })
+}
+
+int ct_clip_grad_norm_tensor_(const ct_tensor *grads, int n, double max_norm, ct_tensor *total_norm) {
+  CT_PROTECT({
+    at::NoGradGuard no_grad;
+    auto g = list(grads, n);
+    if (g.empty()) {
+      *total_norm = wrap(at::zeros({}, at::kFloat));
+      return 0;
+    }
+    // torch/nn/utils/clip_grad.py: _get_total_norm, then _clip_grads_with_norm_ (whose
+    // `max_norm / (total_norm + 1e-6)` is Tensor.__rtruediv__: reciprocal, then a multiply).
+    auto norms = at::_foreach_norm(g, 2.0);
+    auto total = at::linalg_vector_norm(at::stack(norms), 2.0);
+    auto coef = at::clamp((total + 1e-6).reciprocal() * max_norm, std::optional<at::Scalar>(), std::optional<at::Scalar>(1.0));
+    at::_foreach_mul_(g, coef);
+    *total_norm = wrap(total);
   })
 }
 

@@ -27,9 +27,28 @@ public struct DetectionMetrics: Codable, Sendable, Equatable {
         public var recall: Double
     }
 
+    /// Precision, recall and F1 of the pairs a label-free threshold flags.
+    public struct AtThreshold: Codable, Sendable, Equatable {
+        /// Pairs flagged.
+        public var flagged: Int
+        /// Poisoned pairs among them.
+        public var hits: Int
+        /// `hits / flagged` (0 when nothing is flagged).
+        public var precision: Double
+        /// `hits / poisoned` (0 when nothing is poisoned).
+        public var recall: Double
+        /// The harmonic mean of precision and recall (0 when both are 0).
+        public var f1: Double
+    }
+
     /// Area under the ROC curve (probability that a random poisoned pair outscores a random clean
     /// one, ties counting ½); nil when either class is empty.
     public var auroc: Double?
+    /// The true-positive rate at a false-positive rate of at most 1% (the largest over cuts
+    /// between distinct scores); nil when either class is empty.
+    public var tprAt1FPR: Double?
+    /// At the detector's label-free threshold, when one was given.
+    public var atThreshold: AtThreshold?
     /// Pairs scored (N).
     public var total: Int
     /// Poisoned pairs among them.
@@ -40,7 +59,8 @@ public struct DetectionMetrics: Codable, Sendable, Equatable {
     ///   - scores: one suspicion score per pair (`[N]`).
     ///   - poisoned: the poisoned pair indices (each in `0..<N`; duplicates are counted once).
     ///   - ks: `(k, label)` cut-offs; by default ``standardCuts(total:poisoned:)``.
-    public init(scores: [Double], poisoned: [Int], ks: [(Int, String)]? = nil) {
+    ///   - flagged: `[N]`, the pairs a label-free threshold flags (``atThreshold``).
+    public init(scores: [Double], poisoned: [Int], ks: [(Int, String)]? = nil, flagged: [Bool]? = nil) {
         let n = scores.count
         var isPoisoned = [Bool](repeating: false, count: n)
         for i in poisoned where (0..<n).contains(i) { isPoisoned[i] = true }
@@ -48,6 +68,13 @@ public struct DetectionMetrics: Codable, Sendable, Equatable {
         total = n
         self.poisoned = positives
         auroc = Self.auroc(scores: scores, positive: isPoisoned)
+        tprAt1FPR = Self.tpr(scores: scores, positive: isPoisoned, atFPR: 0.01)
+        if let flagged, flagged.count == n {
+            let f = flagged.count(where: { $0 }), hits = (0..<n).count(where: { flagged[$0] && isPoisoned[$0] })
+            let precision = f == 0 ? 0 : Double(hits) / Double(f), recall = positives == 0 ? 0 : Double(hits) / Double(positives)
+            atThreshold = AtThreshold(flagged: f, hits: hits, precision: precision, recall: recall,
+                                      f1: precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0)
+        }
         let order = Self.ranking(scores)
         var prefixHits = [Int](repeating: 0, count: n + 1)
         for (position, index) in order.enumerated() { prefixHits[position + 1] = prefixHits[position] + (isPoisoned[index] ? 1 : 0) }
@@ -76,6 +103,24 @@ public struct DetectionMetrics: Codable, Sendable, Equatable {
             let sa = key(scores[a]), sb = key(scores[b])
             return sa != sb ? sa > sb : a < b
         }
+    }
+
+    /// The largest true-positive rate of a cut between distinct scores (tied pairs move together)
+    /// whose false-positive rate is at most `fpr`; nil without both classes. NaN scores rank last.
+    public static func tpr(scores: [Double], positive: [Bool], atFPR fpr: Double) -> Double? {
+        let p = Double(positive.count(where: { $0 })), q = Double(positive.count) - p
+        guard p > 0, q > 0 else { return nil }
+        let order = ranking(scores)
+        func key(_ x: Double) -> Double { x.isNaN ? -.infinity : x }
+        var tp = 0.0, fp = 0.0, best = 0.0
+        for (position, index) in order.enumerated() {
+            if positive[index] { tp += 1 } else { fp += 1 }
+            let last = position + 1 == order.count
+            if last || key(scores[order[position + 1]]) != key(scores[index]) {
+                if fp / q <= fpr + 1e-12 { best = max(best, tp / p) } else { break }
+            }
+        }
+        return best
     }
 
     /// AUROC by the Mann–Whitney statistic with average ranks for ties; nil without both classes.

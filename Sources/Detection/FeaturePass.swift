@@ -181,7 +181,7 @@ final class DetectionProgress {
     private let start = Date()
 
     init(quiet: Bool = false, forceTerminal: Bool? = nil) {
-        isTerminal = forceTerminal ?? (isatty(STDERR_FILENO) != 0)
+        isTerminal = forceTerminal ?? stderrIsTerminal()
         self.quiet = quiet
     }
 

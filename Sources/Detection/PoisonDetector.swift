@@ -6,18 +6,28 @@ import Foundation
 import Torch
 import Training
 
-/// The detectors of `clipguard detect`.
-public enum DetectorKind: String, CaseIterable, Sendable, Codable {
-    /// Image–caption cosine similarity under each model (low = suspicious).
-    case similarity
-    /// Caption words out of place in their visual cluster (``CaptionStatistics``).
-    case captions
-    /// Spectral signatures within caption-class groups (``SpectralDetectors``).
-    case spectral
-    /// Activation clustering within caption-class groups (``SpectralDetectors``).
-    case clustering = "activation-clustering"
-    /// Exactly repeated cells at the same place (``TriggerConsistency``).
-    case trigger
+/// Which pairs `--write-clean` drops.
+public enum DropRule: Sendable, Equatable, CustomStringConvertible {
+    /// The `round(F·N)` top-ranked pairs of the column.
+    case fraction(Double)
+    /// The pairs the column's label-free threshold flags.
+    case threshold
+
+    /// Reads `threshold` or a fraction in [0, 1), naming `source` when it is neither.
+    public init(parsing text: String, source: String = "--drop") throws {
+        if text == "threshold" { self = .threshold; return }
+        guard let f = Double(text), (0..<1).contains(f) else {
+            throw DetectionError.invalidSetting("\(source) must be a fraction in [0, 1) or \"threshold\", got \"\(text)\"")
+        }
+        self = .fraction(f)
+    }
+
+    public var description: String {
+        switch self {
+        case .fraction(let f): "\(f)"
+        case .threshold: "threshold"
+        }
+    }
 }
 
 /// Everything `clipguard detect` needs.
@@ -30,20 +40,21 @@ public struct DetectionRequest: Sendable {
     public var models: [String] = []
     /// Model name or config for weights files that carry none.
     public var modelConfig: String?
-    public var detectors: [DetectorKind] = DetectorKind.allCases
+    /// Detector names (``DetectorRegistry``); by default every registered detector.
+    public var detectors: [String] = DetectorRegistry.names
+    /// Detector options given (``DetectorOption``); the others keep their defaults.
+    public var settings = DetectorSettings()
     /// The attack manifest; by default `manifest.json` beside the data.
     public var manifest: String?
     /// A `classes.json` naming the classes captions are grouped by; by default the one beside the
     /// data, or beside the manifest's clean source data.
     public var classes: String?
     public var csvOptions = CSVOptions()
-    /// k of the visual clustering behind caption statistics (default: N/100 within 2…50).
-    public var clusters: Int?
-    /// Caption groups when no class names are known (k-means on caption features).
-    public var captionGroups = 10
     public var warmup = WarmupOptions()
-    /// Drop this fraction of the top-scored pairs and write the rest to ``cleanOutput``.
-    public var dropTop: Double?
+    /// Which pairs to drop before writing the rest to ``cleanOutput``.
+    public var drop: DropRule?
+    /// The column whose ranking or threshold ``drop`` uses: `combined` or a detector column.
+    public var dropBy = "combined"
     public var cleanOutput: String?
     public var chunkRows = 8192
     public var batchSize = 256
@@ -59,17 +70,34 @@ public struct DetectionRequest: Sendable {
 public struct DetectionSummary: Codable, Sendable {
     public var format = "clipguard-detect-1"
     public var data: String
+    /// The detectors that ran, with their columns.
+    public var detectors: [DetectorEntry]
     public var rows: Int
     /// Rows whose image could not be read (every score NaN, ranked last).
     public var failedRows: Int
     /// Score columns in `scores.csv`, in order (before `combined`).
     public var columns: [String]
+    /// Which end of each column (and `combined`) is suspicious.
+    public var directions: [String: ScoreDirection]
+    /// Each column's (and `combined`'s) label-free threshold and the pairs it flags.
+    public var thresholds: [String: ColumnThreshold]
+    /// Detector options in effect (given or default; automatic ones left out).
+    public var options: [String: Int]
+    /// The columns `combined` used (the others looked inverted or blind).
+    public var combined: [String]
+    /// The caption word the columns agree the campaign carries, without the manifest ("" when no
+    /// word stands out; ``ScoreCombination``).
+    public var campaignWord: String
+    /// Each column's evidence for that word at its suspicious and its other end.
+    public var evidence: [String: ColumnEvidence]
+    /// Label-free warnings about columns that look inverted or blind.
+    public var warnings: [String]
     /// Models that scored the pairs, or the warm-up model's file.
     public var models: [String]
     public var warmup: Bool
-    /// How spectral signatures and activation clustering grouped the pairs.
+    /// How the caption groups of spectral signatures and activation clustering were made (`none`
+    /// when no detector used them).
     public var grouping: String
-    public var clusters: Int
     public var manifest: String?
     /// Per column (and `combined`), with a manifest.
     public var metrics: [String: DetectionMetrics]?
@@ -82,7 +110,21 @@ public struct DetectionSummary: Codable, Sendable {
     public var clean: CleanSummary?
     public var seconds: Double
 
+    /// A detector and its columns.
+    public struct DetectorEntry: Codable, Sendable, Equatable {
+        public var name: String
+        public var displayName: String
+        public var columns: [String]
+
+        public init(name: String, displayName: String, columns: [String]) {
+            self.name = name; self.displayName = displayName; self.columns = columns
+        }
+    }
+
     public struct CleanSummary: Codable, Sendable {
+        /// The column and the cut that chose the dropped pairs (`0.05` or `threshold`).
+        public var by: String?
+        public var cut: String?
         public var path: String
         public var kept: Int
         public var dropped: Int
@@ -145,6 +187,10 @@ public enum PoisonDetector {
         if let other = models.first(where: { $0.config.vision.imageSize != models[0].config.vision.imageSize }) {
             throw DetectionError.invalidSetting("every --model must take the same image size (\(models[0].config.vision.imageSize) px and \(other.config.vision.imageSize) px given)")
         }
+        let known = try DetectorRegistry.detectors(named: request.detectors).flatMap { $0.columns(models: models.count) } + ["combined"]
+        guard known.contains(request.dropBy) else {
+            throw DetectionError.invalidSetting("--drop-by \(request.dropBy) is not a column of this run (columns: \(known.joined(separator: ", ")))")
+        }
         let tokenizer = try CLIPTokenizer.load()
         var classWeights: Tensor?
         if let classIndex {
@@ -163,11 +209,13 @@ public enum PoisonDetector {
         }
 
         // Gather the cached features (no images).
+        let detectors = try DetectorRegistry.detectors(named: request.detectors)
+        let inputs = detectors.reduce(into: Set<DetectorInput>()) { $0.formUnion($1.inputs) }
         var valid = [Bool](repeating: false, count: n)
         var validRows: [Int] = []
         var image: [Float] = [], text: [Float] = []
-        var classes = [Int](repeating: -1, count: n)
-        var similarity = [[Double]](repeating: [Double](repeating: .nan, count: n), count: models.count)
+        var classes: [Int] = []
+        var similarity = [[Double]](repeating: [], count: models.count)
         for c in 0..<pass.chunkCount {
             let chunk = try ChunkFeatures.read(path: pass.chunkPath(c), models: models.count, withClasses: classWeights != nil,
                                                dimension: scorers.dimension)
@@ -177,93 +225,110 @@ public enum PoisonDetector {
                 }
                 valid[row] = true
                 validRows.append(row)
-                for m in 0..<models.count { similarity[m][row] = Double(chunk.similarity[m][j]) }
-                if let chunkClasses = chunk.classes { classes[row] = chunkClasses[j] }
+                for m in 0..<models.count { similarity[m].append(Double(chunk.similarity[m][j])) }
             }
+            classes += chunk.classes ?? []
             image += chunk.image
-            text += chunk.text ?? []
+            if inputs.contains(.captionGroups) { text += chunk.text ?? [] }
         }
         guard validRows.count >= 2 else { throw DetectionError.data(path: request.data, reason: "fewer than 2 images could be read") }
-        let features = FeatureMatrix(dimension: scorers.dimension, values: image)
         let captions = try (0..<n).map { i throws -> String in try dataset.record(at: i).caption }
+        let dimension = scorers.dimension, withClasses = classWeights != nil, modelCount = models.count
+        let captionGroups = request.settings.value(CaptionGrouping.groups) ?? 10
+        let context = DetectionContext(
+            dataRows: validRows, features: FeatureMatrix(dimension: dimension, values: image), similarity: similarity,
+            captions: validRows.map { captions[$0] }, seed: request.seed, settings: request.settings,
+            log: { [progress] line in progress.log(line) },
+            groups: {
+                if let classIndex {
+                    return (classes, "zero-shot class of the caption among \(classIndex.classes.count) class names")
+                }
+                let groups = KMeans(FeatureMatrix(dimension: dimension, values: text), k: captionGroups, seed: request.seed &+ 2)
+                return (groups.assignments, "k-means of the caption features into \(captionGroups) groups")
+            },
+            cells: { body in
+                for c in 0..<pass.chunkCount {
+                    let chunk = try ChunkFeatures.read(path: pass.chunkPath(c), models: modelCount, withClasses: withClasses, dimension: dimension)
+                    for j in chunk.rows.indices { body(cells(chunk, j)) }
+                }
+            })
 
-        // Detectors.
-        var columns: [(String, [Double])] = []
-        let chosen = Set(request.detectors)
-        if chosen.contains(.similarity) {
-            for m in 0..<models.count { columns.append((m == 0 ? "similarity" : "similarity_\(m + 1)", similarity[m].map { -$0 })) }
-        }
-        let k = request.clusters ?? min(50, max(2, validRows.count / 100))
-        if chosen.contains(.captions) {
-            progress.log("caption statistics: k-means of the image features into \(k) clusters")
-            let visual = KMeans(features, k: k, seed: request.seed &+ 1)
-            var clusterOf = [Int](repeating: -1, count: n)
-            for (j, row) in validRows.enumerated() { clusterOf[row] = visual.assignments[j] }
-            columns.append(("captions", CaptionStatistics.scores(captions: captions, clusters: clusterOf, clusterCount: visual.centroids.rows)))
-        }
-        var grouping = classIndex.map { "zero-shot class of the caption among \($0.classes.count) class names" }
-            ?? "k-means of the caption features into \(request.captionGroups) groups"
-        if chosen.contains(.spectral) || chosen.contains(.clustering) {
-            var groups = [Int](repeating: -1, count: n)
-            if classWeights != nil {
-                for row in validRows { groups[row] = classes[row] }
-            } else {
-                let textGroups = KMeans(FeatureMatrix(dimension: scorers.dimension, values: text), k: request.captionGroups, seed: request.seed &+ 2)
-                for (j, row) in validRows.enumerated() { groups[row] = textGroups.assignments[j] }
+        // Detectors: each column expanded to every data-set row (NaN for unread images).
+        var columns: [(name: String, values: [Double], direction: ScoreDirection, rule: ThresholdRule)] = []
+        var entries: [DetectionSummary.DetectorEntry] = []
+        for detector in detectors {
+            let names = detector.columns(models: models.count)
+            let scores = try detector.scores(context, settings: request.settings)
+            guard scores.count == names.count, scores.allSatisfy({ $0.count == validRows.count }) else {
+                throw DetectionError.invalidSetting("detector \(detector.name) returned \(scores.count) columns for \(names.count) names or a column of the wrong length")
             }
-            var compactGroups = [Int](repeating: -1, count: validRows.count)
-            for (j, row) in validRows.enumerated() { compactGroups[j] = groups[row] }
-            let (spectral, clustering) = SpectralDetectors.scores(features: features, groups: compactGroups, seed: request.seed &+ 3)
-            func expand(_ values: [Double]) -> [Double] {
-                var out = [Double](repeating: .nan, count: n)
-                for (j, row) in validRows.enumerated() { out[row] = values[j] }
-                return out
+            for (name, values) in zip(names, scores) {
+                var full = [Double](repeating: .nan, count: n)
+                for (j, row) in validRows.enumerated() { full[row] = values[j] }
+                columns.append((name, full, detector.direction, detector.threshold))
             }
-            if chosen.contains(.spectral) { columns.append(("spectral", expand(spectral))) }
-            if chosen.contains(.clustering) { columns.append(("activation-clustering", expand(clustering))) }
-        } else {
-            grouping = "none"
+            entries.append(.init(name: detector.name, displayName: detector.displayName, columns: names))
         }
-        if chosen.contains(.trigger) {
-            var counter = TriggerConsistency()
-            for c in 0..<pass.chunkCount {
-                let chunk = try ChunkFeatures.read(path: pass.chunkPath(c), models: models.count, withClasses: classWeights != nil, dimension: scorers.dimension)
-                for j in chunk.rows.indices { counter.add(cells(chunk, j)) }
-            }
-            var scores = [Double](repeating: .nan, count: n)
-            for c in 0..<pass.chunkCount {
-                let chunk = try ChunkFeatures.read(path: pass.chunkPath(c), models: models.count, withClasses: classWeights != nil, dimension: scorers.dimension)
-                for (j, row) in chunk.rows.enumerated() { scores[row] = counter.score(cells(chunk, j)) }
-            }
-            columns.append(("trigger", scores))
-        }
-        for j in columns.indices { for row in 0..<n where !valid[row] { columns[j].1[row] = .nan } }
-        var combined = rankAverage(columns.map(\.1))
-        for row in 0..<n where !valid[row] { combined[row] = .nan }
+        let combination = ScoreCombination(columns: columns.map { ($0.name, $0.direction.suspicion($0.values), $0.rule) }, captions: captions)
+        for warning in combination.warnings { progress.log("warning: \(warning)") }
+        let combined = combination.scores
         let order = DetectionMetrics.ranking(combined)
         var rank = [Int](repeating: 0, count: n)
         for (position, row) in order.enumerated() { rank[row] = position + 1 }
 
-        try writeScores(path: out + "/scores.csv", dataset: dataset, captions: captions, columns: columns, combined: combined, rank: rank)
+        // Label-free thresholds.
+        var thresholds: [String: ColumnThreshold] = [:], flags: [String: [Bool]] = [:]
+        for column in columns {
+            let t = ThresholdedColumn(values: column.values, direction: column.direction, rule: column.rule)
+            thresholds[column.name] = t.threshold
+            flags[column.name] = t.flags
+        }
+        flags["combined"] = combination.flags
+        thresholds["combined"] = ColumnThreshold(rule: ScoreCombination.thresholdTag, value: .nan, direction: .higher,
+                                                 flagged: combination.flags.count(where: { $0 }))
 
-        var summary = DetectionSummary(
-            data: request.data, rows: n, failedRows: n - validRows.count, columns: columns.map(\.0), models: modelNames,
-            warmup: request.models.isEmpty, grouping: grouping, clusters: k, manifest: manifestPath, metrics: nil, roc: nil,
-            histograms: nil, clean: nil, seconds: 0)
+        var poisonedFlags: [Bool]?
         if let poisoned {
-            var flags = [Bool](repeating: false, count: n)
-            for row in poisoned { flags[row] = true }
+            var f = [Bool](repeating: false, count: n)
+            for row in poisoned { f[row] = true }
+            poisonedFlags = f
+        }
+        try writeScores(path: out + "/scores.csv", dataset: dataset, captions: captions, columns: columns.map { ($0.name, $0.values) },
+                        combined: combined, rank: rank, poisoned: poisonedFlags)
+
+        var directions = Dictionary(uniqueKeysWithValues: columns.map { ($0.name, $0.direction) })
+        directions["combined"] = .higher
+        var options: [String: Int] = [:]
+        for detector in detectors { for o in detector.options { if let v = request.settings.value(o) { options[o.name] = v } } }
+        var summary = DetectionSummary(
+            data: request.data, detectors: entries, rows: n, failedRows: n - validRows.count, columns: columns.map(\.name),
+            directions: directions, thresholds: thresholds, options: options, combined: combination.used, campaignWord: combination.campaignWord,
+            evidence: combination.evidence,
+            warnings: combination.warnings,
+            models: modelNames, warmup: request.models.isEmpty, grouping: context.groupingDescription ?? "none",
+            manifest: manifestPath, metrics: nil, roc: nil, histograms: nil, clean: nil, seconds: 0)
+        if let poisoned, let poisonedFlags {
             var metrics: [String: DetectionMetrics] = [:], roc: [String: [[Double]]] = [:], histograms: [String: [String: [Int]]] = [:]
-            for (name, values) in columns + [("combined", combined)] {
-                metrics[name] = DetectionMetrics(scores: values, poisoned: poisoned)
-                roc[name] = DetectionMetrics.rocCurve(scores: values, positive: flags)
-                histograms[name] = rankHistogram(values, positive: flags)
+            for (name, values) in columns.map({ ($0.name, $0.direction.suspicion($0.values)) }) + [("combined", combined)] {
+                metrics[name] = DetectionMetrics(scores: values, poisoned: poisoned, flagged: flags[name])
+                roc[name] = DetectionMetrics.rocCurve(scores: values, positive: poisonedFlags)
+                histograms[name] = rankHistogram(values, positive: poisonedFlags)
             }
             summary.metrics = metrics; summary.roc = roc; summary.histograms = histograms
         }
-        if let fraction = request.dropTop, let cleanOutput = request.cleanOutput {
-            summary.clean = try writeClean(dataset: dataset, data: request.data, folder: cleanOutput, order: order,
-                                           dropCount: Int((fraction * Double(n)).rounded()), poisoned: poisoned)
+        if let drop = request.drop, let cleanOutput = request.cleanOutput {
+            var dropped = [Bool](repeating: false, count: n)
+            switch drop {
+            case .fraction(let f):
+                let by = request.dropBy == "combined" ? combined
+                    : columns.first { $0.name == request.dropBy }.map { $0.direction.suspicion($0.values) }!
+                for row in DetectionMetrics.ranking(by).prefix(Int((f * Double(n)).rounded())) { dropped[row] = true }
+            case .threshold:
+                dropped = flags[request.dropBy]!
+            }
+            summary.clean = try writeClean(dataset: dataset, data: request.data, folder: cleanOutput, dropped: dropped, poisoned: poisoned)
+            summary.clean?.by = request.dropBy
+            summary.clean?.cut = drop.description
         }
         summary.seconds = Date().timeIntervalSince(started)
         let encoder = JSONEncoder()
@@ -282,14 +347,15 @@ public enum PoisonDetector {
     }
 
     static func validate(_ request: DetectionRequest) throws {
-        if request.detectors.isEmpty { throw DetectionError.invalidSetting("--detectors names no detector") }
-        if let f = request.dropTop, !(0..<1).contains(f) { throw DetectionError.invalidSetting("--drop-top must be in [0, 1), got \(f)") }
-        if (request.dropTop == nil) != (request.cleanOutput == nil) {
-            throw DetectionError.invalidSetting("--drop-top and --write-clean go together")
+        _ = try DetectorRegistry.detectors(named: request.detectors)
+        try request.settings.validate()
+        if case .fraction(let f)? = request.drop, !(0..<1).contains(f) {
+            throw DetectionError.invalidSetting("--drop must be a fraction in [0, 1) or \"threshold\", got \(f)")
+        }
+        if (request.drop == nil) != (request.cleanOutput == nil) {
+            throw DetectionError.invalidSetting("--drop and --write-clean go together")
         }
         if request.chunkRows < 1 || request.batchSize < 1 { throw DetectionError.invalidSetting("chunk and batch sizes must be positive") }
-        if let k = request.clusters, k < 2 { throw DetectionError.invalidSetting("--clusters must be at least 2, got \(k)") }
-        if request.captionGroups < 2 { throw DetectionError.invalidSetting("--caption-groups must be at least 2") }
         if let clean = request.cleanOutput, absolute(clean) == absolute(request.output) {
             throw DetectionError.invalidSetting("--write-clean must differ from --out")
         }
@@ -354,20 +420,23 @@ public enum PoisonDetector {
 
     static func number(_ x: Double) -> String { x.isNaN ? "nan" : String(format: "%.6g", x) }
 
-    /// Writes `scores.csv` in blocks (row, path, caption, one column per detector, combined, rank).
+    /// Writes `scores.csv` in blocks (row, path, caption, one column per detector, combined, rank,
+    /// and with a manifest `poisoned`: 1 for the manifest's rows, else 0).
     static func writeScores(path: String, dataset: any ImageTextDataset, captions: [String], columns: [(String, [Double])],
-                            combined: [Double], rank: [Int]) throws {
+                            combined: [Double], rank: [Int], poisoned: [Bool]?) throws {
         let temporary = path + ".partial"
         guard FileManager.default.createFile(atPath: temporary, contents: nil),
               let handle = FileHandle(forWritingAtPath: temporary) else {
             throw DetectionError.data(path: temporary, reason: "cannot be written")
         }
-        var text = (["row", "path", "caption"] + columns.map(\.0) + ["combined", "rank"]).joined(separator: ",") + "\n"
+        var text = (["row", "path", "caption"] + columns.map(\.0) + ["combined", "rank"] + (poisoned == nil ? [] : ["poisoned"]))
+            .joined(separator: ",") + "\n"
         for row in 0..<captions.count {
             let source = (try? dataset.record(at: row).imageSource) ?? ""
             var fields = [String(row), field(source), field(captions[row])]
             fields += columns.map { number($0.1[row]) }
             fields += [number(combined[row]), String(rank[row])]
+            if let poisoned { fields.append(poisoned[row] ? "1" : "0") }
             text += fields.joined(separator: ",") + "\n"
             if text.utf8.count > 1 << 20 { handle.write(Data(text.utf8)); text = "" }
         }
@@ -377,13 +446,12 @@ public enum PoisonDetector {
         try FileManager.default.moveItem(atPath: temporary, toPath: path)
     }
 
-    /// Writes the data without the `dropCount` top-ranked rows: for a CSV, `folder/train.csv`
-    /// (image paths made absolute, every other column as it was); for webdataset shards, copies of
-    /// the shards under their own names in `folder` without the dropped entries.
-    static func writeClean(dataset: any ImageTextDataset, data: String, folder: String, order: [Int], dropCount: Int,
+    /// Writes the data without the `dropped` rows: for a CSV, `folder/train.csv` (image paths made
+    /// absolute, every other column as it was); for webdataset shards, copies of the shards under
+    /// their own names in `folder` without the dropped entries.
+    static func writeClean(dataset: any ImageTextDataset, data: String, folder: String, dropped: [Bool],
                            poisoned: [Int]?) throws -> DetectionSummary.CleanSummary {
-        var dropped = [Bool](repeating: false, count: dataset.count)
-        for row in order.prefix(dropCount) { dropped[row] = true }
+        let dropCount = dropped.count(where: { $0 })
         let poisonedDropped = poisoned.map { $0.count(where: { dropped[$0] }) }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         if let shards = dataset as? TarShardDataset {
@@ -392,7 +460,7 @@ public enum PoisonDetector {
                 throw DetectionError.invalidSetting("--write-clean would overwrite the input shard \(clash); choose another folder")
             }
             _ = try shards.writeCopy(into: absolute(folder)) { !dropped[$0] }
-            return .init(path: absolute(folder), kept: dataset.count - dropCount, dropped: dropCount, poisonedDropped: poisonedDropped,
+            return .init(by: nil, cut: nil, path: absolute(folder), kept: dataset.count - dropCount, dropped: dropCount, poisonedDropped: poisonedDropped,
                          poisonedKept: poisonedDropped.map { poisoned!.count - $0 })
         }
         guard let csv = dataset as? CSVDataset else {
@@ -407,33 +475,40 @@ public enum PoisonDetector {
             writer.append(row: fields)
         }
         try writer.write(toPath: path)
-        return .init(path: path, kept: csv.count - dropCount, dropped: dropCount, poisonedDropped: poisonedDropped,
+        return .init(by: nil, cut: nil, path: path, kept: csv.count - dropCount, dropped: dropCount, poisonedDropped: poisonedDropped,
                      poisonedKept: poisonedDropped.map { poisoned!.count - $0 })
     }
 }
 
 /// The terminal table of a detection summary.
 public enum DetectionTable {
-    /// One line per score column: AUROC and precision/recall at each cut; without a manifest, the
-    /// columns and the number of pairs.
+    /// One line per score column (and `combined`). Always: the pairs its label-free threshold flags.
+    /// With a manifest: AUROC, TPR at 1% FPR, precision/recall at k = the number of poisoned pairs,
+    /// and precision/recall/F1 at the label-free threshold. Then the warnings.
     public static func text(_ summary: DetectionSummary) -> String {
-        guard let metrics = summary.metrics else {
-            return "scored \(summary.rows) pairs with \(summary.columns.joined(separator: ", ")) (no manifest: no metrics)"
-        }
         let names = summary.columns + ["combined"]
-        let cuts = metrics["combined"]?.atK ?? []
-        var header = ["detector".padding(toLength: 22, withPad: " ", startingAt: 0), "AUROC "]
-        header += cuts.map { "P/R@\($0.k) (\($0.label))".padding(toLength: 22, withPad: " ", startingAt: 0) }
-        var lines = [header.joined(separator: "  ")]
-        lines.append(String(repeating: "-", count: lines[0].count))
-        for name in names {
-            guard let m = metrics[name] else { continue }
-            var row = [name.padding(toLength: 22, withPad: " ", startingAt: 0), m.auroc.map { String(format: "%.3f ", $0) } ?? "  –   "]
-            row += m.atK.map { String(format: "%.2f / %.2f", $0.precision, $0.recall).padding(toLength: 22, withPad: " ", startingAt: 0) }
-            lines.append(row.joined(separator: "  "))
+        var lines: [String] = []
+        func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s.padding(toLength: w, withPad: " ", startingAt: 0) }
+        if let metrics = summary.metrics {
+            let k = metrics["combined"]?.poisoned ?? 0
+            lines.append(pad("column", 22) + pad("AUROC", 7) + pad("TPR@1%FPR", 11) + pad("P/R@\(k)", 13) + pad("flagged", 9) + "P/R/F1 at threshold")
+            lines.append(String(repeating: "-", count: 92))
+            for name in names {
+                guard let m = metrics[name] else { continue }
+                var row = pad(name, 22) + pad(m.auroc.map { String(format: "%.3f", $0) } ?? "–", 7)
+                row += pad(m.tprAt1FPR.map { String(format: "%.3f", $0) } ?? "–", 11)
+                row += pad(m.atK.first.map { String(format: "%.2f / %.2f", $0.precision, $0.recall) } ?? "–", 13)
+                row += pad(String(summary.thresholds[name]?.flagged ?? 0), 9)
+                row += m.atThreshold.map { String(format: "%.2f / %.2f / %.2f", $0.precision, $0.recall, $0.f1) } ?? "–"
+                lines.append(row)
+            }
+            lines.append("\(k) poisoned of \(summary.rows) pairs (manifest \(summary.manifest ?? "")); \(summary.failedRows) unreadable")
+        } else {
+            lines.append(pad("column", 22) + "flagged at its label-free threshold")
+            for name in names { lines.append(pad(name, 22) + String(summary.thresholds[name]?.flagged ?? 0)) }
+            lines.append("\(summary.rows) pairs, \(summary.failedRows) unreadable (no manifest: no metrics)")
         }
-        let first = metrics.values.first
-        lines.append("\(first?.poisoned ?? 0) poisoned of \(summary.rows) pairs (manifest \(summary.manifest ?? "")); \(summary.failedRows) unreadable")
+        lines += summary.warnings.map { "warning: " + $0 }
         return lines.joined(separator: "\n")
     }
 }

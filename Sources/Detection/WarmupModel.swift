@@ -51,7 +51,7 @@ func warmupModel(data: String, csvOptions: CSVOptions, folder: String, options: 
     // Stop once phases 1 and 2 are done: before SafeCLIP's first selection.
     let target = (options.unimodalEpochs + options.clipEpochs) * perEpoch
     let stop = StopSignal(signals: [])
-    trainer.onStep = { progress, _ in if progress.globalStep >= target { stop.request() } }
+    trainer.onStep = { progress, _ in if progress.globalStep >= target { stop.finish() } }
     _ = try trainer.run(stopSignal: stop)
     try trainer.model.saveSafeTensors(toPath: finished)
     return trainer.model

@@ -27,6 +27,8 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
     /// Further rows that differ from the file's own in defences, rates, seeds, attack keys or
     /// training keys (a SafeCLIP setting, a clean-label attack, a blended trigger), run after them.
     public var variants: [VariantSpec]
+    /// The settings of `detect` rows (``DetectSpec``: detectors, cut, model).
+    public var detect: DetectSpec
     /// Training keys that differ for one defence's rows (`cleanclip: {epochs: 2, lr: 0.0005}`), in
     /// the file's rows and in every variant's, applied after a variant's own training keys — so
     /// that one file can fine-tune CleanCLIP at its own length while the other rows train longer.
@@ -43,14 +45,14 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, description, data, attack, defenses, model, training, evaluation, seeds, variants
-        case defenseTraining = "defense_training", pretrained
+        case defenseTraining = "defense_training", pretrained, detect
     }
 
     public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
     public static var nestedTypes: [String: any StrictConfig.Type] {
         [
             "data": DataSpec.self, "attack": AttackSpec.self, "training": TrainingConfig.self, "evaluation": EvaluationSpec.self,
-            "variants": VariantSpec.self,
+            "variants": VariantSpec.self, "detect": DetectSpec.self,
         ]
     }
 
@@ -67,6 +69,7 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         evaluation = try c.decodeIfPresent([EvaluationSpec].self, forKey: .evaluation) ?? [EvaluationSpec(name: "test", path: "builtin")]
         seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds) ?? [0]
         variants = try c.decodeIfPresent([VariantSpec].self, forKey: .variants) ?? []
+        detect = try c.decodeIfPresent(DetectSpec.self, forKey: .detect) ?? DetectSpec()
         defenseTraining = try c.decodeIfPresent([String: [String: ConfigValue]].self, forKey: .defenseTraining) ?? [:]
         pretrained = try c.decodeIfPresent(String.self, forKey: .pretrained)
     }
@@ -80,14 +83,20 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
     /// `training` block (a resolved variant's included) with the defence's `defense_training`
     /// keys in place, the row's defence and that defence's settings.
     public func training(for kind: RowKind, file: String) throws(ConfigError) -> TrainingConfig {
-        var t = training, settings = defenseSettings
+        var t = training
         if let overrides = defenseTraining[kind.name] {
             t = try ConfigValue.overriding(training, with: overrides, key: "defense_training.\(kind.name)", file: file)
-            settings = try ConfigValue.overriding(defenseSettings, with: overrides, key: "defense_training.\(kind.name)", file: file)
         }
         t.defense = kind.defense
-        t.settings = settings[kind.defense]
+        t.settings = try settings(for: kind, file: file)[kind.defense]
         return t
+    }
+
+    /// Every defence's settings as a row of kind `kind` sees them: ``defenseSettings`` with the
+    /// kind's `defense_training` keys in place (a `detect` row's warm-up reads SafeCLIP's).
+    public func settings(for kind: RowKind, file: String) throws(ConfigError) -> DefenseSettingsTable {
+        guard let overrides = defenseTraining[kind.name] else { return defenseSettings }
+        return try ConfigValue.overriding(defenseSettings, with: overrides, key: "defense_training.\(kind.name)", file: file)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -165,6 +174,11 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         if pretrained?.isEmpty == true { throw fail("pretrained", "must name a weights file or 'clean'") }
         if let c = defenses.firstIndex(where: \.finetunes), defenses.firstIndex(of: .plainCLIP).map({ $0 > c }) ?? !fineTuneOnBase {
             throw fail("defenses", "\(defenses[c]) fine-tunes the plain CLIP row: list 'none' before '\(defenses[c])'")
+        }
+        try detect.validate(file: file)
+        if detect.model == .poisoned, let d = defenses.firstIndex(of: .detect),
+           defenses.firstIndex(of: .plainCLIP).map({ $0 > d }) ?? !fineTuneOnBase {
+            throw fail("detect.model", "'poisoned' scores with the plain CLIP row's model: list 'none' before 'detect'")
         }
         for name in defenseTraining.keys.sorted() where RowKind(name: name) == nil {
             throw fail("defense_training.\(name)", "unknown defence '\(name)' (known: \(RowKind.allCases.map(\.name).joined(separator: ", ")))")
@@ -318,6 +332,7 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         }
         c.training = try ConfigValue.overriding(training, with: v.training, key: "training", file: file)
         c.defenseSettings = try ConfigValue.overriding(defenseSettings, with: v.training, key: "training", file: file)
+        if let d = v.detect { c.detect = d }
         return c
     }
 }
@@ -337,10 +352,14 @@ public struct VariantSpec: StrictConfig, Equatable, Sendable {
     public var attack: [String: ConfigValue]
     /// Training keys that differ (`safe_increment: 0.05`, `safe_ranking: similarity`).
     public var training: [String: ConfigValue]
+    /// `detect` rows' settings in place of the file's (the whole block).
+    public var detect: DetectSpec?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, description, defenses, rates, seeds, attack, training }
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, description, defenses, rates, seeds, attack, training, detect }
     public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
-    public static var nestedTypes: [String: any StrictConfig.Type] { ["attack": AttackSpec.self, "training": TrainingConfig.self] }
+    public static var nestedTypes: [String: any StrictConfig.Type] {
+        ["attack": AttackSpec.self, "training": TrainingConfig.self, "detect": DetectSpec.self]
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -351,6 +370,7 @@ public struct VariantSpec: StrictConfig, Equatable, Sendable {
         seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds)
         attack = try c.decodeIfPresent([String: ConfigValue].self, forKey: .attack) ?? [:]
         training = try c.decodeIfPresent([String: ConfigValue].self, forKey: .training) ?? [:]
+        detect = try c.decodeIfPresent(DetectSpec.self, forKey: .detect)
         for key in ["rate", "rates", "count"] where attack[key] != nil {
             throw DecodingError.dataCorrupted(.init(
                 codingPath: c.codingPath + [CodingKeys.attack], debugDescription: "give a variant's rates as its own 'rates' key, not attack.\(key)"))
@@ -358,7 +378,7 @@ public struct VariantSpec: StrictConfig, Equatable, Sendable {
     }
 
     /// Whether the variant changes attack or training keys (else it only adds rows).
-    public var changesSettings: Bool { !attack.isEmpty || !training.isEmpty }
+    public var changesSettings: Bool { !attack.isEmpty || !training.isEmpty || detect != nil }
 
     var isFolderSafe: Bool { !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") } }
 }
@@ -481,8 +501,8 @@ public enum ConfigValue: Codable, Equatable, Sendable {
 }
 
 /// What an experiment row does: train with a registered defence (``Defense``, plain CLIP
-/// included), or `detect` — `clipguard detect`, drop the top `filter_fraction` of the pairs by
-/// combined score, plain CLIP on the rest (Sources/Experiments/DetectDefense.swift).
+/// included), or `detect` — `clipguard detect` with the file's ``DetectSpec``, drop what it says, plain CLIP
+/// on the rest (Sources/Experiments/DetectDefense.swift).
 ///
 /// Encoded as its name (`"safeclip"`, `"detect"`) in experiment files, row folders and
 /// `results.json`, as earlier versions wrote the row's defence.

@@ -1,6 +1,7 @@
 import Attacks
 import CLIP
 import Datasets
+import Detection
 import Evaluation
 import Foundation
 import Torch
@@ -74,12 +75,15 @@ public struct RowResult: Codable, Sendable, Equatable {
     public var trainingSeconds: Double?
     public var evaluationSeconds: Double?
     public var evaluations: [String: SetResult]
+    /// Why the row's figures may mean nothing (too few poisoned pairs, accuracy near chance, an
+    /// empty safe set, a warm-up longer than the run); nil or empty when none applies.
+    public var warnings: [String]?
 
     /// Defence and variant (`safeclip@to-cap`): what the report groups, names and colours by.
     public var series: String { variant.map { "\(defense.name)@\($0)" } ?? defense.name }
 
     enum CodingKeys: String, CodingKey {
-        case id, defense, seed, amount, variant, rate, poisoned, status, reason, steps, evaluations
+        case id, defense, seed, amount, variant, rate, poisoned, status, reason, steps, evaluations, warnings
         case trainingPairs = "training_pairs", finalLoss = "final_loss", trainingSeconds = "training_seconds"
         case evaluationSeconds = "evaluation_seconds"
     }
@@ -114,11 +118,13 @@ public struct ExperimentResults: Codable, Sendable {
     public var poisonedSets: [PoisonedSetInfo]
     public var rows: [RowResult]
     public var updated: String
+    /// Comparisons that mean nothing (a defence against plain CLIP where either is near chance).
+    public var warnings: [String]?
     /// Where and with what the rows ran (nil in results of earlier versions).
     public var environment: RunEnvironment?
 
     enum CodingKeys: String, CodingKey {
-        case name, config, commands, rows, updated, environment
+        case name, config, commands, rows, updated, warnings, environment
         case configFile = "config_file", trainCSV = "train_csv", evaluationSets = "evaluation_sets", poisonedSets = "poisoned_sets"
     }
 
@@ -245,6 +251,9 @@ public final class ExperimentRunner {
             try write(results)
         }
         results.updated = ISO8601DateFormatter().string(from: Date())
+        let classes = Dictionary(uniqueKeysWithValues: try config.evaluation.map { ($0.name, try openEvaluationSet(evaluationPath($0)).classNames.count) })
+        let comparisons = results.comparisonWarnings(classes: classes)
+        results.warnings = comparisons.isEmpty ? nil : comparisons
         try write(results)
         try ReportWriter(directory: directory, results: results).write()
         return results
@@ -366,6 +375,18 @@ public final class ExperimentRunner {
         return t
     }
 
+    /// The detection of a `detect` row: the row's ``DetectSpec``, scoring with the plain CLIP row's
+    /// model of the same seed and amount when the spec says `model: poisoned`.
+    func detectRequest(_ row: RowPlan, training: TrainingConfig, manifest: String) throws -> DetectionRequest {
+        let resolved = try config.resolved(variant: row.variant)
+        var base = resolved.defenses.contains(.plainCLIP) ? row : RowPlan(defense: row.defense, seed: row.seed, amount: row.amount)
+        base.defense = .plainCLIP
+        let model = rowFolder(base) + "/run/model.safetensors"
+        return try DetectDefense.request(
+            config: training, settings: resolved.settings(for: row.defense, file: configPath), runDirectory: rowFolder(row) + "/run",
+            manifestPath: manifest, spec: resolved.detect, model: model)
+    }
+
     func runRow(_ row: RowPlan, poisoned: PoisonedSetInfo) throws -> RowResult {
         let folder = rowFolder(row)
         let resultPath = folder + "/result.json"
@@ -383,9 +404,7 @@ public final class ExperimentRunner {
         var training = try trainingConfig(for: row, poisoned: poisoned)
         if row.defense == .detect {
             // Detect, drop, train (DetectDefense.swift): plain CLIP on the cleaned data.
-            let settings = try config.resolved(variant: row.variant).defenseSettings
-            training.data = try DetectDefense.cleanedData(
-                config: training, settings: settings, runDirectory: folder + "/run", manifestPath: poisoned.manifest, reporter: reporter)
+            training.data = try DetectDefense.cleanedData(request: detectRequest(row, training: training, manifest: poisoned.manifest), reporter: reporter)
         }
         log("row \(row.id): training \(config.model) with defence \(row.defense), seed \(row.seed), on \(training.data)")
 
@@ -398,7 +417,7 @@ public final class ExperimentRunner {
             // Per-epoch curves on the first evaluation set.
             let (spec, set) = sets[0]
             let r = try Self.evaluate(model: model, set: set, spec: spec, manifest: manifest, workers: training.workers)
-            return EpochEvaluation(top1: r.top1, top5: r.top5, count: r.n, asr: r.asr)
+            return EpochEvaluation(top1: r.top1, top5: r.top5, count: r.n, asr: r.asr, asrBaseRate: r.asrBaseRate)
         }
         let summary = try trainer.run(stopSignal: stopSignal)
         guard !summary.interrupted else { throw ExperimentError.interrupted(row: row.id) }
@@ -412,10 +431,14 @@ public final class ExperimentRunner {
         result.steps = outcome.steps
         result.finalLoss = outcome.finalLoss
         result.trainingSeconds = outcome.seconds
+        let warnings = rowWarnings(result, training: training, runDirectory: runDirectory, sets: sets)
+        result.warnings = warnings.isEmpty ? nil : warnings
+        for warning in warnings { log("row \(row.id): warning: \(warning)") }
         try ConfigFile.jsonData(result).write(to: URL(fileURLWithPath: resultPath), options: .atomic)
         let first = config.evaluation[0].name
         if let e = result.evaluations[first] {
-            log(String(format: "row %@: top-1 %.2f%%, ASR %@ on %@", row.id, 100 * e.top1, e.asr.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a", first))
+            let base = e.asrBaseRate.map { String(format: " (base rate without the trigger %.2f%%)", 100 * $0) } ?? ""
+            log(String(format: "row %@: top-1 %.2f%%, ASR %@%@ on %@", row.id, 100 * e.top1, e.asr.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a", base, first))
         }
         return result
     }
@@ -485,8 +508,7 @@ public final class ExperimentRunner {
             var training = try trainingConfig(for: row, poisoned: info)
             if row.defense == .detect {
                 // DetectDefense: detect with a warm-up, drop the top fraction, train on the rest.
-                let settings = try config.resolved(variant: row.variant).defenseSettings
-                let request = DetectDefense.request(config: training, settings: settings, runDirectory: rowFolder(row) + "/run", manifestPath: info.manifest)
+                let request = try detectRequest(row, training: training, manifest: info.manifest)
                 lines.append(DetectDefense.commandLine(request).map(shellQuote).joined(separator: " "))
                 training.data = (request.cleanOutput ?? "") + "/train.csv"
             }

@@ -151,6 +151,7 @@ extension ReportModel {
         }
         let missing = results.config.rows.count - results.rows.count
         if missing > 0 { out.append("\(missing) of the file's \(results.config.rows.count) rows have not run yet.") }
+        out += recordedWarnings  // the runner's (ReportWriter+Warnings.swift)
         return out
     }
 

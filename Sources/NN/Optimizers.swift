@@ -76,6 +76,14 @@ public func clipGradNorm(parameters: [(name: String, tensor: Tensor)], maxNorm: 
     clipGradNorm(parameters.compactMap { $0.tensor.grad }, maxNorm: maxNorm)
 }
 
+/// ``clipGradNorm(parameters:maxNorm:)`` over an optimizer's parameters, without reading back:
+/// the gradients are scaled on the device (`torch.nn.utils.clip_grad_norm_`'s arithmetic).
+/// - Returns: the global norm before clipping, a float32 scalar tensor on the device.
+@discardableResult
+public func clipGradNormOnDevice(_ optimizer: any Optimizer, maxNorm: Double) -> Tensor {
+    clipGradNormOnDevice(optimizer.parameters.compactMap { $0.tensor.grad }, maxNorm: maxNorm)
+}
+
 /// ``clipGradNorm(parameters:maxNorm:)`` over an optimizer's parameters.
 @discardableResult
 public func clipGradNorm(_ optimizer: any Optimizer, maxNorm: Double) -> Double {

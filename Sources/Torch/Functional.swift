@@ -211,8 +211,25 @@ public func fusedAdamWStep(
     if rc != 0 { opFailed("fused_adamw_") }
 }
 
+/// Scales `grads` in place so that their global L2 norm is at most `maxNorm`, as
+/// `torch.nn.utils.clip_grad_norm_` does, without reading anything back to the host: every
+/// gradient is multiplied by `clamp(maxNorm / (norm + 1e-6), max: 1)` computed on the device.
+/// - Returns: the global norm before clipping, a float32 scalar tensor on the gradients' device
+///   (a CPU zero without gradients).
+@discardableResult
+public func clipGradNormOnDevice(_ grads: [Tensor], maxNorm: Double) -> Tensor {
+    var out: OpaquePointer?
+    let rc = withHandles(grads) { ct_clip_grad_norm_tensor_($0, $1, maxNorm, &out) }
+    if rc != 0 || out == nil {
+        opFailed("clip_grad_norm_")
+        ct_undefined(&out)
+    }
+    return Tensor(owning: out!)
+}
+
 /// Scales `grads` in place so that their global L2 norm is at most `maxNorm`
-/// (`torch.nn.utils.clip_grad_norm_`). Returns the norm before clipping.
+/// (`torch.nn.utils.clip_grad_norm_`). Returns the norm before clipping, read back to the host
+/// (one device synchronisation; ``clipGradNormOnDevice(_:maxNorm:)`` makes none).
 @discardableResult
 public func clipGradNorm(_ grads: [Tensor], maxNorm: Double) -> Double {
     var total = 0.0

@@ -53,6 +53,16 @@ public enum Runtime {
     /// work that leaks nothing leaves it unchanged, whatever other threads do meanwhile.
     public static var threadTensorBalance: Int { Int(ct_thread_tensor_balance()) }
 
+    /// Device→host reads in the process so far: every ``Tensor/item()``, ``Tensor/itemInt()``,
+    /// ``Tensor/toArray(as:)``, ``Tensor/bytes()``, ``Tensor/withContiguousBytes(_:)``, comparison
+    /// (`allClose`, `equal`) and norm read of ``clipGradNorm(_:maxNorm:)``. On a GPU each one waits
+    /// for the device to finish the work queued before it.
+    public static var hostReadCount: Int { Int(ct_host_read_count()) }
+
+    /// ``hostReadCount`` of the calling thread only: a synchronous piece of work changes it by
+    /// exactly the reads it makes, whatever other threads do meanwhile.
+    public static var threadHostReadCount: Int { Int(ct_thread_host_read_count()) }
+
     /// libtorch's build configuration and parallel settings (`torch.__config__.show()`).
     public static var configuration: String {
         var buffer = [CChar](repeating: 0, count: 16384)

@@ -72,7 +72,14 @@ public struct Checkpoint {
     /// Reads a checkpoint, or plain model weights (a safetensors `state_dict`, e.g. written by
     /// open_clip), which give an empty optimizer state and zero progress.
     public static func read(atPath path: String) throws -> Checkpoint {
-        let (tensors, metadata) = try loadSafeTensors(atPath: path)
+        let tensors: [String: Tensor], metadata: [String: String]
+        do {
+            (tensors, metadata) = try loadSafeTensors(atPath: path)
+        } catch let error as SafeTensorsError {
+            // A file of another kind (CSV, JSON, PNG…) is named as such, not by its "header length".
+            try WeightsFileKind.requireWeights(atPath: path)
+            throw error
+        }
         var model: [String: Tensor] = [:], optimizer: [String: Tensor] = [:], defense: [String: Tensor] = [:]
         for (key, value) in tensors {
             if key.hasPrefix(optimizerPrefix) {

@@ -1,3 +1,6 @@
+import Attacks
+import Datasets
+import Defenses
 import Foundation
 import Yams
 
@@ -67,13 +70,18 @@ public enum ConfigFile {
         do {
             value = try YAMLDecoder().decode(T.self, from: text)
         } catch let DecodingError.typeMismatch(expected, context) {
-            throw ConfigError(file: file, key: keyPath(context.codingPath), reason: "expected \(describe(expected))")
+            throw ConfigError(
+                file: file, key: keyPath(context.codingPath), reason: "\(lineOf(context.codingPath, in: node))expected \(describe(expected))")
         } catch let DecodingError.valueNotFound(expected, context) {
-            throw ConfigError(file: file, key: keyPath(context.codingPath), reason: "missing value of type \(describe(expected))")
+            throw ConfigError(
+                file: file, key: keyPath(context.codingPath),
+                reason: "\(lineOf(context.codingPath, in: node))missing value of type \(describe(expected))")
         } catch let DecodingError.keyNotFound(key, context) {
             throw ConfigError(file: file, key: keyPath(context.codingPath + [key]), reason: "required key is missing")
         } catch let DecodingError.dataCorrupted(context) {
-            throw ConfigError(file: file, key: keyPath(context.codingPath), reason: context.debugDescription)
+            throw ConfigError(
+                file: file, key: keyPath(context.codingPath),
+                reason: lineOf(context.codingPath, in: node) + userWords(context.debugDescription))
         } catch {
             throw ConfigError(file: file, key: "", reason: "\(error)")
         }
@@ -106,10 +114,14 @@ public enum ConfigFile {
         for note in type.notes(keys: given) { notes.append(([file] + (path.isEmpty ? [] : [path.joined(separator: ".")]) + [note]).joined(separator: ": ")) }
         for (keyNode, value) in mapping {
             guard let key = keyNode.string else { continue }
+            if savedOnlyKeys.contains(key) { continue }
             let here = path + [key]
             guard type.allowedKeys.contains(key) else {
                 let known = type.allowedKeys.sorted().joined(separator: ", ")
-                throw ConfigError(file: file, key: here.joined(separator: "."), reason: "unknown key (known: \(known))")
+                let line = keyNode.mark.map { " on line \($0.line)" } ?? ""
+                throw ConfigError(
+                    file: file, key: here.joined(separator: "."),
+                    reason: "unknown key\(line)\(didYouMean(key, in: type.allowedKeys.sorted())) (known: \(known))")
             }
             guard let nested = type.nestedTypes[key] else { continue }
             if let items = value.sequence {
@@ -186,5 +198,52 @@ public enum ConfigFile {
         case is Bool.Type: "true or false"
         default: "\(type)"
         }
+    }
+
+    /// Keys the tool adds to the files it saves (`config.json`'s `warmup_steps_used`, the warm-up
+    /// the schedule actually used): accepted and ignored when such a file is read back.
+    static let savedOnlyKeys: Set<String> = ["warmup_steps_used"]
+
+    /// "line N: " for the value at `codingPath` in the parsed file, or "" when it cannot be found.
+    static func lineOf(_ codingPath: [any CodingKey], in node: Node) -> String {
+        var here: Node? = node
+        var mark = node.mark
+        for key in codingPath {
+            guard let current = here else { break }
+            if let index = key.intValue, let items = current.sequence {
+                here = index < items.count ? items[index] : nil
+                mark = here?.mark ?? mark
+            } else if let mapping = current.mapping,
+                let pair = mapping.first(where: { $0.key.string == key.stringValue })
+            {
+                here = pair.value
+                mark = pair.key.mark ?? mark
+            } else {
+                break
+            }
+        }
+        guard !codingPath.isEmpty, let mark else { return "" }
+        return "line \(mark.line): "
+    }
+
+    /// The named choices of the enumerations config files hold, by type name, for messages.
+    static let choices: [String: [String]] = [
+        "TriggerKind": TriggerKind.allCases.map(\.rawValue), "CaptionStrategy": CaptionStrategy.allCases.map(\.rawValue),
+        "PatchPosition": PatchPosition.allCases.map(\.rawValue), "Resize": ModelGeometry.Resize.allCases.map(\.rawValue),
+        "Defense": Defense.allCases.map(\.name), "Ranking": SafeSetSchedule.Ranking.allCases.map(\.rawValue),
+        "SafeGrowth": SafeCLIPSettings.SafeGrowth.allCases.map(\.rawValue),
+    ]
+
+    /// The decoder's "Cannot initialize TriggerKind from invalid String value pach" in the user's
+    /// words: "unknown value 'pach'; did you mean patch? (known: …)"; other texts unchanged.
+    static func userWords(_ text: String) -> String {
+        let prefix = "Cannot initialize ", middle = " from invalid String value "
+        guard text.hasPrefix(prefix), let range = text.range(of: middle) else { return text }
+        let typeName = String(text[text.index(text.startIndex, offsetBy: prefix.count)..<range.lowerBound])
+        let value = String(text[range.upperBound...])
+        guard let known = choices[typeName.split(separator: ".").last.map(String.init) ?? typeName] else {
+            return "'\(value)' is not one of the accepted values"
+        }
+        return "unknown value '\(value)'\(didYouMean(value, in: known)) (known: \(known.joined(separator: ", ")))"
     }
 }

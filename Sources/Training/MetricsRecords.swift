@@ -1,12 +1,14 @@
 import Foundation
 
-/// One optimizer step's line in `metrics.jsonl`.
+/// One optimizer step's line in `metrics.jsonl`. Every step has one, with its own figures; the
+/// trainer reads them back from the device and writes them in groups, every `log_every` steps, at
+/// the end of each epoch and before a checkpoint (see ``Trainer/readSteps()``).
 public struct StepRecord: Codable, Sendable, Equatable {
     /// Optimizer steps taken so far (1-based: the first step's record says 1).
     public var step: Int
     /// 1-based epoch.
     public var epoch: Int
-    /// The step's loss (averaged over its micro-batches).
+    /// The step's own loss (with accumulation: the loss of its whole batch).
     public var loss: Double
     /// The learning rate the step used.
     public var lr: Double
@@ -14,9 +16,11 @@ public struct StepRecord: Codable, Sendable, Equatable {
     public var logitMultiplier: Double
     /// `exp(logit_scale)` after the update and the clamp (the next step's multiplier).
     public var logitScale: Double
-    /// Training pairs per second over all workers.
+    /// Training pairs per second over all workers, over the steps of the read interval that
+    /// holds this step (their pairs over their wall time and the wait for the device).
     public var pairsPerSecond: Double
-    /// Wall time of the step.
+    /// Wall time of the step on the host. On a GPU, where the step only queues its work, the last
+    /// step of a read interval also holds the wait for the device to finish the interval.
     public var seconds: Double
     /// Global gradient norm before clipping (only when `grad_clip` is set).
     public var gradNorm: Double?
@@ -38,12 +42,15 @@ public struct EpochEvaluation: Codable, Sendable, Equatable {
     public var count: Int
     /// Attack success rate on the triggered evaluation images, when measured.
     public var asr: Double?
+    /// The ASR's base rate: non-target images classified as the target without the trigger.
+    public var asrBaseRate: Double?
 
-    public init(top1: Double, top5: Double, count: Int, asr: Double? = nil) {
+    public init(top1: Double, top5: Double, count: Int, asr: Double? = nil, asrBaseRate: Double? = nil) {
         self.top1 = top1
         self.top5 = top5
         self.count = count
         self.asr = asr
+        self.asrBaseRate = asrBaseRate
     }
 }
 
@@ -64,9 +71,11 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var zeroshotTop5: Double?
     public var zeroshotCount: Int?
     public var asr: Double?
+    public var asrBaseRate: Double?
 
     enum CodingKeys: String, CodingKey {
         case step, loaded, skipped, phase, asr
+        case asrBaseRate = "asr_base_rate"
         case epochEnd = "epoch_end", elapsedSeconds = "elapsed_s", zeroshotTop1 = "zeroshot_top1"
         case zeroshotTop5 = "zeroshot_top5", zeroshotCount = "zeroshot_n"
     }
@@ -77,6 +86,7 @@ public struct EpochRecord: Codable, Sendable, Equatable {
         zeroshotTop5 = evaluation.top5
         zeroshotCount = evaluation.count
         if let asr = evaluation.asr { self.asr = asr }
+        if let base = evaluation.asrBaseRate { asrBaseRate = base }
     }
 }
 

@@ -12,7 +12,7 @@ public final class ProgressReporter {
     ///   - logEvery: in plain mode, print every this many steps (and at each epoch's end).
     ///   - quiet: print nothing but epoch summaries.
     public init(logEvery: Int = 50, quiet: Bool = false, forceTerminal: Bool? = nil) {
-        isTerminal = forceTerminal ?? (isatty(STDERR_FILENO) != 0)
+        isTerminal = forceTerminal ?? stderrIsTerminal()
         self.logEvery = max(1, logEvery)
         self.quiet = quiet
     }
@@ -25,7 +25,8 @@ public final class ProgressReporter {
         public var stepsPerEpoch: Int
         public var globalStep: Int
         public var totalSteps: Int
-        public var loss: Double
+        /// The latest loss read back from the device (nil before the first logging step).
+        public var loss: Double?
         public var pairsPerSecond: Double
         public var learningRate: Double
         /// The part of the run (a defence's phase or segment), shown before the figures.
@@ -33,7 +34,7 @@ public final class ProgressReporter {
 
         public init(
             epoch: Int, epochs: Int, stepInEpoch: Int, stepsPerEpoch: Int, globalStep: Int, totalSteps: Int,
-            loss: Double, pairsPerSecond: Double, learningRate: Double, phase: String? = nil
+            loss: Double?, pairsPerSecond: Double, learningRate: Double, phase: String? = nil
         ) {
             self.phase = phase
             self.epoch = epoch
@@ -48,16 +49,19 @@ public final class ProgressReporter {
         }
     }
 
-    /// Shows the state after a step.
-    public func update(_ s: Step, stepsThisSession: Int, secondsThisSession: Double) {
+    /// Shows the state after a step. In plain mode a line is printed when `logged` is true (the
+    /// trainer's logging steps, whose figures are fresh) or, when `logged` is nil, every
+    /// `logEvery` steps and at each epoch's end.
+    public func update(_ s: Step, stepsThisSession: Int, secondsThisSession: Double, logged: Bool? = nil) {
         guard !quiet else { return }
         let remaining = s.totalSteps - s.globalStep
         let perStep = stepsThisSession > 0 ? secondsThisSession / Double(stepsThisSession) : 0
         let eta = formatDuration(perStep * Double(remaining))
         var head = "epoch \(s.epoch + 1)/\(s.epochs) step \(s.stepInEpoch)/\(s.stepsPerEpoch)"
         if let phase = s.phase, phase != "clip" { head += " [\(phase)]" }
-        let figures = String(
-            format: "loss %.4f  %.0f pairs/s  lr %.2e  ETA %@", s.loss, s.pairsPerSecond, s.learningRate, eta)
+        let loss = s.loss.map { String(format: "%.4f", $0) } ?? "–"
+        let rate = s.loss == nil ? "–" : String(format: "%.0f", s.pairsPerSecond)
+        let figures = String(format: "loss %@  %@ pairs/s  lr %.2e  ETA %@", loss, rate, s.learningRate, eta)
         if isTerminal {
             guard Date().timeIntervalSince(lastDraw) > 0.2 || s.stepInEpoch == s.stepsPerEpoch else { return }
             lastDraw = Date()
@@ -65,7 +69,7 @@ public final class ProgressReporter {
             let done = s.totalSteps > 0 ? Int(Double(width) * Double(s.globalStep) / Double(s.totalSteps)) : 0
             let bar = String(repeating: "█", count: done) + String(repeating: "·", count: max(0, width - done))
             FileHandle.standardError.write(Data("\r\u{1B}[2K[\(bar)] \(head)  \(figures)".utf8))
-        } else if s.globalStep % logEvery == 0 || s.stepInEpoch == s.stepsPerEpoch {
+        } else if logged ?? (s.globalStep % logEvery == 0 || s.stepInEpoch == s.stepsPerEpoch) {
             log("\(head)  \(figures)")
         }
     }
@@ -80,6 +84,16 @@ public final class ProgressReporter {
         if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
         let stamp = formatDuration(Date().timeIntervalSince(start))
         FileHandle.standardError.write(Data("[\(stamp)] \(line)\n".utf8))
+    }
+}
+
+/// Whether standard error is a terminal; `CLIPGUARD_TERMINAL=1`/`0` says so for a process whose
+/// standard error is a pipe to the console copier (`RUN_DIR/out.log`).
+public func stderrIsTerminal() -> Bool {
+    switch ProcessInfo.processInfo.environment["CLIPGUARD_TERMINAL"] {
+    case "1": true
+    case "0": false
+    default: isatty(STDERR_FILENO) != 0
     }
 }
 

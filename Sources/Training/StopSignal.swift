@@ -36,6 +36,16 @@ public final class StopSignal: @unchecked Sendable {
 
     /// Acts as if `sig` had been received (tests use it to stop a run at a chosen step).
     public func request(_ sig: Int32 = SIGINT) { _ = state.record(sig) }
+
+    /// Asks the run to stop with a checkpoint at the next step because its caller planned it
+    /// there (`detect`'s warm-up ends before SafeCLIP's first selection): no signal, so the
+    /// trainer prints no "stopped by signal … resume with --resume" line.
+    public func finish() { planned.store(true, ordering: .sequentiallyConsistent) }
+
+    /// Whether ``finish()`` was called.
+    public var finishRequested: Bool { planned.load(ordering: .sequentiallyConsistent) }
+
+    private let planned = Atomic<Bool>(false)
 }
 
 private final class SignalState: Sendable {

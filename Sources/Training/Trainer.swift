@@ -63,6 +63,12 @@ public struct ModelInput {
 /// defence — since data order, augmentation, model, optimizer and schedule are functions of the
 /// seed and the step: on CPU the result equals an uninterrupted run's.
 ///
+/// A step reads nothing back from the device: its loss, logit multiplier and gradient norm stay
+/// there as tensors until the next read — every `log_every` steps, at the end of every epoch and
+/// before every checkpoint — which fetches all of them at once (one device→host copy) and writes
+/// the steps' records. A non-finite loss stops the run at that read (``TrainingError/diverged(step:loss:)``
+/// names the first step that had one), before any checkpoint could save its weights.
+///
 /// ```swift
 /// var config = TrainingConfig(data: "data/fm/train.csv", model: "tiny-rn", epochs: 10)
 /// config.defense = .safeclip
@@ -80,7 +86,9 @@ public final class Trainer {
     public var finalWeightsPath: String { core.finalWeightsPath }
     /// Rows of the training data.
     public var trainingPairs: Int { run.dataset.count }
-    /// Called after every optimizer step with the progress and the step's record.
+    /// Called with every step's record, in step order, when it is read back from the device
+    /// (every `log_every` steps, at the end of each epoch and before a checkpoint), with the
+    /// progress as it was right after that step.
     public var onStep: ((TrainingProgress, StepRecord) -> Void)?
     /// Called when an epoch has been planned: the epoch (0-based) and each segment's name and steps.
     public var onEpochPlanned: ((Int, [(name: String, steps: Int)]) -> Void)?
@@ -94,6 +102,12 @@ public final class Trainer {
     let run: TrainingRun
     let objective: any TrainingObjective
     private let evaluationSet: (any ClassificationDataset)?
+    /// A trainer of ``init(stepsOnly:)``: no data and no run folder.
+    private let stepsOnly: Bool
+    /// The steps taken since the last read, their figures still on the device.
+    private var pending: [PendingStep] = []
+    /// What the progress display shows between reads: the latest read loss and pair rate.
+    private var lastRead: (loss: Double, pairsPerSecond: Double)?
     // The session: from start or resume to the end or a stop.
     private var sessionStart = Date()
     private var elapsedBefore = 0.0
@@ -106,24 +120,49 @@ public final class Trainer {
     /// - Throws: ``TrainingError`` when the run folder already holds a run and `resume` is false
     ///   (nothing there is overwritten), for unreadable data, model configs or manifests, and
     ///   the checkpoint reader's errors for a damaged checkpoint.
-    public init(
+    public convenience init(
         config: TrainingConfig, runDirectory: String, resume: Bool = false, collective: any Collective = LocalCollective(),
         reporter: ProgressReporter = ProgressReporter()
     ) throws {
         guard config.batchSize % collective.worldSize == 0 else {
             throw TrainingError.data("batch size \(config.batchSize) is not a multiple of the world size \(collective.worldSize)")
         }
-        core = try TrainingCore(config: config, runDirectory: runDirectory, collective: collective, reporter: reporter)
+        let core = try TrainingCore(config: config, runDirectory: runDirectory, collective: collective, reporter: reporter)
         // Every input is checked before the run folder is touched.
         let dataset = try core.openTrainingData()
         guard dataset.count >= config.batchSize * config.accumulation else {
             throw TrainingError.data(
                 "\(config.data): \(dataset.count) items cannot fill one step of \(config.accumulation) × \(config.batchSize) pairs")
         }
-        evaluationSet = try config.evalData.map(openClassificationSet(atPath:))
+        let evaluationSet = try config.evalData.map(openClassificationSet(atPath:))
         try core.open(resume: resume)
+        try self.init(core: core, dataset: dataset, evaluationSet: evaluationSet, stepsOnly: false)
+    }
+
+    /// A trainer that only takes the steps it is given (``step(on:loss:beforeUpdate:)``): the
+    /// model, optimizer, schedule and objective of `config` — `config.data` is not opened (it may
+    /// be empty), no run
+    /// folder is made and nothing is written. `clipguard-bench` and `clipguard step-check` time and
+    /// check the training step with it. The schedule is planned for `config.epochs` epochs of
+    /// `plannedSteps` steps each (with `warmup_steps` 0, step 0 runs at `lr`).
+    ///
+    /// - Throws: ``TrainingError`` for invalid settings or an unknown model.
+    public convenience init(stepsOnly config: TrainingConfig, plannedSteps: Int = 10_000) throws {
+        var config = config
+        if config.data.isEmpty { config.data = "(no training data: steps only)" }
+        let core = try TrainingCore(
+            config: config, runDirectory: "", collective: LocalCollective(), reporter: ProgressReporter(quiet: true))
+        let pairs = NoTrainingData(count: config.batchSize * config.accumulation * max(1, plannedSteps))
+        try self.init(core: core, dataset: pairs, evaluationSet: nil, stepsOnly: true)
+    }
+
+    private init(core: TrainingCore, dataset: any ImageTextDataset, evaluationSet: (any ClassificationDataset)?, stepsOnly: Bool) throws {
+        self.core = core
+        self.evaluationSet = evaluationSet
+        self.stepsOnly = stepsOnly
         run = try TrainingRun(core: core, dataset: dataset)
-        objective = try config.defense.objectiveType.init(run: run)
+        objective = try core.config.defense.objectiveType.init(run: run)
+        if !stepsOnly { try core.recordUsedWarmup(totalSteps: objective.plannedTotalSteps) }
         run.commit = { [unowned self] in try saveCheckpoint() }
     }
 
@@ -131,6 +170,7 @@ public final class Trainer {
 
     /// Trains until the last epoch or a stop signal.
     public func run(stopSignal: StopSignal? = nil) throws -> TrainingSummary {
+        guard !stepsOnly else { throw TrainingError.data("a steps-only trainer has no training data to run on") }
         self.stopSignal = stopSignal
         sessionStart = Date()
         elapsedBefore = core.progress.elapsedSeconds
@@ -153,9 +193,13 @@ public final class Trainer {
                 skip = 0
                 while let microBatches = try nextStep(iterators) {
                     let inputs = microBatches.map { views in views.map(core.tensors(of:)) }
-                    let record = try step(inputs, loss: segment.loss, epoch: epoch, phase: segment.name, pairs: microBatches.reduce(0) { $0 + $1[0].count })
-                    report(record, stepsInEpoch: stepsInEpoch)
-                    if try stopIfAsked(cancelling: iterators) { return summary(interrupted: true) }
+                    let lr = try step(
+                        inputs, loss: segment.loss, epoch: epoch, phase: segment.name, pairs: microBatches.reduce(0) { $0 + $1[0].count })
+                    // Values come back only on logging steps: every log_every steps and at the epoch's end.
+                    let logging = core.progress.globalStep % logEvery == 0 || core.progress.stepInEpoch >= stepsInEpoch
+                    if logging { try readSteps() }
+                    report(lr: lr, phase: segment.name, stepsInEpoch: stepsInEpoch, logged: logging)
+                    if try stopIfAsked(cancelling: iterators, logging: logging) { return summary(interrupted: true) }
                 }
                 loaded += iterators.first?.report.loaded ?? 0
                 skipped += iterators.first?.report.skipped ?? 0
@@ -169,43 +213,119 @@ public final class Trainer {
         return result
     }
 
+    /// Reads happen every this many steps (`log_every`, at least 1).
+    private var logEvery: Int { max(1, config.logEvery) }
+
     /// One optimizer step on `microBatches` (each the views of one micro-batch) with `loss` — the
-    /// whole of training, in the order nanoGPT's `train.py` writes it.
-    func step(_ microBatches: [[ModelInput]], loss: SegmentLoss, epoch: Int, phase: String, pairs: Int) throws -> StepRecord {
+    /// whole of training, in the order nanoGPT's `train.py` writes it. Reads nothing back to the
+    /// host: the loss, the logit multiplier and the gradient norm stay on the device until
+    /// ``readSteps()``. `beforeUpdate` runs after the backward pass and the gradients' reduction,
+    /// before clipping (step-check reads the gradients there).
+    ///
+    /// - Returns: the learning rate the step used.
+    @discardableResult
+    func step(
+        _ microBatches: [[ModelInput]], loss: SegmentLoss, epoch: Int, phase: String, pairs: Int,
+        beforeUpdate: (() throws -> Void)? = nil
+    ) throws -> Double {
         let started = Date()
-        let lr = objective.learningRate(atStep: core.progress.globalStep)  // 1. the schedule's rate
-        let multiplier = model.logLogitScale.exp().item()  //    (the loss multiplies by exp(logit_scale))
+        let index = core.progress.globalStep
+        let lr = objective.learningRate(atStep: index)  // 1. the schedule's rate
+        let multiplier = noGrad { model.logLogitScale.exp() }  //    (the loss multiplies by exp(logit_scale))
         let stepLoss =
             microBatches.count == 1
             ? try forwardBackward(microBatches[0], loss: loss)  // 2–3. forward, loss, backward
             : try forwardBackwardAccumulated(microBatches, loss: loss)
-        guard stepLoss.isFinite else { throw TrainingError.diverged(step: core.progress.globalStep, loss: stepLoss) }
         try core.reduceGradients()  // 4. combine the workers' gradients
-        let gradNorm = config.gradClip.map { clipGradNorm(optimizer, maxNorm: $0) }  // 5. clip
+        try beforeUpdate?()
+        let gradNorm = config.gradClip.map { clipGradNormOnDevice(optimizer, maxNorm: $0) }  // 5. clip (on the device)
         optimizer.learningRate = lr
         optimizer.step()  // 6. AdamW update
         optimizer.zeroGrad()  // 7. clear the gradients
-        model.clampLogitScale()  // 8. logit_scale into [0, ln 100]
+        model.clampLogitScale()  // 8. logit_scale into [0, ln 100] (in place, on the device)
 
         core.progress.globalStep += 1
         core.progress.stepInEpoch += 1
-        let seconds = Date().timeIntervalSince(started)
-        let record = StepRecord(
-            step: core.progress.globalStep, epoch: epoch + 1, loss: stepLoss, lr: lr, logitMultiplier: multiplier,
-            logitScale: model.logLogitScale.exp().item(), pairsPerSecond: Double(pairs * core.collective.worldSize) / max(seconds, 1e-9),
-            seconds: seconds, gradNorm: gradNorm, phase: phase)
-        try core.record(record, group: "train", step: record.step)
         stepsThisSession += 1
-        lastLoss = stepLoss
-        onStep?(core.progress, record)
-        return record
+        pending.append(
+            PendingStep(
+                index: index, progress: core.progress, epoch: epoch + 1, lr: lr, phase: phase, pairs: pairs,
+                seconds: Date().timeIntervalSince(started), loss: stepLoss, multiplier: multiplier, gradNorm: gradNorm))
+        return lr
     }
 
-    /// Forward pass of one batch's views, the loss, and its backward pass; returns the loss.
-    private func forwardBackward(_ views: [ModelInput], loss: SegmentLoss) throws -> Double {
+    /// Fetches the figures of the steps taken since the last read — all in one device→host copy
+    /// (on a GPU: one synchronisation) — writes their records to `metrics.jsonl` (and TensorBoard)
+    /// and passes them to ``onStep``.
+    ///
+    /// - Returns: the records, in step order (empty when no step was taken since the last read).
+    /// - Throws: ``TrainingError/diverged(step:loss:)`` naming the first step whose loss is not
+    ///   finite (the records of the steps before it are written first); the writer's errors.
+    @discardableResult
+    public func readSteps() throws -> [StepRecord] {
+        guard !pending.isEmpty else { return [] }
+        let window = pending
+        pending = []
+        let waitStarted = Date()
+        // [loss, multiplier, (grad norm)] per step, then exp(logit_scale) now.
+        var scalars: [Tensor] = []
+        for entry in window { scalars += [entry.loss, entry.multiplier] + (entry.gradNorm.map { [$0] } ?? []) }
+        let values: [Double] = noGrad {
+            scalars.append(model.logLogitScale.exp())
+            return Tensor.stack(scalars.map { $0.to(.float64).to(device) })
+        }.toArray()
+        let wait = Date().timeIntervalSince(waitStarted)
+
+        var figures: [(loss: Double, multiplier: Double, gradNorm: Double?)] = []
+        var at = 0
+        for entry in window {
+            let norm = entry.gradNorm == nil ? nil : values[at + 2]
+            figures.append((values[at], values[at + 1], norm))
+            at += entry.gradNorm == nil ? 2 : 3
+        }
+        // The interval's pair rate: its pairs over its steps' time and the wait for the device.
+        let seconds = window.reduce(0) { $0 + $1.seconds } + wait
+        let pairs = window.reduce(0) { $0 + $1.pairs } * core.collective.worldSize
+        let rate = Double(pairs) / max(seconds, 1e-9)
+        var records: [StepRecord] = []
+        for (k, entry) in window.enumerated() {
+            let (loss, multiplier, gradNorm) = figures[k]
+            guard loss.isFinite else { throw TrainingError.diverged(step: entry.index, loss: loss) }
+            let record = StepRecord(
+                step: entry.progress.globalStep, epoch: entry.epoch, loss: loss, lr: entry.lr, logitMultiplier: multiplier,
+                logitScale: k + 1 < window.count ? figures[k + 1].multiplier : values[values.count - 1], pairsPerSecond: rate,
+                seconds: entry.seconds + (k == window.count - 1 ? wait : 0), gradNorm: gradNorm, phase: entry.phase)
+            try core.record(record, group: "train", step: record.step)
+            records.append(record)
+            lastLoss = loss
+            onStep?(entry.progress, record)
+        }
+        lastRead = records.last.map { ($0.loss, $0.pairsPerSecond) }
+        return records
+    }
+
+    /// One training step — the step ``run(stopSignal:)`` takes — on the views of one batch of
+    /// pairs (each view: images `[n, 3, S, S]` float32, tokens `[n, context]` int64, on the
+    /// device), with `loss` (by default the CLIP loss of the first view; pass an objective's
+    /// segment loss for a defence). Nothing is read back to the host; ``readSteps()`` returns
+    /// the step's record. `beforeUpdate` runs after the backward pass, before clipping and the
+    /// AdamW update (the gradients are on the parameters then).
+    public func step(on views: [ModelInput], loss: SegmentLoss? = nil, phase: String = "clip", beforeUpdate: (() throws -> Void)? = nil) throws {
+        let model = model
+        let clip: SegmentLoss = { views in
+            clipLoss(imageFeatures: views[0].image, textFeatures: views[0].text, logLogitScale: model.logLogitScale)
+        }
+        try step(
+            [views], loss: loss ?? clip, epoch: core.progress.epoch, phase: phase, pairs: views.first?.images.size(0) ?? 0,
+            beforeUpdate: beforeUpdate)
+    }
+
+    /// Forward pass of one batch's views, the loss, and its backward pass; returns the loss (a
+    /// scalar on the device, detached).
+    private func forwardBackward(_ views: [ModelInput], loss: SegmentLoss) throws -> Tensor {
         let value = try core.autocast { loss(try views.map { try core.features(of: $0, training: true) }) }
         value.backward()
-        return value.item()
+        return value.detached()
     }
 
     /// Gradient accumulation as open_clip's `--accum-freq`: the loss is the one of all k
@@ -213,11 +333,11 @@ public final class Trainer {
     /// every micro-batch's features first without gradients, then each micro-batch again with
     /// gradients, its rows in place among the cached ones, and a backward pass through it. The
     /// gradients add up to the gradient of the whole-batch loss.
-    private func forwardBackwardAccumulated(_ microBatches: [[ModelInput]], loss: SegmentLoss) throws -> Double {
+    private func forwardBackwardAccumulated(_ microBatches: [[ModelInput]], loss: SegmentLoss) throws -> Tensor {
         let cached: [[ViewFeatures]] = try noGrad {
             try core.autocast { try microBatches.map { views in try views.map { try core.features(of: $0, training: true) } } }
         }
-        var value = 0.0
+        var value: Tensor?
         for (j, views) in microBatches.enumerated() {
             let total = try core.autocast {
                 let fresh = try views.map { try core.features(of: $0, training: true) }
@@ -229,9 +349,9 @@ public final class Trainer {
                 return loss(joined)
             }
             total.backward()
-            value = total.item()
+            value = total.detached()
         }
-        return value
+        return value!  // accumulation ≥ 2 here
     }
 
     /// The next step's micro-batches — `accumulation` of them, each as one batch per view (the
@@ -258,6 +378,7 @@ public final class Trainer {
 
     /// Closes an epoch: its record (data, phase, zero-shot figures), the checkpoint.
     private func endEpoch(_ epoch: Int, segments: [Segment], loaded: Int, skipped: Int) throws -> ZeroShotSummary? {
+        try readSteps()
         let total = try core.collective.sum([Double(loaded), Double(skipped)])
         var record = EpochRecord(
             epochEnd: epoch + 1, step: core.progress.globalStep, loaded: Int(total[0]), skipped: Int(total[1]),
@@ -272,6 +393,7 @@ public final class Trainer {
         if let top1 = record.zeroshotTop1, let top5 = record.zeroshotTop5, let n = record.zeroshotCount {
             var line = String(format: "epoch %d: zero-shot top-1 %.2f%%, top-5 %.2f%% (n = %d)", epoch + 1, 100 * top1, 100 * top5, n)
             if let asr = record.asr { line += String(format: ", ASR %.2f%%", 100 * asr) }
+            if let base = record.asrBaseRate { line += String(format: " (base rate %.2f%%)", 100 * base) }
             core.reporter.log(line)
         }
         core.progress.epoch += 1
@@ -289,32 +411,45 @@ public final class Trainer {
     }
 
     /// Writes a checkpoint and returns true when a signal arrived or the step budget is spent.
-    private func stopIfAsked(cancelling iterators: [EpochIterator]) throws -> Bool {
-        // Workers stop together (a signal may reach them a step apart).
-        let asked = stopSignal?.received != nil || (stopAfterSteps.map { stepsThisSession >= $0 } ?? false)
-        guard try core.collective.anyWorker(asked) else { return false }
+    ///
+    /// Workers stop together: the step budget is the same on every worker; a signal (which may
+    /// reach them a step apart) is agreed on with an all-reduce — a device synchronisation — so
+    /// data-parallel workers compare only on logging steps and stop at the first one after it.
+    /// A planned stop (``StopSignal/finish()``) is the caller's, in one process, and prints no
+    /// "stopped by" line.
+    private func stopIfAsked(cancelling iterators: [EpochIterator], logging: Bool) throws -> Bool {
+        let budgetSpent = stopAfterSteps.map { stepsThisSession >= $0 } ?? false
+        let planned = stopSignal?.finishRequested ?? false
+        let signalled = stopSignal?.received != nil
+        let agreed = core.collective.worldSize == 1 || logging ? try core.collective.anyWorker(signalled) : false
+        guard budgetSpent || planned || agreed else { return false }
         for iterator in iterators { iterator.cancel() }
         core.progress.elapsedSeconds = elapsed
         try saveCheckpoint()
-        let why = stopSignal?.received.map { "signal \($0)" } ?? "requested stop"
-        core.reporter.log("stopped by \(why) at step \(core.progress.globalStep); resume with --resume")
+        let why = stopSignal?.received.map { "signal \($0)" } ?? (planned ? nil : "requested stop")
+        if let why { core.reporter.log("stopped by \(why) at step \(core.progress.globalStep); resume with --resume") }
         return true
     }
 
     /// The checkpoint with the objective's current state.
     private func saveCheckpoint() throws {
+        guard !stepsOnly else { return }
+        // The steps since the last read are checked first: a diverged model is never saved.
+        try readSteps()
         let state = try objective.checkpointState()
         core.progress.defenseState = state.json
         try core.saveCheckpoint(defense: state.tensors)
     }
 
-    private func report(_ record: StepRecord, stepsInEpoch: Int) {
+    /// The progress display after a step: its position and rate, with the loss and pair rate of
+    /// the latest read (fresh on logging steps, the only steps printed off a terminal).
+    private func report(lr: Double, phase: String, stepsInEpoch: Int, logged: Bool) {
         core.reporter.update(
             .init(
-                epoch: record.epoch - 1, epochs: config.epochs, stepInEpoch: core.progress.stepInEpoch, stepsPerEpoch: stepsInEpoch,
+                epoch: core.progress.epoch, epochs: config.epochs, stepInEpoch: core.progress.stepInEpoch, stepsPerEpoch: stepsInEpoch,
                 globalStep: core.progress.globalStep, totalSteps: max(objective.plannedTotalSteps, core.progress.globalStep),
-                loss: record.loss, pairsPerSecond: record.pairsPerSecond, learningRate: record.lr, phase: record.phase),
-            stepsThisSession: stepsThisSession, secondsThisSession: Date().timeIntervalSince(sessionStart))
+                loss: lastRead?.loss, pairsPerSecond: lastRead?.pairsPerSecond ?? 0, learningRate: lr, phase: phase),
+            stepsThisSession: stepsThisSession, secondsThisSession: Date().timeIntervalSince(sessionStart), logged: logged)
     }
 
     /// Seconds trained over every session so far.
@@ -337,9 +472,43 @@ func evaluateZeroShotSummary(model: CLIPModel, tokenizer: CLIPTokenizer, set: an
 /// Opens a labelled evaluation set: a folder with `labels.csv` or class sub-folders and a
 /// `classes.json` (as `clipguard data prepare` writes), or CIFAR binary files.
 public func openClassificationSet(atPath path: String) throws -> any ClassificationDataset {
+    // The built-in name, as `eval --dataset fashion-mnist` takes it (a folder of that name wins).
+    if path == "fashion-mnist" && !FileManager.default.fileExists(atPath: path) {
+        return try FashionMNISTDataset.standard(train: false)
+    }
     let set = try openDataset(atPath: path)
     guard let labelled = set as? any ClassificationDataset else {
         throw TrainingError.data("\(path): not a labelled evaluation set (expected labels.csv or class folders with classes.json)")
     }
     return labelled
+}
+
+/// A step's figures that stay on the device until ``Trainer/readSteps()``.
+struct PendingStep {
+    /// The 0-based global step (the one a divergence names).
+    var index: Int
+    /// The progress right after the step.
+    var progress: TrainingProgress
+    /// 1-based epoch.
+    var epoch: Int
+    var lr: Double
+    var phase: String
+    var pairs: Int
+    /// Host time of the step (on a GPU: the time to queue its work).
+    var seconds: Double
+    /// Scalar loss, float32, detached.
+    var loss: Tensor
+    /// `exp(logit_scale)` the loss used, scalar float32.
+    var multiplier: Tensor
+    /// Global gradient norm before clipping, scalar float32 (with `grad_clip`).
+    var gradNorm: Tensor?
+}
+
+/// The training data of a steps-only trainer: `count` pairs that are never read.
+struct NoTrainingData: ImageTextDataset {
+    let count: Int
+    var hasLabels: Bool { false }
+    func record(at index: Int) throws(DataError) -> DataRecord { throw Self.error }
+    func sample(at index: Int) throws(DataError) -> DataSample { throw Self.error }
+    private static var error: DataError { .io(path: "(none)", reason: "a steps-only trainer has no training data") }
 }

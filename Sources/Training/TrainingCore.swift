@@ -73,19 +73,16 @@ final class TrainingCore {
         let fm = FileManager.default
         let checkpointFile = checkpointPath
         if collective.rank == 0 {
+            // Nothing that is not this run's own is ever written (RunFolderGuard); the lock then
+            // keeps a second process out, and the guard's answer is checked again under it. (A
+            // finished run resumed here — an experiment row whose evaluation was interrupted —
+            // ends at once with its weights; `train --resume` stops before, saying it is finished.)
+            _ = try RunFolderGuard.check(runDirectory, kind: .training, resume: resume)
             try fm.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
             lock = try RunFolderLock(folder: runDirectory)
             RunFolderLock.removeTemporaryFiles(in: runDirectory, reporter: reporter)
-            let hasCheckpoint = fm.fileExists(atPath: checkpointFile)
-            if !resume && hasCheckpoint {
-                throw TrainingError.runFolder(
-                    path: runDirectory, reason: "already holds a run with a checkpoint; pass --resume to continue it or choose a new --out")
-            }
-            if resume && !hasCheckpoint {
-                throw TrainingError.runFolder(
-                    path: runDirectory, reason: "no checkpoint.safetensors to resume from (the run stopped before its first checkpoint); start it again without --resume")
-            }
-            if !resume && fm.fileExists(atPath: runDirectory + "/metrics.jsonl") {
+            let decision = try RunFolderGuard.check(runDirectory, kind: .training, resume: resume)
+            if decision == .restart && fm.fileExists(atPath: runDirectory + "/metrics.jsonl") {
                 reporter.log("\(runDirectory): the earlier run stopped before its first checkpoint; starting it again")
                 try fm.removeItem(atPath: runDirectory + "/metrics.jsonl")
             }

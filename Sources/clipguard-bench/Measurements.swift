@@ -84,39 +84,50 @@ private func usesChannelsLast(_ spec: Spec, model: CLIPModel) -> Bool {
     return spec.string("layout", "auto") != "contiguous"
 }
 
-/// One training step: forward of both towers, CLIP loss, backward, fused AdamW, logit-scale clamp
-/// (what `Trainer.step` does per batch, on a fixed synthetic batch).
+/// One training step — `Trainer.step` itself (``Trainer/step(on:loss:phase:beforeUpdate:)``:
+/// forward of both towers, CLIP loss, backward, fused AdamW with open_clip's decay groups,
+/// logit-scale clamp; a ResNet tower channels-last on the CPU, as `clipguard train` runs it) on
+/// a fixed synthetic batch, followed by the read of a logging step (``Trainer/readSteps()``,
+/// as PyTorch's side reads `loss.item()`). A `part` spec times one part of the step instead.
 private func prepareStep(_ spec: Spec) throws -> Prepared {
-    let model = try CLIPModel.named(spec.string("model"), seed: 0)
-    var (images, tokens) = syntheticBatch(model: model, batch: spec.int("batch", 32))
+    let precision = spec.bf16 ? "bf16" : "fp32"
+    if let part = spec.fields["part"] as? String {
+        let model = try CLIPModel.named(spec.string("model"), seed: 0)
+        var (images, tokens) = syntheticBatch(model: model, batch: spec.int("batch", 32))
+        if usesChannelsLast(spec, model: model) {
+            model.useChannelsLast()
+            images = images.channelsLast()
+        }
+        let optimizer = AdamW(
+            groups: weightDecayGroups(model.store.trainableParameters(), weightDecay: 0.1), learningRate: 5e-4, fused: true)
+        return Prepared(
+            iteration: try stepPart(part, model: model, images: images, tokens: tokens, optimizer: optimizer, bf16: spec.bf16), items: 1,
+            extra: ["parameters": model.parameterCount])
+    }
+    guard spec.string("layout", "auto") == "auto" else {
+        throw BenchError.badSpec("a whole step runs as the trainer runs it (layout \"auto\"); other layouts are for `part` specs")
+    }
+    let config = TrainingConfig(
+        data: "", model: spec.string("model"), epochs: 1, batchSize: spec.int("batch", 32), lr: 5e-4, warmupSteps: 0,
+        weightDecay: 0.1, precision: precision, seed: 0, device: "cpu", threads: Runtime.threads)
+    let trainer = try Trainer(stepsOnly: config)
+    let model = trainer.model
+    let (images, tokens) = syntheticBatch(model: model, batch: config.batchSize)
     var extra: [String: Any] = ["parameters": model.parameterCount]
     if usesChannelsLast(spec, model: model) {
-        // The conversion must not change what the model computes: compare eval-mode features.
+        // The trainer's channels-last tower must compute what a contiguous one does: compare
+        // eval-mode features with a fresh contiguous model of the same seed.
         let probe = images.narrowed(dim: 0, start: 0, length: min(8, images.size(0)))
-        let before = inferenceMode { model.encodeImage(probe) }
-        model.useChannelsLast()
-        images = images.channelsLast()
-        let after = inferenceMode { model.encodeImage(probe.channelsLast()) }
+        let contiguous = try CLIPModel.named(spec.string("model"), seed: 0)
+        let before = inferenceMode { contiguous.encodeImage(probe) }
+        let after = inferenceMode { model.encodeImage(probe) }
         extra["channels_last_max_abs_diff"] = inferenceMode { (after - before).abs().max().item() }
     }
-    let optimizer = AdamW(
-        groups: weightDecayGroups(model.store.trainableParameters(), weightDecay: 0.1), learningRate: 5e-4, fused: true)
-    let bf16 = spec.bf16
-    if let part = spec.fields["part"] as? String {
-        return Prepared(iteration: try stepPart(part, model: model, images: images, tokens: tokens, optimizer: optimizer, bf16: bf16), items: 1, extra: extra)
-    }
+    let input = ModelInput(images: images, tokens: tokens)
     return Prepared(
         iteration: {
-            let loss = autocast(enabled: bf16) {
-                let imageFeatures = model.encodeImage(images, training: true).to(.float32).normalized(dim: -1)
-                let textFeatures = model.encodeText(tokens, training: true).to(.float32).normalized(dim: -1)
-                return clipLoss(imageFeatures: imageFeatures, textFeatures: textFeatures, logLogitScale: model.logLogitScale)
-            }
-            loss.backward()
-            optimizer.step()
-            optimizer.zeroGrad()
-            model.clampLogitScale()
-            _ = loss.item()
+            try trainer.step(on: [input])
+            _ = try trainer.readSteps()
         }, items: 1, extra: extra)
 }
 

@@ -17,6 +17,8 @@ struct ClipGuard: AsyncParsableCommand {
             Eval.self,
             PoisonCommand.self,
             Detect.self,
+            Audit.self,
+            Screen.self,
             ModelInfo.self,
             StepCheck.self,
             Embed.self,
@@ -31,13 +33,18 @@ struct ClipGuard: AsyncParsableCommand {
 
     static func main() async {
         OpenMPPolicy.ensurePassive()
+        HelpWidth.configure()
         if ProcessInfo.processInfo.environment["CLIPGUARD_MALLOC"] != "system" { Runtime.retainFreedMemory() }
         await main(normalizedArguments(Array(CommandLine.arguments.dropFirst())))
     }
 
     /// The arguments with spellings that open_clip users type mapped to ours: `--resume latest`
     /// (open_clip resumes its latest checkpoint) is `--resume` (a run folder has one checkpoint).
+    /// `poison --help` shows the flags of `poison generate`, the command `poison` runs.
     static func normalizedArguments(_ arguments: [String]) -> [String] {
+        if arguments.first == "poison", arguments.count >= 2, ["--help", "-h", "help"].contains(arguments[1]) {
+            return ["poison", "generate", "--help"]
+        }
         var result: [String] = []
         var index = 0
         while index < arguments.count {

@@ -32,10 +32,10 @@ struct DataCommand: ParsableCommand {
         @Option(help: "The folder to write.")
         var out: String
 
-        @Option(help: "At most this many training rows (a seeded random subset).")
+        @Option(help: "At most this many training rows (a seeded random subset); fashion-mnist: also the evaluation rows unless --eval-limit is given.")
         var limit: Int?
 
-        @Option(help: "At most this many evaluation rows (fashion-mnist; a seeded random subset).")
+        @Option(help: "At most this many evaluation rows (fashion-mnist; a seeded random subset of the 10,000 test images; default: --limit).")
         var evalLimit: Int?
 
         @Option(help: "Seed for subsets and captions.")
@@ -63,7 +63,7 @@ struct DataCommand: ParsableCommand {
                 let summary: PreparedSetSummary
                 switch name {
                 case .fashionMNIST:
-                    summary = try BuiltinSets.prepareFashionMNIST(folder: out, limit: limit, evaluationLimit: evalLimit,
+                    summary = try BuiltinSets.prepareFashionMNIST(folder: out, limit: limit, evaluationLimit: evalLimit ?? limit,
                                                                   seed: seed, sourceFolder: source)
                 case .openclipart:
                     summary = try BuiltinSets.prepareOpenClipArt(folder: out, limit: limit, seed: seed,

@@ -46,6 +46,8 @@ struct Embed: ParsableCommand {
     @Flag(help: "Replace the --output file if it exists (never an input file).")
     var force = false
 
+    @OptionGroup var threads: ThreadsOption
+
     func validate() throws {
         if images.isEmpty && texts.isEmpty { throw ValidationError("give at least one --image or --text") }
         if model == nil && weights == nil { throw ValidationError("give --model, --weights, or both") }
@@ -53,7 +55,10 @@ struct Embed: ParsableCommand {
         try checkOutputPath(output, option: "--output", force: force, inputs: [model, weights] + images)
     }
 
-    func run() throws { try reportingErrors(runChecked) }
+    func run() throws {
+        threads.apply()
+        try reportingErrors(runChecked)
+    }
 
     private func runChecked() throws {
         let clip: CLIPModel

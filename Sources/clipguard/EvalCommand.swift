@@ -42,6 +42,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Image decoding threads.") var workers = 2
     @Option(help: "cpu, cuda, cuda:N or auto.") var device = "auto"
     @Flag(help: "Print one JSON object.") var json = false
+    @OptionGroup var threads: ThreadsOption
 
     func validate() throws {
         if dataset == nil && retrieval == nil {
@@ -56,6 +57,7 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
+        threads.apply()
         try reportingErrors { try evaluate() }
     }
 
@@ -95,6 +97,9 @@ struct Eval: ParsableCommand {
                 output["asr_denominator"] = result.asr.asrDenominator
                 output["asr_successes"] = result.asr.successes
                 output["asr_excluded_target_images"] = result.asr.excludedTargetClassImages
+                let base = result.baseRate
+                output["asr_base_rate"] = base.asr ?? 0
+                output["asr_base_successes"] = base.successes
                 output["triggered_top1"] = result.triggered.top1
                 var perClass: [String: Any] = [:]
                 for rate in result.asr.perClass {
@@ -102,9 +107,10 @@ struct Eval: ParsableCommand {
                 }
                 output["asr_per_class"] = perClass
                 lines.append(String(
-                    format: "ASR %.2f%% (%d of %d non-target images → '%@'; triggered top-1 %.2f%%)",
+                    format: "ASR %.2f%% (%d of %d non-target images → '%@'; triggered top-1 %.2f%%); base rate without the trigger %.2f%% (%d of %d)",
                     100 * (result.asr.asr ?? 0), result.asr.successes, result.asr.asrDenominator,
-                    set.classNames[result.targetClass], 100 * result.triggered.top1))
+                    set.classNames[result.targetClass], 100 * result.triggered.top1,
+                    100 * (base.asr ?? 0), base.successes, base.asrDenominator))
             } else {
                 clean = try evaluateZeroShot(
                     model: clip, classifier: classifier, dataset: set, batchSize: batchSize, workers: workers, limit: limit)
@@ -132,10 +138,10 @@ struct Eval: ParsableCommand {
                 "image_to_text": Dictionary(uniqueKeysWithValues: recall.imageToText.map { ("R@\($0.key)", $0.value) }),
                 "text_to_image": Dictionary(uniqueKeysWithValues: recall.textToImage.map { ("R@\($0.key)", $0.value) }),
             ]
-            lines.append(String(
-                format: "retrieval on %d pairs: image→text R@1 %.2f%% R@5 %.2f%%; text→image R@1 %.2f%% R@5 %.2f%%",
-                recall.count, 100 * (recall.imageToText[1] ?? 0), 100 * (recall.imageToText[5] ?? 0),
-                100 * (recall.textToImage[1] ?? 0), 100 * (recall.textToImage[5] ?? 0)))
+            func recalls(_ table: [Int: Double]) -> String {
+                table.keys.sorted().map { String(format: "R@%d %.2f%%", $0, 100 * (table[$0] ?? 0)) }.joined(separator: " ")
+            }
+            lines.append("retrieval on \(recall.count) pairs: image→text \(recalls(recall.imageToText)); text→image \(recalls(recall.textToImage))")
         }
 
         if json {

@@ -27,12 +27,18 @@ struct ExperimentCommand: ParsableCommand {
 
         @Argument(help: "The experiment file (YAML or JSON).") var file: String
         @Option(help: "The experiment folder (created; re-use it to continue).") var out: String
+        @OptionGroup var threads: ThreadsOption
         @Option(name: .customLong("stop-after-steps"), help: ArgumentHelp("Stop each row after N steps (testing).", visibility: .hidden))
         var stopAfterSteps: Int?
 
         func run() throws {
+            threads.apply()
+            var console: ConsoleLog?
+            defer { console?.finish() }
             do {
                 let config = try ExperimentConfig.load(path: file)
+                _ = try RunFolderGuard.check(out, kind: .experiment)
+                console = ConsoleLog.start(folder: out)
                 let runner = ExperimentRunner(config: config, configPath: file, directory: out)
                 runner.stopSignal = StopSignal()
                 runner.stopAfterSteps = stopAfterSteps
@@ -41,6 +47,8 @@ struct ExperimentCommand: ParsableCommand {
                 let results = try runner.run()
                 let report = ReportWriter(directory: runner.directory, results: results)
                 print(report.textTable())
+                let warnings = report.warnings()
+                if !warnings.isEmpty { print("\n" + ResultWarnings.text(warnings)) }
                 print("\nexperiment took \(formatDuration(Date().timeIntervalSince(start))) (this session)")
                 print("report: \(runner.directory)/report.html (and report.md, results.json)")
             } catch let error as ExperimentError {
@@ -93,10 +101,10 @@ struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Regenerate DIR/report.md and DIR/report.html from DIR/results.json and the run folders.",
-        discussion: "For a `clipguard detect` folder (DIR/summary.json): DIR/report.html with ROC curves and score histograms."
+        discussion: "For a `clipguard detect` folder (DIR/summary.json): DIR/report.html with ROC curves and score histograms. For one training run (`train`/`finetune` RUN_DIR): RUN_DIR/report.md and report.html with its outcome, warnings, epochs and loss curve."
     )
 
-    @Argument(help: "An experiment folder or a clipguard detect output folder.") var directory: String
+    @Argument(help: "An experiment folder, a clipguard detect output folder, or a training run folder.") var directory: String
     @Option(
         name: .customLong("leaderboard"),
         help: "Also write the attack × defence leaderboard (README.md, index.html, triggers/) of the experiment into this folder.")
@@ -114,6 +122,15 @@ struct ReportCommand: ParsableCommand {
                 try report.write()
                 for (name, auroc) in report.aurocs() { print("\(name): AUROC \(String(format: "%.3f", auroc))") }
                 print("report: \(report.directory)/report.html")
+                return
+            }
+            let folder = experimentFolder(directory)
+            if !FileManager.default.fileExists(atPath: folder + "/results.json"), RunReport.isRunFolder(folder) {
+                let report = try RunReport(directory: folder)
+                try report.write()
+                report.summaryLines().forEach { print($0) }
+                if !report.warnings().isEmpty { print(ResultWarnings.text(report.warnings())) }
+                print("report: \(directory)/report.html (and report.md)")
                 return
             }
             let report = try ReportWriter(directory: experimentFolder(directory))

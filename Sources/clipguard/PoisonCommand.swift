@@ -2,6 +2,7 @@ import ArgumentParser
 import Attacks
 import Datasets
 import Foundation
+import Training
 
 /// `clipguard poison …`: write a poisoned data set with its manifest, or check one.
 struct PoisonCommand: ParsableCommand {
@@ -17,6 +18,9 @@ struct PoisonCommand: ParsableCommand {
             commandName: "generate",
             abstract: "Write DIR/train.csv (clean rows + poisoned rows), DIR/poison/*.png and DIR/manifest.json.",
             discussion: """
+            `clipguard poison …` runs this command (`poison generate` is its full name); `clipguard poison check` \
+            checks a poisoned set.
+
             The source data is never modified: clean rows keep their images (paths made absolute) and poisoned \
             rows get new image files under DIR/poison/. The poison count is round(rate × N), N = rows of the clean \
             set; poisoned rows are appended after the clean rows and marked poisoned=1.
@@ -108,6 +112,9 @@ struct PoisonCommand: ParsableCommand {
         @Flag(help: "Replace an existing poisoned set in --out.")
         var overwrite = false
 
+        @Flag(name: .customLong("custom-target"), help: "Accept a --target that is not a class of the data's classes.json (custom data).")
+        var customTarget = false
+
         @Option(help: "Image-path column of the data (default: filepath, path, image, …).")
         var imageColumn: String?
 
@@ -152,6 +159,8 @@ struct PoisonCommand: ParsableCommand {
             options.warpStrength = warpStrength
             options.warpGridSize = warpGrid
             do {
+                _ = try RunFolderGuard.check(out, kind: .poisonedSet)
+                try PoisonTargetCheck.check(target: target, data: data, customTarget: customTarget)
                 var templateList: [String] = []
                 if captions == .template { templateList = try defaultTemplates() }
                 let attack: PoisonAttack = if targeted {

@@ -1,12 +1,12 @@
 import ArgumentParser
 import CLIP
 import Foundation
-import NN
 import Torch
+import Training
 
-/// `clipguard step-check`: CLIP training steps (both towers, CLIP loss, backward, fused AdamW,
-/// logit-scale clamp) on random data on one device, optionally checked against the same steps on
-/// another device from the same initial weights, and timed. `Scripts/gpu-check.sh` runs it to
+/// `clipguard step-check`: CLIP training steps — `Trainer.step` itself (both towers, CLIP loss,
+/// backward, fused AdamW, logit-scale clamp) — on random data on one device, optionally checked
+/// against the same steps on another device from the same initial weights, and timed. `Scripts/gpu-check.sh` runs it to
 /// check a CUDA build against the CPU and to time RN50 / ViT-B-32 steps.
 struct StepCheck: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,7 +39,7 @@ struct StepCheck: ParsableCommand {
     @Option(help: "Timed steps after the two checked ones (median reported).")
     var steps = 3
 
-    @Flag(help: "Run a ResNet image tower and its inputs channels-last.")
+    @Flag(help: "Run a ResNet image tower and its inputs channels-last (on the CPU the trainer always does, as clipguard train).")
     var channelsLast = false
 
     @Flag(help: "Also join a one-process group on the device's backend (NCCL on CUDA, Gloo on the CPU) and all-reduce the checked step's gradients in buckets, as data-parallel training does; with one rank they must come back unchanged.")
@@ -69,7 +69,7 @@ struct StepCheck: ParsableCommand {
         if let threads { Runtime.threads = threads }
         let main = try Device(parsing: device)
         let initial = compare == nil && !allReduce ? nil : Dictionary(uniqueKeysWithValues: try CLIPModel.named(model, seed: 0).store.stateDict())
-        let result = try runSteps(on: main, initial: initial, timed: steps)
+        let result = try runSteps(on: device, initial: initial, timed: steps)
         var report: [String: Any] = [
             "model": model, "device": device, "precision": precision, "batch": batch, "torch": Runtime.torchVersion,
             "losses": result.losses, "parameters": result.parameters,
@@ -77,7 +77,7 @@ struct StepCheck: ParsableCommand {
         if let median = result.medianSeconds { report["step_seconds_median"] = median }
         var ok = result.losses.allSatisfy(\.isFinite)
         if let compare, let initial {
-            let other = try runSteps(on: try Device(parsing: compare), initial: initial, timed: 0)
+            let other = try runSteps(on: compare, initial: initial, timed: 0)
             let lossDiff = relativeDifference(result.losses[0], other.losses[0])
             let afterDiff = relativeDifference(result.losses[1], other.losses[1])
             let gradDiff = noGrad { () -> Double in
@@ -111,53 +111,40 @@ struct StepCheck: ParsableCommand {
         if !ok { throw ExitCode.failure }
     }
 
-    /// The checked step (loss, gradients copied to the CPU when comparing), the loss of a second
-    /// forward pass after one AdamW update, then `timed` full steps.
-    private func runSteps(on device: Device, initial: [String: Tensor]?, timed: Int) throws
+    /// Steps of `Trainer.step` itself (``Trainer/step(on:loss:phase:beforeUpdate:)``, on a
+    /// steps-only trainer: open_clip's AdamW groups, fused, lr 5e-4 from step 0): the checked step
+    /// (its loss; its gradients copied to the CPU when comparing), a second step whose loss is the
+    /// loss after one AdamW update, then `timed` steps, each timed up to a device
+    /// synchronisation. The losses are read back once, at the end.
+    private func runSteps(on deviceName: String, initial: [String: Tensor]?, timed: Int) throws
         -> (losses: [Double], gradients: [Tensor], medianSeconds: Double?, parameters: Int)
     {
-        let clip = try CLIPModel.named(model, seed: 0, device: device)
-        if let initial { try clip.store.load(initial) }
-        var (images, tokens) = syntheticCLIPBatch(batch: batch, config: clip.config)
-        if channelsLast, case .resnet = clip.visual {
-            clip.useChannelsLast()
-            images = images.channelsLast()
-        }
-        images = images.to(device)
-        tokens = tokens.to(device)
-        let optimizer = AdamW(clip.store.trainableParameters(), learningRate: 5e-4)
-        let bf16 = precision == "bf16"
-        func lossOfStep() -> Tensor {
-            autocast(device: device, enabled: bf16) {
-                let imageFeatures = clip.encodeImage(images, training: true).to(.float32).normalized(dim: -1)
-                let textFeatures = clip.encodeText(tokens, training: true).to(.float32).normalized(dim: -1)
-                return clipLoss(imageFeatures: imageFeatures, textFeatures: textFeatures, logLogitScale: clip.logLogitScale)
-            }
-        }
-        func update() {
-            optimizer.step()
-            optimizer.zeroGrad()
-            clip.clampLogitScale()
-        }
-        let first = lossOfStep()
-        first.backward()
-        let gradients: [Tensor] = noGrad {
-            guard initial != nil else { return [] }
-            return clip.store.trainableParameters().compactMap { entry in entry.tensor.grad?.to(.float64).to(.cpu) }
-        }
-        var losses = [first.item()]
-        update()
-        losses.append(noGrad { lossOfStep() }.item())
+        let config = TrainingConfig(
+            data: "", model: model, epochs: 1, batchSize: batch, lr: 5e-4, warmupSteps: 0, precision: precision, seed: 0,
+            device: deviceName, threads: threads)
+        let trainer = try Trainer(stepsOnly: config)
+        let clip = trainer.model
+        if let initial { try clip.load(initial, source: "the initial weights") }
+        // On the CPU the trainer runs a ResNet tower channels-last already (as `clipguard train`).
+        if channelsLast { clip.useChannelsLast() }
+        let (images, tokens) = syntheticCLIPBatch(batch: batch, config: clip.config)
+        let input = ModelInput(images: images.to(trainer.device), tokens: tokens.to(trainer.device))
+        var gradients: [Tensor] = []
+        try trainer.step(
+            on: [input],
+            beforeUpdate: {
+                guard initial != nil else { return }
+                gradients = noGrad { clip.store.trainableParameters().compactMap { entry in entry.tensor.grad?.to(.float64).to(.cpu) } }
+            })
+        try trainer.step(on: [input])
         var times: [Double] = []
         for _ in 0..<timed {
             let start = Date()
-            let loss = lossOfStep()
-            loss.backward()
-            update()
-            losses.append(loss.item())
+            try trainer.step(on: [input])
             Runtime.synchronize()
             times.append(Date().timeIntervalSince(start))
         }
+        let losses = try trainer.readSteps().map(\.loss)
         return (losses, gradients, times.isEmpty ? nil : times.sorted()[times.count / 2], clip.parameterCount)
     }
 }

@@ -28,7 +28,7 @@ struct TrainingOptions: ParsableArguments {
     var logEvery: Int?
     @Option(name: .customLong("max-failure-fraction"), help: "Largest fraction of unreadable items per epoch before the run stops (default: 0.05).")
     var maxFailureFraction: Double?
-    @Option(name: .customLong("eval-data"), help: "Labelled folder for zero-shot evaluation during training (default: none).")
+    @Option(name: .customLong("eval-data"), help: "Labelled folder (or fashion-mnist, the built-in test split) for zero-shot evaluation during training (default: none).")
     var evalData: String?
     @Option(name: .customLong("eval-every"), help: "Evaluate every N epochs (default: 1).") var evalEvery: Int?
     @Option(name: .customLong("image-column"), help: "CSV column with image paths.") var imageColumn: String?
@@ -49,7 +49,16 @@ struct TrainingOptions: ParsableArguments {
     var stopAfterSteps: Int?
 
     /// The configuration: `base` (or the config file, or the resumed run's config.json), then flags.
-    func resolve(base: TrainingConfig, defenseFlags: [String], overrides: (inout TrainingConfig) -> Void) throws -> TrainingConfig {
+    ///
+    /// - Parameters:
+    ///   - defenseFlags: the defence's own flags (`--unimodal-epochs 2`), applied by its settings type.
+    ///   - keyRenames: flags of this command that set a key under another name (finetune's
+    ///     `--checkpoint` sets `init_weights`), for messages.
+    ///   - refusingFinetuning: `train`: a fine-tuning defence (CleanCLIP) is refused with the command to use.
+    func resolve(
+        base: TrainingConfig, defenseFlags: [String], keyRenames: [String: String] = [:], refusingFinetuning: Bool = false,
+        overrides: (inout TrainingConfig) -> Void
+    ) throws -> TrainingConfig {
         var c: TrainingConfig
         if let config {
             c = try ConfigFile.load(TrainingConfig.self, path: config)
@@ -87,8 +96,16 @@ struct TrainingOptions: ParsableArguments {
         if let shuffle { c.shuffle = shuffle }
         if tensorboard { c.tensorboard = true }
         overrides(&c)
+        if refusingFinetuning && c.defense.finetunes {
+            throw ValidationError(
+                "\(config.map { "\($0): defense" } ?? "--defense") \(c.defense.name) fine-tunes a trained model: use clipguard finetune --checkpoint RUN/model.safetensors --data CLEAN.csv --out DIR")
+        }
         try c.applyDefenseFlags(defenseFlags)
-        try c.validate(file: config ?? "command line")
+        do {
+            try c.validate(file: config ?? "command line")
+        } catch {
+            throw ValidationError(UserWords.describe(error, renames: keyRenames))
+        }
         return c
     }
 
@@ -97,6 +114,13 @@ struct TrainingOptions: ParsableArguments {
         // Only rank 0 draws the progress line; every rank still logs what it does.
         let reporter = ProgressReporter(quiet: collective.rank != 0)
         do {
+            if collective.rank == 0, case .finished(let message) = try RunFolderGuard.check(out, kind: .training, resume: resume) {
+                print(message)
+                return
+            }
+            try TrainingDataCheck.check(data: settings.data)
+            let dataWarning = TrainingDataCheck.warning(data: settings.data)
+            if collective.rank == 0, let dataWarning { reporter.log("warning: \(dataWarning)") }
             let trainer = try Trainer(config: settings, runDirectory: out, resume: resume, collective: collective, reporter: reporter)
             trainer.stopAfterSteps = stopAfterSteps
             let summary = try trainer.run(stopSignal: signals)
@@ -109,8 +133,12 @@ struct TrainingOptions: ParsableArguments {
             }
             // Every rank ends with the same weights; rank 0 reports them.
             if collective.rank == 0 {
+                var result = trainer.result(of: summary)
+                if let dataWarning { result.warnings.insert(dataWarning, at: 0) }
+                try trainer.write(result)
                 print(line)
                 print("weights: \(weights)")
+                if !result.warnings.isEmpty { print(ResultWarnings.text(result.warnings)) }
             }
         } catch let error as ExitCode {
             throw error
@@ -128,8 +156,9 @@ struct Train: ParsableCommand {
             discussion: """
                 Settings come from --config (YAML or JSON; every key is checked) and/or flags; flags \
                 win. RUN_DIR receives config.json, metrics.jsonl, checkpoint.safetensors (after every \
-                epoch and on Ctrl-C) and model.safetensors (final weights). --resume continues a \
-                stopped or killed run.
+                epoch and on Ctrl-C), model.safetensors (final weights), out.log (the console) and result.json \
+                (the outcome and its warnings). --resume continues a stopped or killed run. --out must be a new or \
+                empty folder or this command's own stopped run: nothing else is ever written into.
 
                 Defences (README, "Defences"), --defense NAME:
                 \(defenseList(finetunes: false))
@@ -162,7 +191,7 @@ struct Train: ParsableCommand {
 
     /// The configuration the command line gives (config file, flags, defence flags), validated.
     func settings() throws -> TrainingConfig {
-        try options.resolve(base: TrainingConfig(data: "", model: ""), defenseFlags: defenseFlags) { c in
+        try options.resolve(base: TrainingConfig(data: "", model: ""), defenseFlags: defenseFlags, refusingFinetuning: true) { c in
             if let defense { c.defense = defense }
             if let initWeights { c.initWeights = initWeights }
         }
@@ -174,10 +203,6 @@ struct Train: ParsableCommand {
             settings = try self.settings()
         } catch {
             FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
-            throw ExitCode.failure
-        }
-        if settings.defense.finetunes {
-            FileHandle.standardError.write(Data("error: \(settings.defense.displayName) fine-tunes a trained model: use clipguard finetune\n".utf8))
             throw ExitCode.failure
         }
         try options.trainAnywhere(settings, nproc: nproc)
@@ -223,7 +248,7 @@ struct Finetune: ParsableCommand {
     func settings() throws -> TrainingConfig {
         var base = TrainingConfig.finetuneDefaults
         base.defense = defense
-        return try options.resolve(base: base, defenseFlags: defenseFlags) { c in
+        return try options.resolve(base: base, defenseFlags: defenseFlags, keyRenames: ["init_weights": "--checkpoint"]) { c in
             c.defense = defense
             if let checkpoint { c.initWeights = checkpoint }
         }
@@ -255,7 +280,18 @@ extension TrainingOptions {
     /// `auto` with a GPU) — on GPU `LOCAL_RANK` modulo the visible GPUs, with NCCL where this build
     /// has it (Gloo otherwise).
     func trainAnywhere(_ settings: TrainingConfig, nproc: Int?) throws {
+        var console: ConsoleLog?
+        defer { console?.finish() }
         do {
+            if try LaunchEnvironment.fromEnvironment() == nil {
+                // Before anything is written: the folder may be used (RunFolderGuard), the data is pairs.
+                if case .finished(let message) = try RunFolderGuard.check(out, kind: .training, resume: resume) {
+                    print(message)
+                    return
+                }
+                try TrainingDataCheck.check(data: settings.data)
+                console = ConsoleLog.start(folder: out)
+            }
             if let nproc, nproc > 1 {
                 try launchWorkers(nproc)
                 return

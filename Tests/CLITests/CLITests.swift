@@ -10,9 +10,36 @@ import Torch
 
     init() throws { clipguard = try builtExecutable(named: "clipguard") }
 
-    static let subcommands = [
-        "info", "data", "tokenize", "model-info", "embed", "train", "eval", "poison", "detect",
-    ]
+    /// Every command path of the tool (`["train"]`, `["data", "prepare"]`, …), read from its own
+    /// command tree (ArgumentParser's `configuration.subcommands`, recursively, as
+    /// `--experimental-dump-help` serialises it), so that a new command is checked without being
+    /// listed here. ArgumentParser's own `help` command is left out.
+    static let commandPaths: [[String]] = {
+        guard let clipguard = try? builtExecutable(named: "clipguard"),
+            let dump = try? runCommand(clipguard, ["--experimental-dump-help"]),
+            let object = try? JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any],
+            let root = object["command"] as? [String: Any]
+        else { return [] }
+        func paths(_ command: [String: Any], prefix: [String]) -> [[String]] {
+            let children = (command["subcommands"] as? [[String: Any]] ?? []).filter { $0["commandName"] as? String != "help" }
+            return children.flatMap { child -> [[String]] in
+                guard let name = child["commandName"] as? String else { return [] }
+                return [prefix + [name]] + paths(child, prefix: prefix + [name])
+            }
+        }
+        return paths(root, prefix: [])
+    }()
+
+    /// The top-level subcommands.
+    static var subcommands: [String] { commandPaths.filter { $0.count == 1 }.map { $0[0] } }
+
+    /// The tree is really read: it holds the commands the old hand list missed, and nested ones.
+    @Test func commandTreeIsReadFromTheTool() {
+        for name in ["info", "data", "train", "finetune", "eval", "poison", "detect", "step-check", "experiment", "report"] {
+            #expect(Self.subcommands.contains(name), "\(name) missing from \(Self.subcommands)")
+        }
+        #expect(Self.commandPaths.contains(["data", "prepare"]) && Self.commandPaths.contains(["experiment", "run"]))
+    }
 
     @Test func detectRejectsAnUnknownDetectorByName() throws {
         let result = try runCommand(clipguard, ["detect", "--data", "x.csv", "--out", "/tmp/x", "--detectors", "similarity,psychic"])
@@ -29,11 +56,12 @@ import Torch
         for name in Self.subcommands { #expect(result.stdout.contains(name), "help lacks \(name)") }
     }
 
-    @Test(arguments: subcommands)
-    func everySubcommandHasHelp(_ name: String) throws {
-        let result = try runCommand(clipguard, [name, "--help"])
-        #expect(result.status == 0)
-        #expect(result.stdout.contains("USAGE: clipguard \(name)"))
+    @Test(arguments: commandPaths)
+    func everyCommandHasHelp(_ path: [String]) throws {
+        let result = try runCommand(clipguard, path + ["--help"])
+        #expect(result.status == 0, "\(path.joined(separator: " ")) --help: \(result.stderr)")
+        #expect(result.stdout.contains("USAGE: clipguard \(path.joined(separator: " "))"))
+        #expect(result.stdout.contains("OVERVIEW:"), "\(path.joined(separator: " ")) has no abstract")
     }
 
     @Test func infoJSONReportsLibtorch() throws {

@@ -21,9 +21,10 @@ import Testing
         #expect(report["ok"] as? Bool == true)
         let losses = try #require(report["losses"] as? [Double])
         #expect(losses.count == 3)
-        // One AdamW update on a fixed batch lowers the loss; the timed step starts from there.
+        // Every step is Trainer.step, an AdamW update on the fixed batch: the loss falls step by
+        // step (losses[1] is the loss after one update, the timed step's the loss after two).
         #expect(losses[1] < losses[0])
-        #expect(losses[2] == losses[1])
+        #expect(losses[2] < losses[1])
         let compare = try #require(report["compare"] as? [String: Any])
         #expect(compare["loss_rel_diff"] as? Double == 0)
         #expect(compare["grad_rel_diff"] as? Double == 0)

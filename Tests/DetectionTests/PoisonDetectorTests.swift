@@ -72,12 +72,12 @@ import Testing
         request.chunkRows = 100  // three chunks
         request.batchSize = 32
         request.quiet = true
-        request.dropTop = 0.1
+        request.drop = .fraction(0.1)
         request.cleanOutput = dir.appendingPathComponent("cleaned").path
         let summary = try PoisonDetector.run(request)
         let metrics = try #require(summary.metrics)
         #expect(summary.rows == 240 + manifest.rows.count)
-        #expect(summary.columns == ["similarity", "captions", "spectral", "activation-clustering", "trigger"])
+        #expect(summary.columns == ["cosine", "captions", "spectral", "activation-clustering", "trigger", "k-distance", "slof", "lid", "dao"])
         let trigger = try #require(metrics["trigger"]?.auroc)
         #expect(trigger >= 0.95, "trigger AUROC \(trigger)")
         let captions = try #require(metrics["captions"]?.auroc)
@@ -86,10 +86,14 @@ import Testing
 
         // scores.csv: header, one line per row, ranks 1…N.
         let lines = try String(contentsOfFile: request.output + "/scores.csv", encoding: .utf8).split(separator: "\n")
-        #expect(lines.first == "row,path,caption,similarity,captions,spectral,activation-clustering,trigger,combined,rank")
+        #expect(lines.first == "row,path,caption,cosine,captions,spectral,activation-clustering,trigger,k-distance,slof,lid,dao,combined,rank,poisoned")
         #expect(lines.count == summary.rows + 1)
-        let ranks = lines.dropFirst().map { Int($0.split(separator: ",").last!)! }
+        let rows = lines.dropFirst().map { $0.split(separator: ",") }
+        let ranks = rows.map { Int($0[$0.count - 2])! }
         #expect(Set(ranks) == Set(1...summary.rows))
+        // The poisoned column is the manifest's rows.
+        let flagged = Set(rows.filter { $0.last == "1" }.map { Int($0[0])! })
+        #expect(flagged == Set(manifest.rows.map(\.index)))
 
         // The cleaned set keeps the others, with absolute paths that open.
         let clean = try #require(summary.clean)
@@ -121,7 +125,7 @@ import Testing
         let config = dir.appendingPathComponent("micro.json").path
         try ToySet.microModelConfig.write(toFile: config, atomically: true, encoding: .utf8)
         var request = DetectionRequest(data: csv, output: dir.appendingPathComponent("out").path)
-        request.detectors = [.similarity, .trigger]
+        request.detectors = ["similarity", "trigger"]
         request.warmup.model = config
         request.warmup.unimodalEpochs = 1
         request.warmup.clipEpochs = 1
@@ -129,7 +133,7 @@ import Testing
         request.quiet = true
         let summary = try PoisonDetector.run(request)
         #expect(summary.warmup)
-        #expect(summary.columns == ["similarity", "trigger"])
+        #expect(summary.columns == ["cosine", "trigger"])
         #expect(FileManager.default.fileExists(atPath: request.output + "/warmup/detector.safetensors"))
         let trigger = try #require(summary.metrics?["trigger"]?.auroc)
         #expect(trigger >= 0.95, "trigger AUROC \(trigger)")
@@ -144,9 +148,9 @@ import Testing
         var request = DetectionRequest(data: csv, output: dir.appendingPathComponent("out").path)
         request.quiet = true
         #expect { try PoisonDetector.run(request) } throws: { "\($0)".contains("manifest.json") }
-        request.dropTop = 1.5
+        request.drop = .fraction(1.5)
         request.cleanOutput = dir.appendingPathComponent("clean").path
-        #expect { try PoisonDetector.run(request) } throws: { "\($0)".contains("--drop-top") }
+        #expect { try PoisonDetector.run(request) } throws: { "\($0)".contains("--drop") }
     }
 }
 
@@ -179,7 +183,7 @@ import Testing
         let summary = try PoisonDetector.run(request)
         #expect(summary.rows == set.count && summary.failedRows == 0)
         #expect(summary.metrics == nil)  // no manifest beside the shards
-        request.dropTop = 0.1
+        request.drop = .fraction(0.1)
         request.cleanOutput = dir.appendingPathComponent("clean").path
         let cleaned = try #require(try PoisonDetector.run(request).clean)
         let drop = Int((0.1 * Double(set.count)).rounded())
@@ -188,7 +192,7 @@ import Testing
         let copy = try TarShardDataset(paths: [request.cleanOutput! + "/00000.tar"])
         #expect(copy.count == set.count - drop)
         let scores = try String(contentsOfFile: request.output + "/scores.csv", encoding: .utf8).split(separator: "\n").dropFirst()
-        let top = Set(scores.map { $0.split(separator: ",") }.filter { Int($0.last!)! <= drop }.map { Int($0[0])! })
+        let top = Set(scores.map { $0.split(separator: ",") }.filter { Int($0.last!)! <= drop }.map { Int($0[0])! })  // no manifest: rank is last
         let kept = Set(try (0..<copy.count).map { Int(try copy.record(at: $0).imageSource.split(separator: ":").last!.prefix(5))! })
         #expect(top.count == drop && kept.isDisjoint(with: top) && kept.count == set.count - drop)
         for i in 0..<copy.count {

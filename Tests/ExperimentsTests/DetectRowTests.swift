@@ -38,4 +38,91 @@ import Training
         #expect(clean["dropped"] as? Int == 11)
         #expect(ReportWriter.defenseName("detect") == "detect, drop, train")
     }
+
+    @Test func detectRowScoresWithThePoisonedModelAndCutsAtTheThreshold() throws {
+        let dir = try makeTemporaryDirectory("experiment-detect-poisoned")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = try ToySet.write(in: dir, count: 40)
+        let eval = try ToySet.writeEvaluationSet(in: dir, count: 16)
+        let model = dir.appendingPathComponent("micro.json").path
+        try ToySet.microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
+        let file = dir.appendingPathComponent("detect.yaml").path
+        try """
+            name: detect-row
+            data: {csv: \(data)}
+            attack: {target: red, trigger: patch, rate: 0.1, captions: natural, image_size: 16, patch_size: 4}
+            defenses: [none, detect]
+            model: \(model)
+            training: {epochs: 1, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000}
+            evaluation: [{name: toy, path: \(eval)}]
+            seeds: [3]
+            detect: {detectors: [dao, trigger], model: poisoned, drop: threshold, drop_by: trigger, options: {neighbours: 4, reference-size: 20}}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let runner = ExperimentRunner(config: try ExperimentConfig.load(path: file), configPath: file, directory: dir.appendingPathComponent("out").path)
+        runner.reporter = ProgressReporter(logEvery: 1000, quiet: true, forceTerminal: false)
+        runner.log = { _ in }
+        let results = try runner.run()
+        let row = try #require(results.rows.first { $0.defense == .detect })
+        #expect(row.status == "finished")
+        let folder = dir.appendingPathComponent("out/rows/\(row.id)").path
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/run-detect/summary.json"))) as? [String: Any])
+        // The none row's model scored; the trigger column's label-free threshold chose what to drop.
+        let models = try #require(summary["models"] as? [String])
+        #expect(models.count == 1 && models[0].hasSuffix("rows/none-rate0.1-seed3/run/model.safetensors"), "\(models)")
+        #expect(summary["warmup"] as? Bool == false)
+        #expect((summary["columns"] as? [String]) == ["trigger", "dao"])
+        #expect((summary["options"] as? [String: Int]) == ["neighbours": 4, "reference-size": 20])
+        let clean = try #require(summary["clean"] as? [String: Any])
+        let flagged = (summary["thresholds"] as? [String: [String: Any]])?["trigger"]?["flagged"] as? Int
+        #expect(clean["by"] as? String == "trigger" && clean["cut"] as? String == "threshold" && clean["dropped"] as? Int == flagged)
+    }
+}
+
+/// The `detect:` block of an experiment file: the detectors, the model, the cut and the column of a
+/// `detect` row, checked key by key and carried into the equivalent `clipguard detect` command.
+@Suite struct DetectSpecTests {
+    static let file = validExperiment.replacingOccurrences(of: "defenses: [none, safeclip]", with: "defenses: [none, detect]")
+
+    func error(_ text: String) -> ConfigError? {
+        do { _ = try ExperimentConfig.decode(text, file: "exp.yaml"); return nil } catch let e as ConfigError { return e } catch {
+            Issue.record("unexpected error \(error)")
+            return nil
+        }
+    }
+
+    @Test func detectBlockSetsTheRowsDetectionAndItsCommand() throws {
+        let text = Self.file + "\ndetect: {detectors: [dao, similarity], model: poisoned, drop: threshold, drop_by: dao, options: {neighbours: 64}}\n"
+            + "variants:\n  - {name: k256, defenses: [detect], detect: {detectors: [dao], model: poisoned, drop: 0.05, drop_by: dao, options: {neighbours: 256}}}\n"
+        let config = try ExperimentConfig.decode(text, file: "exp.yaml")
+        #expect(config.detect.detectors == ["dao", "similarity"] && config.detect.model == .poisoned && config.detect.dropBy == "dao")
+        #expect(try config.detect.dropRule(fallback: 0.1) == .threshold)
+        #expect(config.rows.map(\.id).contains("detect-k256-rate0.01-seed0"))
+        let runner = ExperimentRunner(config: config, configPath: "exp.yaml", directory: "/tmp/exp")
+        let commands = try runner.equivalentCommands().filter { $0.contains("clipguard detect") }
+        #expect(commands.count == 4)
+        let first = try #require(commands.first)
+        // The plain CLIP row of the same seed and amount scores; the options and the cut follow.
+        #expect(first.contains("--model /tmp/exp/rows/none-rate0.01-seed0/run/model.safetensors"), "\(first)")
+        #expect(first.contains("--detectors 'dao,similarity' --neighbours 64") && first.contains("--drop threshold --drop-by dao"), "\(first)")
+        #expect(!first.contains("--warmup-epochs"))
+        let variant = try #require(commands.last)
+        #expect(variant.contains("--model /tmp/exp/rows/none-rate0.01-seed1/run/model.safetensors"), "\(variant)")
+        #expect(variant.contains("--neighbours 256") && variant.contains("--drop 0.05 --drop-by dao"), "\(variant)")
+        // Without a block: every detector, the warm-up, the top filter_fraction by combined.
+        let plain = ExperimentRunner(config: try ExperimentConfig.decode(Self.file, file: "exp.yaml"), configPath: "exp.yaml", directory: "/tmp/exp")
+        let line = try #require(try plain.equivalentCommands().first { $0.contains("clipguard detect") })
+        #expect(line.contains("--warmup-epochs") && line.contains("--drop 0.1") && !line.contains("--detectors"), "\(line)")
+    }
+
+    @Test func badDetectSettingsNameTheirKey() {
+        #expect(error(Self.file + "\ndetect: {detectors: [psychic]}\n")?.key == "detect.detectors")
+        #expect(error(Self.file + "\ndetect: {drop: 1.5}\n")?.key == "detect.drop")
+        #expect(error(Self.file + "\ndetect: {drop: most}\n")?.key == "detect.drop")
+        #expect(error(Self.file + "\ndetect: {detectors: [dao], drop_by: cosine}\n")?.key == "detect.drop_by")
+        #expect(error(Self.file + "\ndetect: {options: {neighbours: 1}}\n")?.reason.contains("detect.options.neighbours must be in") == true)
+        #expect(error(Self.file + "\ndetect: {options: {neighbors: 8}}\n")?.reason.contains("detect.options.neighbors is not a detector option") == true)
+        #expect(error(Self.file + "\ndetect: {modell: poisoned}\n")?.key == "detect.modell")
+        let noBase = Self.file.replacingOccurrences(of: "defenses: [none, detect]", with: "defenses: [detect, none]") + "\ndetect: {model: poisoned}\n"
+        #expect(error(noBase)?.key == "detect.model")
+    }
 }

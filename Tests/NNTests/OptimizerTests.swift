@@ -184,4 +184,37 @@ func copies(_ parameters: [(name: String, tensor: Tensor)]) -> [(name: String, t
         _ = clipGradNorm(parameters: parameters, maxNorm: 100)
         #expect(parameters[1].tensor.grad!.equals(before))
     }
+
+    /// The device-side clip computes what `torch.nn.utils.clip_grad_norm_` computes — the norm of
+    /// the per-tensor norms, then `grad · min(1, maxNorm · 1/(norm + 1e-6))` in float32 — checked
+    /// against that arithmetic done here in Swift on the host, element for element; it reads
+    /// nothing back, and agrees with the host clip.
+    @Test(arguments: [0.5, 1e6]) func clippingOnTheDeviceMatchesPyTorchsArithmetic(maxNorm: Double) {
+        let parameters = makeParameters(seed: 11)
+        setRandomGrads(parameters, Generator(seed: 12))
+        let grads: [[Float]] = parameters.map { $0.tensor.grad!.toArray() }
+        let optimizer = SGD(parameters, learningRate: 1)
+        let reads = Runtime.threadHostReadCount
+        let norm = clipGradNormOnDevice(optimizer, maxNorm: maxNorm)
+        #expect(Runtime.threadHostReadCount == reads, "the device clip reads nothing back")
+        #expect(norm.dtype == .float32 && norm.shape == [])
+
+        let exact = grads.joined().reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        let total = Float(norm.item())
+        #expect(abs(Double(total) - exact) <= 1e-6 * exact, "norm \(total) vs \(exact)")
+        // PyTorch: clip_coef = max_norm / (total_norm + 1e-6) is reciprocal() * max_norm, then clamp(max: 1).
+        let coefficient = min((1 / (total + Float(1e-6))) * Float(maxNorm), 1)
+        #expect((coefficient < 1) == (maxNorm < exact))
+        for (parameter, before) in zip(parameters, grads) {
+            let after: [Float] = parameter.tensor.grad!.toArray()
+            #expect(after == before.map { $0 * coefficient }, "\(parameter.name)")
+        }
+
+        // The host clip (which reads the norm) agrees to float rounding.
+        let again = makeParameters(seed: 11)
+        setRandomGrads(again, Generator(seed: 12))
+        let hostNorm = clipGradNorm(parameters: again, maxNorm: maxNorm)
+        #expect(abs(hostNorm - Double(total)) <= 1e-6 * hostNorm)
+        for (a, b) in zip(parameters, again) { #expect(a.tensor.grad!.allClose(b.tensor.grad!, rtol: 1e-6, atol: 0)) }
+    }
 }

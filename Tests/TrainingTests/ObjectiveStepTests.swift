@@ -59,7 +59,10 @@ import Torch
         /// One trainer step with `loss`: the recorded loss and lr, and the largest weight difference
         /// from the reference's `after.*`.
         func step(_ loss: @escaping SegmentLoss, sourceLocation: SourceLocation = #_sourceLocation) throws {
-            let record = try trainer.step([views], loss: loss, epoch: 0, phase: "test", pairs: 6)
+            try trainer.step([views], loss: loss, epoch: 0, phase: "test", pairs: 6)
+            let records = try trainer.readSteps()
+            #expect(records.count == 1, sourceLocation: sourceLocation)
+            let record = try #require(records.first, sourceLocation: sourceLocation)
             #expect(abs(record.lr - self["hp.lr"].item()) < 1e-15, "the objective's lr at step 0", sourceLocation: sourceLocation)
             #expect(abs(record.loss - self["loss"].item()) <= 1e-5 * max(1, abs(record.loss)), "loss \(record.loss) vs \(self["loss"].item())", sourceLocation: sourceLocation)
             #expect(abs(record.logitMultiplier - self["model.logit_scale"].exp().item()) < 1e-5, sourceLocation: sourceLocation)
@@ -89,10 +92,18 @@ import Torch
         try s.step(segments[0].loss)
     }
 
+    /// The loss that `plan(epoch:)` gives the safe pairs of a mixed epoch is the cross-augmented
+    /// CLIP loss of the fixture. The epoch's split is set as a resumed run finds it in its
+    /// checkpoint (the fixture's model has a 64-token vocabulary, too small for a similarity
+    /// pass over the toy captions); `plan` then wires the segments as after a selection.
     @Test func safeCLIPCrossAugmentedStep() throws {
         let s = try Setup("safeclip_cross_augmented", defense: .safeclip)
         let objective = try #require(s.trainer.objective as? SafeCLIPObjective)
-        try s.step(objective.crossAugmentedLoss)
+        // epochs 3 = 1 unimodal + 1 CLIP warm-up + 1 mixed.
+        objective.state.split = SafeCLIPObjective.StoredSplit(epoch: 2, safe: Array(0..<6))
+        let segments = try objective.plan(epoch: 2)
+        #expect(segments.map(\.name) == ["mixed-risky", "mixed-safe"])
+        try s.step(segments[1].loss)
     }
 
     @Test func cleanCLIPStep() throws {

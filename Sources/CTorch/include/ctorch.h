@@ -48,6 +48,12 @@ int64_t ct_live_tensor_count(void);
 /** Handles created minus handles freed on the calling thread (for leak checks that run beside
  *  other threads' work). */
 int64_t ct_thread_tensor_balance(void);
+/** Device→host reads so far: every call that hands tensor values to the host (ct_item_*,
+ *  ct_copy_to_host, ct_data_ptr, ct_allclose, ct_equal, and the norm read of
+ *  ct_clip_grad_norm_). On a GPU each is a synchronisation with the device. */
+int64_t ct_host_read_count(void);
+/** The same count for the calling thread only (for checks that run beside other threads' work). */
+int64_t ct_thread_host_read_count(void);
 /** Build configuration string (BLAS, oneDNN, OpenMP, CPU capability). */
 int ct_config_string(char *buf, size_t len);
 
@@ -256,8 +262,15 @@ int ct_pad(ct_tensor *out, ct_tensor x, const int64_t *pad, int npad, double val
 int ct_fused_adamw_(const ct_tensor *params, const ct_tensor *grads, const ct_tensor *exp_avgs,
                     const ct_tensor *exp_avg_sqs, const ct_tensor *steps, int n, double lr,
                     double beta1, double beta2, double weight_decay, double eps);
-/** Global L2 norm of all gradients; scales them in place when above max_norm (clip_grad_norm_). */
+/** Global L2 norm of all gradients; scales them in place when above max_norm (clip_grad_norm_).
+ *  Reads the norm back to the host (one device synchronisation). */
 int ct_clip_grad_norm_(const ct_tensor *grads, int n, double max_norm, double *total_norm);
+/** torch.nn.utils.clip_grad_norm_ without reading anything back: the global L2 norm
+ *  (_foreach_norm, then the norm of their stack) as a float32 scalar tensor on the gradients'
+ *  device in *total_norm, and every gradient multiplied in place by
+ *  clamp(max_norm · 1/(norm + 1e-6), max = 1) as PyTorch computes it. With n = 0, *total_norm is
+ *  a CPU zero. */
+int ct_clip_grad_norm_tensor_(const ct_tensor *grads, int n, double max_norm, ct_tensor *total_norm);
 
 #ifdef __cplusplus
 }

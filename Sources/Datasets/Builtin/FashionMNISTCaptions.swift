@@ -62,9 +62,18 @@ public enum FashionMNISTCaptions {
         if rng.nextUnitDouble() < 0.4 {
             noun = adjectives[Int(rng.next() % UInt64(adjectives.count))] + " " + noun
         }
+        if !noun.contains("pair of"), pluralWords.contains(where: { noun.hasSuffix($0) }) {
+            // "a pair of sneakers", "these sneakers", not "a sneakers" (no extra draw: same data otherwise).
+            return template.replacingOccurrences(of: "{a} {c}", with: "a pair of {c}")
+                .replacingOccurrences(of: "this {c}", with: "these {c}").replacingOccurrences(of: "one {c}", with: "one pair of {c}")
+                .replacingOccurrences(of: "{c}", with: noun)
+        }
         let article = "aeiou".contains(noun.first ?? "x") ? "an" : "a"
         return template.replacingOccurrences(of: "{a}", with: article).replacingOccurrences(of: "{c}", with: noun)
     }
+
+    /// Class words that are plural nouns (a caption says "a pair of sneakers", not "a sneakers").
+    static let pluralWords = ["trousers", "pants", "jeans", "sandals", "sneakers"]
 }
 
 /// What `prepare` wrote.
