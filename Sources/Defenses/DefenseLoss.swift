@@ -98,29 +98,4 @@ public enum DefenseLoss {
             + infoNCE(text, augmentedText, logLogitScale: logLogitScale)) * 0.5
         return clipLoss(imageFeatures: image, textFeatures: text, logLogitScale: logLogitScale) * clipWeight + inModal * lambda
     }
-
-    /// RoCLIP's loss in a matching epoch: each image is paired with its nearest pool caption
-    /// embedding instead of its own caption, then the CLIP loss is taken; the pool is then
-    /// updated with the batch's own text embeddings.
-    ///
-    /// As BigML-CS-UCLA/RoCLIP model/src/train.py (`get_loss`): look-up uses the pool before the
-    /// update; the matched captions carry no gradient, so only the image side learns from the loss
-    /// in these epochs. The reference adds `0 · CE(s·I·Tᵀ)` with the batch's own texts, which
-    /// keeps the text tower in the graph with zero gradients: AdamW then still applies weight
-    /// decay and its momentum to the text weights (a parameter without a gradient would be
-    /// skipped). The same zero-weighted term is added here, so a matching epoch steps the text
-    /// tower exactly as the reference does (Tests/Fixtures/training/objective_roclip_matched).
-    ///
-    /// - Parameters:
-    ///   - image: `[B, D]` image features.
-    ///   - text: `[B, D]` the batch's own text features (enqueued; in the loss with weight 0 only).
-    ///   - logLogitScale: the scalar log scale (`logit_scale`; the multiplier is its exponential).
-    ///   - pool: the caption pool.
-    /// - Returns: a scalar.
-    public static func roclipMatched(image: Tensor, text: Tensor, logLogitScale: Tensor, pool: RoCLIPPool) -> Tensor {
-        let matched = pool.nearest(to: image)
-        pool.enqueue(text)
-        let keepsTextInGraph = infoNCE(image, text, logLogitScale: logLogitScale) * 0
-        return clipLoss(imageFeatures: image, textFeatures: matched, logLogitScale: logLogitScale) + keepsTextInGraph
-    }
 }

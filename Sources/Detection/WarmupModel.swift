@@ -41,8 +41,7 @@ func warmupModel(data: String, csvOptions: CSVOptions, folder: String, options: 
         data: data, model: options.model, epochs: options.unimodalEpochs + options.clipEpochs + 1,
         batchSize: options.batchSize, lr: options.lr, warmupSteps: 10, seed: seed, device: device, workers: workers,
         maxFailureFraction: 1, imageColumn: csvOptions.imageColumn, captionColumn: csvOptions.captionColumn,
-        defense: .safeclip,
-        safeCLIP: SafeCLIPSettings(unimodalEpochs: options.unimodalEpochs, clipWarmupEpochs: options.clipEpochs, clipWarmupLR: options.clipLR))
+        settings: SafeCLIPSettings(unimodalEpochs: options.unimodalEpochs, clipWarmupEpochs: options.clipEpochs, clipWarmupLR: options.clipLR))
     try config.validate(file: "warm-up settings")
     let resume = FileManager.default.fileExists(atPath: folder + "/checkpoint.safetensors")
     if !resume && FileManager.default.fileExists(atPath: folder) {

@@ -98,9 +98,13 @@ public struct DetectSpec: StrictConfig, Equatable, Sendable {
 enum DetectDefense {
     /// The detection a row runs, in `runDirectory-detect`, dropping into `…-detect/clean/train.csv`.
     ///
-    /// - Parameter model: the weights file of the plain CLIP row when `spec.model` is `poisoned`.
-    static func request(config: TrainingConfig, runDirectory: String, manifestPath: String, spec: DetectSpec,
-                        model: String?) throws -> DetectionRequest {
+    /// - Parameters:
+    ///   - settings: the row's defence settings (the warm-up takes SafeCLIP's phase lengths, a
+    ///     `drop` the spec leaves out the filter's fraction).
+    ///   - model: the weights file of the plain CLIP row when `spec.model` is `poisoned`.
+    static func request(config: TrainingConfig, settings: DefenseSettingsTable, runDirectory: String, manifestPath: String,
+                        spec: DetectSpec, model: String?) throws -> DetectionRequest {
+        let safeCLIP = settings[SafeCLIPSettings.self]
         let folder = runDirectory + "-detect"
         var request = DetectionRequest(data: config.data, output: folder)
         request.manifest = manifestPath
@@ -109,12 +113,12 @@ enum DetectDefense {
         request.detectors = spec.detectors ?? DetectorRegistry.names
         request.settings = DetectorSettings(spec.options)
         request.warmup.model = config.model
-        request.warmup.unimodalEpochs = config.safeCLIP.unimodalEpochs
-        request.warmup.clipEpochs = config.safeCLIP.clipWarmupEpochs
+        request.warmup.unimodalEpochs = safeCLIP.unimodalEpochs
+        request.warmup.clipEpochs = safeCLIP.clipWarmupEpochs
         request.warmup.lr = config.lr
         request.warmup.clipLR = config.lr
         request.warmup.batchSize = config.batchSize
-        request.drop = try spec.dropRule(fallback: config.filter.fraction)
+        request.drop = try spec.dropRule(fallback: settings[FilterSettings.self].fraction)
         request.dropBy = spec.dropBy
         request.cleanOutput = folder + "/clean"
         request.workers = config.workers

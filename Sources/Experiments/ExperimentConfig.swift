@@ -13,12 +13,14 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
     public var description: String?
     public var data: DataSpec
     public var attack: AttackSpec
-    /// Defences to compare: `none`, `safeclip`, `roclip`, `cleanclip`, `filter`.
-    public var defenses: [String]
+    /// The kinds of row to compare: a registered defence each (`none` = plain CLIP) or `detect`.
+    public var defenses: [RowKind]
     /// Model name (`tiny-vit`, `RN50`, …) or an open_clip-style config JSON.
     public var model: String
     /// Training settings (the keys of `clipguard train --config`, without data, model and seed).
     public var training: TrainingConfig
+    /// Each defence's settings, from the same `training` block (`safeclip: {…}` or flat keys).
+    public var defenseSettings: DefenseSettingsTable
     /// Labelled evaluation sets; the first one also gives the per-epoch curves.
     public var evaluation: [EvaluationSpec]
     public var seeds: [UInt64]
@@ -60,9 +62,10 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         description = try c.decodeIfPresent(String.self, forKey: .description)
         data = try c.decode(DataSpec.self, forKey: .data)
         attack = try c.decode(AttackSpec.self, forKey: .attack)
-        defenses = try c.decodeIfPresent([String].self, forKey: .defenses) ?? ["none"]
+        defenses = try c.decodeIfPresent([RowKind].self, forKey: .defenses) ?? [.plainCLIP]
         model = try c.decode(String.self, forKey: .model)
         training = try c.decodeIfPresent(TrainingConfig.self, forKey: .training) ?? TrainingConfig(data: "", model: "")
+        defenseSettings = try c.decodeIfPresent(DefenseSettingsTable.self, forKey: .training) ?? DefenseSettingsTable()
         evaluation = try c.decodeIfPresent([EvaluationSpec].self, forKey: .evaluation) ?? [EvaluationSpec(name: "test", path: "builtin")]
         seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds) ?? [0]
         variants = try c.decodeIfPresent([VariantSpec].self, forKey: .variants) ?? []
@@ -73,14 +76,53 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
 
     /// Whether `row` is the row that `pretrained: clean` pre-trains (plain CLIP at rate 0, the file's own).
     public func pretrainsFromScratch(_ row: RowPlan) -> Bool {
-        pretrained == Self.cleanPretrained && row.defense == "none" && row.amount == .rate(0) && row.variant == nil && row.poisonVariant == nil
+        pretrained == Self.cleanPretrained && row.defense == .plainCLIP && row.amount == .rate(0) && row.variant == nil && row.poisonVariant == nil
     }
 
-    /// The training settings of `defense`'s rows: these settings (a resolved variant's included)
-    /// with the defence's `defense_training` keys in place.
-    public func training(for defense: String, file: String) throws(ConfigError) -> TrainingConfig {
-        guard let overrides = defenseTraining[defense] else { return training }
-        return try ConfigValue.overriding(training, with: overrides, key: "defense_training.\(defense)", file: file)
+    /// The training settings of a row of kind `kind` (before its data, model and seed): the
+    /// `training` block (a resolved variant's included) with the defence's `defense_training`
+    /// keys in place, the row's defence and that defence's settings.
+    public func training(for kind: RowKind, file: String) throws(ConfigError) -> TrainingConfig {
+        var t = training
+        if let overrides = defenseTraining[kind.name] {
+            t = try ConfigValue.overriding(training, with: overrides, key: "defense_training.\(kind.name)", file: file)
+        }
+        t.defense = kind.defense
+        t.settings = try settings(for: kind, file: file)[kind.defense]
+        return t
+    }
+
+    /// Every defence's settings as a row of kind `kind` sees them: ``defenseSettings`` with the
+    /// kind's `defense_training` keys in place (a `detect` row's warm-up reads SafeCLIP's).
+    public func settings(for kind: RowKind, file: String) throws(ConfigError) -> DefenseSettingsTable {
+        guard let overrides = defenseTraining[kind.name] else { return defenseSettings }
+        return try ConfigValue.overriding(defenseSettings, with: overrides, key: "defense_training.\(kind.name)", file: file)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encodeIfPresent(description, forKey: .description)
+        try c.encode(data, forKey: .data)
+        try c.encode(attack, forKey: .attack)
+        try c.encode(defenses, forKey: .defenses)
+        try c.encode(model, forKey: .model)
+        try c.encode(TrainingBlock(config: training, settings: defenseSettings), forKey: .training)
+        try c.encode(evaluation, forKey: .evaluation)
+        try c.encode(seeds, forKey: .seeds)
+        try c.encode(variants, forKey: .variants)
+        if !defenseTraining.isEmpty { try c.encode(defenseTraining, forKey: .defenseTraining) }
+        try c.encodeIfPresent(pretrained, forKey: .pretrained)
+    }
+
+    /// The `training` block: the common keys and every defence's settings block.
+    private struct TrainingBlock: Encodable {
+        var config: TrainingConfig
+        var settings: DefenseSettingsTable
+        func encode(to encoder: any Encoder) throws {
+            try config.encode(to: encoder)
+            try settings.encode(to: encoder)
+        }
     }
 
     /// Loads and checks the keys, types and values of an experiment file (not its paths).
@@ -99,17 +141,14 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
 
     /// Checks the values of the file's own rows (a resolved variant's, too).
     ///
-    /// - Parameter cleanCLIPOnBase: a variant's CleanCLIP rows may fine-tune the file's own plain
+    /// - Parameter fineTuneOnBase: a variant's fine-tuning rows may fine-tune the file's own plain
     ///   CLIP rows (the variant keeps the attack and lists no `none`).
-    func validateRows(file: String, cleanCLIPOnBase: Bool = false) throws(ConfigError) {
+    func validateRows(file: String, fineTuneOnBase: Bool = false) throws(ConfigError) {
         func fail(_ key: String, _ reason: String) -> ConfigError { ConfigError(file: file, key: key, reason: reason) }
         if name.isEmpty { throw fail("name", "must not be empty") }
         try data.validate(file: file)
         try attack.validate(file: file)
         if defenses.isEmpty { throw fail("defenses", "must list at least one defence (none = plain CLIP)") }
-        for (i, d) in defenses.enumerated() where ExperimentDefenses.objective(d) == nil {
-            throw fail("defenses.\(i)", "unknown defence '\(d)' (known: \(ExperimentDefenses.names.joined(separator: ", ")))")
-        }
         if Set(defenses).count != defenses.count { throw fail("defenses", "lists a defence twice") }
         if seeds.isEmpty { throw fail("seeds", "must list at least one seed") }
         if Set(seeds).count != seeds.count { throw fail("seeds", "lists a seed twice") }
@@ -128,19 +167,21 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         if training.defense != .none { throw fail("training.defense", "list defences under the top-level 'defenses' key") }
         if training.manifest != nil { throw fail("training.manifest", "the experiment passes its own poisoning manifest") }
         if training.initWeights != nil {
-            throw fail("training.init_weights", "experiments train from scratch (cleanclip fine-tunes the none row); for the fine-tuning threat model set the top-level 'pretrained' key")
+            throw fail(
+                "training.init_weights",
+                "experiments train from scratch (a fine-tuning defence fine-tunes the none row); for the fine-tuning threat model set the top-level 'pretrained' key")
         }
         if pretrained?.isEmpty == true { throw fail("pretrained", "must name a weights file or 'clean'") }
-        if let c = defenses.firstIndex(of: "cleanclip"), defenses.firstIndex(of: "none").map({ $0 > c }) ?? !cleanCLIPOnBase {
-            throw fail("defenses", "cleanclip fine-tunes the plain CLIP row: list 'none' before 'cleanclip'")
+        if let c = defenses.firstIndex(where: \.finetunes), defenses.firstIndex(of: .plainCLIP).map({ $0 > c }) ?? !fineTuneOnBase {
+            throw fail("defenses", "\(defenses[c]) fine-tunes the plain CLIP row: list 'none' before '\(defenses[c])'")
         }
         try detect.validate(file: file)
-        if detect.model == .poisoned, let d = defenses.firstIndex(of: ExperimentDefenses.detect),
-           defenses.firstIndex(of: "none").map({ $0 > d }) ?? !cleanCLIPOnBase {
+        if detect.model == .poisoned, let d = defenses.firstIndex(of: .detect),
+           defenses.firstIndex(of: .plainCLIP).map({ $0 > d }) ?? !fineTuneOnBase {
             throw fail("detect.model", "'poisoned' scores with the plain CLIP row's model: list 'none' before 'detect'")
         }
-        for name in defenseTraining.keys.sorted() where ExperimentDefenses.objective(name) == nil {
-            throw fail("defense_training.\(name)", "unknown defence '\(name)' (known: \(ExperimentDefenses.names.joined(separator: ", ")))")
+        for name in defenseTraining.keys.sorted() where RowKind(name: name) == nil {
+            throw fail("defense_training.\(name)", "unknown defence '\(name)' (known: \(RowKind.allCases.map(\.name).joined(separator: ", ")))")
         }
         for (name, overrides) in defenseTraining.sorted(by: { $0.key < $1.key }) {
             for key in overrides.keys.sorted() where !TrainingConfig.allowedKeys.contains(key) {
@@ -154,7 +195,6 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
             var probe = try training(for: d, file: file)
             probe.data = "-"
             probe.model = model
-            probe.defense = ExperimentDefenses.objective(d) ?? .none
             if probe.defense.finetunes { probe.initWeights = "-" }
             do {
                 try probe.validate(file: file)
@@ -180,7 +220,7 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         try validateRows(file: file)
         try validateCleanFilter(file: file, in: self)
         func fail(_ key: String, _ reason: String) -> ConfigError { ConfigError(file: file, key: key, reason: reason) }
-        if pretrained == Self.cleanPretrained, !(attack.amounts.first == .rate(0) && defenses.first == "none") {
+        if pretrained == Self.cleanPretrained, !(attack.amounts.first == .rate(0) && defenses.first == .plainCLIP) {
             throw fail("pretrained", "'clean' fine-tunes from the plain CLIP row at rate 0: list rate 0 first in attack.rates and 'none' first in defenses")
         }
         if !variants.isEmpty {
@@ -191,9 +231,9 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
             for (i, v) in variants.enumerated() {
                 do {
                     let resolved = try self.resolved(v, file: file)
-                    let onBase = v.attack.isEmpty && !resolved.defenses.contains("none") && defenses.contains("none")
+                    let onBase = v.attack.isEmpty && !resolved.defenses.contains(.plainCLIP) && defenses.contains(.plainCLIP)
                         && Set(resolved.attack.amounts).isSubset(of: attack.amounts) && Set(resolved.seeds).isSubset(of: seeds)
-                    try resolved.validateRows(file: file, cleanCLIPOnBase: onBase)
+                    try resolved.validateRows(file: file, fineTuneOnBase: onBase)
                     try resolved.validateCleanFilter(file: file, in: self)
                 } catch {
                     throw ConfigError(file: file, key: "variants.\(i).\(error.key)", reason: error.reason)
@@ -206,6 +246,13 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
     /// (rate 0) of the same seed.
     public static let cleanFilterModel = "clean"
 
+    /// Why rows of `kind` trained with `training` score with an oracle model (one no defender
+    /// has), or nil: the filter with `filter_model: clean`.
+    public static func oracle(of kind: RowKind, training: TrainingConfig) -> String? {
+        guard kind == .train(.filter), training.filter.model == cleanFilterModel else { return nil }
+        return "an oracle: it scores with a CLIP trained on exactly this experiment's clean pairs (filter_model: clean), a model no defender has"
+    }
+
     /// The keyword of `filter_model` that scores with the plain CLIP row trained on the same
     /// poisoned pairs (same seed and amount): the realistic filter, no oracle.
     public static let poisonedFilterModel = "poisoned"
@@ -213,12 +260,13 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
     /// `filter_model: clean` needs the file's own rows to train plain CLIP at rate 0 first;
     /// `filter_model: poisoned` needs `none` listed before `filter` (in the file or the variant).
     func validateCleanFilter(file: String, in base: ExperimentConfig) throws(ConfigError) {
-        if defenses.contains("filter"), (try? training(for: "filter", file: file))?.filter.model == Self.poisonedFilterModel {
+        let filterRows = defenses.contains(.train(.filter)) ? try? training(for: .train(.filter), file: file) : nil
+        if filterRows?.filter.model == Self.poisonedFilterModel {
             let reason: String?
-            if let none = defenses.firstIndex(of: "none") {
-                reason = none < defenses.firstIndex(of: "filter")! ? nil : "list 'none' before 'filter' in defenses"
+            if let none = defenses.firstIndex(of: .plainCLIP) {
+                reason = none < defenses.firstIndex(of: .train(.filter))! ? nil : "list 'none' before 'filter' in defenses"
             } else {
-                reason = base.defenses.contains("none") && attack == base.attack && Set(attack.amounts).isSubset(of: base.attack.amounts)
+                reason = base.defenses.contains(.plainCLIP) && attack == base.attack && Set(attack.amounts).isSubset(of: base.attack.amounts)
                     ? nil : "list 'none' (before 'filter') in this variant, whose attack or amounts the file's rows lack"
             }
             if let reason {
@@ -227,8 +275,8 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
             }
             return
         }
-        guard defenses.contains("filter"), (try? training(for: "filter", file: file))?.filter.model == Self.cleanFilterModel else { return }
-        guard base.attack.amounts.first == .rate(0), base.defenses.first == "none" else {
+        guard filterRows?.filter.model == Self.cleanFilterModel else { return }
+        guard base.attack.amounts.first == .rate(0), base.defenses.first == .plainCLIP else {
             throw ConfigError(
                 file: file, key: "training.filter_model",
                 reason: "'clean' scores with the plain CLIP row at rate 0: list rate 0 first in attack.rates and 'none' first in defenses")
@@ -242,7 +290,7 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
     public var rows: [RowPlan] {
         var plans: [RowPlan] = []
         var seen: Set<String> = []
-        func add(_ amounts: [PoisonAmountSpec], _ defenses: [String], _ seeds: [UInt64], _ variant: VariantSpec?) {
+        func add(_ amounts: [PoisonAmountSpec], _ defenses: [RowKind], _ seeds: [UInt64], _ variant: VariantSpec?) {
             for amount in amounts {
                 for defense in defenses {
                     for seed in seeds {
@@ -283,6 +331,7 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
             c.attack.rates = rates
         }
         c.training = try ConfigValue.overriding(training, with: v.training, key: "training", file: file)
+        c.defenseSettings = try ConfigValue.overriding(defenseSettings, with: v.training, key: "training", file: file)
         if let d = v.detect { c.detect = d }
         return c
     }
@@ -294,7 +343,7 @@ public struct VariantSpec: StrictConfig, Equatable, Sendable {
     /// Names the variant in the report and in row folders (`safeclip-to-cap-rate0.02-seed1`).
     public var name: String
     public var description: String?
-    public var defenses: [String]?
+    public var defenses: [RowKind]?
     /// Poison rates (the file's amounts when absent).
     public var rates: [Double]?
     public var seeds: [UInt64]?
@@ -316,7 +365,7 @@ public struct VariantSpec: StrictConfig, Equatable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
         description = try c.decodeIfPresent(String.self, forKey: .description)
-        defenses = try c.decodeIfPresent([String].self, forKey: .defenses)
+        defenses = try c.decodeIfPresent([RowKind].self, forKey: .defenses)
         rates = try c.decodeIfPresent([Double].self, forKey: .rates)
         seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds)
         attack = try c.decodeIfPresent([String: ConfigValue].self, forKey: .attack) ?? [:]
@@ -343,6 +392,8 @@ public enum ConfigValue: Codable, Equatable, Sendable {
     /// A scalar that is no number or boolean.
     case string(String)
     case list([ConfigValue])
+    /// A nested block (a defence's settings: `safeclip: {safe_increment: 0.05}`).
+    case object([String: ConfigValue])
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -350,6 +401,7 @@ public enum ConfigValue: Codable, Equatable, Sendable {
         else if let i = try? c.decode(Int.self) { self = .int(i) }
         else if let d = try? c.decode(Double.self) { self = .double(d) }
         else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let o = try? c.decode([String: ConfigValue].self) { self = .object(o) }
         else { self = .list(try c.decode([ConfigValue].self)) }
     }
 
@@ -361,6 +413,7 @@ public enum ConfigValue: Codable, Equatable, Sendable {
         case .double(let d): try c.encode(d)
         case .string(let s): try c.encode(s)
         case .list(let l): try c.encode(l)
+        case .object(let o): try c.encode(o)
         }
     }
 
@@ -371,6 +424,7 @@ public enum ConfigValue: Codable, Equatable, Sendable {
         case .double(let d): d
         case .string(let s): s
         case .list(let l): l.map(\.json)
+        case .object(let o): o.mapValues(\.json)
         }
     }
 
@@ -378,6 +432,7 @@ public enum ConfigValue: Codable, Equatable, Sendable {
     public var text: String {
         switch self {
         case .list(let l): "[" + l.map(\.text).joined(separator: ", ") + "]"
+        case .object(let o): "{" + o.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.text)" }.joined(separator: ", ") + "}"
         default: textValue as? String ?? ""
         }
     }
@@ -389,11 +444,14 @@ public enum ConfigValue: Codable, Equatable, Sendable {
         case .double(let d): formatNumber(d)
         case .string(let s): s
         case .list(let l): l.map(\.textValue)
+        case .object(let o): o.mapValues(\.textValue)
         }
     }
 
     /// `base` with the keys of `overrides` replaced (encoded, merged, decoded again, so every key
     /// is checked as in the file itself); a number given for a text key is taken as its text.
+    /// A nested block given as an override (`safeclip: {…}`) replaces the keys it names in the
+    /// block; a flat key that a block of `base` holds (`safe_increment`) replaces it there.
     static func overriding<T: Codable>(_ base: T, with overrides: [String: ConfigValue], key: String, file: String) throws(ConfigError) -> T {
         guard !overrides.isEmpty else { return base }
         var object: [String: Any]
@@ -402,19 +460,37 @@ public enum ConfigValue: Codable, Equatable, Sendable {
         } catch {
             throw ConfigError(file: file, key: key, reason: "cannot encode: \(error)")
         }
-        for (k, v) in overrides { object[k] = v.json }
+        // A flat key goes where `base` keeps it: at the top level or in a defence's block.
+        func set(_ k: String, _ value: Any) {
+            if object[k] == nil, let owner = object.first(where: { ($0.value as? [String: Any])?[k] != nil })?.key,
+                var nested = object[owner] as? [String: Any]
+            {
+                nested[k] = value
+                object[owner] = nested
+            } else {
+                object[k] = value
+            }
+        }
+        for (k, v) in overrides {
+            if case .object(let block) = v, var nested = object[k] as? [String: Any] {
+                for (bk, bv) in block { nested[bk] = bv.json }
+                object[k] = nested
+            } else {
+                set(k, v.json)
+            }
+        }
         var asText: Set<String> = []
         while true {
             do {
                 let data = try JSONSerialization.data(withJSONObject: object)
                 return try JSONDecoder().decode(T.self, from: data)
             } catch let DecodingError.typeMismatch(expected, context) {
-                let k = context.codingPath.first?.stringValue ?? ""
+                let k = context.codingPath.last?.stringValue ?? ""
                 if expected == String.self, let v = overrides[k], asText.insert(k).inserted {
-                    object[k] = v.textValue
+                    set(k, v.textValue)
                     continue
                 }
-                throw ConfigError(file: file, key: "\(key).\(k)", reason: "expected \(expected)")
+                throw ConfigError(file: file, key: ([key] + context.codingPath.map(\.stringValue)).joined(separator: "."), reason: "expected \(expected)")
             } catch let DecodingError.dataCorrupted(context) {
                 throw ConfigError(file: file, key: ([key] + context.codingPath.map(\.stringValue)).joined(separator: "."), reason: context.debugDescription)
             } catch {
@@ -424,16 +500,104 @@ public enum ConfigValue: Codable, Equatable, Sendable {
     }
 }
 
-/// The defences an experiment row can name: every training objective (``Defense``) and
-/// `detect` — `clipguard detect` with the file's ``DetectSpec``, drop what it says, plain CLIP on
-/// the rest (Sources/Experiments/DetectDefense.swift).
-public enum ExperimentDefenses {
-    /// The name of the detect-drop-train row.
-    public static let detect = "detect"
-    /// Every name a row may use.
-    public static var names: [String] { Defense.allCases.map(\.rawValue) + [detect] }
-    /// The objective a row trains with (`detect` trains plain CLIP on the cleaned data).
-    public static func objective(_ name: String) -> Defense? { name == detect ? Defense.none : Defense(rawValue: name) }
+/// What an experiment row does: train with a registered defence (``Defense``, plain CLIP
+/// included), or `detect` — `clipguard detect` with the file's ``DetectSpec``, drop what it says, plain CLIP
+/// on the rest (Sources/Experiments/DetectDefense.swift).
+///
+/// Encoded as its name (`"safeclip"`, `"detect"`) in experiment files, row folders and
+/// `results.json`, as earlier versions wrote the row's defence.
+public enum RowKind: Hashable, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    case train(Defense)
+    case detect
+
+    /// Plain CLIP, the baseline every other row is compared with.
+    public static let plainCLIP = RowKind.train(.none)
+
+    /// Every kind, in the order reports list them: the registered defences, then `detect`.
+    public static var allCases: [RowKind] { Defense.allCases.map(RowKind.train) + [.detect] }
+
+    /// The kind called `name`, or nil.
+    public init?(name: String) {
+        if name == "detect" {
+            self = .detect
+        } else if let defense = Defense(name: name) {
+            self = .train(defense)
+        } else {
+            return nil
+        }
+    }
+
+    /// The name in experiment files, row folders and results.
+    public var name: String {
+        switch self {
+        case .train(let defense): defense.name
+        case .detect: "detect"
+        }
+    }
+
+    public var description: String { name }
+
+    /// The defence the row trains with (`detect` trains plain CLIP on the cleaned data).
+    public var defense: Defense {
+        switch self {
+        case .train(let defense): defense
+        case .detect: .none
+        }
+    }
+
+    /// How reports name the row's series.
+    public var displayName: String {
+        switch self {
+        case .train(let defense): defense.displayName
+        case .detect: "detect, drop, train"
+        }
+    }
+
+    /// The series' colour in every plot (`#RRGGBB`), shared with no other kind.
+    public var colour: String {
+        switch self {
+        case .train(let defense): defense.colour
+        case .detect: "#56B4E9"
+        }
+    }
+
+    /// The series' point marker, shared with no other kind.
+    public var marker: PlotMarker {
+        switch self {
+        case .train(let defense): defense.marker
+        case .detect: .star
+        }
+    }
+
+    /// Whether the row fine-tunes the plain CLIP row of its seed and amount.
+    public var finetunes: Bool { defense.finetunes }
+
+    /// How the row's defence selects pairs (and logs what it caught); nil for the others.
+    /// (`detect` selects with `clipguard detect`, whose report is its own.)
+    public var pairSelection: PairSelection? {
+        switch self {
+        case .train(let defense): defense.traits.pairSelection
+        case .detect: nil
+        }
+    }
+
+    /// Whether the row's training runs in named phases (which the report shades).
+    public var phased: Bool { defense.traits.phased && self != .detect }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let name = try c.decode(String.self)
+        guard let kind = RowKind(name: name) else {
+            throw DecodingError.dataCorruptedError(
+                in: c, debugDescription: "unknown defence '\(name)' (known: \(Self.allCases.map(\.name).joined(separator: ", ")))")
+        }
+        self = kind
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(name)
+    }
 }
 
 /// Where the training pairs come from.
@@ -686,7 +850,8 @@ public struct EvaluationSpec: StrictConfig, Equatable, Sendable {
 
 /// One row of an experiment: a defence trained with a seed on data poisoned by an amount.
 public struct RowPlan: Hashable, Sendable, Codable {
-    public var defense: String
+    /// What the row trains (`defense` in results, as earlier versions named it).
+    public var defense: RowKind
     public var seed: UInt64
     public var amount: PoisonAmountSpec
     /// The variant the row belongs to (nil: the file's own rows).
@@ -694,7 +859,7 @@ public struct RowPlan: Hashable, Sendable, Codable {
     /// The variant whose attack poisoned the row's data (nil: the file's attack).
     public var poisonVariant: String?
 
-    public init(defense: String, seed: UInt64, amount: PoisonAmountSpec, variant: String? = nil, poisonVariant: String? = nil) {
+    public init(defense: RowKind, seed: UInt64, amount: PoisonAmountSpec, variant: String? = nil, poisonVariant: String? = nil) {
         self.defense = defense
         self.seed = seed
         self.amount = amount

@@ -57,7 +57,8 @@ public struct SetResult: Codable, Sendable, Equatable {
 /// The outcome of one row (written as `DIR/rows/ID/result.json` when the row is finished).
 public struct RowResult: Codable, Sendable, Equatable {
     public var id: String
-    public var defense: String
+    /// What the row trained (a defence or `detect`; its name in the file).
+    public var defense: RowKind
     public var seed: UInt64
     public var amount: String
     /// The variant of the experiment file the row belongs to (nil: the file's own rows).
@@ -79,7 +80,7 @@ public struct RowResult: Codable, Sendable, Equatable {
     public var warnings: [String]?
 
     /// Defence and variant (`safeclip@to-cap`): what the report groups, names and colours by.
-    public var series: String { variant.map { "\(defense)@\($0)" } ?? defense }
+    public var series: String { variant.map { "\(defense.name)@\($0)" } ?? defense.name }
 
     enum CodingKeys: String, CodingKey {
         case id, defense, seed, amount, variant, rate, poisoned, status, reason, steps, evaluations, warnings
@@ -210,7 +211,9 @@ public final class ExperimentRunner {
         if let templates = config.attack.templates, templates.contains("/"), !fm.fileExists(atPath: templates) {
             missing.append("attack.templates: \(templates)")
         }
-        if let weights = config.training.filter.model, weights != ExperimentConfig.cleanFilterModel, weights != ExperimentConfig.poisonedFilterModel, !fm.fileExists(atPath: weights) {
+        if let weights = config.defenseSettings[FilterSettings.self].model, weights != ExperimentConfig.cleanFilterModel,
+            weights != ExperimentConfig.poisonedFilterModel, !fm.fileExists(atPath: weights)
+        {
             missing.append("training.filter_model: \(weights)")
         }
         if let weights = config.pretrained, weights != ExperimentConfig.cleanPretrained, !fm.fileExists(atPath: weights) {
@@ -343,15 +346,14 @@ public final class ExperimentRunner {
         t.evalData = nil
         t.imageColumn = config.data.imageColumn
         t.captionColumn = config.data.captionColumn
-        t.defense = ExperimentDefenses.objective(row.defense) ?? .none
         if t.defense.finetunes {
-            // CleanCLIP fine-tunes the poisoned CLIP model of the same seed and amount on clean pairs.
+            // A fine-tuning defence fine-tunes the poisoned CLIP model of the same seed and amount on clean pairs.
             t.data = trainCSV
             // A variant without its own plain CLIP rows fine-tunes the file's own (validated).
-            var base = resolved.defenses.contains("none") ? row : RowPlan(defense: row.defense, seed: row.seed, amount: row.amount)
-            base.defense = "none"
+            var base = resolved.defenses.contains(.plainCLIP) ? row : RowPlan(defense: row.defense, seed: row.seed, amount: row.amount)
+            base.defense = .plainCLIP
             t.initWeights = rowFolder(base) + "/run/model.safetensors"
-        } else if row.defense != ExperimentDefenses.detect {
+        } else if row.defense != .detect {
             // With the manifest, a defence that selects pairs reports how many poisoned ones it caught.
             t.manifest = poisoned.manifest
         }
@@ -359,15 +361,15 @@ public final class ExperimentRunner {
             // The fine-tuning threat model: start from the pre-trained weights.
             t.initWeights =
                 pretrained == ExperimentConfig.cleanPretrained
-                ? rowFolder(RowPlan(defense: "none", seed: row.seed, amount: .rate(0))) + "/run/model.safetensors" : pretrained
+                ? rowFolder(RowPlan(defense: .plainCLIP, seed: row.seed, amount: .rate(0))) + "/run/model.safetensors" : pretrained
         }
         if t.defense == .filter, t.filter.model == ExperimentConfig.cleanFilterModel {
             // The filter scores with the plain CLIP model trained on the clean data, same seed.
-            t.filter.model = rowFolder(RowPlan(defense: "none", seed: row.seed, amount: .rate(0))) + "/run/model.safetensors"
+            t.filter.model = rowFolder(RowPlan(defense: .plainCLIP, seed: row.seed, amount: .rate(0))) + "/run/model.safetensors"
         } else if t.defense == .filter, t.filter.model == ExperimentConfig.poisonedFilterModel {
             // No oracle: the plain CLIP model trained on these very poisoned pairs scores them.
-            var base = resolved.defenses.contains("none") ? row : RowPlan(defense: row.defense, seed: row.seed, amount: row.amount)
-            base.defense = "none"
+            var base = resolved.defenses.contains(.plainCLIP) ? row : RowPlan(defense: row.defense, seed: row.seed, amount: row.amount)
+            base.defense = .plainCLIP
             t.filter.model = rowFolder(base) + "/run/model.safetensors"
         }
         return t
@@ -377,11 +379,12 @@ public final class ExperimentRunner {
     /// model of the same seed and amount when the spec says `model: poisoned`.
     func detectRequest(_ row: RowPlan, training: TrainingConfig, manifest: String) throws -> DetectionRequest {
         let resolved = try config.resolved(variant: row.variant)
-        var base = resolved.defenses.contains("none") ? row : RowPlan(defense: row.defense, seed: row.seed, amount: row.amount)
-        base.defense = "none"
+        var base = resolved.defenses.contains(.plainCLIP) ? row : RowPlan(defense: row.defense, seed: row.seed, amount: row.amount)
+        base.defense = .plainCLIP
         let model = rowFolder(base) + "/run/model.safetensors"
-        return try DetectDefense.request(config: training, runDirectory: rowFolder(row) + "/run", manifestPath: manifest,
-                                         spec: resolved.detect, model: model)
+        return try DetectDefense.request(
+            config: training, settings: resolved.settings(for: row.defense, file: configPath), runDirectory: rowFolder(row) + "/run",
+            manifestPath: manifest, spec: resolved.detect, model: model)
     }
 
     func runRow(_ row: RowPlan, poisoned: PoisonedSetInfo) throws -> RowResult {
@@ -395,14 +398,11 @@ public final class ExperimentRunner {
             id: row.id, defense: row.defense, seed: row.seed, amount: row.amount.tag, variant: row.variant, rate: row.amount.rateValue,
             poisoned: poisoned.poisoned, trainingPairs: poisoned.cleanRows + poisoned.poisoned, status: "finished",
             evaluations: [:])
-        guard ExperimentDefenses.objective(row.defense) != nil else {
-            throw ExperimentError.row(id: row.id, reason: "unknown defence \(row.defense)")
-        }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let manifest = try PoisonManifest.load(path: poisoned.manifest)
         let sets = try config.evaluation.map { ($0, try openEvaluationSet(evaluationPath($0))) }
         var training = try trainingConfig(for: row, poisoned: poisoned)
-        if row.defense == ExperimentDefenses.detect {
+        if row.defense == .detect {
             // Detect, drop, train (DetectDefense.swift): plain CLIP on the cleaned data.
             training.data = try DetectDefense.cleanedData(request: detectRequest(row, training: training, manifest: poisoned.manifest), reporter: reporter)
         }
@@ -500,7 +500,7 @@ public final class ExperimentRunner {
                 amount: row.amount.tag, variant: row.poisonVariant, folder: folder, csv: folder + "/train.csv", manifest: folder + "/manifest.json", cleanRows: 0,
                 poisoned: 0)
             var training = try trainingConfig(for: row, poisoned: info)
-            if row.defense == ExperimentDefenses.detect {
+            if row.defense == .detect {
                 // DetectDefense: detect with a warm-up, drop the top fraction, train on the rest.
                 let request = try detectRequest(row, training: training, manifest: info.manifest)
                 lines.append(DetectDefense.commandLine(request).map(shellQuote).joined(separator: " "))

@@ -29,8 +29,8 @@ extension ExperimentResults {
     /// every row's own warnings, prefixed with the row.
     public func comparisonWarnings(classes: [String: Int]) -> [String] {
         var warnings: [String] = []
-        let baselines = rows.filter { $0.defense == "none" && $0.variant == nil }
-        for row in rows where row.defense != "none" {
+        let baselines = rows.filter { $0.defense == .plainCLIP && $0.variant == nil }
+        for row in rows where row.defense != .plainCLIP {
             for (set, figures) in row.evaluations.sorted(by: { $0.key < $1.key }) {
                 guard let k = classes[set], k > 1 else { continue }
                 let chance = 1 / Double(k)

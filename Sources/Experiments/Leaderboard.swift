@@ -95,7 +95,7 @@ public struct Leaderboard: Sendable {
         for row in results.rows where row.status == "finished" && row.evaluations[evaluation] != nil {
             let spec = row.variant.flatMap { variants[$0] }
             let attackVariant = spec.flatMap { $0.attack.isEmpty ? nil : $0.name }
-            let defense = spec.map { $0.attack.isEmpty ? "\(row.defense)@\($0.name)" : row.defense } ?? row.defense
+            let defense = spec.map { $0.attack.isEmpty ? "\(row.defense.name)@\($0.name)" : row.defense.name } ?? row.defense.name
             let attack = Attack(
                 variant: attackVariant, amount: row.amount, rate: row.rate, name: Self.attackName(results: results, variant: attackVariant),
                 description: attackVariant.flatMap { variants[$0]?.description }, poisoned: row.poisoned, trainingPairs: row.trainingPairs,

@@ -4,7 +4,7 @@ import Training
 
 /// One defence (or a variant's) at one poison amount, over its seeds: a line of the results table.
 public struct ReportGroup {
-    public var defense: String
+    public var defense: RowKind
     /// The experiment variant (nil: the file's own rows).
     public var variant: String?
     public var amount: String
@@ -14,7 +14,7 @@ public struct ReportGroup {
     public var rows: [RowResult]
 
     /// Defence and variant (`safeclip@to-cap`): what the report groups, names and styles by.
-    public var series: String { variant.map { "\(defense)@\($0)" } ?? defense }
+    public var series: String { variant.map { "\(defense.name)@\($0)" } ?? defense.name }
     public var seeds: [UInt64] { rows.map(\.seed) }
     public var finished: [RowResult] { rows.filter { $0.status == "finished" } }
     public var isFinished: Bool { !finished.isEmpty }
@@ -235,8 +235,10 @@ public struct ReportModel {
     }
 
     /// The settings a group's rows trained with (a variant's resolved ones).
+    /// The training settings of a group's rows (its defence and that defence's settings).
     func training(_ g: ReportGroup) -> TrainingConfig {
-        ((try? results.config.resolved(variant: g.variant)) ?? results.config).training
+        let config = (try? results.config.resolved(variant: g.variant)) ?? results.config
+        return (try? config.training(for: g.defense, file: inputs.directory)) ?? config.training
     }
 
     func computeFacts(_ g: ReportGroup) -> GroupFacts {

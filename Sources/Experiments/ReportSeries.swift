@@ -1,9 +1,8 @@
 import Training
 
 /// Everything the report knows about one kind of experiment row (a defence, or detect → drop →
-/// retrain): the one place in the report code where a defence is known by name. Every other
-/// part of the report asks these traits, so a new defence is one entry here (and, once the
-/// defence registry describes itself, none).
+/// retrain), read from the defence registry (``RowKind``, ``Defense``): the report code names no
+/// defence, and a new defence needs no entry here.
 struct ReportTraits: Sendable {
     /// The name readers see (`SafeCLIP`).
     var displayName: String
@@ -24,33 +23,21 @@ struct ReportTraits: Sendable {
 
 /// The traits of every kind of row, and the colour and marker of every series of a report.
 enum ReportSeries {
-    /// The traits of a row's defence name (`none`, `safeclip`, …, `detect`); an unknown name (a
-    /// results file of another build) is shown as written.
+    /// The traits of a row's kind (`none`, `safeclip`, …, `detect`), from the defence registry
+    /// (``RowKind``); an unknown name (a results file of another build) is shown as written.
     static func traits(_ defense: String) -> ReportTraits {
-        if defense == ExperimentDefenses.detect {
-            return ReportTraits(displayName: "detect, drop, train", colour: "#56B4E9", marker: .init(.star))
-        }
-        guard let d = Defense(rawValue: defense) else {
+        guard let kind = RowKind(name: defense) else {
             return ReportTraits(displayName: defense, colour: "#000000", marker: .init(.plus))
         }
-        switch d {
-        case .none:
-            return ReportTraits(displayName: "CLIP (no defence)", colour: "#555555", marker: .init(.circle), isBaseline: true)
-        case .safeclip:
-            return ReportTraits(displayName: "SafeCLIP", colour: "#0072B2", marker: .init(.square), selectsPairs: true)
-        case .roclip:
-            return ReportTraits(displayName: "RoCLIP", colour: "#CC79A7", marker: .init(.triangleUp))
-        case .filter:
-            return ReportTraits(
-                displayName: "similarity filter", colour: "#E69F00", marker: .init(.triangleDown), selectsPairs: true,
-                oracle: { training in
-                    training.filter.model == ExperimentConfig.cleanFilterModel
-                        ? "an oracle: it scores with a CLIP trained on exactly this experiment's clean pairs (filter_model: clean), a model no defender has"
-                        : nil
-                })
-        case .cleanclip:
-            return ReportTraits(displayName: "CleanCLIP", colour: "#009E73", marker: .init(.diamond), finetunes: d.finetunes)
-        }
+        return traits(kind)
+    }
+
+    /// The traits of a row's kind, as the registry describes it.
+    static func traits(_ kind: RowKind) -> ReportTraits {
+        ReportTraits(
+            displayName: kind.displayName, colour: kind.colour, marker: .init(SVGPlot.MarkerShape(rawValue: kind.marker.rawValue) ?? .plus),
+            isBaseline: kind == .plainCLIP, finetunes: kind.finetunes, selectsPairs: kind.pairSelection != nil,
+            oracle: { ExperimentConfig.oracle(of: kind, training: $0) })
     }
 
     /// The name of a series (`safeclip@to-cap` → `SafeCLIP · to-cap`).

@@ -124,7 +124,7 @@ public struct ReportWriter {
             let changes = v.attack.sorted { $0.key < $1.key }.map { "attack.\($0.key) = \($0.value.text)" }
                 + v.training.sorted { $0.key < $1.key }.map { "training.\($0.key) = \($0.value.text)" }
             var rows: [String] = []
-            if let d = v.defenses { rows.append("defences " + d.map(ReportSeries.displayName).joined(separator: ", ")) }
+            if let d = v.defenses { rows.append("defences " + d.map(\.displayName).joined(separator: ", ")) }
             if let r = v.rates { rows.append("rates " + r.map { PoisonAmountSpec.rate($0).description }.joined(separator: ", ")) }
             if let seeds = v.seeds { rows.append("seeds " + seeds.map(String.init).joined(separator: ", ")) }
             lines.append(

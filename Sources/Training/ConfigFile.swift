@@ -14,10 +14,14 @@ public protocol StrictConfig: Codable {
     static var allowedKeys: Set<String> { get }
     /// Types of the keys that hold nested objects (or arrays of objects).
     static var nestedTypes: [String: any StrictConfig.Type] { get }
+    /// One-line notes on keys that are read but have a newer form (`keys`: those given at this
+    /// level); default none.
+    static func notes(keys: Set<String>) -> [String]
 }
 
 extension StrictConfig {
     public static var nestedTypes: [String: any StrictConfig.Type] { [:] }
+    public static func notes(keys: Set<String>) -> [String] { [] }
 }
 
 /// A problem in a configuration file, naming the file and the key.
@@ -37,9 +41,17 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
 
 /// Reads YAML or JSON configuration files into ``StrictConfig`` values.
 public enum ConfigFile {
+    /// Prints `note: FILE: KEY: NOTE` on standard error.
+    public static let printNote: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("note: \($0)\n".utf8)) }
+
     /// Parses `text` (YAML, of which JSON is a subset) into `T`, rejecting unknown keys and
     /// ill-typed values with a ``ConfigError`` that names `file` and the key path.
-    public static func decode<T: StrictConfig>(_ type: T.Type, from text: String, file: String) throws(ConfigError) -> T {
+    ///
+    /// - Parameter notes: receives one line per note on keys of an older form (``StrictConfig/notes(keys:)``),
+    ///   `FILE: PATH: NOTE`; by default printed on standard error.
+    public static func decode<T: StrictConfig>(
+        _ type: T.Type, from text: String, file: String, notes: (String) -> Void = printNote
+    ) throws(ConfigError) -> T {
         try checkNesting(text, file: file)
         let node: Node
         do {
@@ -52,9 +64,11 @@ public enum ConfigFile {
         } catch {
             throw ConfigError(file: file, key: "", reason: "not valid YAML/JSON: \(error)")
         }
-        try checkKeys(node, type: T.self, path: [], file: file)
+        var found: [String] = []
+        try checkKeys(node, type: T.self, path: [], file: file, notes: &found)
+        let value: T
         do {
-            return try YAMLDecoder().decode(T.self, from: text)
+            value = try YAMLDecoder().decode(T.self, from: text)
         } catch let DecodingError.typeMismatch(expected, context) {
             throw ConfigError(
                 file: file, key: keyPath(context.codingPath), reason: "\(lineOf(context.codingPath, in: node))expected \(describe(expected))")
@@ -71,14 +85,16 @@ public enum ConfigFile {
         } catch {
             throw ConfigError(file: file, key: "", reason: "\(error)")
         }
+        found.forEach(notes)
+        return value
     }
 
-    /// Reads and decodes the file at `path`.
-    public static func load<T: StrictConfig>(_ type: T.Type, path: String) throws(ConfigError) -> T {
+    /// Reads and decodes the file at `path` (`notes` as in ``decode(_:from:file:notes:)``).
+    public static func load<T: StrictConfig>(_ type: T.Type, path: String, notes: (String) -> Void = printNote) throws(ConfigError) -> T {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(file: path, key: "", reason: "cannot read the file")
         }
-        return try decode(type, from: String(decoding: data, as: UTF8.self), file: path)
+        return try decode(type, from: String(decoding: data, as: UTF8.self), file: path, notes: notes)
     }
 
     /// Writes `value` as pretty-printed, key-sorted JSON (the form saved in run folders).
@@ -88,12 +104,14 @@ public enum ConfigFile {
         return try encoder.encode(value)
     }
 
-    private static func checkKeys(_ node: Node, type: any StrictConfig.Type, path: [String], file: String)
+    private static func checkKeys(_ node: Node, type: any StrictConfig.Type, path: [String], file: String, notes: inout [String])
         throws(ConfigError)
     {
         guard let mapping = node.mapping else {
             throw ConfigError(file: file, key: path.joined(separator: "."), reason: "expected an object")
         }
+        let given = Set(mapping.compactMap { $0.key.string })
+        for note in type.notes(keys: given) { notes.append(([file] + (path.isEmpty ? [] : [path.joined(separator: ".")]) + [note]).joined(separator: ": ")) }
         for (keyNode, value) in mapping {
             guard let key = keyNode.string else { continue }
             if savedOnlyKeys.contains(key) { continue }
@@ -108,10 +126,10 @@ public enum ConfigFile {
             guard let nested = type.nestedTypes[key] else { continue }
             if let items = value.sequence {
                 for (i, item) in items.enumerated() where item.mapping != nil {
-                    try checkKeys(item, type: nested, path: here + ["\(i)"], file: file)
+                    try checkKeys(item, type: nested, path: here + ["\(i)"], file: file, notes: &notes)
                 }
             } else if value.mapping != nil {
-                try checkKeys(value, type: nested, path: here, file: file)
+                try checkKeys(value, type: nested, path: here, file: file, notes: &notes)
             }
         }
     }
@@ -212,7 +230,7 @@ public enum ConfigFile {
     static let choices: [String: [String]] = [
         "TriggerKind": TriggerKind.allCases.map(\.rawValue), "CaptionStrategy": CaptionStrategy.allCases.map(\.rawValue),
         "PatchPosition": PatchPosition.allCases.map(\.rawValue), "Resize": ModelGeometry.Resize.allCases.map(\.rawValue),
-        "Defense": Defense.allCases.map(\.rawValue), "Ranking": SafeSetSchedule.Ranking.allCases.map(\.rawValue),
+        "Defense": Defense.allCases.map(\.name), "Ranking": SafeSetSchedule.Ranking.allCases.map(\.rawValue),
         "SafeGrowth": SafeCLIPSettings.SafeGrowth.allCases.map(\.rawValue),
     ]
 

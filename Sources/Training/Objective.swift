@@ -13,7 +13,25 @@ import Torch
 /// — trained in order.
 ///
 /// Modelled on open_clip's `task/` classes: one class per objective, the trainer generic.
+///
+/// The type also describes its defence for the registry (``Defense``): name, display name,
+/// colour, marker, traits and settings type, all in the objective's own file.
 public protocol TrainingObjective: AnyObject {
+    /// The defence's name in config files, on the command line and in results (`safeclip`).
+    static var name: String { get }
+    /// How reports and help texts name it (`SafeCLIP`).
+    static var displayName: String { get }
+    /// One line for `--help`: what it does.
+    static var summary: String { get }
+    /// Its colour in every plot (`#RRGGBB`); no other defence has it.
+    static var colour: String { get }
+    /// Its point marker in plots; no other defence has it.
+    static var marker: PlotMarker { get }
+    /// What it does besides its loss.
+    static var traits: DefenseTraits { get }
+    /// Its settings (config keys, flags, defaults, validation); ``NoDefenseSettings`` for none.
+    static var settingsType: any DefenseSettings.Type { get }
+
     /// Builds the objective for `run`; on resume, `run.savedState` and `run.savedTensors` hold
     /// what ``checkpointState()`` returned when the checkpoint was written.
     init(run: TrainingRun) throws
@@ -33,6 +51,8 @@ public protocol TrainingObjective: AnyObject {
 }
 
 extension TrainingObjective {
+    public static var traits: DefenseTraits { DefenseTraits() }
+    public static var settingsType: any DefenseSettings.Type { NoDefenseSettings.self }
     public func prepare() throws {}
     public func phaseName(epoch: Int, segments: [Segment]) -> String? { segments.first?.name }
     public func checkpointState() throws -> (json: String?, tensors: [String: Tensor]) { (nil, [:]) }
@@ -56,8 +76,8 @@ public struct View: Sendable, Equatable {
         case plain
         /// SafeCLIP's augmentation (flip, resized crop, colour jitter, grey, blur).
         case safeCLIP
-        /// CleanCLIP's/RoCLIP's augmentation (AutoAugment-style).
-        case cleanCLIP
+        /// AutoAugment (ImageNet policy), then resize + centre crop: CleanCLIP's and RoCLIP's view.
+        case autoAugment
     }
     public var images: Images
     /// Index into the run's two EDA caption tables, or nil for the original captions.
@@ -147,7 +167,7 @@ public final class TrainingRun {
         let augmentation: (any ImageAugmentation)? = switch view.images {
         case .plain: nil
         case .safeCLIP: SaltedAugmentation(base: AugmentationPipeline.safeCLIPView(size: size), salt: view.salt)
-        case .cleanCLIP: SaltedAugmentation(base: AugmentationPipeline.cleanCLIPView(size: size), salt: view.salt)
+        case .autoAugment: SaltedAugmentation(base: AugmentationPipeline.autoAugmentView(size: size), salt: view.salt)
         }
         let captions = try view.captions.map { try captionViews()[$0] }
         let subset: any ImageTextDataset =

@@ -53,24 +53,41 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
 
     // MARK: Defences (SPEC §3–4); see the README's "Defences".
 
-    /// Plain CLIP (`none`) or the defence to train with; each defence's own settings are the
-    /// nested values below (their keys stay flat in config files: `unimodal_epochs`, `pool_size`, …).
-    public var defense: Defense
+    /// Plain CLIP (`none`) or the defence to train with. Setting another defence resets
+    /// ``settings`` to the new defence's defaults.
+    public var defense: Defense {
+        didSet { if defense != oldValue { storedSettings = DefenseSettingsBox(value: defense.defaultSettings) } }
+    }
     /// The poisoned set's `manifest.json` (ground truth for detection metrics); by default the
     /// one next to the training CSV, if any.
     public var manifest: String?
     /// Start from these weights (a checkpoint or `model.safetensors`) instead of a fresh model.
     public var initWeights: String?
-    /// Batch size of the similarity passes of SafeCLIP and the filter (inference only).
+    /// Batch size of the similarity passes of the defences that make them (inference only).
     public var similarityBatchSize: Int
-    /// SafeCLIP's phases, selection and memory bank.
-    public var safeCLIP: SafeCLIPSettings
-    /// RoCLIP's caption pool.
-    public var roCLIP: RoCLIPSettings
-    /// The similarity filter's model and fraction.
-    public var filter: FilterSettings
-    /// CleanCLIP's in-modal weight.
-    public var cleanCLIP: CleanCLIPSettings
+    private var storedSettings: DefenseSettingsBox
+
+    /// The settings of ``defense`` (always of its ``Defense/settingsType``). In config files
+    /// they are the block named after the defence (`safeclip: {unimodal_epochs: 1}`), or flat
+    /// keys as earlier versions wrote them.
+    public var settings: any DefenseSettings {
+        get { storedSettings.value }
+        set {
+            if let owner = Defense.owning(type(of: newValue)), owner != defense { defense = owner }
+            storedSettings = DefenseSettingsBox(value: newValue)
+        }
+    }
+
+    /// The settings as `S`: the configured defence's when it is `S`'s, else `S`'s defaults.
+    /// Setting them selects the defence whose settings `S` are.
+    ///
+    /// ```swift
+    /// config[settings: SafeCLIPSettings.self].unimodalEpochs = 1   // defense becomes safeclip
+    /// ```
+    public subscript<S: DefenseSettings>(settings type: S.Type) -> S {
+        get { settings as? S ?? S() }
+        set { settings = newValue }
+    }
 
     public init(
         data: String, model: String, epochs: Int = 10, batchSize: Int = 128, lr: Double = 5e-4,
@@ -79,18 +96,14 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         seed: UInt64 = 0, device: String = "auto", workers: Int = 2, threads: Int? = nil, logEvery: Int = 50,
         evalData: String? = nil, evalEvery: Int = 1, maxFailureFraction: Double = 0.05,
         imageColumn: String? = nil, captionColumn: String? = nil, shuffle: Bool = true, tensorboard: Bool = false, defense: Defense = .none,
-        manifest: String? = nil, initWeights: String? = nil, similarityBatchSize: Int = 512,
-        safeCLIP: SafeCLIPSettings = SafeCLIPSettings(), roCLIP: RoCLIPSettings = RoCLIPSettings(),
-        filter: FilterSettings = FilterSettings(), cleanCLIP: CleanCLIPSettings = CleanCLIPSettings()
+        manifest: String? = nil, initWeights: String? = nil, similarityBatchSize: Int = 512, settings: (any DefenseSettings)? = nil
     ) {
-        self.defense = defense
+        let settings = settings ?? defense.defaultSettings
+        self.defense = Defense.owning(type(of: settings)) ?? defense
+        self.storedSettings = DefenseSettingsBox(value: settings)
         self.manifest = manifest
         self.initWeights = initWeights
         self.similarityBatchSize = similarityBatchSize
-        self.safeCLIP = safeCLIP
-        self.roCLIP = roCLIP
-        self.filter = filter
-        self.cleanCLIP = cleanCLIP
         self.data = data
         self.model = model
         self.epochs = epochs
@@ -127,10 +140,26 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         case defense, manifest, initWeights = "init_weights", similarityBatchSize = "similarity_batch_size"
     }
 
-    /// Every key a config file may hold: the common ones and each defence's (flat, one namespace).
+    /// Every key a config file may hold: the common ones, each defence's name (its nested
+    /// settings block) and each defence's keys (the flat form of earlier versions).
     public static var allowedKeys: Set<String> {
-        Set(CodingKeys.allCases.map(\.rawValue)).union(SafeCLIPSettings.keys).union(RoCLIPSettings.keys)
-            .union(FilterSettings.keys).union(CleanCLIPSettings.keys)
+        Set(CodingKeys.allCases.map(\.rawValue)).union(Defense.allCases.flatMap { [$0.name] + $0.settingsType.keys.map(\.name) })
+    }
+
+    /// Each defence's settings block is checked key by key.
+    public static var nestedTypes: [String: any StrictConfig.Type] {
+        Dictionary(uniqueKeysWithValues: Defense.allCases.map { ($0.name, $0.settingsType as any StrictConfig.Type) })
+    }
+
+    /// A note for flat defence keys: the file is read as before, and the note names the nested form.
+    public static func notes(keys: Set<String>) -> [String] {
+        let flat = Defense.allCases.compactMap { d -> String? in
+            let given = d.settingsType.keys.map(\.name).filter(keys.contains)
+            guard let first = given.first else { return nil }
+            return "\(d.name): {\(first): …\(given.count > 1 ? ", …" : "")}"
+        }
+        guard !flat.isEmpty else { return [] }
+        return ["defence settings at the top level are read as before; the new form nests them under the defence: " + flat.joined(separator: ", ")]
     }
 
     public init(from decoder: any Decoder) throws {
@@ -163,10 +192,8 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         shuffle = try c.decodeIfPresent(Bool.self, forKey: .shuffle) ?? d.shuffle
         tensorboard = try c.decodeIfPresent(Bool.self, forKey: .tensorboard) ?? d.tensorboard
         if let name = try c.decodeIfPresent(String.self, forKey: .defense) {
-            guard let defense = Defense(rawValue: name) else {
-                throw DecodingError.dataCorruptedError(
-                    forKey: .defense, in: c,
-                    debugDescription: "unknown defence '\(name)' (known: \(Defense.allCases.map(\.rawValue).joined(separator: ", ")))")
+            guard let defense = Defense(name: name) else {
+                throw DecodingError.dataCorruptedError(forKey: .defense, in: c, debugDescription: Defense.unknown(name))
             }
             self.defense = defense
         } else {
@@ -175,11 +202,10 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         manifest = try c.decodeIfPresent(String.self, forKey: .manifest)
         initWeights = try c.decodeIfPresent(String.self, forKey: .initWeights)
         similarityBatchSize = try c.decodeIfPresent(Int.self, forKey: .similarityBatchSize) ?? d.similarityBatchSize
-        // Each defence reads its own keys from the same (flat) object.
-        safeCLIP = try SafeCLIPSettings(from: decoder)
-        roCLIP = try RoCLIPSettings(from: decoder)
-        filter = try FilterSettings(from: decoder)
-        cleanCLIP = try CleanCLIPSettings(from: decoder)
+        // Every defence's block (or flat keys) is read, so a bad value is named whichever defence
+        // runs; only the configured defence's settings are kept (files of earlier versions list
+        // every defence's keys).
+        storedSettings = DefenseSettingsBox(value: try DefenseSettingsTable(from: decoder)[defense])
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -209,14 +235,11 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         try c.encodeIfPresent(captionColumn, forKey: .captionColumn)
         try c.encode(shuffle, forKey: .shuffle)
         try c.encode(tensorboard, forKey: .tensorboard)
-        try c.encode(defense.rawValue, forKey: .defense)
+        try c.encode(defense, forKey: .defense)
         try c.encodeIfPresent(manifest, forKey: .manifest)
         try c.encodeIfPresent(initWeights, forKey: .initWeights)
         try c.encode(similarityBatchSize, forKey: .similarityBatchSize)
-        try safeCLIP.encode(to: encoder)
-        try roCLIP.encode(to: encoder)
-        try filter.encode(to: encoder)
-        try cleanCLIP.encode(to: encoder)
+        try settings.write(to: encoder, name: defense.name)
     }
 
     /// Upper bounds of `validate()`: epochs (and every per-epoch count), steps, batch sizes,
@@ -255,15 +278,11 @@ public struct TrainingConfig: StrictConfig, Equatable, Sendable {
         if evalEvery < 1 { throw fail(.evalEvery, "must be at least 1") }
         if !(0...1).contains(maxFailureFraction) { throw fail(.maxFailureFraction, "must be within 0…1") }
         if similarityBatchSize < 1 { throw fail(.similarityBatchSize, "must be at least 1") }
-        if defense != .none && accumulation != 1 { throw fail(.accumulation, "must be 1 with a defence") }
-        if defense.finetunes && initWeights == nil { throw fail(.initWeights, "must name the checkpoint to fine-tune") }
-        switch defense {
-        case .safeclip: try safeCLIP.validate(file: file, epochs: epochs)
-        case .roclip: try roCLIP.validate(file: file)
-        case .filter: try filter.validate(file: file)
-        case .cleanclip: try cleanCLIP.validate(file: file)
-        case .none: break
+        if !defense.traits.supportsAccumulation && accumulation != 1 {
+            throw fail(.accumulation, "must be 1 with \(defense.name) (its losses need whole batches)")
         }
+        if defense.finetunes && initWeights == nil { throw fail(.initWeights, "must name the checkpoint to fine-tune") }
+        try settings.validate(file: file, in: self)
     }
 }
 

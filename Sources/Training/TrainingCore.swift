@@ -86,7 +86,7 @@ final class TrainingCore {
                 reporter.log("\(runDirectory): the earlier run stopped before its first checkpoint; starting it again")
                 try fm.removeItem(atPath: runDirectory + "/metrics.jsonl")
             }
-            if resume, let saved = try? ConfigFile.load(TrainingConfig.self, path: runDirectory + "/config.json") {
+            if resume, let saved = try? ConfigFile.load(TrainingConfig.self, path: runDirectory + "/config.json", notes: { _ in }) {
                 let conflicts = config.resumeConflicts(saved: saved)
                 if !conflicts.changesResult.isEmpty {
                     throw TrainingError.runFolder(

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Defenses
 import Foundation
 import Torch
 import Training
@@ -36,6 +35,8 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("caption-column"), help: "CSV column with captions.") var captionColumn: String?
     @Option(help: "The poisoned set's manifest.json (default: the one next to the training CSV, if any).")
     var manifest: String?
+    @Option(name: .customLong("similarity-batch-size"), help: "Batch size of the similarity passes of the defences that make them (default: 512).")
+    var similarityBatchSize: Int?
     @Flag(inversion: .prefixedNo, help: "Shuffle the pairs every epoch (seeded); --no-shuffle keeps the data's row order (default: on).")
     var shuffle: Bool?
     @Flag(help: "Also write every step and epoch metric as TensorBoard event files to RUN_DIR/tensorboard (default: off).")
@@ -50,18 +51,20 @@ struct TrainingOptions: ParsableArguments {
     /// The configuration: `base` (or the config file, or the resumed run's config.json), then flags.
     ///
     /// - Parameters:
+    ///   - defenseFlags: the defence's own flags (`--unimodal-epochs 2`), applied by its settings type.
     ///   - keyRenames: flags of this command that set a key under another name (finetune's
     ///     `--checkpoint` sets `init_weights`), for messages.
     ///   - refusingFinetuning: `train`: a fine-tuning defence (CleanCLIP) is refused with the command to use.
     func resolve(
-        base: TrainingConfig, keyRenames: [String: String] = [:], refusingFinetuning: Bool = false,
+        base: TrainingConfig, defenseFlags: [String], keyRenames: [String: String] = [:], refusingFinetuning: Bool = false,
         overrides: (inout TrainingConfig) -> Void
     ) throws -> TrainingConfig {
         var c: TrainingConfig
         if let config {
             c = try ConfigFile.load(TrainingConfig.self, path: config)
         } else if resume, FileManager.default.fileExists(atPath: out + "/config.json") {
-            c = try ConfigFile.load(TrainingConfig.self, path: out + "/config.json")
+            // A run folder of an earlier version keeps flat defence keys: read them without a note.
+            c = try ConfigFile.load(TrainingConfig.self, path: out + "/config.json", notes: { _ in })
         } else {
             c = base
         }
@@ -89,13 +92,15 @@ struct TrainingOptions: ParsableArguments {
         if let imageColumn { c.imageColumn = imageColumn }
         if let captionColumn { c.captionColumn = captionColumn }
         if let manifest { c.manifest = manifest }
+        if let similarityBatchSize { c.similarityBatchSize = similarityBatchSize }
         if let shuffle { c.shuffle = shuffle }
         if tensorboard { c.tensorboard = true }
         overrides(&c)
         if refusingFinetuning && c.defense.finetunes {
             throw ValidationError(
-                "\(config.map { "\($0): defense" } ?? "--defense") \(c.defense.rawValue) fine-tunes a trained model: use clipguard finetune --checkpoint RUN/model.safetensors --data CLEAN.csv --out DIR")
+                "\(config.map { "\($0): defense" } ?? "--defense") \(c.defense.name) fine-tunes a trained model: use clipguard finetune --checkpoint RUN/model.safetensors --data CLEAN.csv --out DIR")
         }
+        try c.applyDefenseFlags(defenseFlags)
         do {
             try c.validate(file: config ?? "command line")
         } catch {
@@ -145,54 +150,57 @@ struct TrainingOptions: ParsableArguments {
 }
 
 struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Train a CLIP model on image–caption pairs, optionally with a defence.",
-        discussion: """
-            Settings come from --config (YAML or JSON; every key is checked) and/or flags; flags \
-            win. RUN_DIR receives config.json, metrics.jsonl, checkpoint.safetensors (after every \
-            epoch and on Ctrl-C), model.safetensors (final weights), out.log (the console) and result.json \
-            (the outcome and its warnings). --resume continues a stopped or killed run. --out must be a new or \
-            empty folder or this command's own stopped run: nothing else is ever written into.
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            abstract: "Train a CLIP model on image–caption pairs, optionally with a defence.",
+            discussion: """
+                Settings come from --config (YAML or JSON; every key is checked) and/or flags; flags \
+                win. RUN_DIR receives config.json, metrics.jsonl, checkpoint.safetensors (after every \
+                epoch and on Ctrl-C), model.safetensors (final weights), out.log (the console) and result.json \
+                (the outcome and its warnings). --resume continues a stopped or killed run. --out must be a new or \
+                empty folder or this command's own stopped run: nothing else is ever written into.
 
-            Defences (README, "Defences"): --defense safeclip (three phases: unimodal warm-up, CLIP \
-            warm-up, mixed training on a safe/risky split), roclip (caption pool matching), filter (drop \
-            the lowest-similarity pairs under --filter-model). With a poison manifest (next to the CSV or \
-            --manifest) each selection logs how many poisoned pairs it caught; similarity passes are saved \
-            under RUN_DIR/similarities/.
+                Defences (README, "Defences"), --defense NAME:
+                \(defenseList(finetunes: false))
+                With a poison manifest (next to the CSV or --manifest) a defence that selects pairs logs how \
+                many poisoned pairs it caught; similarity passes are saved under RUN_DIR/similarities/. In a \
+                config file a defence's settings are the block named after it (safeclip: {unimodal_epochs: 2}).
 
-            Examples:
-              clipguard data prepare fashion-mnist --out data/fm
-              clipguard train --data data/fm/train.csv --model tiny-vit \\
-                --epochs 5 --batch-size 128 --lr 1e-3 \\
-                --eval-data data/fm/eval --out runs/fm-clip
-              clipguard train --defense safeclip --data poisoned/train.csv \\
-                --model tiny-vit --epochs 10 --unimodal-epochs 2 \\
-                --clip-warmup-epochs 1 --out runs/fm-safeclip
-            """
-    )
+                \(TrainingConfig.defenseFlagsHelp { !$0.finetunes })
+
+                Examples:
+                  clipguard data prepare fashion-mnist --out data/fm
+                  clipguard train --data data/fm/train.csv --model tiny-vit \\
+                    --epochs 5 --batch-size 128 --lr 1e-3 \\
+                    --eval-data data/fm/eval --out runs/fm-clip
+                  clipguard train --defense safeclip --data poisoned/train.csv \\
+                    --model tiny-vit --epochs 10 --unimodal-epochs 2 \\
+                    --clip-warmup-epochs 1 --out runs/fm-safeclip
+                """
+        )
+    }
 
     @OptionGroup var options: TrainingOptions
     @Option(help: "Data-parallel worker processes on this machine (one per GPU, or CPU processes).") var nproc: Int?
-    @Option(help: "none, safeclip, roclip or filter (cleanclip: use clipguard finetune).") var defense: Defense?
-    @OptionGroup(title: "SafeCLIP (with --defense safeclip)") var safeCLIP: SafeCLIPOptions
-    @OptionGroup(title: "RoCLIP (with --defense roclip)") var roCLIP: RoCLIPOptions
-    @OptionGroup(title: "Similarity filter (with --defense filter)") var filter: FilterOptions
-    @Option(name: .customLong("similarity-batch-size"), help: "SafeCLIP and filter: batch size of the similarity passes (512).")
-    var similarityBatchSize: Int?
+    @Option(help: ArgumentHelp("The defence (default: none): \(Defense.allCases.filter { !$0.finetunes }.map(\.name).joined(separator: ", ")).", valueName: "name"))
+    var defense: Defense?
     @Option(name: .customLong("init-weights"), help: "Start from these weights (model.safetensors, a checkpoint or an open_clip state_dict as safetensors) instead of a fresh model.")
     var initWeights: String?
+    /// The defence's own flags (listed above), applied by its settings type.
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp(visibility: .private)) var defenseFlags: [String] = []
+
+    /// The configuration the command line gives (config file, flags, defence flags), validated.
+    func settings() throws -> TrainingConfig {
+        try options.resolve(base: TrainingConfig(data: "", model: ""), defenseFlags: defenseFlags, refusingFinetuning: true) { c in
+            if let defense { c.defense = defense }
+            if let initWeights { c.initWeights = initWeights }
+        }
+    }
 
     func run() throws {
         let settings: TrainingConfig
         do {
-            settings = try options.resolve(base: TrainingConfig(data: "", model: ""), refusingFinetuning: true) { c in
-                if let defense { c.defense = defense }
-                if let initWeights { c.initWeights = initWeights }
-                if let similarityBatchSize { c.similarityBatchSize = similarityBatchSize }
-                safeCLIP.apply(to: &c.safeCLIP)
-                roCLIP.apply(to: &c.roCLIP)
-                filter.apply(to: &c.filter)
-            }
+            settings = try self.settings()
         } catch {
             FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
             throw ExitCode.failure
@@ -201,37 +209,60 @@ struct Train: ParsableCommand {
     }
 }
 
-struct Finetune: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Fine-tune a (possibly poisoned) CLIP model on clean pairs with CleanCLIP.",
-        discussion: """
-            Loss: CLIP loss on the original pairs + λ · ½ [in-modal image loss + in-modal text loss] against \
-            an augmented view (AutoAugment for images, EDA for captions). Defaults are CleanCLIP's reference \
-            settings: batch 64, lr 1e-5, 10 epochs, 50 warm-up steps, λ = 1.
+/// One line per defence of a command (those that fine-tune or those that train from scratch),
+/// for its `--help`.
+func defenseList(finetunes: Bool) -> String {
+    Defense.allCases.filter { $0.finetunes == finetunes }.map { "  \($0.name): \($0.summary)" }.joined(separator: "\n")
+}
 
-            Example:
-              clipguard finetune --checkpoint runs/fm-poisoned/model.safetensors --data data/fm-clean/train.csv \\
-                --defense cleanclip --out runs/fm-cleanclip
-            """
-    )
+struct Finetune: ParsableCommand {
+    /// The fine-tuning defence `--defense` defaults to (the first registered).
+    static var defaultDefense: Defense { TrainingConfig.finetuneDefaults.defense }
+
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            abstract: "Fine-tune a (possibly poisoned) CLIP model on clean pairs with a fine-tuning defence.",
+            discussion: """
+                Defences, --defense NAME (default: \(defaultDefense.name)):
+                \(defenseList(finetunes: true))
+                Defaults are CleanCLIP's reference schedule: batch 64, lr 1e-5, 10 epochs, 50 warm-up steps.
+
+                \(TrainingConfig.defenseFlagsHelp { $0.finetunes })
+
+                Example:
+                  clipguard finetune --checkpoint runs/fm-poisoned/model.safetensors --data data/fm-clean/train.csv \\
+                    --defense \(defaultDefense.name) --out runs/fm-\(defaultDefense.name)
+                """
+        )
+    }
 
     @OptionGroup var options: TrainingOptions
     @Option(help: "The weights to fine-tune (checkpoint.safetensors or model.safetensors).") var checkpoint: String?
-    @Option(help: "The fine-tuning defence.") var defense: FinetuneDefense = .cleanclip
-    @Option(name: .customLong("inmodal-weight"), help: "In-modal weight λ (1).") var inmodalWeight: Double?
+    @Option(help: ArgumentHelp("The fine-tuning defence: \(Defense.allCases.filter(\.finetunes).map(\.name).joined(separator: ", ")).", valueName: "name"))
+    var defense: Defense = Finetune.defaultDefense
     @Option(help: "Data-parallel worker processes on this machine (one per GPU, or CPU processes).") var nproc: Int?
+    /// The defence's own flags (listed above), applied by its settings type.
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp(visibility: .private)) var defenseFlags: [String] = []
 
-    func run() throws {
-        let defense = defense.defense
+    /// The configuration the command line gives (config file, flags, defence flags), validated.
+    func settings() throws -> TrainingConfig {
         var base = TrainingConfig.finetuneDefaults
         base.defense = defense
+        return try options.resolve(base: base, defenseFlags: defenseFlags, keyRenames: ["init_weights": "--checkpoint"]) { c in
+            c.defense = defense
+            if let checkpoint { c.initWeights = checkpoint }
+        }
+    }
+
+    func run() throws {
+        guard defense.finetunes else {
+            let names = Defense.allCases.filter(\.finetunes).map(\.name).joined(separator: ", ")
+            FileHandle.standardError.write(Data("error: --defense must be a fine-tuning defence for finetune (\(names)); \(defense.name) trains with clipguard train\n".utf8))
+            throw ExitCode.failure
+        }
         let settings: TrainingConfig
         do {
-            settings = try options.resolve(base: base, keyRenames: ["init_weights": "--checkpoint"]) { c in
-                c.defense = defense
-                if let checkpoint { c.initWeights = checkpoint }
-                if let inmodalWeight { c.cleanCLIP.inmodalWeight = inmodalWeight }
-            }
+            settings = try self.settings()
         } catch {
             FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
             throw ExitCode.failure
@@ -314,73 +345,7 @@ extension TrainingOptions {
     }
 }
 
-extension Defense: ExpressibleByArgument {}
-
-/// The defences `finetune` accepts (those that fine-tune a trained model), so that its help
-/// lists only them.
-enum FinetuneDefense: String, CaseIterable, ExpressibleByArgument {
-    case cleanclip
-
-    var defense: Defense { Defense(rawValue: rawValue) ?? .cleanclip }
-}
-extension SafeSetSchedule.Ranking: ExpressibleByArgument {}
-extension SafeCLIPSettings.SafeGrowth: ExpressibleByArgument {}
-extension SafeCLIPSettings.RiskyTraining: ExpressibleByArgument {}
-
-/// SafeCLIP's flags (`train --defense safeclip`); each overrides the config file's key.
-struct SafeCLIPOptions: ParsableArguments {
-    @Option(name: .customLong("unimodal-epochs"), help: "Unimodal warm-up epochs (5).") var unimodalEpochs: Int?
-    @Option(name: .customLong("clip-warmup-epochs"), help: "CLIP warm-up epochs (1).") var clipWarmupEpochs: Int?
-    @Option(name: .customLong("clip-warmup-lr"), help: "Constant lr of the CLIP warm-up (5e-6).") var clipWarmupLR: Double?
-    @Option(name: .customLong("gmm-threshold"), help: "Posterior threshold of the first selection (0.9).") var gmmThreshold: Double?
-    @Option(name: .customLong("safe-increment"), help: "Safe fraction increment per epoch (0.01).") var safeIncrement: Double?
-    @Option(name: .customLong("safe-cap"), help: "Safe fraction cap (0.85).") var safeCap: Double?
-    @Flag(name: .customLong("memory-bank"), inversion: .prefixedNo, help: "NNCLR memory bank in the unimodal loss (off).")
-    var memoryBank: Bool?
-    @Option(name: .customLong("bank-size"), help: "Memory bank size (256).") var bankSize: Int?
-    @Flag(name: .customLong("cross-augmented"), inversion: .prefixedNo, help: "Cross-augmented CLIP loss on the safe set (on).")
-    var crossAugmented: Bool?
-    @Option(name: .customLong("safe-ranking"), help: "Rank later selections by the mixture posterior (the reference) or by similarity (default: posterior).")
-    var safeRanking: SafeSetSchedule.Ranking?
-    @Option(name: .customLong("safe-growth"), help: "Grow the safe fraction by --safe-increment per epoch (increment) or linearly to --safe-cap at the last epoch (to-cap) (default: increment).")
-    var safeGrowth: SafeCLIPSettings.SafeGrowth?
-    @Option(name: .customLong("risky-training"), help: "What phase 3 trains the risky pairs on: unimodal (the reference), none, or clip (an ablation) (default: unimodal).")
-    var riskyTraining: SafeCLIPSettings.RiskyTraining?
-
-    func apply(to s: inout SafeCLIPSettings) {
-        if let unimodalEpochs { s.unimodalEpochs = unimodalEpochs }
-        if let clipWarmupEpochs { s.clipWarmupEpochs = clipWarmupEpochs }
-        if let clipWarmupLR { s.clipWarmupLR = clipWarmupLR }
-        if let gmmThreshold { s.gmmThreshold = gmmThreshold }
-        if let safeIncrement { s.safeIncrement = safeIncrement }
-        if let safeCap { s.safeCap = safeCap }
-        if let memoryBank { s.memoryBank = memoryBank }
-        if let bankSize { s.bankSize = bankSize }
-        if let crossAugmented { s.crossAugmented = crossAugmented }
-        if let safeRanking { s.safeRanking = safeRanking }
-        if let safeGrowth { s.safeGrowth = safeGrowth }
-        if let riskyTraining { s.riskyTraining = riskyTraining }
-    }
-}
-
-/// RoCLIP's flags (`train --defense roclip`).
-struct RoCLIPOptions: ParsableArguments {
-    @Option(name: .customLong("pool-size"), help: "Caption pool size (21845).") var poolSize: Int?
-    @Option(name: .customLong("match-every"), help: "Match to pool captions every K-th epoch (2).") var matchEvery: Int?
-
-    func apply(to s: inout RoCLIPSettings) {
-        if let poolSize { s.poolSize = poolSize }
-        if let matchEvery { s.matchEvery = matchEvery }
-    }
-}
-
-/// The similarity filter's flags (`train --defense filter`).
-struct FilterOptions: ParsableArguments {
-    @Option(name: .customLong("filter-model"), help: "Weights that score the pairs.") var filterModel: String?
-    @Option(name: .customLong("filter-fraction"), help: "Fraction of lowest-similarity pairs dropped (0.1).") var filterFraction: Double?
-
-    func apply(to s: inout FilterSettings) {
-        if let filterModel { s.model = filterModel }
-        if let filterFraction { s.fraction = filterFraction }
-    }
+extension Defense: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public static var allValueStrings: [String] { allCases.map(\.name) }
 }

@@ -12,7 +12,7 @@ import Testing
         ("GaussianBlur", GaussianBlur(kernelSize: 5, sigma: 0.1...2.0)),
         ("AutoAugmentImageNet", AutoAugmentImageNet()),
         ("safeCLIPView", AugmentationPipeline.safeCLIPView(size: 32)),
-        ("cleanCLIPView", AugmentationPipeline.cleanCLIPView(size: 32)),
+        ("autoAugmentView", AugmentationPipeline.autoAugmentView(size: 32)),
     ]
 
     @Test func eachAugmentationIsDeterministicGivenTheSeed() {
@@ -34,7 +34,7 @@ import Testing
         var rng = SplitMix64(seed: 1)
         for _ in 0..<10 {
             let s = AugmentationPipeline.safeCLIPView(size: 32).apply(Self.image, rng: &rng)
-            let c = AugmentationPipeline.cleanCLIPView(size: 32).apply(Self.image, rng: &rng)
+            let c = AugmentationPipeline.autoAugmentView(size: 32).apply(Self.image, rng: &rng)
             #expect(s.width == 32 && s.height == 32 && c.width == 32 && c.height == 32)
         }
     }

@@ -29,7 +29,7 @@ import Training
         runner.log = { _ in }
         let results = try runner.run()
         let row = try #require(results.rows.first)
-        #expect(row.defense == "detect" && row.status == "finished")
+        #expect(row.defense == .detect && row.status == "finished")
         // 44 pairs (40 + 4 poisoned), 11 dropped: 33 left, 4 steps of 8.
         #expect(row.steps == 4)
         let rowFolder = dir.appendingPathComponent("out/rows/\(row.id)").path
@@ -62,7 +62,7 @@ import Training
         runner.reporter = ProgressReporter(logEvery: 1000, quiet: true, forceTerminal: false)
         runner.log = { _ in }
         let results = try runner.run()
-        let row = try #require(results.rows.first { $0.defense == "detect" })
+        let row = try #require(results.rows.first { $0.defense == .detect })
         #expect(row.status == "finished")
         let folder = dir.appendingPathComponent("out/rows/\(row.id)").path
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/run-detect/summary.json"))) as? [String: Any])

@@ -101,7 +101,7 @@ let validExperiment = """
         ])
         #expect(Set(ids).count == ids.count)
         let toCap = try config.resolved(variant: "to-cap")
-        #expect(toCap.training.safeCLIP.safeGrowth == .toCap && toCap.training.lr == 0.003)
+        #expect(toCap.defenseSettings[SafeCLIPSettings.self].safeGrowth == .toCap && toCap.training.lr == 0.003)
         #expect(toCap.training.epochs == 2 && toCap.attack == config.attack.with(rates: [0.01]))
         let blended = try config.resolved(variant: "blended")
         #expect(blended.attack.trigger == .blended && blended.attack.triggerOptions[BlendedTrigger.weight] == 0.1)
@@ -233,6 +233,10 @@ extension AttackSpec {
         #expect(names.contains("demo.yaml") && names.contains("safeclip-cost.yaml"))
         for name in names {
             #expect(throws: Never.self, "experiments/\(name)") { _ = try ExperimentConfig.load(path: folder.appendingPathComponent(name).path) }
+            // Written in the current form: defence settings nested under the defence, no notes.
+            var notes: [String] = []
+            _ = try? ConfigFile.load(ExperimentConfig.self, path: folder.appendingPathComponent(name).path) { notes.append($0) }
+            #expect(notes.isEmpty, "experiments/\(name): \(notes)")
         }
     }
 }

@@ -59,11 +59,11 @@ import Training
         defer { try? FileManager.default.removeItem(at: s.dir) }
 
         let whole = try runner(s, "whole").run()
-        let row = try #require(whole.rows.first { $0.defense == "none" })
+        let row = try #require(whole.rows.first { $0.defense == .plainCLIP })
         #expect(row.status == "finished")
         #expect(row.poisoned == 4)
         #expect(row.steps == 10)
-        let safe = try #require(whole.rows.first { $0.defense == "safeclip" })
+        let safe = try #require(whole.rows.first { $0.defense == .train(.safeclip) })
         #expect(safe.status == "finished")
         #expect(safe.evaluations["toy"]?.asr != nil)
 
@@ -77,7 +77,7 @@ import Training
 
         // Continued: the same weights and figures as the uninterrupted run.
         let continued = try runner(s, "stopped").run()
-        let resumedRow = try #require(continued.rows.first { $0.defense == "none" })
+        let resumedRow = try #require(continued.rows.first { $0.defense == .plainCLIP })
         #expect(resumedRow.evaluations == row.evaluations)
         #expect(resumedRow.steps == 10)
         let a = try loadSafeTensors(atPath: s.dir.appendingPathComponent("whole/rows/\(row.id)/run/model.safetensors").path).tensors
@@ -89,7 +89,7 @@ import Training
         let modified = try FileManager.default.attributesOfItem(atPath: rowFolder + "/result.json")[.modificationDate] as? Date
         let lines = LogLines()
         let again = try runner(s, "stopped", lines: lines).run()
-        #expect(again.rows.first { $0.defense == "none" } == resumedRow)
+        #expect(again.rows.first { $0.defense == .plainCLIP } == resumedRow)
         #expect(lines.lines.contains { $0.contains(row.id) && $0.contains("skipped") })
         #expect(try FileManager.default.attributesOfItem(atPath: rowFolder + "/result.json")[.modificationDate] as? Date == modified)
 
@@ -160,14 +160,14 @@ import Training
             let run = runner.rowFolder(row) + "/run"
             let out = dir.appendingPathComponent("cli-\(row.id)").path
             let line = try #require(commands.first { $0.hasSuffix("--out \(run)") }, "no command for row \(row.id)")
-            #expect(line.hasPrefix(row.defense == "cleanclip" ? "clipguard finetune " : "clipguard train "))
-            if row.defense == "safeclip" { #expect(line.contains("--memory-bank") && line.contains("--gmm-threshold 0.8")) }
+            #expect(line.hasPrefix(row.defense == .train(.cleanclip) ? "clipguard finetune " : "clipguard train "))
+            if row.defense == .train(.safeclip) { #expect(line.contains("--memory-bank") && line.contains("--gmm-threshold 0.8")) }
             #expect(line.contains("--beta2 0.98"))
             if row.variant == "blend" {
                 #expect(line.contains("--lr 0.003") && line.contains("poison-blend-rate0.1/train.csv"))
                 #expect(commands.contains { $0.hasPrefix("clipguard poison ") && $0.contains("--trigger blended") && $0.contains("--blend-weight 0.3") })
             }
-            if row.defense == "detect" {
+            if row.defense == .detect {
                 // Detect, drop, train: the detect command writes the cleaned set the train command reads.
                 let detect = try #require(commands.first { $0.hasPrefix("clipguard detect ") && $0.contains(run + "-detect") })
                 try runLine(detect, moving: run, to: out)

@@ -12,7 +12,7 @@ import Testing
         var results = s.results
         // The synthetic rows are well above chance (10 classes here): no warning.
         #expect(results.comparisonWarnings(classes: ["test": 10]).isEmpty)
-        let index = try #require(results.rows.firstIndex { $0.defense == "safeclip" })
+        let index = try #require(results.rows.firstIndex { $0.defense == .train(.safeclip) })
         results.rows[index].evaluations["test"]?.top1 = 0.12
         let warnings = results.comparisonWarnings(classes: ["test": 10])
         #expect(warnings.count == 1)

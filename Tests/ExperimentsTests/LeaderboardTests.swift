@@ -27,7 +27,7 @@ import Testing
     /// one seed only, and SafeCLIP's blended model is at chance.
     static func figures(_ plan: RowPlan) -> (top1: Double, asr: Double) {
         let s = Int(plan.seed)
-        switch (plan.poisonVariant ?? "file", plan.defense) {
+        switch (plan.poisonVariant ?? "file", plan.defense.name) {
         case ("file", "none"): return ([0.80, 0.82, 0.84][s - 1], [0.90, 0.95, 1.00][s - 1])
         case ("file", "safeclip"): return ([0.60, 0.62, 0.64][s - 1], [0.02, 0.04, 0.06][s - 1])
         case ("file", "cleanclip"): return ([0.79, 0.81, 0.83][s - 1], [0.10, 0.20, 0.70][s - 1])

@@ -144,8 +144,8 @@ struct SyntheticExperiment {
     static func defaultOutcome(_ plan: RowPlan) -> SyntheticOutcome {
         let rate = plan.amount.rateValue ?? 0
         let s = Double(plan.seed - 7)
-        let asr = plan.defense == "none" ? (rate > 0.005 ? 0.9 : 0.1) + 0.01 * s : 0.0
-        return SyntheticOutcome(top1: plan.defense == "safeclip" ? 0.4 + 0.02 * s : 0.7 + 0.01 * s, asr: asr)
+        let asr = plan.defense.name == "none" ? (rate > 0.005 ? 0.9 : 0.1) + 0.01 * s : 0.0
+        return SyntheticOutcome(top1: plan.defense.name == "safeclip" ? 0.4 + 0.02 * s : 0.7 + 0.01 * s, asr: asr)
     }
 
     static func write(_ object: Any, to path: String) throws {
@@ -175,12 +175,12 @@ struct SyntheticExperiment {
             let run = dir.path + "/rows/\(plan.id)/run"
             try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
             let log = try MetricsLog(path: run + "/metrics.jsonl")
-            let finetunes = plan.defense == "cleanclip"
+            let finetunes = plan.defense.name == "cleanclip"
             let epochs = finetunes ? 2 : 4
-            let phases = plan.defense == "safeclip" ? ["unimodal", "clip-warmup", "mixed", "mixed"] : Array(repeating: finetunes ? "cleanclip" : "clip", count: epochs)
+            let phases = plan.defense.name == "safeclip" ? ["unimodal", "clip-warmup", "mixed", "mixed"] : Array(repeating: finetunes ? "cleanclip" : "clip", count: epochs)
             var step = 0
             for epoch in 1...epochs {
-                if plan.defense == "filter" && epoch == 1 {
+                if plan.defense.name == "filter" && epoch == 1 {
                     try log.append(FilterRecord(
                         filterKept: 9, filterDropped: 1, step: 0, similaritiesFile: "similarities/filter.json", poisonedTotal: 2, poisonedDropped: 1, poisonedKept: 1))
                     try write(["format": "clipguard-similarities-1", "defense": "filter", "epoch": 0, "step": 0, "similarity": filterSimilarity, "poisoned": flags, "selected": filterSimilarity.map { $0 > 0.15 }], to: run + "/similarities/filter.json")
@@ -288,7 +288,7 @@ func deltaE(_ a: String, _ b: String) -> Double {
     @Test func metricsAreReadThroughTheTrainersRecordsAndARenamedFieldIsReported() throws {
         let s = try SyntheticExperiment.make()
         defer { try? FileManager.default.removeItem(at: s.dir) }
-        let row = try #require(s.results.rows.first { $0.defense == "safeclip" })
+        let row = try #require(s.results.rows.first { $0.defense.name == "safeclip" })
         let path = s.dir.path + "/rows/\(row.id)/run/metrics.jsonl"
         let file = try MetricsFile.read(path: path)
         #expect(file.unreadableLines.isEmpty)
@@ -343,7 +343,7 @@ func deltaE(_ a: String, _ b: String) -> Double {
         // Seed 8 of SafeCLIP at 1 % puts every pair in the risky set: catching 2/2 means nothing.
         let s = try SyntheticExperiment.make { plan in
             var o = SyntheticExperiment.defaultOutcome(plan)
-            if plan.defense == "safeclip" && plan.seed == 8 { o.safeCount = 0 }
+            if plan.defense.name == "safeclip" && plan.seed == 8 { o.safeCount = 0 }
             return o
         }
         defer { try? FileManager.default.removeItem(at: s.dir) }
@@ -445,7 +445,7 @@ func deltaE(_ a: String, _ b: String) -> Double {
             """)
         let s = try SyntheticExperiment.make(yaml: yaml) { plan in
             var o = SyntheticExperiment.defaultOutcome(plan)
-            if plan.defense == "cleanclip" { o.asr = 0.3; o.top1 = 0.69 }
+            if plan.defense.name == "cleanclip" { o.asr = 0.3; o.top1 = 0.69 }
             return o
         }
         defer { try? FileManager.default.removeItem(at: s.dir) }
@@ -481,7 +481,7 @@ func deltaE(_ a: String, _ b: String) -> Double {
         // When it only partly takes anywhere, the bottom line says the experiment cannot judge the defences.
         let partial = try SyntheticExperiment.make { plan in
             var o = SyntheticExperiment.defaultOutcome(plan)
-            if plan.defense == "none" && plan.amount.rateValue == 0.01 { o.asr = 0.2 }
+            if plan.defense.name == "none" && plan.amount.rateValue == 0.01 { o.asr = 0.2 }
             return o
         }
         defer { try? FileManager.default.removeItem(at: partial.dir) }
@@ -490,7 +490,7 @@ func deltaE(_ a: String, _ b: String) -> Double {
         // In a report: the bimodal row shows each seed's ASR, and the finding says so.
         let s = try SyntheticExperiment.make { plan in
             var o = SyntheticExperiment.defaultOutcome(plan)
-            if plan.defense == "none" && plan.amount.rateValue == 0.01 { o.asr = [0.30, 0.036, 0.845][Int(plan.seed - 7)] }
+            if plan.defense.name == "none" && plan.amount.rateValue == 0.01 { o.asr = [0.30, 0.036, 0.845][Int(plan.seed - 7)] }
             return o
         }
         defer { try? FileManager.default.removeItem(at: s.dir) }
@@ -508,12 +508,12 @@ func deltaE(_ a: String, _ b: String) -> Double {
         let yaml = SyntheticExperiment.yaml.replacingOccurrences(of: "rates: [0.001, 0.01]", with: "rates: [0, 0.01]")
         let s = try SyntheticExperiment.make(yaml: yaml) { plan in
             var o = SyntheticExperiment.defaultOutcome(plan)
-            if plan.amount.rateValue == 0 { o.asr = plan.defense == "none" ? [0.04, 0.14, 0.10][Int(plan.seed - 7)] : 0.02; o.base = 0.07 }
-            if plan.amount.rateValue == 0.01 && plan.defense == "none" { o.asr = [0.9, 0.16, 0.9][Int(plan.seed - 7)]; o.base = nil }
+            if plan.amount.rateValue == 0 { o.asr = plan.defense.name == "none" ? [0.04, 0.14, 0.10][Int(plan.seed - 7)] : 0.02; o.base = 0.07 }
+            if plan.amount.rateValue == 0.01 && plan.defense.name == "none" { o.asr = [0.9, 0.16, 0.9][Int(plan.seed - 7)]; o.base = nil }
             return o
         }
         defer { try? FileManager.default.removeItem(at: s.dir) }
-        let zero = try #require(s.model.groups.first { $0.defense == "none" && $0.rate == 0 })
+        let zero = try #require(s.model.groups.first { $0.defense.name == "none" && $0.rate == 0 })
         #expect(s.model.facts(zero)?.verdict == nil)
         let table = s.report.table()
         #expect(table.first { $0[0] == "CLIP (no defence)" && $0[1] == "0%" }?[7] == "no poison")
@@ -522,7 +522,7 @@ func deltaE(_ a: String, _ b: String) -> Double {
         #expect(findings.contains { $0.hasPrefix("SafeCLIP: no poison here") })
         // Seed 8's 16 % at 1 % is 0.4 binomial standard errors (over 45 images) above the 14 % that
         // a seed reached without poison: it does not count, though it is above 10 %; the 90 % seeds take.
-        let clip = try #require(s.model.groups.first { $0.defense == "none" && $0.rate == 0.01 })
+        let clip = try #require(s.model.groups.first { $0.defense.name == "none" && $0.rate == 0.01 })
         let verdict = try #require(s.model.facts(clip)?.verdict)
         #expect(verdict.outcomes == [.takes, .no, .takes])
         #expect(verdict.withoutPoison == 0.14)
@@ -540,7 +540,7 @@ func deltaE(_ a: String, _ b: String) -> Double {
                 """)
         let s = try SyntheticExperiment.make(yaml: yaml) { plan in
             var o = SyntheticExperiment.defaultOutcome(plan)
-            if plan.defense == "roclip" { o.top1 = 0.12 + 0.01 * Double(plan.seed - 7); o.asr = 0 }
+            if plan.defense.name == "roclip" { o.top1 = 0.12 + 0.01 * Double(plan.seed - 7); o.asr = 0 }
             return o
         }
         defer { try? FileManager.default.removeItem(at: s.dir) }
@@ -617,7 +617,7 @@ func deltaE(_ a: String, _ b: String) -> Double {
         // Step records only on logging steps (every 5th): the loss curve is drawn at those steps.
         let s = try SyntheticExperiment.make(logEvery: 5)
         defer { try? FileManager.default.removeItem(at: s.dir) }
-        let clip = try #require(s.model.groups.first { $0.defense == "none" })
+        let clip = try #require(s.model.groups.first { $0.defense.name == "none" })
         #expect(s.model.lossCurve(clip).map(\.0) == [5, 10, 15, 20])
         let loss = try #require(s.report.plots().first { $0.svg.contains(">Training loss per step") })
         #expect(loss.svg.contains("<polyline"))

@@ -16,7 +16,7 @@ import Torch
         TrainingConfig(
             data: data, model: model, epochs: 5, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
             threads: 1, logEvery: 1000, defense: .safeclip, similarityBatchSize: 16,
-            safeCLIP: SafeCLIPSettings(unimodalEpochs: 2, clipWarmupEpochs: 1, memoryBank: memoryBank, bankSize: 16))
+            settings: SafeCLIPSettings(unimodalEpochs: 2, clipWarmupEpochs: 1, memoryBank: memoryBank, bankSize: 16))
     }
 
     func weights(_ path: String) throws -> [String: Tensor] { try loadSafeTensors(atPath: path).tensors }
@@ -104,14 +104,12 @@ import Torch
     func otherDefenseConfig(_ defense: Defense, data: String, model: String, dir: URL) throws -> TrainingConfig {
         var c = TrainingConfig(
             data: data, model: model, epochs: 2, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
-            threads: 1, logEvery: 1000, defense: defense, roCLIP: RoCLIPSettings(poolSize: 32, matchEvery: 2),
-            filter: FilterSettings(fraction: 0.25))
-        switch defense {
-        case .filter: c.filter.model = try savedModel(model, in: dir, seed: 3)
-        case .cleanclip:
+            threads: 1, logEvery: 1000, defense: defense)
+        if defense == .roclip { c.roCLIP = RoCLIPSettings(poolSize: 32, matchEvery: 2) }
+        if defense == .filter { c.filter = FilterSettings(model: try savedModel(model, in: dir, seed: 3), fraction: 0.25) }
+        if defense == .cleanclip {
             c.initWeights = try savedModel(model, in: dir, seed: 3)
             c.model = ""
-        default: break
         }
         return c
     }
@@ -175,20 +173,23 @@ import Torch
         } catch {
             #expect(error.key == "defense" && error.reason.contains("unknown defence 'shield'") && error.reason.contains("safeclip"), "\(error)")
         }
-        // Every key round-trips through the config file format; defence keys stay flat.
+        // Every key round-trips through the config file format; the defence's keys are its block.
         var c = TrainingConfig(
-            data: "train.csv", model: "tiny-vit", defense: .safeclip, safeCLIP: SafeCLIPSettings(memoryBank: true, crossAugmented: false))
+            data: "train.csv", model: "tiny-vit", defense: .safeclip, settings: SafeCLIPSettings(memoryBank: true, crossAugmented: false))
         c.manifest = "m.json"
-        c.roCLIP.poolSize = 77
-        c.filter.fraction = 0.3
-        c.cleanCLIP.inmodalWeight = 0.5
         let json = try ConfigFile.jsonData(c)
         let decoded = try JSONDecoder().decode(TrainingConfig.self, from: json)
         #expect(decoded == c)
         let object = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
-        #expect(object["memory_bank"] as? Bool == true && object["pool_size"] as? Int == 77 && object["filter_fraction"] as? Double == 0.3)
-        #expect(object["defense"] as? String == "safeclip" && object["inmodal_weight"] as? Double == 0.5)
+        let block = try #require(object["safeclip"] as? [String: Any])
+        #expect(block["memory_bank"] as? Bool == true && block["cross_augmented"] as? Bool == false && object["memory_bank"] == nil)
+        #expect(object["defense"] as? String == "safeclip" && object["pool_size"] == nil && object["roclip"] == nil)
         #expect(Set(object.keys).isSubset(of: TrainingConfig.allowedKeys))
+        // Setting another defence's settings selects it; setting the defence resets the settings.
+        c.roCLIP.poolSize = 77
+        #expect(c.defense == .roclip && c.roCLIP.poolSize == 77 && c.safeCLIP == SafeCLIPSettings())
+        c.defense = .filter
+        #expect(c.filter == FilterSettings())
     }
 }
 
@@ -200,7 +201,7 @@ import Torch
         let run = dir.appendingPathComponent("run").path
         let config = TrainingConfig(
             data: data, model: model, epochs: epochs, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
-            threads: 1, logEvery: logEvery, defense: .safeclip, similarityBatchSize: 16, safeCLIP: settings)
+            threads: 1, logEvery: logEvery, defense: .safeclip, similarityBatchSize: 16, settings: settings)
         _ = try Trainer(config: config, runDirectory: run, reporter: ProgressReporter(quiet: true)).run()
         return (dir, run)
     }
@@ -244,8 +245,10 @@ import Torch
         #expect(risky == (choice == .none ? 0 : safeCounts.reduce(0) { $0 + (40 - $1) / 8 }))
         // Phase 3's planned steps (the lr schedule's length) are the steps it takes.
         #expect(selections.first?["mixed_steps"] as? Int == risky + safe)
-        let reread = try ConfigFile.decode(TrainingConfig.self, from: "risky_training: \(choice.rawValue)", file: "t.yaml")
-        #expect(reread.safeCLIP.riskyTraining == choice)
+        for text in ["defense: safeclip\nrisky_training: \(choice.rawValue)", "defense: safeclip\nsafeclip: {risky_training: \(choice.rawValue)}"] {
+            let reread = try ConfigFile.decode(TrainingConfig.self, from: text, file: "t.yaml") { _ in }
+            #expect(reread.safeCLIP.riskyTraining == choice)
+        }
     }
 
     @Test func unknownRankingOrGrowthIsNamed() throws {

@@ -39,9 +39,10 @@ import Torch
                 data: data, model: modelConfig, epochs: 3, batchSize: 6, lr: scalar("hp.lr"), warmupSteps: 0,
                 weightDecay: scalar("hp.weight_decay"), beta1: scalar("hp.beta1"), beta2: scalar("hp.beta2"), eps: scalar("hp.eps"),
                 seed: 1, device: "cpu", workers: 0, threads: 1, logEvery: 1000, defense: defense, initWeights: initial)
-            config.safeCLIP = SafeCLIPSettings(unimodalEpochs: 1, clipWarmupEpochs: 1, bankSize: 4)
-            config.roCLIP = RoCLIPSettings(poolSize: 4, matchEvery: 2)
-            if let lambda = tensors["hp.lambda"] { config.cleanCLIP.inmodalWeight = lambda.item() }
+            // The settings of the defence under test (setting another's would select that one).
+            if defense == .safeclip { config.safeCLIP = SafeCLIPSettings(unimodalEpochs: 1, clipWarmupEpochs: 1, bankSize: 4) }
+            if defense == .roclip { config.roCLIP = RoCLIPSettings(poolSize: 4, matchEvery: 2) }
+            if defense == .cleanclip, let lambda = tensors["hp.lambda"] { config.cleanCLIP.inmodalWeight = lambda.item() }
             adjust(&config)
             trainer = try Trainer(config: config, runDirectory: directory.appendingPathComponent("run").path, reporter: ProgressReporter(quiet: true))
         }

@@ -56,9 +56,10 @@ public struct AugmentationPipeline: ImageAugmentation {
         ])
     }
 
-    /// CleanCLIP's image view: AutoAugment (ImageNet policy) on the image as given, then CLIP's
-    /// `resizeCenterCrop(size)` (CleanCLIP applies `AutoAugment()` before its CLIP transform).
-    public static func cleanCLIPView(size: Int) -> AugmentationPipeline {
+    /// The AutoAugment image view of CleanCLIP and RoCLIP: AutoAugment (ImageNet policy) on the
+    /// image as given, then CLIP's `resizeCenterCrop(size)` (CleanCLIP applies `AutoAugment()`
+    /// before its CLIP transform).
+    public static func autoAugmentView(size: Int) -> AugmentationPipeline {
         AugmentationPipeline([AutoAugmentImageNet(), Preprocessing.resizeCenterCrop(size: size)])
     }
 }

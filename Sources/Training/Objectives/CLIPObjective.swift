@@ -1,9 +1,21 @@
 import CLIP
 import NN
 
+extension Defense {
+    /// Plain CLIP, no defence (``CLIPObjective``).
+    public static let none = Defense(CLIPObjective.self)
+}
+
 /// Plain CLIP (SPEC §1): the CLIP loss on every pair, open_clip's warm-up + cosine schedule over
 /// the run's optimizer steps.
 final class CLIPObjective: TrainingObjective {
+    static let name = "none"
+    static let displayName = "CLIP (no defence)"
+    static let summary = "plain CLIP: the CLIP loss on every pair"
+    static let colour = "#555555"
+    static let marker = PlotMarker.circle
+    static let traits = DefenseTraits(supportsAccumulation: true)
+
     let run: TrainingRun
 
     init(run: TrainingRun) throws { self.run = run }

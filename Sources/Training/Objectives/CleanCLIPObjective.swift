@@ -2,22 +2,40 @@ import CLIP
 import Defenses
 import Foundation
 
-/// CleanCLIP's settings (SPEC §4); config keys stay flat (`inmodal_weight`).
-public struct CleanCLIPSettings: Codable, Sendable, Equatable {
+extension Defense {
+    /// CleanCLIP (``CleanCLIPObjective``).
+    public static let cleanclip = Defense(CleanCLIPObjective.self)
+}
+
+extension TrainingConfig {
+    /// CleanCLIP's settings (the defaults unless the defence is CleanCLIP; setting them selects it).
+    public var cleanCLIP: CleanCLIPSettings {
+        get { self[settings: CleanCLIPSettings.self] }
+        set { self[settings: CleanCLIPSettings.self] = newValue }
+    }
+}
+
+/// CleanCLIP's settings (SPEC §4): the `cleanclip:` block of a config file (`inmodal_weight`;
+/// the flat key is read too).
+public struct CleanCLIPSettings: DefenseSettings {
     /// Weight λ of the in-modal terms (reference 1).
     public var inmodalWeight: Double = 1
+
+    public init() {}
 
     public init(inmodalWeight: Double = 1) { self.inmodalWeight = inmodalWeight }
 
     enum CodingKeys: String, CodingKey, CaseIterable { case inmodalWeight = "inmodal_weight" }
-    static var keys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+    public static var keys: [SettingKey] { [SettingKey("inmodal_weight", help: "In-modal weight λ (1).", placeholder: "x")] }
+
+    public static var example: CleanCLIPSettings { CleanCLIPSettings(inmodalWeight: 0.5) }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         inmodalWeight = try c.decodeIfPresent(Double.self, forKey: .inmodalWeight) ?? 1
     }
 
-    func validate(file: String) throws(ConfigError) {
+    public func validate(file: String, in config: TrainingConfig) throws(ConfigError) {
         if !(inmodalWeight >= 0) || !inmodalWeight.isFinite {
             throw ConfigError(file: file, key: "inmodal_weight", reason: "must be a non-negative finite number")
         }
@@ -28,6 +46,14 @@ public struct CleanCLIPSettings: Codable, Sendable, Equatable {
 /// the original pairs plus λ × the in-modal losses against an augmented view (AutoAugment-style
 /// images, EDA captions).
 final class CleanCLIPObjective: TrainingObjective {
+    static let name = "cleanclip"
+    static let displayName = "CleanCLIP"
+    static let summary = "fine-tune a (possibly poisoned) model with the CLIP loss plus in-modal losses against augmented views"
+    static let colour = "#009E73"
+    static let marker = PlotMarker.diamond
+    static let traits = DefenseTraits(finetunes: true)
+    static var settingsType: any DefenseSettings.Type { CleanCLIPSettings.self }
+
     let run: TrainingRun
 
     init(run: TrainingRun) throws { self.run = run }
@@ -37,7 +63,7 @@ final class CleanCLIPObjective: TrainingObjective {
     func plan(epoch: Int) throws -> [Segment] {
         let model = run.model
         let lambda = run.config.cleanCLIP.inmodalWeight
-        let augmented = View(images: .cleanCLIP, captions: 0, salt: 1)
+        let augmented = View(images: .autoAugment, captions: 0, salt: 1)
         return [
             try run.segment("cleanclip", rows: run.allRows, views: [.plain, augmented], salt: 6) { views in
                 DefenseLoss.cleanCLIP(

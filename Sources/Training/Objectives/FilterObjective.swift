@@ -3,12 +3,29 @@ import Defenses
 import Foundation
 import Torch
 
-/// The similarity filter's settings (SPEC §4); config keys stay flat (`filter_model`, `filter_fraction`).
-public struct FilterSettings: Codable, Sendable, Equatable {
+extension Defense {
+    /// The similarity filter (``FilterObjective``).
+    public static let filter = Defense(FilterObjective.self)
+}
+
+extension TrainingConfig {
+    /// The similarity filter's settings (the defaults unless the defence is the filter; setting
+    /// them selects it).
+    public var filter: FilterSettings {
+        get { self[settings: FilterSettings.self] }
+        set { self[settings: FilterSettings.self] = newValue }
+    }
+}
+
+/// The similarity filter's settings (SPEC §4): the `filter:` block of a config file
+/// (`filter_model`, `filter_fraction`; flat keys are read too).
+public struct FilterSettings: DefenseSettings {
     /// The model (weights file) that scores the pairs.
     public var model: String?
     /// Fraction of lowest-similarity pairs dropped.
     public var fraction: Double = 0.1
+
+    public init() {}
 
     public init(model: String? = nil, fraction: Double = 0.1) {
         self.model = model
@@ -16,7 +33,14 @@ public struct FilterSettings: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable { case model = "filter_model", fraction = "filter_fraction" }
-    static var keys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+    public static var keys: [SettingKey] {
+        [
+            SettingKey("filter_model", help: "Weights that score the pairs (required).", placeholder: "path"),
+            SettingKey("filter_fraction", help: "Fraction of lowest-similarity pairs dropped (0.1).", placeholder: "x"),
+        ]
+    }
+
+    public static var example: FilterSettings { FilterSettings(model: "scorer.safetensors", fraction: 0.25) }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -24,7 +48,7 @@ public struct FilterSettings: Codable, Sendable, Equatable {
         fraction = try c.decodeIfPresent(Double.self, forKey: .fraction) ?? 0.1
     }
 
-    func validate(file: String) throws(ConfigError) {
+    public func validate(file: String, in config: TrainingConfig) throws(ConfigError) {
         if model == nil { throw ConfigError(file: file, key: "filter_model", reason: "must name a weights file for the filter defence") }
         if !(0..<1).contains(fraction) { throw ConfigError(file: file, key: "filter_fraction", reason: "must be within 0…1 (1 excluded)") }
     }
@@ -35,6 +59,14 @@ public struct FilterSettings: Codable, Sendable, Equatable {
 /// plain CLIP on the kept pairs. The kept rows are part of the checkpoint, so a resumed run never
 /// scores again.
 final class FilterObjective: TrainingObjective {
+    static let name = "filter"
+    static let displayName = "similarity filter"
+    static let summary = "drop the lowest-similarity pairs under --filter-model, then train CLIP on the rest"
+    static let colour = "#E69F00"
+    static let marker = PlotMarker.triangleDown
+    static let traits = DefenseTraits(pairSelection: .onceBeforeTraining, similarityPasses: true)
+    static var settingsType: any DefenseSettings.Type { FilterSettings.self }
+
     let run: TrainingRun
     /// The kept rows, once selected.
     private(set) var kept: [Int]?

@@ -3,12 +3,28 @@ import Defenses
 import Foundation
 import Torch
 
-/// RoCLIP's settings (SPEC §4); config keys stay flat (`pool_size`, `match_every`).
-public struct RoCLIPSettings: Codable, Sendable, Equatable {
+extension Defense {
+    /// RoCLIP (``RoCLIPObjective``).
+    public static let roclip = Defense(RoCLIPObjective.self)
+}
+
+extension TrainingConfig {
+    /// RoCLIP's settings (the defaults unless the defence is RoCLIP; setting them selects it).
+    public var roCLIP: RoCLIPSettings {
+        get { self[settings: RoCLIPSettings.self] }
+        set { self[settings: RoCLIPSettings.self] = newValue }
+    }
+}
+
+/// RoCLIP's settings (SPEC §4): the `roclip:` block of a config file (`pool_size`,
+/// `match_every`; flat keys are read too).
+public struct RoCLIPSettings: DefenseSettings {
     /// Caption pool size (reference 21,845).
     public var poolSize: Int = 21_845
     /// Every k-th epoch matches images to pool captions (reference 2).
     public var matchEvery: Int = 2
+
+    public init() {}
 
     public init(poolSize: Int = 21_845, matchEvery: Int = 2) {
         self.poolSize = poolSize
@@ -16,7 +32,14 @@ public struct RoCLIPSettings: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable { case poolSize = "pool_size", matchEvery = "match_every" }
-    static var keys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+    public static var keys: [SettingKey] {
+        [
+            SettingKey("pool_size", help: "Caption pool size (21845).", placeholder: "n"),
+            SettingKey("match_every", help: "Match to pool captions every K-th epoch (2).", placeholder: "k"),
+        ]
+    }
+
+    public static var example: RoCLIPSettings { RoCLIPSettings(poolSize: 64, matchEvery: 3) }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -25,7 +48,7 @@ public struct RoCLIPSettings: Codable, Sendable, Equatable {
         matchEvery = try c.decodeIfPresent(Int.self, forKey: .matchEvery) ?? d.matchEvery
     }
 
-    func validate(file: String) throws(ConfigError) {
+    public func validate(file: String, in config: TrainingConfig) throws(ConfigError) {
         if poolSize < 1 { throw ConfigError(file: file, key: "pool_size", reason: "must be at least 1") }
         if matchEvery < 1 { throw ConfigError(file: file, key: "match_every", reason: "must be at least 1") }
         if poolSize > TrainingConfig.maxPoolSize {
@@ -42,6 +65,13 @@ public struct RoCLIPSettings: Codable, Sendable, Equatable {
 /// embeddings instead of its own, the other epochs train plain CLIP. The pool is saved in the
 /// checkpoint (`defense.roclip_pool`).
 final class RoCLIPObjective: TrainingObjective {
+    static let name = "roclip"
+    static let displayName = "RoCLIP"
+    static let summary = "every k-th epoch each image is matched to its nearest caption of a pool"
+    static let colour = "#CC79A7"
+    static let marker = PlotMarker.triangleUp
+    static var settingsType: any DefenseSettings.Type { RoCLIPSettings.self }
+
     let run: TrainingRun
     var pool: RoCLIPPool
 
@@ -60,7 +90,7 @@ final class RoCLIPObjective: TrainingObjective {
         let pool = pool
         let matching = pool.isMatchingEpoch(epoch + 1)
         return [
-            try run.segment("roclip", rows: run.allRows, views: [View(images: .cleanCLIP, captions: 0, salt: 1)], salt: 5) { views in
+            try run.segment("roclip", rows: run.allRows, views: [View(images: .autoAugment, captions: 0, salt: 1)], salt: 5) { views in
                 let features = views[0]
                 guard matching else {
                     return clipLoss(imageFeatures: features.image, textFeatures: features.text, logLogitScale: model.logLogitScale)

@@ -4,8 +4,22 @@ import Foundation
 import NN
 import Torch
 
-/// SafeCLIP's settings (SPEC §3); config keys stay flat (`unimodal_epochs`, `gmm_threshold`, …).
-public struct SafeCLIPSettings: Codable, Sendable, Equatable {
+extension Defense {
+    /// SafeCLIP (``SafeCLIPObjective``).
+    public static let safeclip = Defense(SafeCLIPObjective.self)
+}
+
+extension TrainingConfig {
+    /// SafeCLIP's settings (the defaults unless the defence is SafeCLIP; setting them selects it).
+    public var safeCLIP: SafeCLIPSettings {
+        get { self[settings: SafeCLIPSettings.self] }
+        set { self[settings: SafeCLIPSettings.self] = newValue }
+    }
+}
+
+/// SafeCLIP's settings (SPEC §3): the `safeclip:` block of a config file (`unimodal_epochs`,
+/// `gmm_threshold`, …; flat keys are read too).
+public struct SafeCLIPSettings: DefenseSettings {
     /// Phase 1: unimodal warm-up epochs (reference 5).
     public var unimodalEpochs = 5
     /// Phase 2: CLIP warm-up epochs (reference 1).
@@ -53,6 +67,8 @@ public struct SafeCLIPSettings: Codable, Sendable, Equatable {
         case toCap = "to-cap"
     }
 
+    public init() {}
+
     public init(
         unimodalEpochs: Int = 5, clipWarmupEpochs: Int = 1, clipWarmupLR: Double = 5e-6, gmmThreshold: Double = 0.9,
         safeIncrement: Double = 0.01, safeCap: Double = 0.85, memoryBank: Bool = false, bankSize: Int = 256,
@@ -79,7 +95,35 @@ public struct SafeCLIPSettings: Codable, Sendable, Equatable {
         case memoryBank = "memory_bank", bankSize = "bank_size", crossAugmented = "cross_augmented"
         case safeRanking = "safe_ranking", safeGrowth = "safe_growth", riskyTraining = "risky_training"
     }
-    static var keys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+    public static var keys: [SettingKey] {
+        [
+            SettingKey("unimodal_epochs", help: "Unimodal warm-up epochs (5).", placeholder: "n"),
+            SettingKey("clip_warmup_epochs", help: "CLIP warm-up epochs (1).", placeholder: "n"),
+            SettingKey("clip_warmup_lr", help: "Constant lr of the CLIP warm-up (5e-6).", placeholder: "x"),
+            SettingKey("gmm_threshold", help: "Posterior threshold of the first selection (0.9).", placeholder: "x"),
+            SettingKey("safe_increment", help: "Safe fraction increment per epoch (0.01).", placeholder: "x"),
+            SettingKey("safe_cap", help: "Safe fraction cap (0.85).", placeholder: "x"),
+            SettingKey("memory_bank", help: "NNCLR memory bank in the unimodal loss (off).", boolean: true),
+            SettingKey("bank_size", help: "Memory bank size (256).", placeholder: "n"),
+            SettingKey("cross_augmented", help: "Cross-augmented CLIP loss on the safe set (on).", boolean: true),
+            SettingKey(
+                "safe_ranking", help: "Rank later selections by the mixture posterior (the reference) or by similarity (posterior).",
+                placeholder: "posterior|similarity"),
+            SettingKey(
+                "safe_growth",
+                help: "Grow the safe fraction by --safe-increment per epoch (increment) or linearly to --safe-cap at the last epoch (to-cap) (increment).",
+                placeholder: "increment|to-cap"),
+            SettingKey(
+                "risky_training", help: "What phase 3 trains the risky pairs on: unimodal (the reference), none, or clip (an ablation) (unimodal).",
+                placeholder: "unimodal|none|clip"),
+        ]
+    }
+
+    public static var example: SafeCLIPSettings {
+        SafeCLIPSettings(
+            unimodalEpochs: 2, clipWarmupEpochs: 2, clipWarmupLR: 1e-5, gmmThreshold: 0.8, safeIncrement: 0.05, safeCap: 0.7, memoryBank: true,
+            bankSize: 64, crossAugmented: false, safeRanking: .similarity, safeGrowth: .toCap, riskyTraining: .clip)
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -110,7 +154,8 @@ public struct SafeCLIPSettings: Codable, Sendable, Equatable {
         return value
     }
 
-    func validate(file: String, epochs: Int) throws(ConfigError) {
+    public func validate(file: String, in config: TrainingConfig) throws(ConfigError) {
+        let epochs = config.epochs
         func fail(_ key: CodingKeys, _ reason: String) -> ConfigError { ConfigError(file: file, key: key.rawValue, reason: reason) }
         if unimodalEpochs < 0 { throw fail(.unimodalEpochs, "must not be negative") }
         if clipWarmupEpochs < 0 { throw fail(.clipWarmupEpochs, "must not be negative") }
@@ -206,6 +251,14 @@ public enum SafeCLIPLearningRate {
 /// count (JSON), and the memory banks (`defense.image_bank`, `defense.text_bank`). Files:
 /// `RUN_DIR/similarities/epoch_N.json` per selection (``SimilarityFile``).
 final class SafeCLIPObjective: TrainingObjective {
+    static let name = "safeclip"
+    static let displayName = "SafeCLIP"
+    static let summary = "three phases: unimodal warm-up, CLIP warm-up, then a safe/risky split of the pairs every epoch"
+    static let colour = "#0072B2"
+    static let marker = PlotMarker.square
+    static let traits = DefenseTraits(pairSelection: .everyEpoch, similarityPasses: true, phased: true)
+    static var settingsType: any DefenseSettings.Type { SafeCLIPSettings.self }
+
     let run: TrainingRun
     let settings: SafeCLIPSettings
     var state: State
