@@ -6,7 +6,7 @@ import Datasets
 public struct NoisePatchTrigger: TriggerDefinition {
     public static let kind = "noise-patch"
     public static let displayName = "Noise patch"
-    public static let about = "a square of image mean + N(0, 1) noise, 16/224 of the side, at a random position (CleanCLIP's \"random\")."
+    public static let about = "a square of image mean + N(0, 1) noise, 16/224 of the side, at a random position (the \"random\" patch of Bansal et al. 2023)."
     public static let size = TriggerSetting.patchSize(default: .fraction(16.0 / 224.0))
     public static let position = TriggerSetting.patchPosition(default: .random)
     public static let settings = [size.erased, position.erased]
