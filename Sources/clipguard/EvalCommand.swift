@@ -144,6 +144,13 @@ struct Eval: ParsableCommand {
             lines.append("retrieval on \(recall.count) pairs: image→text \(recalls(recall.imageToText)); text→image \(recalls(recall.textToImage))")
         }
 
+        // A model near chance: its ASR means nothing (the same rule as train's result warnings).
+        if let top1 = output["top1"] as? Double, let classes = output["classes"] as? Int,
+            let warning = ResultWarnings.nearChance(top1: top1, classes: classes)
+        {
+            output["warnings"] = [warning]
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+        }
         if json {
             let data = try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
