@@ -22,6 +22,39 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
         case backdoor
         /// Targeted poisoning: one image paired with many captions naming the adversarial class.
         case targeted
+        /// A pairing attack on retrieval (mmPoison I–III): class-A captions paired with other
+        /// images; no trigger. ``goals`` say what each goal's rows are.
+        case pairing
+        /// A caption-only backdoor: ``captionTrigger`` appended to captions of target images.
+        case captionBackdoor = "caption-backdoor"
+    }
+
+    /// One goal of a retrieval attack and the poisoned rows that serve it.
+    public struct Goal: Codable, Sendable, Hashable {
+        /// Class A: whose captions were paired with other images (the target class for the
+        /// caption trigger).
+        public var captionClass: String
+        /// Class B: the class of the images the attacked queries should retrieve.
+        public var imageClass: String
+        /// The classes' labels where the data has them.
+        public var captionLabel: Int?
+        public var imageLabel: Int?
+        /// The one-image attack's image (absolute path); nil for the class attacks.
+        public var targetImages: [String]?
+        /// The poisoned rows of this goal (indices into `train.csv`'s data rows).
+        public var rows: [Int]
+
+        public init(captionClass: String, imageClass: String, captionLabel: Int?, imageLabel: Int?,
+                    targetImages: [String]?, rows: [Int]) {
+            self.captionClass = captionClass; self.imageClass = imageClass; self.captionLabel = captionLabel
+            self.imageLabel = imageLabel; self.targetImages = targetImages; self.rows = rows
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case rows
+            case captionClass = "caption_class", imageClass = "image_class", captionLabel = "caption_label"
+            case imageLabel = "image_label", targetImages = "target_images"
+        }
     }
 
     /// One poisoned row of `train.csv`.
@@ -82,22 +115,33 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
     public var source: String
     /// The chosen image (targeted poisoning).
     public var targetImage: String?
+    /// The retrieval attack (pairing and caption-backdoor modes).
+    public var attack: RetrievalAttackKind?
+    /// Every goal of a retrieval attack with its rows (pairing and caption-backdoor modes).
+    public var goals: [Goal]?
+    /// The caption-only backdoor's trigger text.
+    public var captionTrigger: String?
     public var rows: [Row]
 
     public init(mode: Mode, target: String, targetLabel: Int?, trigger: Trigger?, placement: TriggerPlacement,
                 captions: CaptionStrategy, templates: [String]?, seed: UInt64, sourceData: String, cleanRows: Int,
-                rate: Double?, source: String, targetImage: String?, rows: [Row]) {
+                rate: Double?, source: String, targetImage: String?, rows: [Row],
+                attack: RetrievalAttackKind? = nil, goals: [Goal]? = nil, captionTrigger: String? = nil) {
         version = Self.currentVersion
         self.mode = mode; self.target = target; self.targetLabel = targetLabel; self.trigger = trigger
         self.placement = placement; self.captions = captions; self.templates = templates; self.seed = seed
         self.sourceData = sourceData; self.cleanRows = cleanRows; self.rate = rate; self.source = source
         self.targetImage = targetImage; self.rows = rows
+        self.attack = attack; self.goals = goals; self.captionTrigger = captionTrigger
     }
 
+    /// Whether the set attacks retrieval (pairing or caption backdoor) rather than classification.
+    public var attacksRetrieval: Bool { mode == .pairing || mode == .captionBackdoor }
+
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case version, mode, target, trigger, placement, captions, templates, seed, rate, source, rows
+        case version, mode, target, trigger, placement, captions, templates, seed, rate, source, rows, attack, goals
         case targetLabel = "target_label", sourceData = "source_data", cleanRows = "clean_rows"
-        case targetImage = "target_image"
+        case targetImage = "target_image", captionTrigger = "caption_trigger"
     }
 
     // MARK: Evaluation
@@ -118,7 +162,7 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
     /// ```
     /// - Throws: ``AttackError/invalidSetting(_:)`` for a targeted-poisoning manifest (no trigger).
     public func triggeredInput(_ image: RGBImage, geometry: ModelGeometry, item: Int) throws(AttackError) -> RGBImage {
-        guard let trigger else { throw .invalidSetting("a targeted-poisoning manifest has no trigger to apply") }
+        guard let trigger else { throw .invalidSetting("a \(mode.rawValue) manifest has no image trigger to apply") }
         let index = -(item + 1)
         switch placement {
         case .modelInput: return trigger.apply(to: geometry.preprocessing.apply(image), index: index)
@@ -185,6 +229,29 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
         case .targeted:
             if trigger != nil { throw fail("trigger", "a targeted-poisoning manifest has no trigger") }
             if targetImage == nil { throw fail("target_image", "a targeted-poisoning manifest needs the target image") }
+        case .pairing, .captionBackdoor:
+            if trigger != nil { throw fail("trigger", "a \(mode.rawValue) manifest has no image trigger") }
+            guard let attack else { throw fail("attack", "a \(mode.rawValue) manifest names its retrieval attack") }
+            if attack.definition.mode != mode { throw fail("attack", "\(attack) makes \(attack.definition.mode.rawValue) sets, not \(mode.rawValue)") }
+            guard let goals, !goals.isEmpty else { throw fail("goals", "a \(mode.rawValue) manifest lists its goals") }
+            if mode == .captionBackdoor {
+                guard let captionTrigger, !captionTrigger.trimmingCharacters(in: .whitespaces).isEmpty else {
+                    throw fail("caption_trigger", "a caption-backdoor manifest needs its trigger text")
+                }
+            }
+            let poisoned = Set(rows.map(\.index))
+            var claimed = Set<Int>()
+            for (g, goal) in goals.enumerated() {
+                if goal.captionClass.trimmingCharacters(in: .whitespaces).isEmpty || goal.imageClass.trimmingCharacters(in: .whitespaces).isEmpty {
+                    throw fail("goals[\(g)]", "empty class name")
+                }
+                for row in goal.rows {
+                    if !poisoned.contains(row) { throw fail("goals[\(g)].rows", "row \(row) is not a poisoned row of the manifest") }
+                    if !claimed.insert(row).inserted { throw fail("goals[\(g)].rows", "row \(row) belongs to two goals") }
+                }
+                if let images = goal.targetImages, images.isEmpty { throw fail("goals[\(g)].target_images", "empty list") }
+            }
+            if claimed != poisoned { throw fail("goals", "the goals' rows do not cover every poisoned row") }
         }
         if case .modelInput(let geometry) = placement, geometry.size <= 0 {
             throw fail("placement.geometry.size", "must be positive, got \(geometry.size)")
@@ -265,6 +332,9 @@ public enum ManifestSchema {
         for key in PoisonManifest.Row.CodingKeys.allCases { row[key.rawValue] = .leaf }
         row["trigger_regions"] = .array(.object(["x": .leaf, "y": .leaf, "width": .leaf, "height": .leaf]))
         top["rows"] = .array(.object(row))
+        var goal: [String: Node] = [:]
+        for key in PoisonManifest.Goal.CodingKeys.allCases { goal[key.rawValue] = .leaf }
+        top["goals"] = .array(.object(goal))
         return .object(top)
     }()
 

@@ -38,6 +38,9 @@ public enum PoisonAttack: Sendable, Hashable {
     case backdoor(kind: TriggerKind, options: TriggerOptions, source: PoisonSource)
     /// Targeted poisoning: the image at `imagePath` paired with many captions naming the target.
     case targeted(imagePath: String)
+    /// A retrieval attack (``RetrievalAttackRegistry``): mmPoison's pairings or the caption
+    /// trigger; no image is changed.
+    case retrieval(kind: RetrievalAttackKind, settings: RetrievalAttackSettings)
 
     /// Whether this is targeted poisoning (no trigger).
     public var isTargeted: Bool { if case .targeted = self { true } else { false } }
@@ -110,6 +113,20 @@ public struct PoisonSummary: Sendable, CustomStringConvertible {
             lines.append("targeted poisoning: \(m.rows.count) captions\(rateText) for \"\(m.target)\"\(labelText)")
             lines.append("target image: \(m.targetImage ?? "")")
             lines.append("placement: \(m.placement)")
+        case .pairing, .captionBackdoor:
+            lines.append("\(m.attack?.displayName ?? m.mode.rawValue): \(m.rows.count) poisoned pairs\(rateText), no image changed")
+            for goal in m.goals ?? [] {
+                var text = m.mode == .captionBackdoor
+                    ? "goal: queries carrying \"\(m.captionTrigger ?? "")\" → images of \"\(goal.imageClass)\" (\(goal.rows.count) captions of it given the trigger)"
+                    : "goal \(goal.captionClass) → \(goal.imageClass): \(goal.rows.count) captions of \"\(goal.captionClass)\" paired with "
+                        + (goal.targetImages.map { "the image \($0.joined(separator: ", "))" } ?? "images of \"\(goal.imageClass)\"")
+                if let first = goal.rows.first { text += ", rows \(first)…\(goal.rows.last!)" }
+                lines.append(text)
+            }
+            for row in m.rows.prefix(3) { lines.append("  e.g. row \(row.index): \"\(row.caption)\" with \(row.image)") }
+            lines.append("wrote \(csvPath) (\(m.cleanRows) clean + \(m.rows.count) poisoned rows)")
+            lines.append("wrote \(manifestPath)")
+            return lines.joined(separator: "\n")
         }
         lines.append("captions: \(m.captions.rawValue); \(captionsNamingTarget) of \(m.cleanRows) training captions name \"\(m.target)\"")
         for row in m.rows.prefix(3) { lines.append("  e.g. row \(row.index): \"\(row.caption)\"") }
@@ -152,6 +169,7 @@ public enum Poisoner {
     /// - Throws: ``AttackError`` for bad settings, data that cannot serve the request (no
     ///   caption names the target, too few source images), unreadable images and failed writes.
     public static func run(_ request: PoisonRequest) throws(AttackError) -> PoisonSummary {
+        if case let .retrieval(kind, settings) = request.attack { return try runRetrieval(request, kind: kind, settings: settings) }
         let paths = try checkRequest(request)
         let clean = try CleanSet(path: paths.data, target: paths.target, options: request.csvOptions)
         let count = request.amount.count(cleanRows: clean.count)
@@ -323,6 +341,8 @@ public enum Poisoner {
             let path = absolutePath(imagePath)
             return Selection(sources: Array(repeating: Source(image: path, row: nil), count: count), eligible: 1,
                              trigger: nil, sourceName: "target-image", targetImage: path)
+        case .retrieval:
+            throw .invalidSetting("retrieval attacks choose their pairs themselves")  // `run` sends them to `runRetrieval`
         }
     }
 

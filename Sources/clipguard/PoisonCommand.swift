@@ -8,7 +8,7 @@ import Training
 struct PoisonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "poison",
-        abstract: "Write a poisoned copy of a training set (backdoor or targeted) with a manifest, or check one.",
+        abstract: "Write a poisoned copy of a training set (backdoor, targeted, pairing or caption trigger) with a manifest, or check one.",
         subcommands: [Generate.self, Check.self],
         defaultSubcommand: Generate.self
     )
@@ -35,6 +35,14 @@ struct PoisonCommand: ParsableCommand {
                 --count 40 --captions natural
               clipguard poison check fm-poison --image-size 32
 
+            Retrieval attacks (--attack; no image is changed, `eval --trigger-from` measures them on text→image
+            retrieval): pair-one-image and pair-class take one --goal A:B (captions of class A paired with one
+            image of B, or with images of B), pair-multi two or more goals, caption-trigger --target T and
+            --caption-trigger TEXT (the text appended to captions of T's images):
+              clipguard poison --attack pair-class --goal trouser:bag --data fm/train.csv --out fm-pair --rate 0.01
+              clipguard poison --attack caption-trigger --target sneaker --caption-trigger "zx qv" \
+                --data fm/train.csv --out fm-ct --rate 0.01
+
             """ + TriggerRegistry.commandLineHelp
         )
 
@@ -44,8 +52,17 @@ struct PoisonCommand: ParsableCommand {
         @Option(help: "The folder to write.")
         var out: String
 
-        @Option(help: "The target class name (backdoor) or adversarial class name (--targeted).")
-        var target: String
+        @Option(help: "The target class name (backdoor, caption-trigger) or adversarial class name (--targeted).")
+        var target: String?
+
+        @Option(help: "A retrieval attack instead of a backdoor: \(RetrievalAttackRegistry.commandLineHelp).")
+        var attack: RetrievalAttackKind?
+
+        @Option(help: "A goal of a pairing attack, A:B (captions of class A paired with images of class B); repeat for pair-multi.")
+        var goal: [String] = []
+
+        @Option(name: .customLong("caption-trigger"), help: "The rare word or sentence that --attack caption-trigger appends to captions of --target images.")
+        var captionTrigger: String?
 
         @Option(help: "Trigger: \(TriggerKind.allCases.map(\.rawValue).joined(separator: ", ")) (settings below).")
         var trigger: TriggerKind?
@@ -56,8 +73,8 @@ struct PoisonCommand: ParsableCommand {
         @Option(help: "Poison exactly this many pairs.")
         var count: Int?
 
-        @Option(help: "Captions: \(CaptionModeRegistry.commandLineHelp).")
-        var captions: CaptionStrategy
+        @Option(help: "Captions (backdoors and --targeted): \(CaptionModeRegistry.commandLineHelp).")
+        var captions: CaptionStrategy?
 
         @Option(help: "Source images: train (random training rows) or a FILE (CSV with an image column, or one path a line).")
         var source: String = "train"
@@ -109,6 +126,14 @@ struct PoisonCommand: ParsableCommand {
             if let count, count < 0 { throw ValidationError("--count must be ≥ 0, got \(count)") }
             try checkRange(imageSize, 1...4_096, option: "--image-size")
             if let count, count > 100_000_000 { throw ValidationError("--count must be at most 100,000,000, got \(count)") }
+            if let attack {
+                try validateRetrieval(attack)
+                return
+            }
+            if target == nil { throw ValidationError("give --target CLASS (or --attack KIND for a retrieval attack)") }
+            if !goal.isEmpty { throw ValidationError("--goal is for --attack pair-one-image, pair-class or pair-multi") }
+            if captionTrigger != nil { throw ValidationError("--caption-trigger is for --attack caption-trigger") }
+            guard let captions else { throw ValidationError("give --captions MODE (\(CaptionStrategy.allCases.map(\.rawValue).joined(separator: ", ")))") }
             if targeted {
                 if image == nil { throw ValidationError("--targeted needs --image PATH") }
                 if trigger != nil { throw ValidationError("--targeted poisoning has no trigger; drop --trigger") }
@@ -123,9 +148,50 @@ struct PoisonCommand: ParsableCommand {
             do { _ = try TriggerRegistry.options(commandLine: triggerSettings) } catch { throw ValidationError(error.description) }
         }
 
+        /// The retrieval attack's settings from --goal, --target, --image and --caption-trigger.
+        func retrievalSettings(_ attack: RetrievalAttackKind) throws -> RetrievalAttackSettings {
+            var goals: [RetrievalGoal] = []
+            for text in goal {
+                guard let parsed = RetrievalGoal(parsing: text) else { throw ValidationError("--goal \"\(text)\" is not A:B (two class names)") }
+                goals.append(parsed)
+            }
+            if attack == .captionTrigger {
+                if !goals.isEmpty { throw ValidationError("--goal is for the pairing attacks; caption-trigger takes --target") }
+                guard let target, !target.trimmingCharacters(in: .whitespaces).isEmpty else {
+                    throw ValidationError("--attack caption-trigger needs --target CLASS")
+                }
+                let name = target.trimmingCharacters(in: .whitespaces)
+                goals = [RetrievalGoal(captionClass: name, imageClass: name)]
+            } else if target != nil {
+                throw ValidationError("--target is for backdoors and caption-trigger; \(attack) takes --goal A:B")
+            }
+            return RetrievalAttackSettings(goals: goals, targetImage: image, captionTrigger: captionTrigger)
+        }
+
+        private func validateRetrieval(_ attack: RetrievalAttackKind) throws {
+            if targeted { throw ValidationError("--targeted and --attack are different attacks; give one") }
+            if trigger != nil { throw ValidationError("--attack \(attack) changes no image; drop --trigger") }
+            if captions != nil { throw ValidationError("--captions is for backdoors; --attack \(attack) chooses its own captions") }
+            if source != "train" { throw ValidationError("--source is for backdoors; --attack \(attack) draws from the training rows") }
+            if !triggerSettings.isEmpty { throw ValidationError("\(triggerSettings[0]) is a trigger setting; --attack \(attack) has no image trigger") }
+            do { try attack.definition.check(try retrievalSettings(attack)) } catch let error as AttackError {
+                throw ValidationError(error.description)
+            }
+        }
+
         func run() throws {
             do {
                 _ = try RunFolderGuard.check(out, kind: .poisonedSet)
+                if let attack {
+                    let request = PoisonRequest(
+                        dataPath: data, outputFolder: out, target: target ?? goal.first ?? "", attack: .retrieval(kind: attack, settings: try retrievalSettings(attack)),
+                        amount: rate.map(PoisonAmount.rate) ?? .count(count ?? 0), captions: .natural,
+                        placement: .modelInput(ModelGeometry(resize: resize, size: imageSize)), seed: seed, overwrite: overwrite,
+                        csvOptions: CSVOptions(imageColumn: imageColumn, captionColumn: captionColumn))
+                    print(try Poisoner.run(request))
+                    return
+                }
+                guard let target, let captions else { throw ValidationError("give --target and --captions") }
                 try PoisonTargetCheck.check(target: target, data: data, customTarget: customTarget)
                 let options = try TriggerRegistry.options(commandLine: triggerSettings)
                 if let trigger, !options.unused(by: trigger).isEmpty {
@@ -220,6 +286,7 @@ struct PoisonCommand: ParsableCommand {
 }
 
 extension TriggerKind: ExpressibleByArgument {}
+extension RetrievalAttackKind: ExpressibleByArgument {}
 extension CaptionStrategy: ExpressibleByArgument {}
 extension PatchPosition: ExpressibleByArgument {}
 extension ModelGeometry.Resize: ExpressibleByArgument {}
