@@ -700,10 +700,19 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
     public var templates: String?
     public var seed: UInt64
     public var targetLabel: Int?
+    /// A retrieval attack instead of the backdoor (`pair-class`, …; ``RetrievalAttackRegistry``);
+    /// nil: the backdoor with `trigger`.
+    public var kind: RetrievalAttackKind?
+    /// The pairing attacks' goals, `A:B` each.
+    public var goals: [String]?
+    /// The caption-trigger attack's text (its target is `target`).
+    public var captionTrigger: String?
+    /// The one-image attack's image (nil: a seeded random training image of the goal's class B).
+    public var targetImage: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case target, trigger, rate, rates, count, captions, resize, placement, templates, seed
-        case imageSize = "image_size", targetLabel = "target_label"
+        case target, trigger, rate, rates, count, captions, resize, placement, templates, seed, kind, goals
+        case imageSize = "image_size", targetLabel = "target_label", captionTrigger = "caption_trigger", targetImage = "target_image"
     }
 
     /// A key of the file that is a trigger setting.
@@ -732,6 +741,10 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         templates = try c.decodeIfPresent(String.self, forKey: .templates)
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
         targetLabel = try c.decodeIfPresent(Int.self, forKey: .targetLabel)
+        kind = try c.decodeIfPresent(RetrievalAttackKind.self, forKey: .kind)
+        goals = try c.decodeIfPresent([String].self, forKey: .goals)
+        captionTrigger = try c.decodeIfPresent(String.self, forKey: .captionTrigger)
+        targetImage = try c.decodeIfPresent(String.self, forKey: .targetImage)
         // Trigger settings: kept as the text written (a number is its shortest exact text), and
         // checked by the setting's own validation in `validate(file:)`.
         let settings = try decoder.container(keyedBy: SettingKey.self)
@@ -766,6 +779,10 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         try c.encodeIfPresent(templates, forKey: .templates)
         try c.encode(seed, forKey: .seed)
         try c.encodeIfPresent(targetLabel, forKey: .targetLabel)
+        try c.encodeIfPresent(kind, forKey: .kind)
+        try c.encodeIfPresent(goals, forKey: .goals)
+        try c.encodeIfPresent(captionTrigger, forKey: .captionTrigger)
+        try c.encodeIfPresent(targetImage, forKey: .targetImage)
         var settings = encoder.container(keyedBy: SettingKey.self)
         for (name, text) in triggerOptions.values.sorted(by: { $0.key < $1.key }) {
             try settings.encode(text, forKey: SettingKey(stringValue: name.replacingOccurrences(of: "-", with: "_")))
@@ -787,6 +804,7 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         a.target == b.target && a.trigger == b.trigger && a.rate == b.rate && a.rates == b.rates && a.count == b.count
             && a.captions == b.captions && a.imageSize == b.imageSize && a.resize == b.resize && a.placement == b.placement
             && a.templates == b.templates && a.seed == b.seed && a.targetLabel == b.targetLabel
+            && a.kind == b.kind && a.goals == b.goals && a.captionTrigger == b.captionTrigger && a.targetImage == b.targetImage
             && a.triggerOptions.canonical(for: a.trigger) == b.triggerOptions.canonical(for: b.trigger)
     }
 
@@ -814,6 +832,40 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
             guard let setting = TriggerRegistry.setting(named: name) else { throw fail(name, "unknown trigger setting") }
             if let problem = setting.problem(with: text) { throw fail(setting.key, problem) }
         }
+        if let kind {
+            do { try kind.definition.check(try retrievalSettings()) } catch {
+                let flagKeys = ["--goal": "goals", "--caption-trigger": "caption_trigger", "--image": "target_image", "--target": "target"]
+                let key = flagKeys.first { error.description.contains($0.key) }?.value ?? "kind"
+                var reason = error.description
+                for (flag, k) in flagKeys { reason = reason.replacingOccurrences(of: flag, with: "attack." + k) }
+                throw fail(key, reason)
+            }
+        } else if goals != nil || captionTrigger != nil || targetImage != nil {
+            throw fail(goals != nil ? "goals" : captionTrigger != nil ? "caption_trigger" : "target_image",
+                       "is a setting of a retrieval attack; give attack.kind (\(RetrievalAttackKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+    }
+
+    /// The retrieval attack's settings (goals parsed; the caption trigger's goal is `target:target`).
+    public func retrievalSettings() throws(AttackError) -> RetrievalAttackSettings {
+        var parsed: [RetrievalGoal] = []
+        for text in goals ?? [] {
+            guard let goal = RetrievalGoal(parsing: text) else { throw .invalidSetting("--goal \"\(text)\" is not A:B (two class names)") }
+            parsed.append(goal)
+        }
+        if kind == .captionTrigger {
+            if !parsed.isEmpty { throw .invalidSetting("--goal is for the pairing attacks; caption-trigger takes --target") }
+            let name = target.trimmingCharacters(in: .whitespaces)
+            parsed = [RetrievalGoal(captionClass: name, imageClass: name)]
+        }
+        return RetrievalAttackSettings(goals: parsed, targetImage: targetImage, captionTrigger: captionTrigger)
+    }
+
+    /// The attack in one line for reports: the retrieval attack with its goals, or the trigger.
+    public var attackDescription: String {
+        guard let kind else { return triggerDescription }
+        if kind == .captionTrigger { return "\(kind.displayName): \"\(captionTrigger ?? "")\" → \(target)" }
+        return "\(kind.displayName): " + (goals ?? []).joined(separator: ", ")
     }
 }
 

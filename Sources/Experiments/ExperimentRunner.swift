@@ -46,9 +46,11 @@ public struct SetResult: Codable, Sendable, Equatable {
     public var robustAccuracy: Double?
     /// Classes of the evaluation set (chance top-1 is 1/classes; nil in earlier results).
     public var classes: Int?
+    /// A retrieval attack's Hit@K and MinRank per goal (nil for backdoors, and in earlier results).
+    public var retrieval: RetrievalAttackEvaluation?
 
     enum CodingKeys: String, CodingKey {
-        case top1, top5, n, asr, classes
+        case top1, top5, n, asr, classes, retrieval
         case asrDenominator = "asr_denominator", asrSuccesses = "asr_successes", triggeredTop1 = "triggered_top1"
         case asrBaseRate = "asr_base_rate", asrBaseSuccesses = "asr_base_successes", robustAccuracy = "robust_accuracy"
     }
@@ -318,9 +320,14 @@ public final class ExperimentRunner {
                 let beside = ((trainCSV as NSString).deletingLastPathComponent as NSString).appendingPathComponent("classes.json")
                 templates = try PromptTemplates.load(a.templates ?? (FileManager.default.fileExists(atPath: beside) ? beside : "imagenet"))
             }
+            let attack: PoisonAttack = if let kind = a.kind {
+                .retrieval(kind: kind, settings: try a.retrievalSettings())
+            } else {
+                .backdoor(kind: a.trigger, options: a.triggerOptions, source: .train)
+            }
             let request = PoisonRequest(
                 dataPath: trainCSV, outputFolder: folder, target: a.target,
-                attack: .backdoor(kind: a.trigger, options: a.triggerOptions, source: .train),
+                attack: attack,
                 amount: { switch amount { case .rate(let r): .rate(r); case .count(let n): .count(n) } }(),
                 captions: a.captions, templates: templates,
                 placement: a.placement == "original" ? .original : .modelInput(ModelGeometry(resize: a.resize, size: a.imageSize)),
@@ -431,14 +438,18 @@ public final class ExperimentRunner {
         result.steps = outcome.steps
         result.finalLoss = outcome.finalLoss
         result.trainingSeconds = outcome.seconds
-        let warnings = rowWarnings(result, training: training, runDirectory: runDirectory, sets: sets)
+        let warnings = rowWarnings(result, training: training, runDirectory: runDirectory, sets: sets, backdoor: !manifest.attacksRetrieval)
         result.warnings = warnings.isEmpty ? nil : warnings
         for warning in warnings { log("row \(row.id): warning: \(warning)") }
         try ConfigFile.jsonData(result).write(to: URL(fileURLWithPath: resultPath), options: .atomic)
         let first = config.evaluation[0].name
         if let e = result.evaluations[first] {
             let base = e.asrBaseRate.map { String(format: " (base rate without the trigger %.2f%%)", 100 * $0) } ?? ""
-            log(String(format: "row %@: top-1 %.2f%%, ASR %@%@ on %@", row.id, 100 * e.top1, e.asr.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a", base, first))
+            if let r = e.retrieval {
+                log(String(format: "row %@: top-1 %.2f%%, %@ Hit@10 %.3f (control %.3f) on %@", row.id, 100 * e.top1, r.attack, r.hitAt10, r.controlHitAt10, first))
+            } else {
+                log(String(format: "row %@: top-1 %.2f%%, ASR %@%@ on %@", row.id, 100 * e.top1, e.asr.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a", base, first))
+            }
         }
         return result
     }
@@ -454,6 +465,16 @@ public final class ExperimentRunner {
     ) throws -> SetResult {
         let tokenizer = try CLIPTokenizer.load()
         let classifier = ZeroShotClassifier(model: model, tokenizer: tokenizer, classNames: set.classNames, templates: set.templates)
+        if manifest.attacksRetrieval {
+            // Retrieval attacks: clean zero-shot accuracy and text→image Hit@K / MinRank per goal.
+            let clean = try evaluateZeroShot(model: model, classifier: classifier, dataset: set, workers: workers, limit: spec.limit)
+            var result = SetResult(top1: clean.top1, top5: clean.top5, n: clean.counts.total, classes: set.classNames.count)
+            if spec.asr {
+                result.retrieval = try evaluateRetrievalAttack(
+                    model: model, tokenizer: tokenizer, dataset: set, manifest: manifest, workers: workers, limit: spec.limit)
+            }
+            return result
+        }
         if spec.asr, classIndex(of: manifest.target, in: set.classNames) != nil {
             let r = try evaluateBackdoor(model: model, classifier: classifier, dataset: set, manifest: manifest, workers: workers, limit: spec.limit)
             return SetResult(
@@ -480,6 +501,20 @@ public final class ExperimentRunner {
         for set in poisonedSets {
             let a = try config.resolved(variant: set.poisonVariant).attack
             let amount = set.amount
+            if let kind = a.kind {
+                var c = "clipguard poison --attack \(kind.rawValue) --data \(trainCSV) --out \(poisonFolder(set))"
+                if kind == .captionTrigger {
+                    c += " --target \(shellQuote(a.target)) --caption-trigger \(shellQuote(a.captionTrigger ?? ""))"
+                }
+                for goal in a.goals ?? [] { c += " --goal \(shellQuote(goal))" }
+                if let image = a.targetImage { c += " --image \(shellQuote(image))" }
+                switch set.amount {
+                case .rate(let r): c += " --rate \(formatNumber(r))"
+                case .count(let n): c += " --count \(n)"
+                }
+                lines.append(c + " --seed \(a.seed)")
+                continue
+            }
             var c = "clipguard poison --data \(trainCSV) --out \(poisonFolder(set)) --target \(shellQuote(a.target))"
             c += " --trigger \(a.trigger.rawValue)"
             switch amount {

@@ -7,9 +7,11 @@ extension ExperimentRunner {
     /// poison amount of the rows trained on poisoned data, and accuracy near chance on each
     /// evaluation set.
     func rowWarnings(
-        _ result: RowResult, training: TrainingConfig, runDirectory: String, sets: [(EvaluationSpec, any ClassificationDataset)]
+        _ result: RowResult, training: TrainingConfig, runDirectory: String, sets: [(EvaluationSpec, any ClassificationDataset)],
+        backdoor: Bool = true
     ) -> [String] {
-        let trainsOnPoison = !training.defense.finetunes
+        // The poison-count warning measures backdoors; a retrieval attack's rows skip it.
+        let trainsOnPoison = !training.defense.finetunes && backdoor
         var warnings = ResultWarnings.forRun(
             folder: runDirectory, poisoned: trainsOnPoison ? result.poisoned : nil, pairs: trainsOnPoison ? result.trainingPairs : nil)
         for (spec, set) in sets {

@@ -14,7 +14,12 @@ struct Eval: ParsableCommand {
             --dataset is a labelled folder (labels.csv or class folders, with classes.json), CIFAR binary
             files, or the built-in name fashion-mnist (the real test split). With --trigger-from, the
             manifest's trigger is added to every evaluation image and the attack success rate is reported
-            over the images whose true class is not the target (SPEC §2).
+            over the images whose true class is not the target (SPEC §2). A retrieval attack's manifest
+            (`poison --attack`: pairing or caption trigger) is measured on text→image retrieval instead: per
+            goal, the prompt templates filled with the attacked class rank every evaluation image (plus the
+            one-image attack's image); Hit@1/5/10 and MinRank of the goal's target images, beside the same
+            metric for the other classes' queries (control); for the caption trigger, the other classes'
+            queries with the trigger against the same queries without it.
 
             Example:
               clipguard eval --checkpoint runs/fm/model.safetensors --dataset fashion-mnist --json
@@ -31,7 +36,7 @@ struct Eval: ParsableCommand {
     var dataset: String?
     @Option(help: "Captioned CSV for image↔text retrieval recall@1/5/10.")
     var retrieval: String?
-    @Option(name: .customLong("trigger-from"), help: "A poisoning manifest whose trigger is applied for ASR.")
+    @Option(name: .customLong("trigger-from"), help: "A poisoning manifest: a backdoor's trigger is applied for ASR; a retrieval attack's goals are measured by Hit@K / MinRank.")
     var triggerFrom: String?
     @Option(help: "Target class for ASR (default: the manifest's).")
     var target: String?
@@ -86,8 +91,28 @@ struct Eval: ParsableCommand {
             output["classes"] = set.classNames.count
             output["templates"] = set.templates.count
             let clean: ZeroShotResult
-            if let triggerFrom {
-                let manifest = try PoisonManifest.load(path: triggerFrom)
+            let manifest = try triggerFrom.map { path throws in try PoisonManifest.load(path: path) }
+            if let manifest, manifest.attacksRetrieval {
+                if target != nil { throw ValidationError("--target is for backdoor manifests; a retrieval attack's manifest names its goals") }
+                clean = try evaluateZeroShot(
+                    model: clip, classifier: classifier, dataset: set, batchSize: batchSize, workers: workers, limit: limit)
+                let result = try evaluateRetrievalAttack(
+                    model: clip, tokenizer: tokenizer, dataset: set, manifest: manifest, batchSize: batchSize, workers: workers, limit: limit)
+                let encoder = JSONEncoder()
+                output["retrieval_attack"] = try JSONSerialization.jsonObject(with: encoder.encode(result))
+                lines.append("\(manifest.attack?.displayName ?? result.attack) on text→image retrieval over \(result.gallery) images, \(result.templates) templates per class:")
+                for goal in result.goals {
+                    func figures(_ r: TargetRetrieval) -> String {
+                        String(format: "Hit@1 %.3f, Hit@5 %.3f, Hit@10 %.3f, MinRank mean %.1f / median %.1f (%d queries, %d targets)",
+                               r.hitAt1, r.hitAt5, r.hitAt10, r.meanMinRank, r.medianMinRank, r.queries, r.targets)
+                    }
+                    let (attackedName, controlName) = manifest.mode == .captionBackdoor
+                        ? ("with the trigger", "without it") : ("attacked queries", "control (other classes)")
+                    lines.append("  goal \(goal.goal): \(attackedName): \(figures(goal.attacked))")
+                    lines.append("  goal \(goal.goal): \(controlName): \(figures(goal.control))")
+                    lines.append("  goal \(goal.goal): targeted success \(goal.succeeded ? "yes" : "no") (Hit@10 ≥ 0.5)")
+                }
+            } else if let manifest {
                 let result = try evaluateBackdoor(
                     model: clip, classifier: classifier, dataset: set, manifest: manifest, target: target,
                     batchSize: batchSize, workers: workers, limit: limit)
