@@ -75,7 +75,7 @@ public struct RetrievalGoalResult: Codable, Sendable, Equatable {
     /// filled with every class other than A and B → the same target images.
     public var control: TargetRetrieval
     /// The goal's targeted success: most of its queries (≥ 50 %) put a target image in their
-    /// top 10 (attacked Hit@10 ≥ 0.5).
+    /// top 10 (attacked Hit@10 ≥ 0.5), and more of them than of the control queries.
     public var succeeded: Bool
 
     enum CodingKeys: String, CodingKey { case goal, attacked, control, succeeded }
@@ -166,7 +166,7 @@ public func evaluateRetrievalAttack(
             control = measure(prompts(classes.indices.filter { $0 != a && $0 != b }.map { classes[$0] }), targets: targets)
         }
         results.append(RetrievalGoalResult(goal: "\(goal.captionClass):\(goal.imageClass)", attacked: attacked, control: control,
-                                           succeeded: attacked.hitAt10 >= 0.5))
+                                           succeeded: attacked.hitAt10 >= 0.5 && attacked.hitAt10 > control.hitAt10))
     }
     return RetrievalAttackEvaluation(attack: attack.rawValue, gallery: gallery, templates: templates.count, goals: results)
 }

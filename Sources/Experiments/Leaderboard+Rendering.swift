@@ -59,7 +59,13 @@ extension Leaderboard {
     /// best defence by DER with its cost, the defences it survives, and what cannot be judged.
     func findings(_ attack: Attack) -> String {
         var parts: [String] = []
-        if let none = cell(attack.key, "none"), let asr = none.asr {
+        if let none = cell(attack.key, "none"), none.isRetrieval, let hit = none.retrievalHit10 {
+            // A retrieval attack: Hit@10 of its targets for the attacked queries, beside the control.
+            var s = "Undefended, the attacked queries put a target image in their top 10 (Hit@10) \(Self.perSeed(hit)) %"
+            if let control = none.retrievalControl10 { s += " (control queries \(Self.perSeed(control)) %)" }
+            s += "; the goal \(Self.takes(hit)) (Hit@10 ≥ 50 %); clean top-1 \(Self.summary(none.top1)) %."
+            parts.append(s)
+        } else if let none = cell(attack.key, "none"), let asr = none.asr {
             var s = "Undefended, the attack \(Self.takes(asr)) (ASR \(Self.perSeed(asr)) %"
             if let base = none.baseRate { s += "; base rate without the trigger \(Self.perSeed(base)) %" }
             s += "; clean top-1 \(Self.summary(none.top1)) %)."
@@ -82,10 +88,10 @@ extension Leaderboard {
             }
             parts.append(s + ").")
         }
-        let survives = judged.filter { c in (c.asr?.values.contains { $0 >= Self.takesAt } ?? false) && !nearChance(c) }
+        let survives = judged.filter { c in (c.success?.values.contains { $0 >= Self.takesAt } ?? false) && !nearChance(c) }
         if !survives.isEmpty {
             parts.append(
-                "The backdoor survives " + survives.map { "\(Self.defenseTitle($0.defense)) (\(Self.takes($0.asr!)))" }.joined(separator: ", ") + ".")
+                "The attack survives " + survives.map { "\(Self.defenseTitle($0.defense)) (\(Self.takes($0.success!)))" }.joined(separator: ", ") + ".")
         }
         let unjudged = judged.filter { nearChance($0) || collapsed($0) }
         if !unjudged.isEmpty {
@@ -103,7 +109,7 @@ extension Leaderboard {
         guard let first = ranked.first else { return "No defence has a finished row against an undefended baseline yet." }
         let names = ranked.map { "\(Self.defenseTitle($0.defense)) \(String(format: "%.2f", $0.der))" }.joined(separator: ", ")
         let surviving = ranked.map { r -> String in
-            let n = attacks.filter { a in (cell(a.key, r.defense)?.asr?.values.contains { $0 >= Self.takesAt } ?? false) }.count
+            let n = attacks.filter { a in (cell(a.key, r.defense)?.success?.values.contains { $0 >= Self.takesAt } ?? false) }.count
             return "\(Self.defenseTitle(r.defense)) \(n) of \(r.attacks)"
         }.joined(separator: ", ")
         return "Mean DER over the attacks (1 removes the backdoor at no cost, 0.5 changes nothing): \(names). "
@@ -139,6 +145,10 @@ extension Leaderboard {
         if let d = results.config.description { md += d + "\n\n" }
         md += "**Bottom line.** " + bottomLine() + "\n\n" + provenance() + "\n\n"
         md += "Each cell: mean ± sample standard deviation over seeds, then each seed's value; 🟥 ASR ≥ 50 %, 🟧 ≥ 10 %, 🟩 below. "
+        if cells.values.contains(where: \.isRetrieval) {
+            md += "Retrieval attacks (pairing, caption trigger) have no ASR: their cells show text→image Hit@10 of the goal's target images "
+            md += "for the attacked queries (mean over goals), and their base-rate cells the control queries' Hit@10. "
+        }
         md += "DER = [max(0, ΔASR) − max(0, ΔACC) + 1] / 2 against the same seed's undefended model (BackdoorBench, sign-correct). "
         md += "⚠ marks a model near chance or collapsed (top-1 below half the undefended model's): its ASR proves nothing.\n\n"
         let header = "| defence | " + attacks.map { Self.attackTitle($0) }.joined(separator: " | ") + " |\n"
@@ -160,10 +170,12 @@ extension Leaderboard {
             }
             md += "\n"
         }
-        table("Attack success rate (%)", { $0.asr }, percent: true, mark: true)
+        table("Attack success rate (%)" + (cells.values.contains(where: \.isRetrieval) ? " · retrieval attacks: Hit@10 (%)" : ""),
+              { $0.success }, percent: true, mark: true)
         table("Clean top-1 (%)", { $0.top1 }, percent: true, mark: false)
         table("DER", { $0.der }, percent: false, mark: false)
-        table("ASR base rate without the trigger (%)", { $0.baseRate }, percent: true, mark: false)
+        table("ASR base rate without the trigger (%)" + (cells.values.contains(where: \.isRetrieval) ? " · retrieval attacks: control Hit@10 (%)" : ""),
+              { $0.successBase }, percent: true, mark: false)
         table("Robust accuracy (%)", { $0.robustAccuracy }, percent: true, mark: false)
         md += "## Defences ranked by mean DER\n\n| rank | defence | mean DER | attacks |\n| --- | --- | --- | --- |\n"
         for (i, r) in ranking.enumerated() {
@@ -220,10 +232,12 @@ extension Leaderboard {
             }
             h += "</table>\n"
         }
-        table("Attack success rate (%)", { $0.asr }, percent: true, colour: { $0.mean })
+        table("Attack success rate (%)" + (cells.values.contains(where: \.isRetrieval) ? " · retrieval attacks: Hit@10 (%)" : ""),
+              { $0.success }, percent: true, colour: { $0.mean })
         table("Clean top-1 (%)", { $0.top1 }, percent: true, colour: nil)
         table("DER", { $0.der }, percent: false, colour: { 1 - $0.mean })
-        table("ASR base rate without the trigger (%)", { $0.baseRate }, percent: true, colour: nil)
+        table("ASR base rate without the trigger (%)" + (cells.values.contains(where: \.isRetrieval) ? " · retrieval attacks: control Hit@10 (%)" : ""),
+              { $0.successBase }, percent: true, colour: nil)
         table("Robust accuracy (%)", { $0.robustAccuracy }, percent: true, colour: nil)
         h += "<h2>Defences ranked by mean DER</h2><ol>"
         for r in ranking { h += "<li>\(e(Self.defenseTitle(r.defense))): \(String(format: "%.3f", r.der)) over \(r.attacks) attacks</li>" }

@@ -63,6 +63,17 @@ public struct Leaderboard: Sendable {
         public var robustAccuracy: Figure?
         /// DER per seed against the same seed's undefended row (nil for `none`).
         public var der: Figure?
+        /// A retrieval attack's text→image Hit@10 (mean over its goals), per seed; nil for backdoors.
+        public var retrievalHit10: Figure?
+        /// Its label-free baseline in the same model: the control queries' Hit@10 (the other
+        /// classes' queries, or the caption trigger's queries without the trigger).
+        public var retrievalControl10: Figure?
+        /// Whether the cell measures a retrieval attack (Hit@10 where a backdoor has ASR).
+        public var isRetrieval: Bool { asr == nil && retrievalHit10 != nil }
+        /// The attack's success figure: ASR for backdoors, Hit@10 for retrieval attacks.
+        public var success: Figure? { asr ?? retrievalHit10 }
+        /// Its baseline: ASR's base rate, or the retrieval control's Hit@10.
+        public var successBase: Figure? { asr != nil ? baseRate : retrievalControl10 }
         /// Training + evaluation seconds over the cell's rows.
         public var seconds: Double
     }
@@ -129,6 +140,7 @@ public struct Leaderboard: Sendable {
                 cells[attack.key + "#" + defense] = Cell(
                     attack: attack.key, defense: defense, rows: sorted.map(\.id), top1: Figure(seeds: seeds, values: sets.map(\.top1)),
                     asr: figure(\.asr), baseRate: figure(\.asrBaseRate), robustAccuracy: figure(\.robustAccuracy), der: der,
+                    retrievalHit10: figure { $0.retrieval?.hitAt10 }, retrievalControl10: figure { $0.retrieval?.controlHitAt10 },
                     seconds: sorted.reduce(0) { $0 + ($1.trainingSeconds ?? 0) + ($1.evaluationSeconds ?? 0) })
             }
         }
@@ -195,6 +207,10 @@ public struct Leaderboard: Sendable {
 
     static func attackName(results: ExperimentResults, variant: String?) -> String {
         guard let attack = try? results.config.resolved(variant: variant).attack else { return variant ?? "attack" }
+        if let kind = attack.kind {
+            return kind == .captionTrigger ? "\(kind.rawValue) \"\(attack.captionTrigger ?? "")\" → \(attack.target)"
+                : "\(kind.rawValue) " + (attack.goals ?? []).joined(separator: ", ")
+        }
         return "\(attack.trigger.rawValue) · \(attack.captions.rawValue)"
     }
 
@@ -202,7 +218,7 @@ public struct Leaderboard: Sendable {
         guard let set = results.poisonedSets.first(where: { $0.variant == variant && $0.amount == amount && $0.poisoned > 0 }),
             let manifest = try? PoisonManifest.load(path: set.manifest), let row = manifest.rows.first
         else { return nil }
-        return set.folder + "/" + row.image
+        return row.image.hasPrefix("/") ? row.image : set.folder + "/" + row.image
     }
 
     /// A defence key as the board shows it (`CleanCLIP · 2-epochs`).

@@ -259,6 +259,16 @@ extension ReportModel {
                 if s.name == (asrSet ?? firstSet), let f, f.nearChanceSeeds > 0 { top1 += f.atChance ? " ⚠ at chance" : " ⚠ \(f.nearChanceSeeds) seed(s) near chance" }
                 cells.append(top1)
                 guard s.asr else { continue }
+                let hits = g.values(s.name) { $0.retrieval?.hitAt10 }
+                if g.asr(s.name).isEmpty && !hits.isEmpty {
+                    // A retrieval attack: Hit@10 where a backdoor has ASR, the control's Hit@10 as its base rate.
+                    cells.append("Hit@10 " + Self.percent(hits) + " (seeds " + perSeed(hits) + ")")
+                    if s.name == asrSet {
+                        cells.append("control Hit@10 " + (Self.mean(g.values(s.name) { $0.retrieval?.controlHitAt10 }).map { String(format: "%.2f", 100 * $0) } ?? "–"))
+                        cells.append(g.poisoned == 0 ? "no poison" : "\(hits.filter { $0 >= 0.5 }.count) of \(hits.count) (Hit@10 ≥ 50 %)")
+                    }
+                    continue
+                }
                 var asr = Self.percent(g.asr(s.name))
                 if s.name == asrSet, let v = f?.verdict, v.mixed { asr += " (seeds " + perSeed(v.asr) + ")" }
                 cells.append(asr)

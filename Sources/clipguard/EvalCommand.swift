@@ -110,7 +110,7 @@ struct Eval: ParsableCommand {
                         ? ("with the trigger", "without it") : ("attacked queries", "control (other classes)")
                     lines.append("  goal \(goal.goal): \(attackedName): \(figures(goal.attacked))")
                     lines.append("  goal \(goal.goal): \(controlName): \(figures(goal.control))")
-                    lines.append("  goal \(goal.goal): targeted success \(goal.succeeded ? "yes" : "no") (Hit@10 ≥ 0.5)")
+                    lines.append("  goal \(goal.goal): targeted success \(goal.succeeded ? "yes" : "no") (Hit@10 ≥ 0.5 and above the control)")
                 }
             } else if let manifest {
                 let result = try evaluateBackdoor(
