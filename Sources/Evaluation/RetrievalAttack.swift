@@ -78,6 +78,10 @@ public struct RetrievalGoalResult: Codable, Sendable, Equatable {
     /// top 10 (attacked Hit@10 ≥ 0.5), and more of them than of the control queries.
     public var succeeded: Bool
 
+    public init(goal: String, attacked: TargetRetrieval, control: TargetRetrieval, succeeded: Bool) {
+        self.goal = goal; self.attacked = attacked; self.control = control; self.succeeded = succeeded
+    }
+
     enum CodingKeys: String, CodingKey { case goal, attacked, control, succeeded }
 }
 
@@ -92,6 +96,10 @@ public struct RetrievalAttackEvaluation: Codable, Sendable, Equatable {
     /// Per goal (pairing attacks) or the one goal `T:T` (caption trigger, where `attacked`
     /// holds the queries with the trigger and `control` the same queries without it).
     public var goals: [RetrievalGoalResult]
+
+    public init(attack: String, gallery: Int, templates: Int, goals: [RetrievalGoalResult]) {
+        self.attack = attack; self.gallery = gallery; self.templates = templates; self.goals = goals
+    }
 
     /// The headline Hit@10: the mean of the goals' attacked Hit@10.
     public var hitAt10: Double { goals.isEmpty ? 0 : goals.map(\.attacked.hitAt10).reduce(0, +) / Double(goals.count) }
