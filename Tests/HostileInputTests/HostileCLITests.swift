@@ -188,6 +188,36 @@ import Torch
                     prepare: { try $0.write("d.csv", text: "filepath,caption\na.png,a cat\n") })
     }
 
+    /// `poison --attack`: flags that do not belong to the retrieval attack, malformed goals,
+    /// unknown classes, impossible rates; one sentence naming the flag, nothing written.
+    @Test(arguments: [
+        (["--attack", "pair-class", "--goal", "cat:bag", "--trigger", "patch"], "--trigger"),
+        (["--attack", "pair-class", "--goal", "cat:bag", "--captions", "natural"], "--captions"),
+        (["--attack", "pair-class", "--goal", "cat:bag", "--target", "cat"], "--target"),
+        (["--attack", "pair-class", "--goal", "cat"], "--goal"),
+        (["--attack", "pair-class", "--goal", "cat:cat"], "--goal"),
+        (["--attack", "pair-class", "--goal", "cat:bag", "--goal", "bag:cat"], "pair-multi"),
+        (["--attack", "pair-multi", "--goal", "cat:bag"], "--goal"),
+        (["--attack", "pair-class", "--goal", "cat:bag", "--blend-weight", "0.3"], "--blend-weight"),
+        (["--attack", "caption-trigger", "--caption-trigger", "zxq"], "--target"),
+        (["--attack", "caption-trigger", "--target", "cat"], "--caption-trigger"),
+        (["--attack", "caption-trigger", "--target", "cat", "--caption-trigger", "red"], "--caption-trigger"),
+        (["--attack", "pair-class", "--goal", "dog:bag"], "--goal"),
+        (["--attack", "pair-class", "--goal", "cat:bag", "--rate", "0.9"], "--rate"),
+        (["--attack", "pair-everything", "--goal", "cat:bag"], "--attack"),
+        (["--goal", "cat:bag", "--target", "cat", "--trigger", "patch", "--captions", "natural"], "--goal"),
+        (["--target", "cat", "--trigger", "patch"], "--captions"),
+    ])
+    func poisonAttackRefusesHostileOptions(extra: [String], mention: String) throws {
+        let amount = extra.contains("--rate") ? [] : ["--count", "1"]
+        try refusal({ ["poison", "--data", $0.file("d.csv"), "--out", $0.file("out")] + amount + extra },
+                    mentions: { _ in [mention] },
+                    prepare: { dir in
+                        try dir.write("img.png", RGBImage(width: 8, height: 8, fill: (200, 10, 10)).pngData())
+                        try dir.write("d.csv", text: "filepath,caption\nimg.png,a red cat\nimg.png,a red bag\nimg.png,a blue cat\n")
+                    })
+    }
+
     @Test func trainRefusesADeeplyNestedConfig() throws {
         try refusal({ ["train", "--config", $0.file("deep.yaml"), "--out", $0.file("run")] },
                     mentions: { [$0.file("deep.yaml"), "nested"] },
