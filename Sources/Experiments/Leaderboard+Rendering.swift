@@ -91,7 +91,7 @@ extension Leaderboard {
         let survives = judged.filter { c in (c.success?.values.contains { $0 >= Self.takesAt } ?? false) && !nearChance(c) }
         if !survives.isEmpty {
             parts.append(
-                "The attack survives " + survives.map { "\(Self.defenseTitle($0.defense)) (\(Self.takes($0.success!)))" }.joined(separator: ", ") + ".")
+                (survives.allSatisfy(\.isRetrieval) ? "The attack survives " : "The backdoor survives ") + survives.map { "\(Self.defenseTitle($0.defense)) (\(Self.takes($0.success!)))" }.joined(separator: ", ") + ".")
         }
         let unjudged = judged.filter { nearChance($0) || collapsed($0) }
         if !unjudged.isEmpty {
