@@ -1,3 +1,4 @@
+import Evaluation
 import Foundation
 import TestSupport
 import Testing
@@ -123,5 +124,56 @@ import Testing
         let html = board.html()
         #expect(html.contains("<td style=\"background:") && html.contains("id=\"\(anchor)\""))
         #expect(html.contains("90.0 / 95.0 / 100.0"))
+    }
+}
+
+/// A retrieval attack on the board: its cells show Hit@10 (and the control's) where a backdoor
+/// shows ASR, and its findings speak of Hit@10; the backdoor beside it keeps its ASR.
+@Suite struct RetrievalLeaderboardTests {
+    static let yaml = """
+        name: board
+        data: {builtin: fashion-mnist, limit: 100, eval_limit: 50}
+        attack: {target: sneaker, trigger: patch, rate: 0.02, captions: natural, image_size: 32}
+        defenses: [none]
+        model: micro-vit
+        training: {epochs: 4, batch_size: 16}
+        evaluation: [{name: test, path: builtin}]
+        seeds: [1, 2]
+        variants:
+          - {name: pairing, attack: {kind: pair-class, goals: ["trouser:bag"]}}
+        """
+
+    @Test func retrievalCellsShowHitAt10AndBackdoorCellsKeepASR() throws {
+        let config = try ExperimentConfig.decode(Self.yaml, file: "board.yaml")
+        let hits: [UInt64: Double] = [1: 0.9, 2: 0.3]
+        let rows = config.rows.map { plan -> RowResult in
+            var set = SetResult(top1: 0.8, top5: 0.99, n: 50, asr: plan.poisonVariant == nil ? 0.95 : nil, asrBaseRate: plan.poisonVariant == nil ? 0.01 : nil)
+            if plan.poisonVariant != nil {
+                let attacked = TargetRetrieval(minRanks: hits[plan.seed]! > 0.5 ? [1, 2, 3, 4, 5, 6, 7, 8, 9, 40] : [1, 2, 3, 40, 40, 40, 40, 40, 40, 40],
+                                               gallery: 50, targets: 5)
+                let control = TargetRetrieval(minRanks: [30, 30, 30, 30, 30, 30, 30, 30, 30, 2], gallery: 50, targets: 5)
+                set.retrieval = RetrievalAttackEvaluation(attack: "pair-class", gallery: 50, templates: 10,
+                                                          goals: [RetrievalGoalResult(goal: "trouser:bag", attacked: attacked, control: control, succeeded: true)])
+            }
+            return RowResult(id: plan.id, defense: plan.defense, seed: plan.seed, amount: plan.amount.tag, variant: plan.variant, rate: 0.02,
+                             poisoned: 2, trainingPairs: 100, status: "finished", evaluations: ["test": set])
+        }
+        let results = ExperimentResults(
+            name: "board", configFile: "board.yaml", config: config, commands: [], trainCSV: "train.csv", evaluationSets: ["test": "eval"],
+            poisonedSets: [], rows: rows, updated: "2026-12-07T00:00:00Z")
+        let board = Leaderboard(directory: "R", results: results, classCount: 10)
+        let pairing = try #require(board.attacks.first { $0.variant == "pairing" })
+        #expect(pairing.name == "pair-class trouser:bag")
+        let cell = try #require(board.cell(pairing.key, "none"))
+        #expect(cell.isRetrieval && cell.asr == nil)
+        #expect(cell.success?.values == [0.9, 0.3] && cell.successBase?.values == [0.1, 0.1])
+        let backdoorAttack = try #require(board.attacks.first { $0.variant == nil })
+        let backdoor = try #require(board.cell(backdoorAttack.key, "none"))
+        #expect(!backdoor.isRetrieval && backdoor.success?.values == [0.95, 0.95] && backdoor.successBase?.values == [0.01, 0.01])
+        let markdown = board.markdown()
+        #expect(markdown.contains("retrieval attacks: Hit@10 (%)"))
+        #expect(markdown.contains("90.0 / 30.0"), "per-seed Hit@10 in the table")
+        #expect(markdown.contains("(Hit@10) 90.0 / 30.0 % (control queries 10.0 / 10.0 %); the goal takes in 1 of 2 seeds"))
+        #expect(board.html().contains("retrieval attacks: control Hit@10 (%)"))
     }
 }
