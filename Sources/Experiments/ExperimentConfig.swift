@@ -309,6 +309,39 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         return plans
     }
 
+    /// The rows this configuration adds to `earlier` when it only adds rows — every row of
+    /// `earlier` is also a row here and runs with the same settings (data, model, evaluation,
+    /// training, its attack and its own defence's settings) — or nil when it changes or drops one.
+    /// A run folder of `earlier` can then be extended in place: its finished rows stay valid.
+    public func addedRows(over earlier: ExperimentConfig) -> [RowPlan]? {
+        let mine = Set(rows)
+        for row in earlier.rows {
+            guard mine.contains(row),
+                let before = try? earlier.rowSignature(row), let after = try? rowSignature(row), before == after
+            else { return nil }
+        }
+        let old = Set(earlier.rows)
+        return rows.filter { !old.contains($0) }
+    }
+
+    /// What decides one row's outcome: the row's resolved configuration without the lists that
+    /// only choose which rows exist, and with only its own defence's settings.
+    func rowSignature(_ row: RowPlan) throws -> ExperimentConfig {
+        var c = try resolved(variant: row.variant ?? row.poisonVariant)
+        c.description = nil
+        c.variants = []
+        c.defenses = [row.defense]
+        c.seeds = [row.seed]
+        c.attack.rate = nil
+        c.attack.rates = nil
+        c.attack.count = nil
+        c.defenseTraining = c.defenseTraining.filter { $0.key == row.defense.name }
+        var settings = DefenseSettingsTable()
+        settings[row.defense.defense] = c.defenseSettings[row.defense.defense]
+        c.defenseSettings = settings
+        return c
+    }
+
     /// The configuration a variant's rows run with: the file's, with the variant's defences,
     /// rates, seeds, attack keys and training keys in place of its own (`nil`: the file's own).
     public func resolved(variant name: String?) throws -> ExperimentConfig {

@@ -271,17 +271,24 @@ public final class ExperimentRunner {
         try ConfigFile.jsonData(results).write(to: URL(fileURLWithPath: directory + "/results.json"), options: .atomic)
     }
 
-    /// Saves the configuration on the first run; later runs must use the same one.
+    var differentExperiment: ExperimentError {
+        .folder(
+            path: directory,
+            reason: "holds a different experiment (see experiment.json): a re-run may only add rows (variants, defences, seeds, rates) and must keep every earlier row's settings; choose a new --out or delete the folder")
+    }
+
+    /// Saves the configuration on the first run; later runs must use the same one or one that only
+    /// adds rows to it (``ExperimentConfig/addedRows(over:)``), which is then saved in its place.
     func checkSameExperiment() throws {
         let path = directory + "/experiment.json"
         let data = try ConfigFile.jsonData(config)
         if let saved = FileManager.default.contents(atPath: path) {
             let previous = try? JSONDecoder().decode(ExperimentConfig.self, from: saved)
-            if previous != config {
-                throw ExperimentError.folder(
-                    path: directory,
-                    reason: "holds a different experiment (see experiment.json); choose a new --out or delete the folder")
-            }
+            guard let previous else { throw differentExperiment }
+            if previous == config { return }
+            guard let added = config.addedRows(over: previous) else { throw differentExperiment }
+            log("extending the experiment in \(directory) by \(added.count) row\(added.count == 1 ? "" : "s"); its \(previous.rows.count) earlier rows keep their settings")
+            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         } else {
             try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         }

@@ -124,6 +124,52 @@ import Training
         let second = ExperimentRunner(config: changed, configPath: "x.yaml", directory: first.directory)
         #expect(throws: ExperimentError.self) { try second.checkSameExperiment() }
     }
+
+    @Test func aRunFolderCanBeExtendedByRowsButNotChanged() throws {
+        let s = try setUp()
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        var only = s.config
+        only.defenses = [.plainCLIP]
+        let first = ExperimentRunner(config: only, configPath: "x.yaml", directory: s.dir.appendingPathComponent("grow").path)
+        first.reporter = ProgressReporter(logEvery: 1000, quiet: true, forceTerminal: false)
+        first.log = { _ in }
+        let before = try first.run()
+        let oldRow = try #require(before.rows.first)
+        let resultPath = first.directory + "/rows/\(oldRow.id)/result.json"
+        let modified = try FileManager.default.attributesOfItem(atPath: resultPath)[.modificationDate] as? Date
+
+        // Rows added (a seed and a defence; a setting of a defence no earlier row uses): accepted,
+        // only the new rows run, the earlier row's result is untouched.
+        var grown = only
+        grown.seeds = [3, 4]
+        grown.defenses = [.plainCLIP, .train(.safeclip)]
+        grown.defenseSettings[SafeCLIPSettings.self].gmmThreshold = 0.8
+        #expect(try #require(grown.addedRows(over: only)).map(\.id).sorted() == grown.rows.map(\.id).filter { $0 != oldRow.id }.sorted())
+        let lines = LogLines()
+        let second = ExperimentRunner(config: grown, configPath: "x.yaml", directory: first.directory)
+        second.reporter = first.reporter
+        second.log = { lines.append($0) }
+        let after = try second.run()
+        #expect(after.rows.count == 4)
+        #expect(after.rows.first { $0.id == oldRow.id } == oldRow)
+        #expect(try FileManager.default.attributesOfItem(atPath: resultPath)[.modificationDate] as? Date == modified)
+        #expect(lines.lines.contains { $0.contains("extending the experiment") && $0.contains("3 rows") })
+
+        // A setting an earlier row trained with, or a dropped row: refused, experiment.json kept.
+        var changed = grown
+        changed.training.epochs = 3
+        #expect(changed.addedRows(over: grown) == nil)
+        var safer = grown
+        safer.defenseSettings[SafeCLIPSettings.self].gmmThreshold = 0.7
+        #expect(safer.addedRows(over: grown) == nil, "the safeclip rows selected at 0.8")
+        var fewer = grown
+        fewer.seeds = [4]
+        #expect(fewer.addedRows(over: grown) == nil)
+        let refused = ExperimentRunner(config: changed, configPath: "x.yaml", directory: first.directory)
+        #expect(throws: ExperimentError.self) { try refused.checkSameExperiment() }
+        let saved = try JSONDecoder().decode(ExperimentConfig.self, from: try Data(contentsOf: URL(fileURLWithPath: first.directory + "/experiment.json")))
+        #expect(saved == grown)
+    }
 }
 
 /// The report's "Equivalent commands" are generated from each row's full settings: run with the
