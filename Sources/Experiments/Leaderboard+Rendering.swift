@@ -94,7 +94,30 @@ extension Leaderboard {
                     + unjudged.map { "\(Self.defenseTitle($0.defense)) (\(flags($0).joined(separator: ", ")), top-1 \(Self.summary($0.top1)) %)" }
                     .joined(separator: ", ") + ".")
         }
+        if let detection = detectionFinding(attack) { parts.append(detection) }
         return parts.joined(separator: " ")
+    }
+
+    /// Defences with a detection figure in some cell, in board order.
+    var rankingDefenses: [String] {
+        defenses.filter { d in attacks.contains { cell($0.key, d)?.detection != nil } }
+    }
+
+    /// `SafeCLIP: similarity, first selection; detect, drop, train: k-distance`.
+    func detectionScores() -> String {
+        rankingDefenses.map { d in
+            let names = Set(attacks.compactMap { cell($0.key, d)?.detection?.score }).sorted()
+            return "\(Self.defenseTitle(d)): \(names.joined(separator: " / "))"
+        }.joined(separator: "; ")
+    }
+
+    /// The ranking defences' detection AUROC on one attack, best first.
+    func detectionFinding(_ attack: Attack) -> String? {
+        let measured = rankingDefenses.compactMap { d in cell(attack.key, d)?.detection.map { (d, $0) } }
+        guard !measured.isEmpty else { return nil }
+        let sorted = measured.sorted { $0.1.auroc.mean > $1.1.auroc.mean }
+        return "Ranking the poisoned pairs (AUROC per seed, 0.5 = chance): "
+            + sorted.map { "\(Self.defenseTitle($0.0))'s \($0.1.score) \(Self.perSeed($0.1.auroc, percent: false))" }.joined(separator: "; ") + "."
     }
 
     /// The bottom line: the ranking and how many attacks each defence leaves standing.
@@ -143,9 +166,9 @@ extension Leaderboard {
         md += "⚠ marks a model near chance or collapsed (top-1 below half the undefended model's): its ASR proves nothing.\n\n"
         let header = "| defence | " + attacks.map { Self.attackTitle($0) }.joined(separator: " | ") + " |\n"
             + "| --- |" + String(repeating: " --- |", count: attacks.count) + "\n"
-        func table(_ title: String, _ value: (Cell) -> Figure?, percent: Bool, mark: Bool) {
-            md += "## \(title)\n\n" + header
-            for defense in defenses {
+        func table(_ title: String, _ value: (Cell) -> Figure?, percent: Bool, mark: Bool, rows: [String]? = nil, note: String = "") {
+            md += "## \(title)\n\n" + note + header
+            for defense in rows ?? defenses {
                 md += "| \(Self.defenseTitle(defense)) |"
                 for attack in attacks {
                     guard let c = cell(attack.key, defense), let f = value(c) else {
@@ -165,6 +188,12 @@ extension Leaderboard {
         table("DER", { $0.der }, percent: false, mark: false)
         table("ASR base rate without the trigger (%)", { $0.baseRate }, percent: true, mark: false)
         table("Robust accuracy (%)", { $0.robustAccuracy }, percent: true, mark: false)
+        if !rankingDefenses.isEmpty {
+            let note = "How well each pair-ranking defence's own score ranks the poisoned pairs (against the manifest; 0.5 = chance): "
+                + detectionScores() + ".\n\n"
+            table("Detection AUROC of the defence's score", { $0.detection?.auroc }, percent: false, mark: false, rows: rankingDefenses, note: note)
+            table("Detection TPR at 1 % FPR (%)", { $0.detection?.tprAt1FPR }, percent: true, mark: false, rows: rankingDefenses)
+        }
         md += "## Defences ranked by mean DER\n\n| rank | defence | mean DER | attacks |\n| --- | --- | --- | --- |\n"
         for (i, r) in ranking.enumerated() {
             md += "| \(i + 1) | \(Self.defenseTitle(r.defense)) | \(String(format: "%.3f", r.der)) | \(r.attacks) |\n"
@@ -203,9 +232,10 @@ extension Leaderboard {
         h += "</style></head><body>\n<h1>Benchmark: \(e(results.name))</h1>\n"
         if let d = results.config.description { h += "<p>\(e(d))</p>\n" }
         h += "<p><b>Bottom line.</b> \(e(bottomLine()))</p>\n<p>\(e(provenance()))</p>\n"
-        func table(_ title: String, _ value: (Cell) -> Figure?, percent: Bool, colour: ((Figure) -> Double)?) {
-            h += "<h2>\(e(title))</h2><table><tr><th>defence</th>" + attacks.map { "<th>\(e(Self.attackTitle($0)))</th>" }.joined() + "</tr>\n"
-            for defense in defenses {
+        func table(_ title: String, _ value: (Cell) -> Figure?, percent: Bool, colour: ((Figure) -> Double)?, rows: [String]? = nil, note: String = "") {
+            h += "<h2>\(e(title))</h2>" + (note.isEmpty ? "" : "<p>\(e(note))</p>")
+            h += "<table><tr><th>defence</th>" + attacks.map { "<th>\(e(Self.attackTitle($0)))</th>" }.joined() + "</tr>\n"
+            for defense in rows ?? defenses {
                 h += "<tr><th>\(e(Self.defenseTitle(defense)))</th>"
                 for attack in attacks {
                     guard let c = cell(attack.key, defense), let f = value(c) else {
@@ -225,6 +255,12 @@ extension Leaderboard {
         table("DER", { $0.der }, percent: false, colour: { 1 - $0.mean })
         table("ASR base rate without the trigger (%)", { $0.baseRate }, percent: true, colour: nil)
         table("Robust accuracy (%)", { $0.robustAccuracy }, percent: true, colour: nil)
+        if !rankingDefenses.isEmpty {
+            let note = "How well each pair-ranking defence's own score ranks the poisoned pairs (against the manifest; 0.5 = chance): "
+                + detectionScores() + "."
+            table("Detection AUROC of the defence's score", { $0.detection?.auroc }, percent: false, colour: { 1 - $0.mean }, rows: rankingDefenses, note: note)
+            table("Detection TPR at 1 % FPR (%)", { $0.detection?.tprAt1FPR }, percent: true, colour: nil, rows: rankingDefenses)
+        }
         h += "<h2>Defences ranked by mean DER</h2><ol>"
         for r in ranking { h += "<li>\(e(Self.defenseTitle(r.defense))): \(String(format: "%.3f", r.der)) over \(r.attacks) attacks</li>" }
         h += "</ol>\n<h2>Findings per attack</h2>\n"

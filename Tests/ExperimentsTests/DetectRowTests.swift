@@ -75,6 +75,11 @@ import Training
         let clean = try #require(summary["clean"] as? [String: Any])
         let flagged = (summary["thresholds"] as? [String: [String: Any]])?["trigger"]?["flagged"] as? Int
         #expect(clean["by"] as? String == "trigger" && clean["cut"] as? String == "threshold" && clean["dropped"] as? Int == flagged)
+        // The leaderboard reads the cut column's AUROC and TPR at 1 % FPR back from this summary.
+        let metrics = try #require((summary["metrics"] as? [String: [String: Any]])?["trigger"])
+        let detection = try #require(Leaderboard(directory: dir.appendingPathComponent("out").path, results: results).cells.values.first { $0.defense == "detect" }?.detection)
+        #expect(detection.score == "trigger" && detection.auroc.values == [metrics["auroc"] as? Double ?? -1])
+        #expect(detection.tprAt1FPR?.values == [metrics["tpr_at1_fpr"] as? Double ?? -1])
     }
 }
 
