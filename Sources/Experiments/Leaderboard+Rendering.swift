@@ -146,7 +146,9 @@ extension Leaderboard {
     func provenance() -> String {
         let finished = results.rows.filter { $0.status == "finished" }
         let seconds = finished.reduce(0.0) { $0 + ($1.trainingSeconds ?? 0) + ($1.evaluationSeconds ?? 0) }
-        var s = "Command: `clipguard experiment run \(results.configFile) --out \(directory)` then `clipguard report \(directory) --leaderboard OUT`; "
+        let cwd = FileManager.default.currentDirectoryPath + "/"
+        let folder = directory.hasPrefix(cwd) ? String(directory.dropFirst(cwd.count)) : directory
+        var s = "Command: `clipguard experiment run \(results.configFile) --out \(folder)` then `clipguard report \(folder) --leaderboard OUT`; "
         s += "\(finished.count) of \(results.config.rows.count) rows finished (training and evaluation \(formatDuration(seconds)) in all). "
         s += "Figures on `\(evaluation)`"
         if let chance = chanceTop1 { s += " (\(classCount!) classes: chance top-1 \(Self.pct(chance)) %)" }
