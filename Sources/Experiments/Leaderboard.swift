@@ -91,6 +91,9 @@ public struct Leaderboard: Sendable {
     /// Defence keys in the file's order (`none` first).
     public private(set) var defenses: [String] = []
     public private(set) var cells: [String: Cell] = [:]
+    /// The board's place on a page of several (0 = the page itself; later boards are sections
+    /// with their own trigger files and anchors).
+    public var part = 0
 
     /// A seed "takes" when its ASR reaches this share of the non-target images.
     public static let takesAt = 0.5

@@ -115,7 +115,7 @@ import Testing
         #expect(md.contains("<sub>90.0 / 95.0 / 100.0</sub>"))
         #expect(md.contains("chance top-1 10.0 %"))
         let safe = try #require(board.cell(board.attacks[0].key, "safeclip"))
-        let anchor = Leaderboard.anchor(safe)
+        let anchor = board.anchor(safe)
         #expect(md.contains("](#\(anchor))") && md.contains("<a id=\"\(anchor)\"></a>"))
         let commands = board.commands(safe)
         #expect(commands.count == 5, "\(commands)")
@@ -182,5 +182,26 @@ import Testing
         #expect(md.contains("## Detection AUROC of the defence's score") && md.contains("<sub>0.90 / 0.93 / 0.96</sub>"))
         #expect(board.findings(board.attacks[0]).contains("Ranking the poisoned pairs (AUROC per seed, 0.5 = chance): detect, drop, train's k-distance 0.90 / 0.93 / 0.96; SafeCLIP's similarity, first selection 0.25 / 0.50 / 0.75."))
         #expect(board.html().contains("Detection TPR at 1 % FPR (%)"))
+    }
+
+    /// Two experiments on one page: the second board is a section with deeper headings, its own
+    /// anchors and trigger files, in both renderers.
+    @Test func aSecondExperimentIsASectionOfTheSamePage() throws {
+        let dir = try makeTemporaryDirectory("board-parts")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (first, _) = try Self.make()
+        var second = first
+        second.part = 1
+        let cell = try #require(first.cell(first.attacks[0].key, "safeclip"))
+        #expect(first.anchor(cell) != second.anchor(cell) && first.triggerFile(0) != second.triggerFile(0))
+        try Leaderboard.write([first, first], to: dir.path)
+        let md = try String(contentsOfFile: dir.path + "/README.md", encoding: .utf8)
+        #expect(md.hasPrefix("# Benchmark: board") && md.contains("\n## Part 2: board\n"))
+        #expect(md.contains("\n## Attack success rate (%)") && md.contains("\n### Attack success rate (%)"))
+        #expect(md.contains("](#\(second.anchor(cell)))") && md.contains("<a id=\"\(second.anchor(cell))\"></a>"))
+        let html = try String(contentsOfFile: dir.path + "/index.html", encoding: .utf8)
+        #expect(html.components(separatedBy: "<html>").count == 2 && html.hasSuffix("</body></html>\n"))
+        #expect(html.contains("<h2>Part 2: board</h2>") && html.contains("<h3>Attack success rate (%)</h3>"))
+        #expect(html.contains("id=\"\(second.anchor(cell))\""))
     }
 }
