@@ -40,10 +40,10 @@ public struct TriggerSurvivalReport: Codable, Sendable, Hashable, CustomStringCo
 
     /// The survival of each poisoned row's trigger under `geometry`.
     ///
-    /// - Throws: ``AttackError/invalidSetting(_:)`` for a targeted-poisoning manifest (no trigger).
+    /// - Throws: ``AttackError/invalidSetting(_:)`` for a manifest without an image trigger (targeted, pairing, caption backdoor).
     public init(manifest: PoisonManifest, geometry: ModelGeometry) throws(AttackError) {
         guard let trigger = manifest.trigger else {
-            throw .invalidSetting("the manifest is of targeted poisoning, which has no trigger to check")
+            throw .invalidSetting("the manifest is of \(manifest.mode == .targeted ? "targeted poisoning" : "a \(manifest.mode.rawValue) attack"), which has no image trigger to check")
         }
         guard geometry.size > 0 else { throw .invalidSetting("image size must be positive, got \(geometry.size)") }
         self.geometry = geometry

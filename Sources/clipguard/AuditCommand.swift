@@ -105,7 +105,7 @@ struct Audit: ParsableCommand {
         let files = try AuditImageSet.listFiles(in: images)
         let manifest = try triggerFrom.map { path in
             let manifest = try PoisonManifest.load(path: path)
-            if manifest.trigger == nil { throw ValidationError("--trigger-from \(path) is a targeted-poisoning manifest; it has no trigger to apply") }
+            if manifest.trigger == nil { throw ValidationError("--trigger-from \(path) is a \(manifest.mode.rawValue) manifest; it has no image trigger to apply") }
             return manifest
         }
         var options = EncoderAuditOptions()
