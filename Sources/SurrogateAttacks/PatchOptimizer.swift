@@ -91,6 +91,12 @@ public struct PatchOptimizationRecord: Sendable, Codable, Equatable {
     public var firstClipLoss: Double, lastClipLoss: Double
     public var firstTripletLoss: Double, lastTripletLoss: Double
 
+    enum CodingKeys: String, CodingKey {
+        case steps, passes, images, side, seconds
+        case firstClipLoss = "first_clip_loss", lastClipLoss = "last_clip_loss"
+        case firstTripletLoss = "first_triplet_loss", lastTripletLoss = "last_triplet_loss"
+    }
+
     public var description: String {
         String(format: "optimised a %d×%d patch in %d steps (%d passes over %d images) in %@: CLIP loss %.4f → %.4f, triplet loss %.4f → %.4f",
                side, side, steps, passes, images, formatDuration(seconds), firstClipLoss, lastClipLoss, firstTripletLoss, lastTripletLoss)

@@ -1,5 +1,6 @@
 import Attacks
 import CLIP
+import Datasets
 import Foundation
 import TestSupport
 import Testing
@@ -83,5 +84,32 @@ import Training
         try Self.experiment("trigger: optimized, surrogate: \(wide)").write(to: file, atomically: true, encoding: .utf8)
         let result = try runCommand(try builtExecutable(named: "clipguard"), ["experiment", "validate", file.path], timeout: 120)
         #expect(result.status != 0 && result.stderr.contains("attack.surrogate") && result.stderr.contains("16 px"), "\(result.stderr)")
+    }
+
+    /// The report shows each distinct optimised patch (`trigger.png` of a poisoned set) after the
+    /// poisoned images, in report.md (a copy in `plots/`) and report.html.
+    @Test func reportShowsTheOptimisedPatch() throws {
+        let s = try SyntheticExperiment.make()
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        var results = s.results
+        var pixels = [UInt8](repeating: 0, count: 27)
+        for i in pixels.indices { pixels[i] = UInt8((i * 37) % 256) }
+        let patch = RGBImage(width: 3, height: 3, pixels: pixels)
+        for name in ["poison-rate0.01", "poison-rate0.001"] {
+            let folder = s.dir.path + "/data/" + name
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try patch.write(toPath: folder + "/trigger.png")
+            results.poisonedSets.append(PoisonedSetInfo(
+                amount: name, variant: nil, folder: folder, csv: folder + "/train.csv", manifest: folder + "/manifest.json", cleanRows: 10,
+                poisoned: 1))
+        }
+        try ReportWriter(directory: s.dir.path, results: results).write()
+        let markdown = try String(contentsOfFile: s.dir.path + "/report.md", encoding: .utf8)
+        // The two sets share one patch: shown once.
+        #expect(markdown.components(separatedBy: "the optimised patch (3×3 px)").count == 2, "\(markdown)")
+        #expect(markdown.contains("](plots/poisoned-01.png)"))
+        #expect(try decodeImage(atPath: s.dir.path + "/plots/poisoned-01.png") == patch)
+        let html = try String(contentsOfFile: s.dir.path + "/report.html", encoding: .utf8)
+        #expect(html.contains("the optimised patch (3×3 px)"))
     }
 }
