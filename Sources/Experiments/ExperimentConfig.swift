@@ -752,6 +752,15 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
     public var templates: String?
     public var seed: UInt64
     public var targetLabel: Int?
+    /// The model an optimised trigger (`trigger: optimized`) is optimised through: `clean` (a
+    /// plain CLIP trained inside the experiment on the clean pairs, with the file's training
+    /// settings and the attack's seed, in `DIR/surrogate/`) or a checkpoint path. Ignored by
+    /// triggers that are not optimised.
+    public var surrogate: String?
+
+    /// The keyword of `surrogate` for a clean model trained inside the experiment.
+    public static let cleanSurrogate = "clean"
+
     /// A retrieval attack instead of the backdoor (`pair-class`, …; ``RetrievalAttackRegistry``);
     /// nil: the backdoor with `trigger`.
     public var kind: RetrievalAttackKind?
@@ -763,7 +772,7 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
     public var targetImage: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case target, trigger, rate, rates, count, captions, resize, placement, templates, seed, kind, goals
+        case target, trigger, rate, rates, count, captions, resize, placement, templates, seed, surrogate, kind, goals
         case imageSize = "image_size", targetLabel = "target_label", captionTrigger = "caption_trigger", targetImage = "target_image"
     }
 
@@ -793,6 +802,7 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         templates = try c.decodeIfPresent(String.self, forKey: .templates)
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
         targetLabel = try c.decodeIfPresent(Int.self, forKey: .targetLabel)
+        surrogate = try c.decodeIfPresent(String.self, forKey: .surrogate)
         kind = try c.decodeIfPresent(RetrievalAttackKind.self, forKey: .kind)
         goals = try c.decodeIfPresent([String].self, forKey: .goals)
         captionTrigger = try c.decodeIfPresent(String.self, forKey: .captionTrigger)
@@ -831,6 +841,7 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         try c.encodeIfPresent(templates, forKey: .templates)
         try c.encode(seed, forKey: .seed)
         try c.encodeIfPresent(targetLabel, forKey: .targetLabel)
+        try c.encodeIfPresent(surrogate, forKey: .surrogate)
         try c.encodeIfPresent(kind, forKey: .kind)
         try c.encodeIfPresent(goals, forKey: .goals)
         try c.encodeIfPresent(captionTrigger, forKey: .captionTrigger)
@@ -858,7 +869,11 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
             && a.templates == b.templates && a.seed == b.seed && a.targetLabel == b.targetLabel
             && a.kind == b.kind && a.goals == b.goals && a.captionTrigger == b.captionTrigger && a.targetImage == b.targetImage
             && a.triggerOptions.canonical(for: a.trigger) == b.triggerOptions.canonical(for: b.trigger)
+            && a.usedSurrogate == b.usedSurrogate
     }
+
+    /// ``surrogate`` where the trigger is optimised through one, else nil.
+    public var usedSurrogate: String? { trigger.definition.optimizedThroughSurrogate ? surrogate : nil }
 
     /// The trigger in one line for reports: its display name and the settings given
     /// (`Patch (BadNet square): patch_size 22.32%, patch_color white`).
@@ -883,6 +898,13 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         for (name, text) in triggerOptions.values.sorted(by: { $0.key < $1.key }) {
             guard let setting = TriggerRegistry.setting(named: name) else { throw fail(name, "unknown trigger setting") }
             if let problem = setting.problem(with: text) { throw fail(setting.key, problem) }
+        }
+        if trigger.definition.optimizedThroughSurrogate {
+            guard let surrogate else {
+                throw fail("surrogate", "trigger \(trigger) is optimised through a surrogate model: give 'clean' (a plain CLIP trained inside the experiment on the clean pairs) or a checkpoint path")
+            }
+            if surrogate.trimmingCharacters(in: .whitespaces).isEmpty { throw fail("surrogate", "must be 'clean' or a checkpoint path") }
+            if placement != "model-input" { throw fail("placement", "trigger \(trigger) is optimised at the model input: use model-input") }
         }
         if let kind {
             do { try kind.definition.check(try retrievalSettings()) } catch {
