@@ -31,6 +31,10 @@ public protocol TrainingObjective: AnyObject {
     static var traits: DefenseTraits { get }
     /// Its settings (config keys, flags, defaults, validation); ``NoDefenseSettings`` for none.
     static var settingsType: any DefenseSettings.Type { get }
+    /// Sets the common training keys that the defence's reference uses where `clipguard finetune`
+    /// starts from (``TrainingConfig/finetuneDefaults(for:)``; PAR: 2 epochs, lr 3e-5, …); default:
+    /// none (CleanCLIP's schedule is the command's own).
+    static func referenceTraining(_ config: inout TrainingConfig)
 
     /// Builds the objective for `run`; on resume, `run.savedState` and `run.savedTensors` hold
     /// what ``checkpointState()`` returned when the checkpoint was written.
@@ -59,6 +63,7 @@ public protocol TrainingObjective: AnyObject {
 extension TrainingObjective {
     public static var traits: DefenseTraits { DefenseTraits() }
     public static var settingsType: any DefenseSettings.Type { NoDefenseSettings.self }
+    public static func referenceTraining(_ config: inout TrainingConfig) {}
     public func prepare() throws {}
     public func phaseName(epoch: Int, segments: [Segment]) -> String? { segments.first?.name }
     public func checkpointState() throws -> (json: String?, tensors: [String: Tensor]) { (nil, [:]) }

@@ -19,8 +19,15 @@ import Training
             c.par
                 == PARSettings(
                     tau: 1.8, noiseStd: 0.1, noiseProbability: 0.25, cutoutArea: 0.02, cutoutProbability: 1, lrMidRatio: 0.2, lrMidFraction: 0.4))
-        // Without flags: the reference's settings.
-        #expect(try Finetune.parse(Self.base).settings().par == PARSettings())
+        // Without flags: the reference's settings and schedule (2 epochs from lr 3e-5, AdamW
+        // weight decay 1e-4, betas (0.9, 0.98)); CleanCLIP keeps its own.
+        let plain = try Finetune.parse(Self.base).settings()
+        #expect(plain.par == PARSettings())
+        #expect(plain.epochs == 2 && plain.lr == 3e-5 && plain.weightDecay == 1e-4 && plain.beta2 == 0.98 && plain.warmupSteps == 0)
+        let cleanCLIP = try Finetune.parse(["--data", "d.csv", "--checkpoint", "w.safetensors", "--out", "o"]).settings()
+        #expect(cleanCLIP.defense == .cleanclip && cleanCLIP.epochs == 10 && cleanCLIP.lr == 1e-5 && cleanCLIP.warmupSteps == 50)
+        // The equivalent command of the reference run needs no schedule flag.
+        #expect(plain.commandLine(out: "o").filter { $0.hasPrefix("--") }.sorted() == ["--checkpoint", "--data", "--defense", "--out"])
     }
 
     @Test(arguments: [

@@ -137,6 +137,17 @@ final class PARObjective: TrainingObjective {
 
     var frozenModel: CLIPModel? { frozen }
 
+    /// The reference's schedule (`trigger.sh`, `train.py`): 2 epochs from lr 3e-5, AdamW with
+    /// weight decay 1e-4 and betas (0.9, 0.98); no warm-up steps (PAR's own schedule has none).
+    /// The batch stays at `finetune`'s 64 (the reference's is 4 × 512 on GPUs).
+    static func referenceTraining(_ config: inout TrainingConfig) {
+        config.epochs = 2
+        config.lr = 3e-5
+        config.weightDecay = 1e-4
+        config.beta2 = 0.98
+        config.warmupSteps = 0
+    }
+
     var plannedTotalSteps: Int { run.config.epochs * (run.dataset.count / run.config.batchSize) }
 
     func plan(epoch: Int) throws -> [Segment] {
