@@ -14,7 +14,11 @@ and prints
 Image preprocessing: bicubic resize to 32 px and CLIP's normalisation (close to, not exactly,
 ClipGuard's loader; enough for distances).
 
-    .venv-ref/bin/python Scripts/par_rotation.py runs/par [N=1000] [VARIANT_PREFIX=""]
+    .venv-ref/bin/python Scripts/par_rotation.py runs/par [N=1000] [BASE=none-] [ROWS=cleanclip-,par-]
+
+BASE and ROWS are row-name prefixes before `rate0.02-seedS`: `none-triangles-` and
+`cleanclip-triangles-,par-triangles-` for a variant; `none-` and `par-lr2e-3-tau3-,cleanclip-lr2e-3-`
+for experiments/par-tuned.yaml (whose variants fine-tune the file's own plain CLIP rows).
 """
 import csv
 import json
@@ -38,7 +42,8 @@ STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(3, 1, 1)
 def main():
     root = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-    prefix = sys.argv[3] if len(sys.argv) > 3 else ""
+    base_prefix = sys.argv[3] if len(sys.argv) > 3 else "none-"
+    row_prefixes = (sys.argv[4] if len(sys.argv) > 4 else "cleanclip-,par-").split(",")
     cfg = json.load(open(os.path.join(ROOT, "Sources/CLIP/Resources/model_configs/micro-vit.json")))
     rows = list(csv.DictReader(open(f"{root}/data/clean/train.csv")))[:n]
 
@@ -60,17 +65,17 @@ def main():
     def s(a, b):
         return ((a - b) ** 2).sum(1).mean().item()
 
-    print("seed defence  S_img  S_txt  aligned S_img  aligned S_txt")
+    print("seed row                 S_img  S_txt  aligned S_img  aligned S_txt")
     for seed in (1, 2, 3):
-        base = features(f"{root}/rows/none-{prefix}rate0.02-seed{seed}/run/model.safetensors")
-        for defense in ("cleanclip", "par"):
-            path = f"{root}/rows/{defense}-{prefix}rate0.02-seed{seed}/run/model.safetensors"
+        base = features(f"{root}/rows/{base_prefix}rate0.02-seed{seed}/run/model.safetensors")
+        for defense in row_prefixes:
+            path = f"{root}/rows/{defense}rate0.02-seed{seed}/run/model.safetensors"
             if not os.path.exists(path):
                 continue
             i, t = features(path)
             u, _, vt = torch.linalg.svd(torch.cat([i, t]).T @ torch.cat(base))
             r = u @ vt
-            print(f"{seed:4d} {defense:9s} {s(i, base[0]):.3f}  {s(t, base[1]):.3f}  {s(i @ r, base[0]):.3f}          {s(t @ r, base[1]):.3f}")
+            print(f"{seed:4d} {defense:19s} {s(i, base[0]):.3f}  {s(t, base[1]):.3f}  {s(i @ r, base[0]):.3f}          {s(t @ r, base[1]):.3f}")
 
 
 if __name__ == "__main__":
