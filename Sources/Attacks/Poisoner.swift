@@ -64,6 +64,9 @@ public struct PoisonRequest: Sendable {
     /// Replace an existing poisoned set in the output folder.
     public var overwrite: Bool
     public var csvOptions: CSVOptions
+    /// A trigger resolved beforehand (an optimised patch, `SurrogateAttacks`): used in place of
+    /// the one `attack`'s kind and options describe, and must be of that kind.
+    public var resolvedTrigger: Trigger?
 
     public init(dataPath: String, outputFolder: String, target: String, attack: PoisonAttack, amount: PoisonAmount,
                 captions: CaptionStrategy, templates: [String] = [], placement: TriggerPlacement = .modelInput(ModelGeometry()),
@@ -164,7 +167,7 @@ public enum Poisoner {
         try mode.check(context, count: count)
         let label = try targetLabel(request, clean: clean, target: paths.target, dataPath: paths.data, count: count)
         let selection = try selectSources(request, clean: clean, target: paths.target, dataPath: paths.data, label: label.value,
-                                          count: count, triggerSeed: root.derived(3).state, rng: &sourceRNG)
+                                          count: count, triggerSeed: triggerSeed(for: request.seed), rng: &sourceRNG)
         let captions = mode.captions(context, sourceRows: selection.sources.map(\.row), rng: &captionRNG)
         let written = try writeImages(request, selection: selection, captions: captions, cleanRows: clean.count, out: paths.out)
         try writeCSV(request, clean: clean, rows: written.rows, sources: selection.sources, label: label.value, to: paths.csv)
@@ -180,6 +183,17 @@ public enum Poisoner {
         return PoisonSummary(manifest: manifest, manifestPath: paths.manifest, csvPath: paths.csv,
                              captionsNamingTarget: clean.naming.count, eligibleSources: selection.eligible,
                              labelOrigin: label.origin, smallestSourceSide: written.smallestSourceSide)
+    }
+
+    /// The seed a request's trigger is drawn with (sub-stream 3 of `seed`).
+    public static func triggerSeed(for seed: UInt64) -> UInt64 { SplitMix64(seed: seed).derived(3).state }
+
+    /// Checks the settings that need no data and the output folder, as ``run(_:)`` does first
+    /// (a caller with a long step before `run` calls it first, so that a bad `--out` fails early).
+    ///
+    /// - Returns: the manifest's path.
+    public static func preflight(_ request: PoisonRequest) throws(AttackError) -> String {
+        try checkRequest(request).manifest
     }
 
     // MARK: Step 1: the request and the clean set
@@ -288,7 +302,16 @@ public enum Poisoner {
         let mode = request.captions.definition
         switch request.attack {
         case let .backdoor(kind, options, source):
-            let trigger = try options.makeTrigger(kind: kind, seed: triggerSeed)
+            let trigger: Trigger
+            if let given = request.resolvedTrigger {
+                guard given.kind == kind else {
+                    throw .invalidSetting("the resolved trigger is a \(given.kind) trigger, not the requested \(kind)")
+                }
+                try given.validate()
+                trigger = given
+            } else {
+                trigger = try options.makeTrigger(kind: kind, seed: triggerSeed)
+            }
             var sourceName = "train"
             let candidates: [Source]
             switch source {

@@ -752,9 +752,17 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
     public var templates: String?
     public var seed: UInt64
     public var targetLabel: Int?
+    /// The model an optimised trigger (`trigger: optimized`) is optimised through: `clean` (a
+    /// plain CLIP trained inside the experiment on the clean pairs, with the file's training
+    /// settings and the attack's seed, in `DIR/surrogate/`) or a checkpoint path. Ignored by
+    /// triggers that are not optimised.
+    public var surrogate: String?
+
+    /// The keyword of `surrogate` for a clean model trained inside the experiment.
+    public static let cleanSurrogate = "clean"
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case target, trigger, rate, rates, count, captions, resize, placement, templates, seed
+        case target, trigger, rate, rates, count, captions, resize, placement, templates, seed, surrogate
         case imageSize = "image_size", targetLabel = "target_label"
     }
 
@@ -784,6 +792,7 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         templates = try c.decodeIfPresent(String.self, forKey: .templates)
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
         targetLabel = try c.decodeIfPresent(Int.self, forKey: .targetLabel)
+        surrogate = try c.decodeIfPresent(String.self, forKey: .surrogate)
         // Trigger settings: kept as the text written (a number is its shortest exact text), and
         // checked by the setting's own validation in `validate(file:)`.
         let settings = try decoder.container(keyedBy: SettingKey.self)
@@ -818,6 +827,7 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         try c.encodeIfPresent(templates, forKey: .templates)
         try c.encode(seed, forKey: .seed)
         try c.encodeIfPresent(targetLabel, forKey: .targetLabel)
+        try c.encodeIfPresent(surrogate, forKey: .surrogate)
         var settings = encoder.container(keyedBy: SettingKey.self)
         for (name, text) in triggerOptions.values.sorted(by: { $0.key < $1.key }) {
             try settings.encode(text, forKey: SettingKey(stringValue: name.replacingOccurrences(of: "-", with: "_")))
@@ -840,7 +850,11 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
             && a.captions == b.captions && a.imageSize == b.imageSize && a.resize == b.resize && a.placement == b.placement
             && a.templates == b.templates && a.seed == b.seed && a.targetLabel == b.targetLabel
             && a.triggerOptions.canonical(for: a.trigger) == b.triggerOptions.canonical(for: b.trigger)
+            && a.usedSurrogate == b.usedSurrogate
     }
+
+    /// ``surrogate`` where the trigger is optimised through one, else nil.
+    public var usedSurrogate: String? { trigger.definition.optimizedThroughSurrogate ? surrogate : nil }
 
     /// The trigger in one line for reports: its display name and the settings given
     /// (`Patch (BadNet square): patch_size 22.32%, patch_color white`).
@@ -865,6 +879,13 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         for (name, text) in triggerOptions.values.sorted(by: { $0.key < $1.key }) {
             guard let setting = TriggerRegistry.setting(named: name) else { throw fail(name, "unknown trigger setting") }
             if let problem = setting.problem(with: text) { throw fail(setting.key, problem) }
+        }
+        if trigger.definition.optimizedThroughSurrogate {
+            guard let surrogate else {
+                throw fail("surrogate", "trigger \(trigger) is optimised through a surrogate model: give 'clean' (a plain CLIP trained inside the experiment on the clean pairs) or a checkpoint path")
+            }
+            if surrogate.trimmingCharacters(in: .whitespaces).isEmpty { throw fail("surrogate", "must be 'clean' or a checkpoint path") }
+            if placement != "model-input" { throw fail("placement", "trigger \(trigger) is optimised at the model input: use model-input") }
         }
     }
 }

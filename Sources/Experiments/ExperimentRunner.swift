@@ -4,6 +4,7 @@ import Datasets
 import Detection
 import Evaluation
 import Foundation
+import SurrogateAttacks
 import Torch
 import Training
 
@@ -222,7 +223,37 @@ public final class ExperimentRunner {
         if let weights = config.training.initWeights, !fm.fileExists(atPath: weights) {
             missing.append("training.init_weights: \(weights)")
         }
+        for (key, path) in surrogatePaths(config) where !fm.fileExists(atPath: path) { missing.append("\(key): \(path)") }
         return missing
+    }
+
+    /// The surrogate checkpoints named by path (not `clean`) in the file's attack and its
+    /// variants', with their keys.
+    static func surrogatePaths(_ config: ExperimentConfig) -> [(key: String, path: String)] {
+        var out: [(String, String)] = []
+        if let s = config.attack.usedSurrogate, s != AttackSpec.cleanSurrogate { out.append(("attack.surrogate", s)) }
+        for (i, v) in config.variants.enumerated() {
+            if let a = try? config.resolved(v, file: "").attack, let s = a.usedSurrogate, s != AttackSpec.cleanSurrogate,
+               !out.contains(where: { $0.1 == s }) {
+                out.append(("variants.\(i).attack.surrogate", s))
+            }
+        }
+        return out
+    }
+
+    /// Surrogate checkpoints that exist but cannot serve (not a CLIP checkpoint, or a model of
+    /// another input size than the attack's `image_size`), one sentence each naming the key.
+    public static func surrogateProblems(_ config: ExperimentConfig) -> [String] {
+        surrogatePaths(config).compactMap { key, path in
+            guard FileManager.default.fileExists(atPath: path) else { return nil }
+            do {
+                let size = try OptimizedPoisoning.inputSize(ofSurrogate: path)
+                return size == config.attack.imageSize ? nil
+                    : "\(key): \(path) takes \(size) px images but attack.image_size is \(config.attack.imageSize)"
+            } catch {
+                return "\(key): \(path): \(error)"
+            }
+        }
     }
 
     // MARK: Running
@@ -235,6 +266,8 @@ public final class ExperimentRunner {
     public func run() throws -> ExperimentResults {
         let missing = ExperimentRunner.missingPaths(config)
         if !missing.isEmpty { throw ExperimentError.missingData(missing) }
+        let unusable = ExperimentRunner.surrogateProblems(config)
+        if !unusable.isEmpty { throw ExperimentError.config(unusable.joined(separator: "; ")) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try checkSameExperiment()
         try prepareData()
@@ -337,14 +370,55 @@ public final class ExperimentRunner {
                 placement: a.placement == "original" ? .original : .modelInput(ModelGeometry(resize: a.resize, size: a.imageSize)),
                 seed: a.seed, targetLabel: a.targetLabel, overwrite: true,
                 csvOptions: CSVOptions(imageColumn: config.data.imageColumn, captionColumn: config.data.captionColumn))
-            let summary = try Poisoner.run(request)
-            log("\(summary)")
+            if a.trigger.definition.optimizedThroughSurrogate, let surrogate = a.usedSurrogate {
+                let weights = surrogate == AttackSpec.cleanSurrogate ? try trainSurrogate(attack: a) : absolutePath(surrogate)
+                let outcome = try OptimizedPoisoning.run(request, surrogate: weights, reporter: reporter)
+                try ConfigFile.jsonData(outcome.record).write(to: URL(fileURLWithPath: folder + "/optimization.json"), options: .atomic)
+                log("\(outcome)")
+            } else {
+                let summary = try Poisoner.run(request)
+                log("\(summary)")
+            }
             _ = FileManager.default.createFile(atPath: stamp, contents: Data())
         }
         let manifest = try PoisonManifest.load(path: manifestPath)
         return PoisonedSetInfo(
             amount: amount.tag, variant: row.poisonVariant, folder: folder, csv: folder + "/train.csv", manifest: manifestPath, cleanRows: manifest.cleanRows,
             poisoned: manifest.rows.count)
+    }
+
+    /// The folder of the clean surrogate model (`surrogate: clean`).
+    var surrogateFolder: String { directory + "/surrogate" }
+
+    /// The training settings of the clean surrogate: the file's plain CLIP settings on the clean
+    /// pairs, seeded with the attack's seed.
+    func surrogateTraining(attack: AttackSpec) throws -> TrainingConfig {
+        var t = try config.training(for: .plainCLIP, file: configPath)
+        t.data = trainCSV
+        t.model = config.model
+        t.seed = attack.seed
+        t.evalData = nil
+        t.imageColumn = config.data.imageColumn
+        t.captionColumn = config.data.captionColumn
+        return t
+    }
+
+    /// Trains the clean surrogate once (resuming a stopped run) and returns its weights' path.
+    func trainSurrogate(attack: AttackSpec) throws -> String {
+        let runDirectory = surrogateFolder + "/run"
+        let weights = runDirectory + "/model.safetensors"
+        if FileManager.default.fileExists(atPath: surrogateFolder + "/.complete") { return weights }
+        let training = try surrogateTraining(attack: attack)
+        log("surrogate: training a clean \(config.model) (seed \(attack.seed)) on \(trainCSV) to optimise the trigger through")
+        try FileManager.default.createDirectory(atPath: surrogateFolder, withIntermediateDirectories: true)
+        let trainer = try Trainer(
+            config: training, runDirectory: runDirectory,
+            resume: FileManager.default.fileExists(atPath: runDirectory + "/checkpoint.safetensors"), reporter: reporter)
+        trainer.stopAfterSteps = stopAfterSteps
+        let summary = try trainer.run(stopSignal: stopSignal)
+        guard !summary.interrupted else { throw ExperimentError.interrupted(row: "surrogate") }
+        _ = FileManager.default.createFile(atPath: surrogateFolder + "/.complete", contents: Data())
+        return weights
     }
 
     /// The training settings of a row.
@@ -488,8 +562,13 @@ public final class ExperimentRunner {
             if let l = d.evalLimit { c += " --eval-limit \(l)" }
             lines.append(c)
         }
+        var surrogateListed = false
         for set in poisonedSets {
             let a = try config.resolved(variant: set.poisonVariant).attack
+            if a.usedSurrogate == AttackSpec.cleanSurrogate, !surrogateListed {
+                surrogateListed = true
+                lines.append(try surrogateTraining(attack: a).commandLine(out: surrogateFolder + "/run").map(shellQuote).joined(separator: " "))
+            }
             let amount = set.amount
             var c = "clipguard poison --data \(trainCSV) --out \(poisonFolder(set)) --target \(shellQuote(a.target))"
             c += " --trigger \(a.trigger.rawValue)"
@@ -502,6 +581,9 @@ public final class ExperimentRunner {
             if !settings.isEmpty { c += " " + settings }
             if let t = a.templates { c += " --templates \(shellQuote(t))" }
             if let l = a.targetLabel { c += " --target-label \(l)" }
+            if let s = a.usedSurrogate {
+                c += " --surrogate " + shellQuote(s == AttackSpec.cleanSurrogate ? surrogateFolder + "/run/model.safetensors" : absolutePath(s))
+            }
             c += " --seed \(a.seed)"
             lines.append(c)
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Attacks
 import Datasets
 import Foundation
+import SurrogateAttacks
 import Training
 
 /// `clipguard poison …`: write a poisoned data set with its manifest, or check one.
@@ -33,6 +34,8 @@ struct PoisonCommand: ParsableCommand {
                 --captions natural --image-size 32
               clipguard poison --targeted --image cat.png --data fm/train.csv --out fm-targeted --target bag \\
                 --count 40 --captions natural
+              clipguard poison --data fm/train.csv --out fm-badclip --target sneaker --trigger optimized \\
+                --surrogate clean-run/model.safetensors --rate 0.005 --captions natural --image-size 32
               clipguard poison check fm-poison --image-size 32
 
             """ + TriggerRegistry.commandLineHelp
@@ -80,6 +83,9 @@ struct PoisonCommand: ParsableCommand {
         @Option(help: "The target's integer label (default: from classes.json beside the data, else the most common label of rows naming the target).")
         var targetLabel: Int?
 
+        @Option(help: "--trigger optimized: the CLIP checkpoint to optimise the patch through (a model taking --image-size inputs, e.g. a clean run's model.safetensors).")
+        var surrogate: String?
+
         @Flag(help: "Targeted poisoning: pair --image with captions naming --target (no trigger).")
         var targeted = false
 
@@ -119,7 +125,14 @@ struct PoisonCommand: ParsableCommand {
             } else {
                 if trigger == nil { throw ValidationError("give --trigger KIND (or --targeted --image PATH)") }
                 if image != nil { throw ValidationError("--image is for --targeted") }
+                if let trigger, trigger.definition.optimizedThroughSurrogate, surrogate == nil {
+                    throw ValidationError("--trigger \(trigger) needs --surrogate CHECKPOINT (a CLIP model taking --image-size inputs to optimise the patch through)")
+                }
             }
+            if let trigger, surrogate != nil, !trigger.definition.optimizedThroughSurrogate {
+                throw ValidationError("--surrogate is for --trigger optimized only, not --trigger \(trigger)")
+            }
+            if targeted, surrogate != nil { throw ValidationError("--surrogate is for --trigger optimized only; --targeted has no trigger") }
             do { _ = try TriggerRegistry.options(commandLine: triggerSettings) } catch { throw ValidationError(error.description) }
         }
 
@@ -146,7 +159,12 @@ struct PoisonCommand: ParsableCommand {
                     placement: placement == .original ? .original : .modelInput(ModelGeometry(resize: resize, size: imageSize)),
                     seed: seed, targetLabel: targetLabel, overwrite: overwrite,
                     csvOptions: CSVOptions(imageColumn: imageColumn, captionColumn: captionColumn))
-                print(try Poisoner.run(request))
+                if let surrogate {
+                    let reporter = ProgressReporter(logEvery: 20)
+                    print(try OptimizedPoisoning.run(request, surrogate: surrogate, reporter: reporter))
+                } else {
+                    print(try Poisoner.run(request))
+                }
             } catch {
                 FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
                 throw ExitCode.failure
