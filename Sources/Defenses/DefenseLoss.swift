@@ -98,4 +98,50 @@ public enum DefenseLoss {
             + infoNCE(text, augmentedText, logLogitScale: logLogitScale)) * 0.5
         return clipLoss(imageFeatures: image, textFeatures: text, logLogitScale: logLogitScale) * clipWeight + inModal * lambda
     }
+
+    /// PAR's feature distance `S`: the batch mean of the squared L2 distance between two sets of
+    /// rows, `mean_i ‖a_i − b_i‖²` (the squared error summed over the feature dimension, then
+    /// averaged over the batch, as `l2(…, reduction='mean')` in nmndeep/PerturbAndRecover
+    /// `losses.py`). For unit rows it lies in `[0, 4]`.
+    ///
+    /// - Parameters:
+    ///   - a: `[B, D]` floating-point rows.
+    ///   - b: `[B, D]` floating-point rows, same dtype.
+    /// - Returns: a scalar of the rows' dtype.
+    public static func parDistance(_ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.shape == b.shape && a.rank == 2, "parDistance: features must both be [B, D], got \(a.shape) and \(b.shape)")
+        return (a - b).square().sum(dim: 1).mean()
+    }
+
+    /// PAR's loss (Singh, Croce & Hein, "Perturb and Recover", CVPR 2026):
+    /// `L_CLIP(I, T) − ½(1[S_img ≤ τ]·S_img + 1[S_txt ≤ τ]·S_txt)`, where
+    /// `S_img = mean_i ‖I_i − I⁰_i‖²` and `S_txt = mean_i ‖T_i − T⁰_i‖²`
+    /// (``parDistance(_:_:)``) compare the features of the model being cleaned with those of the
+    /// frozen starting (poisoned) model on the same augmented batch.
+    ///
+    /// Port of nmndeep/PerturbAndRecover `losses.py` (`CLIPLoss.forward`): the distance is the
+    /// batch mean (over the gathered batch), and the indicator applies to that mean, not per
+    /// sample: once a modality's mean distance exceeds τ its term is zero (and so is its
+    /// gradient), so the loss pushes the features away from the poisoned model's only up to τ
+    /// and CLIP's loss recovers the clean behaviour. The frozen features carry no gradient (pass
+    /// them from a no-grad pass; they are detached here too).
+    ///
+    /// - Parameters:
+    ///   - image, text: `[B, D]` L2-normalised features of the model being trained (row i is
+    ///     the caption of image i).
+    ///   - frozenImage, frozenText: `[B, D]` L2-normalised features of the frozen initial model
+    ///     of the same inputs.
+    ///   - logLogitScale: the scalar log scale (PAR's reference passes `logit_scale.exp().item()`,
+    ///     a constant; pass a detached tensor to train as it does).
+    ///   - tau: the threshold τ (reference 2.15; squared distances of unit rows are ≤ 4).
+    /// - Returns: a scalar.
+    public static func par(
+        image: Tensor, text: Tensor, frozenImage: Tensor, frozenText: Tensor, logLogitScale: Tensor, tau: Double = 2.15
+    ) -> Tensor {
+        let imageDistance = parDistance(image, frozenImage.detached())
+        let textDistance = parDistance(text, frozenText.detached())
+        // The indicator as a 0/1 factor on the device (no read-back); it carries no gradient.
+        let kept = imageDistance * imageDistance.le(tau).to(imageDistance.dtype) + textDistance * textDistance.le(tau).to(textDistance.dtype)
+        return clipLoss(imageFeatures: image, textFeatures: text, logLogitScale: logLogitScale) - kept * 0.5
+    }
 }

@@ -23,6 +23,7 @@ public struct Defense: Hashable, Sendable, Codable, CaseIterable, CustomStringCo
             RoCLIPObjective.self,
             FilterObjective.self,
             CleanCLIPObjective.self,
+            PARObjective.self,
         ]
     }
 

@@ -31,6 +31,10 @@ public protocol TrainingObjective: AnyObject {
     static var traits: DefenseTraits { get }
     /// Its settings (config keys, flags, defaults, validation); ``NoDefenseSettings`` for none.
     static var settingsType: any DefenseSettings.Type { get }
+    /// Sets the common training keys that the defence's reference uses where `clipguard finetune`
+    /// starts from (``TrainingConfig/finetuneDefaults(for:)``; PAR: 2 epochs, lr 3e-5, …); default:
+    /// none (CleanCLIP's schedule is the command's own).
+    static func referenceTraining(_ config: inout TrainingConfig)
 
     /// Builds the objective for `run`; on resume, `run.savedState` and `run.savedTensors` hold
     /// what ``checkpointState()`` returned when the checkpoint was written.
@@ -48,14 +52,22 @@ public protocol TrainingObjective: AnyObject {
     /// The resumable state: JSON kept in the checkpoint's progress record, and tensors (banks,
     /// pools) saved under `defense.` in the checkpoint.
     func checkpointState() throws -> (json: String?, tensors: [String: Tensor])
+    /// A frozen model whose features a segment loss compares with the trained model's (PAR's
+    /// copy of the starting checkpoint), or nil (the default). With one, the trainer computes
+    /// its features of every view of a batch without gradients, in inference mode, and appends
+    /// them to the loss's array after the trained model's: `[view 0, …, view k−1, frozen view 0,
+    /// …, frozen view k−1]`.
+    var frozenModel: CLIPModel? { get }
 }
 
 extension TrainingObjective {
     public static var traits: DefenseTraits { DefenseTraits() }
     public static var settingsType: any DefenseSettings.Type { NoDefenseSettings.self }
+    public static func referenceTraining(_ config: inout TrainingConfig) {}
     public func prepare() throws {}
     public func phaseName(epoch: Int, segments: [Segment]) -> String? { segments.first?.name }
     public func checkpointState() throws -> (json: String?, tensors: [String: Tensor]) { (nil, [:]) }
+    public var frozenModel: CLIPModel? { nil }
 }
 
 /// L2-normalised float32 features of one view of a batch, gathered over the workers.
@@ -66,7 +78,9 @@ public struct ViewFeatures {
     public var text: Tensor
 }
 
-/// The loss of one segment: the features of its views (in the segment's view order) → a scalar.
+/// The loss of one segment: the features of its views (in the segment's view order, then — for
+/// an objective with a ``TrainingObjective/frozenModel`` — the frozen model's of the same views)
+/// → a scalar.
 public typealias SegmentLoss = ([ViewFeatures]) -> Tensor
 
 /// How a view sees an item: image augmentation and caption table.
@@ -78,6 +92,10 @@ public struct View: Sendable, Equatable {
         case safeCLIP
         /// AutoAugment (ImageNet policy), then resize + centre crop: CleanCLIP's and RoCLIP's view.
         case autoAugment
+        /// Resize + centre crop, then PAR's rectified Gaussian noise (σ on the [0, 1] scale, applied
+        /// with probability `noiseProbability`) and a CutOut square of up to `cutoutArea` of the image
+        /// (with probability `cutoutProbability`): ``AugmentationPipeline/parView(size:noiseStd:noiseProbability:cutoutArea:cutoutProbability:)``.
+        case noiseCutOut(noiseStd: Double, noiseProbability: Double, cutoutArea: Double, cutoutProbability: Double)
     }
     public var images: Images
     /// Index into the run's two EDA caption tables, or nil for the original captions.
@@ -168,6 +186,11 @@ public final class TrainingRun {
         case .plain: nil
         case .safeCLIP: SaltedAugmentation(base: AugmentationPipeline.safeCLIPView(size: size), salt: view.salt)
         case .autoAugment: SaltedAugmentation(base: AugmentationPipeline.autoAugmentView(size: size), salt: view.salt)
+        case .noiseCutOut(let std, let noiseP, let area, let cutP):
+            SaltedAugmentation(
+                base: AugmentationPipeline.parView(
+                    size: size, noiseStd: std, noiseProbability: noiseP, cutoutArea: area, cutoutProbability: cutP),
+                salt: view.salt)
         }
         let captions = try view.captions.map { try captionViews()[$0] }
         let subset: any ImageTextDataset =

@@ -323,9 +323,17 @@ public final class Trainer {
     /// Forward pass of one batch's views, the loss, and its backward pass; returns the loss (a
     /// scalar on the device, detached).
     private func forwardBackward(_ views: [ModelInput], loss: SegmentLoss) throws -> Tensor {
-        let value = try core.autocast { loss(try views.map { try core.features(of: $0, training: true) }) }
+        let value = try core.autocast { loss(try features(of: views)) }
         value.backward()
         return value.detached()
+    }
+
+    /// The trained model's features of each view, then — for an objective with a frozen model —
+    /// the frozen model's of the same views (no gradients, inference mode). Call inside autocast.
+    private func features(of views: [ModelInput]) throws -> [ViewFeatures] {
+        let trained = try views.map { try core.features(of: $0, training: true) }
+        guard let frozen = objective.frozenModel else { return trained }
+        return trained + (try noGrad { try views.map { try core.features(of: $0, training: false, model: frozen) } })
     }
 
     /// Gradient accumulation as open_clip's `--accum-freq`: the loss is the one of all k
@@ -335,12 +343,12 @@ public final class Trainer {
     /// gradients add up to the gradient of the whole-batch loss.
     private func forwardBackwardAccumulated(_ microBatches: [[ModelInput]], loss: SegmentLoss) throws -> Tensor {
         let cached: [[ViewFeatures]] = try noGrad {
-            try core.autocast { try microBatches.map { views in try views.map { try core.features(of: $0, training: true) } } }
+            try core.autocast { try microBatches.map { views in try features(of: views) } }
         }
         var value: Tensor?
         for (j, views) in microBatches.enumerated() {
             let total = try core.autocast {
-                let fresh = try views.map { try core.features(of: $0, training: true) }
+                let fresh = try features(of: views)
                 let joined = fresh.indices.map { v in
                     ViewFeatures(
                         image: Tensor.cat(cached.indices.map { $0 == j ? fresh[v].image : cached[$0][v].image }),

@@ -10,9 +10,9 @@ extension TrainingConfig {
     /// ```
     public func commandLine(out: String) -> [String] {
         let finetune = defense.finetunes
-        var base = finetune ? Self.finetuneDefaults : TrainingConfig(data: "", model: "")
         var words = ["clipguard", finetune ? "finetune" : "train"]
-        if defense != base.defense { words += ["--defense", defense.name] }
+        if defense != (finetune ? Self.finetuneDefaults : TrainingConfig(data: "", model: "")).defense { words += ["--defense", defense.name] }
+        var base = finetune ? Self.finetuneDefaults(for: defense) : TrainingConfig(data: "", model: "")
         base.defense = defense
         let mine = Self.flatValues(self), defaults = Self.flatValues(base)
         let settingKeys = Dictionary(uniqueKeysWithValues: defense.settingsType.keys.map { ($0.name, $0) })
@@ -44,6 +44,24 @@ extension TrainingConfig {
         TrainingConfig(
             data: "", model: "", epochs: 10, batchSize: 64, lr: 1e-5, warmupSteps: 50,
             defense: Defense.allCases.first(where: \.finetunes) ?? Defense.allCases[0])
+    }
+
+    /// What `clipguard finetune --defense NAME` starts from: ``finetuneDefaults`` with the
+    /// defence's reference training keys (``TrainingObjective/referenceTraining(_:)``).
+    public static func finetuneDefaults(for defense: Defense) -> TrainingConfig {
+        var base = finetuneDefaults
+        base.defense = defense
+        defense.objectiveType.referenceTraining(&base)
+        return base
+    }
+
+    /// One line per fine-tuning defence for `finetune --help`: the schedule it starts from.
+    public static var finetuneDefaultsHelp: String {
+        Defense.allCases.filter(\.finetunes).map { d in
+            let c = finetuneDefaults(for: d)
+            return "  \(d.name): batch \(c.batchSize), lr \(c.lr), \(c.epochs) epochs, \(c.warmupSteps) warm-up steps, "
+                + "weight decay \(c.weightDecay), betas (\(c.beta1), \(c.beta2))"
+        }.joined(separator: "\n")
     }
 
     /// Every key of the configuration with its value as a command-line word (absent when unset;

@@ -155,9 +155,10 @@ final class TrainingCore {
         return ModelInput(images: images, tokens: Tensor(ids, shape: [n, context]).to(device))
     }
 
-    /// L2-normalised float32 features of a model input, gathered over the workers. Call inside
-    /// ``autocast(_:)``.
-    func features(of input: ModelInput, training: Bool) throws -> ViewFeatures {
+    /// L2-normalised float32 features of a model input under the trained model (or `other`),
+    /// gathered over the workers. Call inside ``autocast(_:)``.
+    func features(of input: ModelInput, training: Bool, model other: CLIPModel? = nil) throws -> ViewFeatures {
+        let model = other ?? model
         let image = model.encodeImage(input.images, training: training).to(.float32).normalized(dim: -1)
         let text = model.encodeText(input.tokens, training: training).to(.float32).normalized(dim: -1)
         let gathered = try collective.gatherFeatures([image, text])

@@ -225,7 +225,8 @@ struct Finetune: ParsableCommand {
             discussion: """
                 Defences, --defense NAME (default: \(defaultDefense.name)):
                 \(defenseList(finetunes: true))
-                Defaults are CleanCLIP's reference schedule: batch 64, lr 1e-5, 10 epochs, 50 warm-up steps.
+                Defaults are each defence's reference schedule:
+                \(TrainingConfig.finetuneDefaultsHelp)
 
                 \(TrainingConfig.defenseFlagsHelp { $0.finetunes })
 
@@ -246,8 +247,7 @@ struct Finetune: ParsableCommand {
 
     /// The configuration the command line gives (config file, flags, defence flags), validated.
     func settings() throws -> TrainingConfig {
-        var base = TrainingConfig.finetuneDefaults
-        base.defense = defense
+        let base = TrainingConfig.finetuneDefaults(for: defense)
         return try options.resolve(base: base, defenseFlags: defenseFlags, keyRenames: ["init_weights": "--checkpoint"]) { c in
             c.defense = defense
             if let checkpoint { c.initWeights = checkpoint }

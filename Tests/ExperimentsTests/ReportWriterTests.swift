@@ -361,7 +361,7 @@ func deltaE(_ a: String, _ b: String) -> Double {
             "none", "safeclip", "roclip", "filter", "cleanclip@2-epochs", "none@clean-label", "safeclip@clean-label", "none@blended",
             "safeclip@blended", "safeclip@increment-0.05", "safeclip@to-cap", "safeclip@threshold-0.5", "safeclip@similarity",
         ]
-        for series in [study, study.reversed(), ["safeclip@a", "safeclip@b", "none@a", "detect", "roclip"]] {
+        for series in [study, study.reversed(), ["safeclip@a", "safeclip@b", "none@a", "detect", "roclip", "par", "cleanclip", "par@lr2e-3-tau3"]] {
             let styles = ReportSeries.styles(series)
             let colours = series.map { styles[$0]!.colour }, markers = series.map { styles[$0]!.marker }
             #expect(Set(colours).count == series.count, "\(colours)")
@@ -380,7 +380,7 @@ func deltaE(_ a: String, _ b: String) -> Double {
         let manyStyles = ReportSeries.styles(many)
         #expect(Set(many.map { manyStyles[$0]!.colour + manyStyles[$0]!.marker.id }).count == 30)
         // The old near-identical and shared colours are gone from the palette.
-        let palette = ReportSeries.palette + ["#555555", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
+        let palette = ReportSeries.palette + ["#555555", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#800000"]
         for (i, a) in palette.enumerated() {
             for b in palette[(i + 1)...] { #expect(deltaE(a, b) >= 20, "\(a) \(b)") }
         }
