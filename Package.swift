@@ -89,9 +89,12 @@ let package = Package(
             name: "Datasets", dependencies: ["CCodecs"],
             swiftSettings: strict + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Attacks", dependencies: ["Datasets"], swiftSettings: strict),
+        // Attacks that need a model (a surrogate CLIP): torch-side, so Attacks stays free of it.
+        .target(
+            name: "SurrogateAttacks", dependencies: ["Torch", "CLIP", "Datasets", "Attacks", "Training"], swiftSettings: strict),
         .target(
             name: "Experiments",
-            dependencies: ["Torch", "CLIP", "Datasets", "Attacks", "Evaluation", "Training", "Detection"],
+            dependencies: ["Torch", "CLIP", "Datasets", "Attacks", "Evaluation", "Training", "Detection", "SurrogateAttacks"],
             swiftSettings: strict
         ),
         // Poison detection (`clipguard detect`): per-pair loops over features, optimised in debug too.
@@ -103,6 +106,7 @@ let package = Package(
             name: "clipguard",
             dependencies: [
                 "Torch", "NN", "CLIP", "Datasets", "Training", "Attacks", "Evaluation", "Defenses", "Experiments", "Detection",
+                "SurrogateAttacks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict,
@@ -127,6 +131,9 @@ let package = Package(
             dependencies: ["clipguard", "TestSupport", "Datasets", "CLIP", "Torch", "Training", "Attacks"],
             swiftSettings: strict),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Datasets"], swiftSettings: strict),
+        .testTarget(
+            name: "SurrogateAttacksTests", dependencies: ["SurrogateAttacks", "Attacks", "Datasets", "CLIP", "Torch", "TestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "DistributedTests", dependencies: ["Torch", "TestSupport", "clipguard-dist-worker"], swiftSettings: strict),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Attacks", "Datasets", "CLIP", "TestSupport"], swiftSettings: strict),

@@ -83,19 +83,21 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
     /// The chosen image (targeted poisoning).
     public var targetImage: String?
     public var rows: [Row]
+    /// The surrogate-guided attack that chose or perturbed the poisons (nil: none).
+    public var surrogate: SurrogateRecord?
 
     public init(mode: Mode, target: String, targetLabel: Int?, trigger: Trigger?, placement: TriggerPlacement,
                 captions: CaptionStrategy, templates: [String]?, seed: UInt64, sourceData: String, cleanRows: Int,
-                rate: Double?, source: String, targetImage: String?, rows: [Row]) {
+                rate: Double?, source: String, targetImage: String?, rows: [Row], surrogate: SurrogateRecord? = nil) {
         version = Self.currentVersion
         self.mode = mode; self.target = target; self.targetLabel = targetLabel; self.trigger = trigger
         self.placement = placement; self.captions = captions; self.templates = templates; self.seed = seed
         self.sourceData = sourceData; self.cleanRows = cleanRows; self.rate = rate; self.source = source
-        self.targetImage = targetImage; self.rows = rows
+        self.targetImage = targetImage; self.rows = rows; self.surrogate = surrogate
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case version, mode, target, trigger, placement, captions, templates, seed, rate, source, rows
+        case version, mode, target, trigger, placement, captions, templates, seed, rate, source, rows, surrogate
         case targetLabel = "target_label", sourceData = "source_data", cleanRows = "clean_rows"
         case targetImage = "target_image"
     }
@@ -186,6 +188,7 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
             if trigger != nil { throw fail("trigger", "a targeted-poisoning manifest has no trigger") }
             if targetImage == nil { throw fail("target_image", "a targeted-poisoning manifest needs the target image") }
         }
+        try surrogate?.validate(path: path)
         if case .modelInput(let geometry) = placement, geometry.size <= 0 {
             throw fail("placement.geometry.size", "must be positive, got \(geometry.size)")
         }
@@ -259,6 +262,9 @@ public enum ManifestSchema {
         var top: [String: Node] = [:]
         for key in PoisonManifest.CodingKeys.allCases { top[key.rawValue] = .leaf }
         top["trigger"] = trigger
+        var surrogate: [String: Node] = [:]
+        for key in SurrogateRecord.CodingKeys.allCases { surrogate[key.rawValue] = .leaf }
+        top["surrogate"] = .object(surrogate)
         top["placement"] = .tagged(["model-input": ["kind": .leaf, "geometry": .object(["resize": .leaf, "size": .leaf])],
                                     "original": ["kind": .leaf]])
         var row: [String: Node] = [:]

@@ -4,6 +4,7 @@ import Datasets
 import Detection
 import Evaluation
 import Foundation
+import SurrogateAttacks
 import Torch
 import Training
 
@@ -78,6 +79,9 @@ public struct RowResult: Codable, Sendable, Equatable {
     /// Why the row's figures may mean nothing (too few poisoned pairs, accuracy near chance, an
     /// empty safe set, a warm-up longer than the run); nil or empty when none applies.
     public var warnings: [String]?
+    /// SafeCLIP rows: poisoned pairs in the safe set at each selection, from the run's
+    /// `metrics.jsonl` (nil for rows without selections or without a manifest).
+    public var safeSetPoisons: [SafeSetShare]?
 
     /// Defence and variant (`safeclip@to-cap`): what the report groups, names and colours by.
     public var series: String { variant.map { "\(defense.name)@\($0)" } ?? defense.name }
@@ -85,7 +89,41 @@ public struct RowResult: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, defense, seed, amount, variant, rate, poisoned, status, reason, steps, evaluations, warnings
         case trainingPairs = "training_pairs", finalLoss = "final_loss", trainingSeconds = "training_seconds"
-        case evaluationSeconds = "evaluation_seconds"
+        case evaluationSeconds = "evaluation_seconds", safeSetPoisons = "safe_set_poisons"
+    }
+}
+
+/// How many poisoned pairs one SafeCLIP selection put in the safe set (trained with the CLIP loss).
+public struct SafeSetShare: Codable, Sendable, Equatable {
+    /// The training epoch (1-based) the selection was made for.
+    public var epoch: Int
+    public var poisonedInSafe: Int
+    public var poisonedTotal: Int
+    /// Pairs in the safe set, of all pairs.
+    public var safeCount: Int
+    public var pairs: Int
+
+    /// `poisonedInSafe / poisonedTotal` (nil without poisoned pairs).
+    public var share: Double? { poisonedTotal > 0 ? Double(poisonedInSafe) / Double(poisonedTotal) : nil }
+
+    public init(epoch: Int, poisonedInSafe: Int, poisonedTotal: Int, safeCount: Int, pairs: Int) {
+        self.epoch = epoch; self.poisonedInSafe = poisonedInSafe; self.poisonedTotal = poisonedTotal
+        self.safeCount = safeCount; self.pairs = pairs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case epoch
+        case poisonedInSafe = "poisoned_in_safe", poisonedTotal = "poisoned_total", safeCount = "safe_count", pairs
+    }
+
+    /// The shares of a run's selection records (those with a detection against the manifest).
+    public static func read(metrics path: String) -> [SafeSetShare]? {
+        guard let file = try? MetricsFile.read(path: path) else { return nil }
+        let shares = file.selections.compactMap { r in
+            r.detection.map { SafeSetShare(epoch: r.selectionEpoch, poisonedInSafe: $0.poisonedInSafe, poisonedTotal: $0.poisonedTotal,
+                                           safeCount: r.safeCount, pairs: r.safeCount + r.riskyCount) }
+        }
+        return shares.isEmpty ? nil : shares
     }
 }
 
@@ -219,6 +257,11 @@ public final class ExperimentRunner {
         if let weights = config.pretrained, weights != ExperimentConfig.cleanPretrained, !fm.fileExists(atPath: weights) {
             missing.append("pretrained: \(weights)")
         }
+        var attacks = [config.attack]
+        for v in config.variants { if let resolved = try? config.resolved(v, file: "variant \(v.name)") { attacks.append(resolved.attack) } }
+        for a in attacks where a.aim != nil {
+            if let s = a.surrogate, s != AttackSpec.cleanSurrogate, !fm.fileExists(atPath: s) { missing.append("attack.surrogate: \(s)") }
+        }
         if let weights = config.training.initWeights, !fm.fileExists(atPath: weights) {
             missing.append("training.init_weights: \(weights)")
         }
@@ -318,7 +361,7 @@ public final class ExperimentRunner {
                 let beside = ((trainCSV as NSString).deletingLastPathComponent as NSString).appendingPathComponent("classes.json")
                 templates = try PromptTemplates.load(a.templates ?? (FileManager.default.fileExists(atPath: beside) ? beside : "imagenet"))
             }
-            let request = PoisonRequest(
+            var request = PoisonRequest(
                 dataPath: trainCSV, outputFolder: folder, target: a.target,
                 attack: .backdoor(kind: a.trigger, options: a.triggerOptions, source: .train),
                 amount: { switch amount { case .rate(let r): .rate(r); case .count(let n): .count(n) } }(),
@@ -326,6 +369,9 @@ public final class ExperimentRunner {
                 placement: a.placement == "original" ? .original : .modelInput(ModelGeometry(resize: a.resize, size: a.imageSize)),
                 seed: a.seed, targetLabel: a.targetLabel, overwrite: true,
                 csvOptions: CSVOptions(imageColumn: config.data.imageColumn, captionColumn: config.data.captionColumn))
+            if let settings = a.aimSettings(surrogatePath: try surrogatePath(a)) {
+                request.aim = try AimedAttack.prepare(request, settings: settings, log: log)
+            }
             let summary = try Poisoner.run(request)
             log("\(summary)")
             _ = FileManager.default.createFile(atPath: stamp, contents: Data())
@@ -334,6 +380,28 @@ public final class ExperimentRunner {
         return PoisonedSetInfo(
             amount: amount.tag, variant: row.poisonVariant, folder: folder, csv: folder + "/train.csv", manifest: manifestPath, cleanRows: manifest.cleanRows,
             poisoned: manifest.rows.count)
+    }
+
+    /// The folder of the clean surrogate an aimed attack with `surrogate: clean` trains.
+    func surrogateFolder(_ a: AttackSpec) -> String { dataFolder + "/surrogate-seed\(a.seed)" }
+
+    /// The aimed attack's surrogate checkpoint: the file's path, or for `surrogate: clean`
+    /// SafeCLIP's warm-up (the file's SafeCLIP settings) trained on the clean data with the
+    /// attack's seed, once, in `data/surrogate-seedN/`.
+    func surrogatePath(_ a: AttackSpec) throws -> String {
+        guard let surrogate = a.surrogate, surrogate == AttackSpec.cleanSurrogate else { return absolutePath(a.surrogate ?? "") }
+        let folder = surrogateFolder(a)
+        let path = folder + "/surrogate.safetensors"
+        if FileManager.default.fileExists(atPath: path) { return path }
+        log("training the clean surrogate (SafeCLIP's warm-up on the clean data, seed \(a.seed)) in \(folder)")
+        var t = try config.training(for: .train(.safeclip), file: configPath)
+        t.data = trainCSV
+        t.model = config.model
+        t.seed = a.seed
+        t.imageColumn = config.data.imageColumn
+        t.captionColumn = config.data.captionColumn
+        let rows = try CSVDataset(path: trainCSV, options: CSVOptions(imageColumn: config.data.imageColumn, captionColumn: config.data.captionColumn)).count
+        return try SurrogateTraining.train(config: t, rows: rows, folder: folder, reporter: reporter)
     }
 
     /// The training settings of a row.
@@ -431,6 +499,7 @@ public final class ExperimentRunner {
         result.steps = outcome.steps
         result.finalLoss = outcome.finalLoss
         result.trainingSeconds = outcome.seconds
+        result.safeSetPoisons = SafeSetShare.read(metrics: runDirectory + "/metrics.jsonl")
         let warnings = rowWarnings(result, training: training, runDirectory: runDirectory, sets: sets)
         result.warnings = warnings.isEmpty ? nil : warnings
         for warning in warnings { log("row \(row.id): warning: \(warning)") }
@@ -439,6 +508,10 @@ public final class ExperimentRunner {
         if let e = result.evaluations[first] {
             let base = e.asrBaseRate.map { String(format: " (base rate without the trigger %.2f%%)", 100 * $0) } ?? ""
             log(String(format: "row %@: top-1 %.2f%%, ASR %@%@ on %@", row.id, 100 * e.top1, e.asr.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a", base, first))
+        }
+        if let shares = result.safeSetPoisons {
+            log("row \(row.id): poisoned pairs in the safe set per selection: "
+                + shares.map { "epoch \($0.epoch) \($0.poisonedInSafe)/\($0.poisonedTotal)" }.joined(separator: ", "))
         }
         return result
     }
@@ -491,6 +564,16 @@ public final class ExperimentRunner {
             if !settings.isEmpty { c += " " + settings }
             if let t = a.templates { c += " --templates \(shellQuote(t))" }
             if let l = a.targetLabel { c += " --target-label \(l)" }
+            if let aim = a.aim {
+                let surrogate = a.surrogate == AttackSpec.cleanSurrogate ? surrogateFolder(a) + "/surrogate.safetensors" : absolutePath(a.surrogate ?? "")
+                if a.surrogate == AttackSpec.cleanSurrogate {
+                    lines.append("# \(surrogate): SafeCLIP's warm-up (its unimodal + CLIP warm-up epochs, stopped before the first selection) trained on \(trainCSV) with seed \(a.seed)")
+                }
+                c += " --aim \(aim.rawValue) --surrogate \(shellQuote(surrogate))"
+                if let e = a.epsilon { c += " --epsilon \(e)" }
+                if let s = a.pgdSteps { c += " --pgd-steps \(s)" }
+                if a.aimSelect == false { c += " --no-aim-select" }
+            }
             c += " --seed \(a.seed)"
             lines.append(c)
         }

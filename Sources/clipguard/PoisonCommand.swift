@@ -2,7 +2,10 @@ import ArgumentParser
 import Attacks
 import Datasets
 import Foundation
+import SurrogateAttacks
 import Training
+
+extension AimedAttack: ExpressibleByArgument {}
 
 /// `clipguard poison …`: write a poisoned data set with its manifest, or check one.
 struct PoisonCommand: ParsableCommand {
@@ -34,6 +37,17 @@ struct PoisonCommand: ParsableCommand {
               clipguard poison --targeted --image cat.png --data fm/train.csv --out fm-targeted --target bag \\
                 --count 40 --captions natural
               clipguard poison check fm-poison --image-size 32
+
+            Attacks aimed at a defence (a surrogate CLIP checkpoint guides them; the manifest records the \
+            checkpoint's SHA-256, ε and steps):
+              --aim safeclip-aimed (with --captions natural): aimed at SafeCLIP's similarity split. Among the \
+                non-target images, the triggered ones the surrogate finds most similar to a caption naming the \
+                target are kept, each with that caption, and PGD raises their similarity (default ε = 8/255).
+              --aim hard-clean-label (with --captions label-consistent): Turner et al.'s label-consistent \
+                attack. PGD first makes each target image unlike its own caption (default ε = 16/255), then \
+                the trigger is added.
+              clipguard poison --data fm/train.csv --out fm-aimed --target sneaker --trigger patch --rate 0.02 \
+                --captions natural --image-size 32 --aim safeclip-aimed --surrogate surrogate.safetensors
 
             """ + TriggerRegistry.commandLineHelp
         )
@@ -92,6 +106,24 @@ struct PoisonCommand: ParsableCommand {
         @Flag(name: .customLong("custom-target"), help: "Accept a --target that is not a class of the data's classes.json (custom data).")
         var customTarget = false
 
+        @Option(help: "A surrogate-guided attack aimed at a defence: \(AimedAttack.allCases.map(\.rawValue).joined(separator: " or ")) (needs --surrogate).")
+        var aim: AimedAttack?
+
+        @Option(help: "The surrogate CLIP checkpoint (model.safetensors) that guides --aim.")
+        var surrogate: String?
+
+        @Option(help: "--aim: L∞ radius of the PGD perturbation in steps of 1/255, 0 for none (default 8 for safeclip-aimed, 16 for hard-clean-label).")
+        var epsilon: Int?
+
+        @Option(help: "--aim: PGD steps.")
+        var pgdSteps: Int = 10
+
+        @Option(help: "--aim: PGD step size in steps of 1/255 (default 2.5 × epsilon / steps).")
+        var pgdStepSize: Double?
+
+        @Flag(help: "--aim safeclip-aimed: keep the seeded random sources and captions (perturb only).")
+        var noAimSelect = false
+
         @Option(help: "Image-path column of the data (default: filepath, path, image, …).")
         var imageColumn: String?
 
@@ -121,6 +153,26 @@ struct PoisonCommand: ParsableCommand {
                 if image != nil { throw ValidationError("--image is for --targeted") }
             }
             do { _ = try TriggerRegistry.options(commandLine: triggerSettings) } catch { throw ValidationError(error.description) }
+            if let settings = try aimSettings() {
+                do { try settings.check() } catch { throw ValidationError(error.description) }
+                if targeted { throw ValidationError("--aim poisons with a trigger; drop --targeted") }
+                if source != "train" { throw ValidationError("--aim chooses among the training rows; drop --source") }
+                if placement == .original { throw ValidationError("--aim works on model-input images; drop --placement original") }
+            }
+        }
+
+        /// The aimed attack's settings, nil without --aim; refuses the aim flags without --aim.
+        func aimSettings() throws -> AimedAttackSettings? {
+            guard let aim else {
+                if surrogate != nil { throw ValidationError("--surrogate guides an aimed attack; give --aim too") }
+                if epsilon != nil { throw ValidationError("--epsilon applies to --aim") }
+                if pgdStepSize != nil { throw ValidationError("--pgd-step-size applies to --aim") }
+                if noAimSelect { throw ValidationError("--no-aim-select applies to --aim") }
+                return nil
+            }
+            guard let surrogate else { throw ValidationError("--aim \(aim.rawValue) needs --surrogate CHECKPOINT") }
+            return AimedAttackSettings(attack: aim, surrogate: surrogate, epsilon: epsilon, steps: pgdSteps, stepSize: pgdStepSize,
+                                       select: !noAimSelect)
         }
 
         func run() throws {
@@ -146,7 +198,13 @@ struct PoisonCommand: ParsableCommand {
                     placement: placement == .original ? .original : .modelInput(ModelGeometry(resize: resize, size: imageSize)),
                     seed: seed, targetLabel: targetLabel, overwrite: overwrite,
                     csvOptions: CSVOptions(imageColumn: imageColumn, captionColumn: captionColumn))
-                print(try Poisoner.run(request))
+                var aimed = request
+                if let settings = try aimSettings() {
+                    aimed.aim = try AimedAttack.prepare(request, settings: settings) {
+                        FileHandle.standardError.write(Data("\($0)\n".utf8))
+                    }
+                }
+                print(try Poisoner.run(aimed))
             } catch {
                 FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
                 throw ExitCode.failure
