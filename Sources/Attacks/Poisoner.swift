@@ -477,8 +477,11 @@ public enum Poisoner {
         }
     }
 
-    /// Holds a perturbation to its contract: same sizes, trigger squares untouched, within ε elsewhere.
-    static func checkPerturbation(_ images: [RGBImage], triggered: [RGBImage], regions: [[PixelRect]], epsilon: Int?) throws(AttackError) {
+    /// Holds a perturbation to its contract (``PoisonPerturbation``): one image per input, same
+    /// sizes, trigger squares untouched, within `epsilon` 1/255 steps elsewhere.
+    ///
+    /// - Throws: ``AttackError/invalidSetting(_:)`` naming the image and pixel that break it.
+    public static func checkPerturbation(_ images: [RGBImage], triggered: [RGBImage], regions: [[PixelRect]], epsilon: Int?) throws(AttackError) {
         guard images.count == triggered.count else {
             throw .invalidSetting("the perturbation returned \(images.count) images for \(triggered.count)")
         }

@@ -164,6 +164,13 @@ public struct ReportWriter {
                 .table(caught),
             ]))
         }
+        let safe = model.safeSetTable
+        if !safe.isEmpty {
+            sections.append(Section(title: "Poisons in SafeCLIP's safe set", blocks: [
+                .paragraph("Per SafeCLIP row and selection: poisoned pairs in the safe set (trained with the CLIP loss) of all poisoned pairs, and in brackets the safe set's share of all pairs — what a random split would put there. An attack aimed at SafeCLIP wants the first share high."),
+                .table(safe),
+            ]))
+        }
         if !figures.isEmpty {
             sections.append(Section(title: "Plots", blocks: [.figures(figures.enumerated().map { ($0.offset + 1, $0.element) })]))
         }
