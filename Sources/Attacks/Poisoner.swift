@@ -198,6 +198,8 @@ public enum Poisoner {
         public var rows: [Int]
         public var images: [String]
         public var ownCaptions: [String]
+        /// Each eligible row's label, where the data has labels.
+        public var labels: [Int?]
         /// The distinct training captions naming the target, in order of first appearance.
         public var targetCaptions: [String]
         /// The trigger ``run(_:)`` applies (every random part resolved from the seed).
@@ -245,6 +247,7 @@ public enum Poisoner {
         let targetCaptions = clean.naming.map { clean.records[$0].caption }.filter { seen.insert($0).inserted }
         return Candidates(
             rows: rows, images: rows.map { clean.records[$0].imageSource }, ownCaptions: rows.map { clean.records[$0].caption },
+            labels: rows.map { clean.records[$0].label },
             targetCaptions: targetCaptions, trigger: selection.trigger!, count: count,
             drawnRows: selection.sources.compactMap(\.row), drawnCaptions: captions)
     }

@@ -707,17 +707,17 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
     /// seed = the attack's seed, in `DIR/data/surrogate/`) or a checkpoint path.
     public var surrogate: String?
     /// The aimed attack's L∞ radius (1/255 steps; 0: none; default the attack's), PGD steps and
-    /// whether the SafeCLIP-aimed attack chooses its sources by similarity (default true).
+    /// how the SafeCLIP-aimed attack chooses its sources (``AimSelection``, default top).
     public var epsilon: Int?
     public var pgdSteps: Int?
-    public var aimSelect: Bool?
+    public var aimSelection: AimSelection?
 
     /// The keyword of `surrogate` that trains a clean surrogate within the experiment.
     public static let cleanSurrogate = "clean"
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case target, trigger, rate, rates, count, captions, resize, placement, templates, seed, aim, surrogate, epsilon
-        case imageSize = "image_size", targetLabel = "target_label", pgdSteps = "pgd_steps", aimSelect = "aim_select"
+        case imageSize = "image_size", targetLabel = "target_label", pgdSteps = "pgd_steps", aimSelection = "aim_selection"
     }
 
     /// A key of the file that is a trigger setting.
@@ -748,13 +748,13 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         targetLabel = try c.decodeIfPresent(Int.self, forKey: .targetLabel)
         if try c.decodeIfPresent(String.self, forKey: .aim) == "none" {
             // `aim: none` (a variant's way to drop the file's aimed attack) clears its keys too.
-            aim = nil; surrogate = nil; epsilon = nil; pgdSteps = nil; aimSelect = nil
+            aim = nil; surrogate = nil; epsilon = nil; pgdSteps = nil; aimSelection = nil
         } else {
             aim = try c.decodeIfPresent(AimedAttack.self, forKey: .aim)
             surrogate = try c.decodeIfPresent(String.self, forKey: .surrogate)
             epsilon = try c.decodeIfPresent(Int.self, forKey: .epsilon)
             pgdSteps = try c.decodeIfPresent(Int.self, forKey: .pgdSteps)
-            aimSelect = try c.decodeIfPresent(Bool.self, forKey: .aimSelect)
+            aimSelection = try c.decodeIfPresent(AimSelection.self, forKey: .aimSelection)
         }
         // Trigger settings: kept as the text written (a number is its shortest exact text), and
         // checked by the setting's own validation in `validate(file:)`.
@@ -794,7 +794,7 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         try c.encodeIfPresent(surrogate, forKey: .surrogate)
         try c.encodeIfPresent(epsilon, forKey: .epsilon)
         try c.encodeIfPresent(pgdSteps, forKey: .pgdSteps)
-        try c.encodeIfPresent(aimSelect, forKey: .aimSelect)
+        try c.encodeIfPresent(aimSelection, forKey: .aimSelection)
         var settings = encoder.container(keyedBy: SettingKey.self)
         for (name, text) in triggerOptions.values.sorted(by: { $0.key < $1.key }) {
             try settings.encode(text, forKey: SettingKey(stringValue: name.replacingOccurrences(of: "-", with: "_")))
@@ -816,7 +816,7 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         a.target == b.target && a.trigger == b.trigger && a.rate == b.rate && a.rates == b.rates && a.count == b.count
             && a.captions == b.captions && a.imageSize == b.imageSize && a.resize == b.resize && a.placement == b.placement
             && a.templates == b.templates && a.seed == b.seed && a.targetLabel == b.targetLabel
-            && a.aim == b.aim && a.surrogate == b.surrogate && a.epsilon == b.epsilon && a.pgdSteps == b.pgdSteps && a.aimSelect == b.aimSelect
+            && a.aim == b.aim && a.surrogate == b.surrogate && a.epsilon == b.epsilon && a.pgdSteps == b.pgdSteps && a.aimSelection == b.aimSelection
             && a.triggerOptions.canonical(for: a.trigger) == b.triggerOptions.canonical(for: b.trigger)
     }
 
@@ -850,11 +850,11 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
             if placement != "model-input" { throw fail("placement", "attack.aim works on model-input images") }
             do { try aimSettings(surrogatePath: surrogate)?.check() } catch {
                 let text = error.description.replacingOccurrences(of: "--pgd-steps", with: "pgd_steps")
-                    .replacingOccurrences(of: "--epsilon", with: "epsilon").replacingOccurrences(of: "--no-aim-select", with: "aim_select: false")
+                    .replacingOccurrences(of: "--epsilon", with: "epsilon").replacingOccurrences(of: "--aim-selection", with: "aim_selection")
                 throw ConfigError(file: file, key: "attack", reason: text)
             }
         } else {
-            for (key, given) in [("surrogate", surrogate != nil), ("epsilon", epsilon != nil), ("pgd_steps", pgdSteps != nil), ("aim_select", aimSelect != nil)] where given {
+            for (key, given) in [("surrogate", surrogate != nil), ("epsilon", epsilon != nil), ("pgd_steps", pgdSteps != nil), ("aim_selection", aimSelection != nil)] where given {
                 throw fail(key, "applies to an aimed attack; set attack.aim too")
             }
         }
@@ -862,7 +862,7 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
 
     /// The aimed attack's settings with the surrogate at `surrogatePath`; nil without `aim`.
     public func aimSettings(surrogatePath: String) -> AimedAttackSettings? {
-        aim.map { AimedAttackSettings(attack: $0, surrogate: surrogatePath, epsilon: epsilon, steps: pgdSteps ?? 10, select: aimSelect ?? true) }
+        aim.map { AimedAttackSettings(attack: $0, surrogate: surrogatePath, epsilon: epsilon, steps: pgdSteps ?? 10, selection: aimSelection) }
     }
 }
 

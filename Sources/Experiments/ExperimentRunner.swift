@@ -572,7 +572,7 @@ public final class ExperimentRunner {
                 c += " --aim \(aim.rawValue) --surrogate \(shellQuote(surrogate))"
                 if let e = a.epsilon { c += " --epsilon \(e)" }
                 if let s = a.pgdSteps { c += " --pgd-steps \(s)" }
-                if a.aimSelect == false { c += " --no-aim-select" }
+                if let selection = a.aimSelection { c += " --aim-selection \(selection.rawValue)" }
             }
             c += " --seed \(a.seed)"
             lines.append(c)

@@ -35,6 +35,17 @@ public enum AimedAttack: String, Sendable, CaseIterable, Codable {
     public var defaultEpsilon: Int { self == .safeclipAimed ? 8 : 16 }
 }
 
+/// How the SafeCLIP-aimed attack chooses its sources and captions.
+public enum AimSelection: String, Sendable, CaseIterable, Codable {
+    /// The eligible images with the highest similarity to their best target caption.
+    case top
+    /// The same, taken in turn from each label of the data (equal shares per class), so the
+    /// poisons are not all of the classes that already look like the target.
+    case perClass = "per-class"
+    /// The seeded random draw and the caption mode's captions (perturbation only).
+    case random
+}
+
 /// Settings of an aimed attack.
 public struct AimedAttackSettings: Sendable, Equatable {
     public var attack: AimedAttack
@@ -44,13 +55,13 @@ public struct AimedAttackSettings: Sendable, Equatable {
     public var epsilon: Int
     public var steps: Int
     public var stepSize: Double?
-    /// SafeCLIP-aimed only: choose the sources and captions by surrogate similarity (else the
-    /// seeded random draw, as without a surrogate).
-    public var select: Bool
+    /// SafeCLIP-aimed only: how the sources and captions are chosen (``AimSelection``).
+    public var selection: AimSelection
 
-    public init(attack: AimedAttack, surrogate: String, epsilon: Int? = nil, steps: Int = 10, stepSize: Double? = nil, select: Bool = true) {
+    public init(attack: AimedAttack, surrogate: String, epsilon: Int? = nil, steps: Int = 10, stepSize: Double? = nil,
+                selection: AimSelection? = nil) {
         self.attack = attack; self.surrogate = surrogate; self.epsilon = epsilon ?? attack.defaultEpsilon
-        self.steps = steps; self.stepSize = stepSize; self.select = select
+        self.steps = steps; self.stepSize = stepSize; self.selection = selection ?? (attack == .safeclipAimed ? .top : .random)
     }
 
     /// Checks the settings that need no data; messages name the flag.
@@ -61,8 +72,8 @@ public struct AimedAttackSettings: Sendable, Equatable {
         if attack == .hardCleanLabel && epsilon == 0 {
             throw .invalidSetting("--aim hard-clean-label needs a perturbation: --epsilon must be at least 1")
         }
-        if attack == .hardCleanLabel && !select {
-            throw .invalidSetting("--no-aim-select applies to --aim safeclip-aimed only")
+        if attack == .hardCleanLabel && selection != .random {
+            throw .invalidSetting("--aim-selection applies to --aim safeclip-aimed only (hard-clean-label poisons the target's own images)")
         }
     }
 }
@@ -95,12 +106,13 @@ extension AimedAttack {
         record.similarityBefore = mean(before)
         record.similarityAfter = record.similarityBefore
         var plan: PoisonPlan?
-        if attack == .safeclipAimed && settings.select && candidates.count > 0 {
+        if attack == .safeclipAimed && settings.selection != .random && candidates.count > 0 {
             log("ranking \(candidates.rows.count) candidate images against \(candidates.targetCaptions.count) captions naming \"\(request.target)\"")
-            let chosen = try choose(candidates, surrogate: surrogate, geometry: geometry)
+            let chosen = try choose(candidates, surrogate: surrogate, geometry: geometry, perClass: settings.selection == .perClass)
             plan = PoisonPlan(sourceRows: chosen.rows, captions: chosen.captions)
             record.selection = "the \(candidates.count) of \(candidates.rows.count) eligible images most similar to a caption naming the target "
-                + "(triggered, surrogate cosine), each with its most similar caption of \(candidates.targetCaptions.count)"
+                + "(triggered, surrogate cosine)\(settings.selection == .perClass ? ", taken in turn from each label" : ""), "
+                + "each with its most similar caption of \(candidates.targetCaptions.count)"
             record.similarityAfter = mean(chosen.similarities)
         }
         var perturbation: (any PoisonPerturbation)?
@@ -111,8 +123,10 @@ extension AimedAttack {
         return AimedPoisoning(plan: plan, perturbation: perturbation, record: record)
     }
 
-    /// Each candidate's best caption and similarity; the top `count` by similarity (ties: lower row).
-    static func choose(_ c: Poisoner.Candidates, surrogate: Surrogate, geometry: ModelGeometry) throws(AttackError)
+    /// Each candidate's best caption and similarity; the top `count` by similarity (ties: lower
+    /// row), or with `perClass` the top of each label in turn (labels in order of their best
+    /// candidate), so the labels get equal shares.
+    static func choose(_ c: Poisoner.Candidates, surrogate: Surrogate, geometry: ModelGeometry, perClass: Bool = false) throws(AttackError)
         -> (rows: [Int], captions: [String], similarities: [Double])
     {
         let text = surrogate.textFeatures(c.targetCaptions)
@@ -127,7 +141,22 @@ extension AimedAttack {
             for k in 0..<v.count { best.append((v[k], Int(i[k]))) }
         }
         let order = best.indices.sorted { best[$0].similarity != best[$1].similarity ? best[$0].similarity > best[$1].similarity : $0 < $1 }
-        let top = order.prefix(c.count)
+        var top = Array(order.prefix(c.count))
+        if perClass {
+            var groups: [Int?: [Int]] = [:], labelOrder: [Int?] = []
+            for i in order {
+                if groups[c.labels[i]] == nil { labelOrder.append(c.labels[i]) }
+                groups[c.labels[i], default: []].append(i)
+            }
+            top = []
+            var rank = 0
+            while top.count < c.count {
+                for label in labelOrder where top.count < c.count {
+                    if let list = groups[label], rank < list.count { top.append(list[rank]) }
+                }
+                rank += 1
+            }
+        }
         return (top.map { c.rows[$0] }, top.map { c.targetCaptions[best[$0].caption] }, top.map { best[$0].similarity })
     }
 

@@ -6,6 +6,7 @@ import SurrogateAttacks
 import Training
 
 extension AimedAttack: ExpressibleByArgument {}
+extension AimSelection: ExpressibleByArgument {}
 
 /// `clipguard poison …`: write a poisoned data set with its manifest, or check one.
 struct PoisonCommand: ParsableCommand {
@@ -121,8 +122,8 @@ struct PoisonCommand: ParsableCommand {
         @Option(help: "--aim: PGD step size in steps of 1/255 (default 2.5 × epsilon / steps).")
         var pgdStepSize: Double?
 
-        @Flag(help: "--aim safeclip-aimed: keep the seeded random sources and captions (perturb only).")
-        var noAimSelect = false
+        @Option(help: "--aim safeclip-aimed: how sources and captions are chosen: top (most similar to a target caption), per-class (the same, equal shares per label) or random (the seeded draw; perturb only) (default top).")
+        var aimSelection: AimSelection?
 
         @Option(help: "Image-path column of the data (default: filepath, path, image, …).")
         var imageColumn: String?
@@ -167,12 +168,12 @@ struct PoisonCommand: ParsableCommand {
                 if surrogate != nil { throw ValidationError("--surrogate guides an aimed attack; give --aim too") }
                 if epsilon != nil { throw ValidationError("--epsilon applies to --aim") }
                 if pgdStepSize != nil { throw ValidationError("--pgd-step-size applies to --aim") }
-                if noAimSelect { throw ValidationError("--no-aim-select applies to --aim") }
+                if aimSelection != nil { throw ValidationError("--aim-selection applies to --aim") }
                 return nil
             }
             guard let surrogate else { throw ValidationError("--aim \(aim.rawValue) needs --surrogate CHECKPOINT") }
             return AimedAttackSettings(attack: aim, surrogate: surrogate, epsilon: epsilon, steps: pgdSteps, stepSize: pgdStepSize,
-                                       select: !noAimSelect)
+                                       selection: aimSelection)
         }
 
         func run() throws {

@@ -48,6 +48,10 @@ import Training
         let e = error(Self.file("aim: safeclip-aimed, surrogate: clean, epsilon: 300"))
         #expect(e?.key == "attack" && e?.reason == "epsilon must be in 0…255 (steps of 1/255; 0: no perturbation), got 300")
         #expect(error(Self.file("aim: the-best-attack, surrogate: clean"))?.key == "attack.aim")
+        #expect(error(Self.file("aim_selection: per-class"))?.key == "attack.aim_selection")
+        #expect(error(Self.file("aim: safeclip-aimed, surrogate: clean, aim_selection: best"))?.key == "attack.aim_selection")
+        let per = try? ExperimentConfig.decode(Self.file("aim: safeclip-aimed, surrogate: clean, aim_selection: per-class"), file: "exp.yaml")
+        #expect(per?.attack.aimSettings(surrogatePath: "s")?.selection == .perClass)
     }
 
     /// results.json's per-selection safe-set share, read from a run's metrics.jsonl.

@@ -20,6 +20,8 @@ import Testing
         (["--aim", "safeclip-aimed", "--surrogate", "s.safetensors", "--pgd-step-size", "-2"], "--pgd-step-size"),
         (["--aim", "hard-clean-label", "--surrogate", "s.safetensors", "--epsilon", "0"], "--epsilon"),
         (["--aim", "strongest", "--surrogate", "s.safetensors"], "--aim"),
+        (["--aim", "hard-clean-label", "--surrogate", "s.safetensors", "--aim-selection", "per-class"], "--aim-selection"),
+        (["--aim-selection", "top"], "--aim-selection"),
         (["--aim", "safeclip-aimed", "--surrogate", "missing.safetensors"], "--surrogate"),
         (["--aim", "safeclip-aimed", "--surrogate", "d.csv"], "--surrogate"),
     ])

@@ -59,6 +59,23 @@ import Torch
         #expect(summary.description.contains("surrogate: safeclip-aimed"))
     }
 
+    /// Per-class selection takes equal shares from every label, each the label's most similar.
+    @Test func perClassSelectionTakesEqualSharesPerLabel() throws {
+        let (dir, data, surrogate) = try Self.setUp()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("per-class").path
+        var request = try Self.request(data: data, out: out, captions: .natural, count: 6)
+        request.aim = try AimedAttack.prepare(
+            request, settings: AimedAttackSettings(attack: .safeclipAimed, surrogate: surrogate, epsilon: 0, selection: .perClass))
+        let summary = try Poisoner.run(request)
+        let labels = try String(contentsOfFile: data, encoding: .utf8).split(separator: "\n").dropFirst().map { Int($0.split(separator: ",")[2])! }
+        var counts: [Int: Int] = [:]
+        for row in summary.manifest.rows { counts[labels[row.sourceRow!], default: 0] += 1 }
+        #expect(counts == [1: 2, 2: 2, 3: 2])  // label 0 is "red", the target
+        #expect(summary.manifest.surrogate?.selection?.contains("taken in turn from each label") == true)
+        #expect(summary.manifest.surrogate?.epsilon == nil)  // ε = 0: selection only
+    }
+
     @Test func hardCleanLabelKeepsCaptionsAndRecordsItsObjective() throws {
         let (dir, data, surrogate) = try Self.setUp()
         defer { try? FileManager.default.removeItem(at: dir) }
