@@ -550,6 +550,7 @@ public final class ExperimentRunner {
             if let l = d.evalLimit { c += " --eval-limit \(l)" }
             lines.append(c)
         }
+        var describedSurrogates = Set<String>()
         for set in poisonedSets {
             let a = try config.resolved(variant: set.poisonVariant).attack
             let amount = set.amount
@@ -566,7 +567,7 @@ public final class ExperimentRunner {
             if let l = a.targetLabel { c += " --target-label \(l)" }
             if let aim = a.aim {
                 let surrogate = a.surrogate == AttackSpec.cleanSurrogate ? surrogateFolder(a) + "/surrogate.safetensors" : absolutePath(a.surrogate ?? "")
-                if a.surrogate == AttackSpec.cleanSurrogate {
+                if a.surrogate == AttackSpec.cleanSurrogate, describedSurrogates.insert(surrogate).inserted {
                     lines.append("# \(surrogate): SafeCLIP's warm-up (its unimodal + CLIP warm-up epochs, stopped before the first selection) trained on \(trainCSV) with seed \(a.seed)")
                 }
                 c += " --aim \(aim.rawValue) --surrogate \(shellQuote(surrogate))"

@@ -110,6 +110,9 @@ public struct ReportWriter {
         }
         for p in results.poisonedSets {
             lines.append("Poisoned set \(ReportModel.amountLabel(p.amount))\(p.variant.map { " (attack of variant \($0))" } ?? ""): \(p.cleanRows) clean + \(p.poisoned) poisoned pairs = \(p.cleanRows + p.poisoned) (`\(p.csv)`).")
+            if let record = (try? PoisonManifest.load(path: p.manifest))?.surrogate {
+                lines.append("Aimed attack of that set: \(record.summary).")
+            }
         }
         let a = c.attack
         lines.append(
