@@ -310,6 +310,58 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         return plans
     }
 
+    /// How this configuration differs from `earlier`, the one a run folder was made with, when the
+    /// folder can continue with it; nil when it cannot. It can when the data are the same, every row
+    /// that has `started` (its folder exists) is still a row and runs with the same settings (data,
+    /// model, evaluation, training, its attack and its own defence's settings), and every poisoned
+    /// set already written (`poisonedSets`, by tag) is made by the same attack. Rows that have not
+    /// started may change or go; new rows may come.
+    public func change(from earlier: ExperimentConfig, started: Set<String>, poisonedSets: Set<String>) -> ExperimentChange? {
+        guard data == earlier.data else { return nil }
+        let before = Dictionary(earlier.rows.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let after = Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var change = ExperimentChange()
+        for row in earlier.rows {
+            guard let now = after[row.id] else {
+                if started.contains(row.id) { return nil }
+                change.dropped.append(row)
+                continue
+            }
+            guard let a = try? earlier.rowSignature(row), let b = try? rowSignature(now) else { return nil }
+            if a != b {
+                if started.contains(row.id) { return nil }
+                change.changed.append(now)
+            }
+        }
+        change.added = rows.filter { before[$0.id] == nil }
+        for row in rows where poisonedSets.contains(row.poisonTag) {
+            guard let old = earlier.rows.first(where: { $0.poisonTag == row.poisonTag }),
+                let a = try? earlier.resolved(variant: old.poisonVariant).attack, let b = try? resolved(variant: row.poisonVariant).attack,
+                a == b
+            else { return nil }
+        }
+        return change
+    }
+
+    /// What decides one row's outcome: the row's resolved configuration without the lists that
+    /// only choose which rows exist, and with only its own defence's settings.
+    func rowSignature(_ row: RowPlan) throws -> ExperimentConfig {
+        var c = try resolved(variant: row.variant ?? row.poisonVariant)
+        c.description = nil
+        c.variants = []
+        c.defenses = [row.defense]
+        c.seeds = [row.seed]
+        c.attack.rate = nil
+        c.attack.rates = nil
+        c.attack.count = nil
+        c.defenseTraining = c.defenseTraining.filter { $0.key == row.defense.name }
+        var settings = DefenseSettingsTable()
+        settings[row.defense.defense] = c.defenseSettings[row.defense.defense]
+        c.defenseSettings = settings
+        if row.defense != .detect { c.detect = DetectSpec() }
+        return c
+    }
+
     /// The configuration a variant's rows run with: the file's, with the variant's defences,
     /// rates, seeds, attack keys and training keys in place of its own (`nil`: the file's own).
     public func resolved(variant name: String?) throws -> ExperimentConfig {
@@ -898,6 +950,23 @@ public struct EvaluationSpec: StrictConfig, Equatable, Sendable {
 }
 
 /// One row of an experiment: a defence trained with a seed on data poisoned by an amount.
+/// What a re-run's configuration changes in a run folder (``ExperimentConfig/change(from:started:poisonedSets:)``).
+public struct ExperimentChange: Sendable, Equatable {
+    /// Rows the folder did not have.
+    public var added: [RowPlan] = []
+    /// Rows that had not started and now run with other settings.
+    public var changed: [RowPlan] = []
+    /// Rows that had not started and are no longer in the file.
+    public var dropped: [RowPlan] = []
+
+    /// "3 rows added, 1 changed before it started".
+    public var summary: String {
+        func n(_ k: Int, _ what: String) -> String? { k == 0 ? nil : "\(k) row\(k == 1 ? "" : "s") \(what)" }
+        return [n(added.count, "added"), n(changed.count, "changed before they started"), n(dropped.count, "dropped before they started")]
+            .compactMap { $0 }.joined(separator: ", ")
+    }
+}
+
 public struct RowPlan: Hashable, Sendable, Codable {
     /// What the row trains (`defense` in results, as earlier versions named it).
     public var defense: RowKind

@@ -314,17 +314,28 @@ public final class ExperimentRunner {
         try ConfigFile.jsonData(results).write(to: URL(fileURLWithPath: directory + "/results.json"), options: .atomic)
     }
 
-    /// Saves the configuration on the first run; later runs must use the same one.
+    var differentExperiment: ExperimentError {
+        .folder(
+            path: directory,
+            reason: "holds a different experiment (see experiment.json): a re-run may add rows (variants, defences, seeds, rates) and change rows that have not started, but must keep the data, every started row's settings and every poisoned set already written; choose a new --out or delete the folder")
+    }
+
+    /// Saves the configuration on the first run; later runs must use the same one or one the folder
+    /// can continue with (``ExperimentConfig/change(from:started:poisonedSets:)``), which is then
+    /// saved in its place.
     func checkSameExperiment() throws {
         let path = directory + "/experiment.json"
         let data = try ConfigFile.jsonData(config)
         if let saved = FileManager.default.contents(atPath: path) {
             let previous = try? JSONDecoder().decode(ExperimentConfig.self, from: saved)
-            if previous != config {
-                throw ExperimentError.folder(
-                    path: directory,
-                    reason: "holds a different experiment (see experiment.json); choose a new --out or delete the folder")
-            }
+            guard let previous else { throw differentExperiment }
+            if previous == config { return }
+            let fm = FileManager.default
+            let started = Set(previous.rows.map(\.id).filter { fm.fileExists(atPath: directory + "/rows/" + $0) })
+            let poisoned = Set(previous.rows.map(\.poisonTag).filter { fm.fileExists(atPath: dataFolder + "/poison-" + $0 + "/.complete") })
+            guard let change = config.change(from: previous, started: started, poisonedSets: poisoned) else { throw differentExperiment }
+            log("continuing the experiment in \(directory) with a changed file: \(change.summary.isEmpty ? "no row changed" : change.summary); the \(started.count) rows that started keep their settings")
+            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         } else {
             try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         }

@@ -5,15 +5,28 @@ import Training
 /// self-contained `index.html` (coloured cells), both rendered from the same ``Leaderboard``.
 extension Leaderboard {
     /// Writes `README.md`, `index.html` and the attacks' trigger images (`triggers/`) into `folder`.
-    public func write(to folder: String) throws {
+    public func write(to folder: String) throws { try Self.write([self], to: folder) }
+
+    /// Writes one page of several boards into `folder`: the first board as the page, each further
+    /// one (another experiment, such as the fine-tuning threat model) as a section after it.
+    public static func write(_ boards: [Leaderboard], to folder: String) throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: folder + "/triggers", withIntermediateDirectories: true)
-        for (i, attack) in attacks.enumerated() {
-            guard let image = attack.image, let data = fm.contents(atPath: image) else { continue }
-            try data.write(to: URL(fileURLWithPath: folder + "/" + Self.triggerFile(i)), options: .atomic)
+        var parts = boards
+        for i in parts.indices { parts[i].part = i }
+        for board in parts {
+            for (i, attack) in board.attacks.enumerated() {
+                guard let image = attack.image, let data = fm.contents(atPath: image) else { continue }
+                try data.write(to: URL(fileURLWithPath: folder + "/" + board.triggerFile(i)), options: .atomic)
+            }
         }
-        try markdown().write(toFile: folder + "/README.md", atomically: true, encoding: .utf8)
-        try html().write(toFile: folder + "/index.html", atomically: true, encoding: .utf8)
+        try parts.map { $0.markdown() }.joined(separator: "\n").write(toFile: folder + "/README.md", atomically: true, encoding: .utf8)
+        var html = parts[0].html()
+        if parts.count > 1 {
+            let rest = parts.dropFirst().map { $0.htmlBody() }.joined()
+            html = html.replacingOccurrences(of: "</body></html>\n", with: rest + "</body></html>\n")
+        }
+        try html.write(toFile: folder + "/index.html", atomically: true, encoding: .utf8)
     }
 
     /// Every measured cell, attack by attack in the board's column order, defences in row order.
@@ -21,10 +34,16 @@ extension Leaderboard {
         attacks.flatMap { attack in defenses.compactMap { cell(attack.key, $0).map { (attack, $0) } } }
     }
 
-    static func triggerFile(_ i: Int) -> String { String(format: "triggers/attack-%02d.png", i + 1) }
+    /// A section's heading marks: `#` at level 1 on the first board, one deeper on later ones.
+    func heading(_ level: Int) -> String { String(repeating: "#", count: level + (part > 0 ? 1 : 0)) }
 
-    static func anchor(_ cell: Cell) -> String {
-        "cell-" + (cell.attack + "-" + cell.defense).map { $0.isLetter || $0.isNumber ? String($0) : "-" }.joined()
+    /// A section's HTML heading tag (`h1`…`h5`), one deeper on later boards.
+    func tag(_ level: Int) -> String { "h\(level + (part > 0 ? 1 : 0))" }
+
+    func triggerFile(_ i: Int) -> String { String(format: "triggers/\(part > 0 ? "part\(part + 1)-" : "")attack-%02d.png", i + 1) }
+
+    func anchor(_ cell: Cell) -> String {
+        (part > 0 ? "part\(part + 1)-" : "") + "cell-" + (cell.attack + "-" + cell.defense).map { $0.isLetter || $0.isNumber ? String($0) : "-" }.joined()
     }
 
     // MARK: Text pieces shared by both renderers
@@ -94,7 +113,30 @@ extension Leaderboard {
                     + unjudged.map { "\(Self.defenseTitle($0.defense)) (\(flags($0).joined(separator: ", ")), top-1 \(Self.summary($0.top1)) %)" }
                     .joined(separator: ", ") + ".")
         }
+        if let detection = detectionFinding(attack) { parts.append(detection) }
         return parts.joined(separator: " ")
+    }
+
+    /// Defences with a detection figure in some cell, in board order.
+    var rankingDefenses: [String] {
+        defenses.filter { d in attacks.contains { cell($0.key, d)?.detection != nil } }
+    }
+
+    /// `SafeCLIP: similarity, first selection; detect, drop, train: k-distance`.
+    func detectionScores() -> String {
+        rankingDefenses.map { d in
+            let names = Set(attacks.compactMap { cell($0.key, d)?.detection?.score }).sorted()
+            return "\(Self.defenseTitle(d)): \(names.joined(separator: " / "))"
+        }.joined(separator: "; ")
+    }
+
+    /// The ranking defences' detection AUROC on one attack, best first.
+    func detectionFinding(_ attack: Attack) -> String? {
+        let measured = rankingDefenses.compactMap { d in cell(attack.key, d)?.detection.map { (d, $0) } }
+        guard !measured.isEmpty else { return nil }
+        let sorted = measured.sorted { $0.1.auroc.mean > $1.1.auroc.mean }
+        return "Ranking the poisoned pairs (AUROC per seed, 0.5 = chance): "
+            + sorted.map { "\(Self.defenseTitle($0.0))'s \($0.1.score) \(Self.perSeed($0.1.auroc, percent: false))" }.joined(separator: "; ") + "."
     }
 
     /// The bottom line: the ranking and how many attacks each defence leaves standing.
@@ -123,7 +165,9 @@ extension Leaderboard {
     func provenance() -> String {
         let finished = results.rows.filter { $0.status == "finished" }
         let seconds = finished.reduce(0.0) { $0 + ($1.trainingSeconds ?? 0) + ($1.evaluationSeconds ?? 0) }
-        var s = "Command: `clipguard experiment run \(results.configFile) --out \(directory)` then `clipguard report \(directory) --leaderboard OUT`; "
+        let cwd = FileManager.default.currentDirectoryPath + "/"
+        let folder = directory.hasPrefix(cwd) ? String(directory.dropFirst(cwd.count)) : directory
+        var s = "Command: `clipguard experiment run \(results.configFile) --out \(folder)` then `clipguard report \(folder) --leaderboard OUT`; "
         s += "\(finished.count) of \(results.config.rows.count) rows finished (training and evaluation \(formatDuration(seconds)) in all). "
         s += "Figures on `\(evaluation)`"
         if let chance = chanceTop1 { s += " (\(classCount!) classes: chance top-1 \(Self.pct(chance)) %)" }
@@ -135,7 +179,7 @@ extension Leaderboard {
     /// The page as Markdown: bottom line, the four metric tables, findings per attack, the
     /// triggers, and each cell's commands.
     public func markdown() -> String {
-        var md = "# Benchmark: \(results.name)\n\n"
+        var md = part > 0 ? "## Part \(part + 1): \(results.name)\n\n" : "# Benchmark: \(results.name)\n\n"
         if let d = results.config.description { md += d + "\n\n" }
         md += "**Bottom line.** " + bottomLine() + "\n\n" + provenance() + "\n\n"
         md += "Each cell: mean ± sample standard deviation over seeds, then each seed's value; 🟥 ASR ≥ 50 %, 🟧 ≥ 10 %, 🟩 below. "
@@ -143,9 +187,9 @@ extension Leaderboard {
         md += "⚠ marks a model near chance or collapsed (top-1 below half the undefended model's): its ASR proves nothing.\n\n"
         let header = "| defence | " + attacks.map { Self.attackTitle($0) }.joined(separator: " | ") + " |\n"
             + "| --- |" + String(repeating: " --- |", count: attacks.count) + "\n"
-        func table(_ title: String, _ value: (Cell) -> Figure?, percent: Bool, mark: Bool) {
-            md += "## \(title)\n\n" + header
-            for defense in defenses {
+        func table(_ title: String, _ value: (Cell) -> Figure?, percent: Bool, mark: Bool, rows: [String]? = nil, note: String = "") {
+            md += "\(heading(2)) \(title)\n\n" + note + header
+            for defense in rows ?? defenses {
                 md += "| \(Self.defenseTitle(defense)) |"
                 for attack in attacks {
                     guard let c = cell(attack.key, defense), let f = value(c) else {
@@ -154,7 +198,7 @@ extension Leaderboard {
                     }
                     let square = mark ? (f.mean >= Self.takesAt ? "🟥 " : f.mean >= 0.1 ? "🟧 " : "🟩 ") : ""
                     let warn = flags(c).isEmpty ? "" : " ⚠"
-                    md += " \(square)[\(Self.summary(f, percent: percent))](#\(Self.anchor(c)))\(warn)<br><sub>\(Self.perSeed(f, percent: percent))</sub> |"
+                    md += " \(square)[\(Self.summary(f, percent: percent))](#\(anchor(c)))\(warn)<br><sub>\(Self.perSeed(f, percent: percent))</sub> |"
                 }
                 md += "\n"
             }
@@ -165,20 +209,26 @@ extension Leaderboard {
         table("DER", { $0.der }, percent: false, mark: false)
         table("ASR base rate without the trigger (%)", { $0.baseRate }, percent: true, mark: false)
         table("Robust accuracy (%)", { $0.robustAccuracy }, percent: true, mark: false)
-        md += "## Defences ranked by mean DER\n\n| rank | defence | mean DER | attacks |\n| --- | --- | --- | --- |\n"
+        if !rankingDefenses.isEmpty {
+            let note = "How well each pair-ranking defence's own score ranks the poisoned pairs (against the manifest; 0.5 = chance): "
+                + detectionScores() + ".\n\n"
+            table("Detection AUROC of the defence's score", { $0.detection?.auroc }, percent: false, mark: false, rows: rankingDefenses, note: note)
+            table("Detection TPR at 1 % FPR (%)", { $0.detection?.tprAt1FPR }, percent: true, mark: false, rows: rankingDefenses)
+        }
+        md += "\(heading(2)) Defences ranked by mean DER\n\n| rank | defence | mean DER | attacks |\n| --- | --- | --- | --- |\n"
         for (i, r) in ranking.enumerated() {
             md += "| \(i + 1) | \(Self.defenseTitle(r.defense)) | \(String(format: "%.3f", r.der)) | \(r.attacks) |\n"
         }
-        md += "\n## Findings per attack\n\n"
+        md += "\n\(heading(2)) Findings per attack\n\n"
         for (i, attack) in attacks.enumerated() {
-            md += "### \(Self.attackTitle(attack))\n\n"
-            if attack.image != nil { md += "<img src=\"\(Self.triggerFile(i))\" width=\"128\" alt=\"a poisoned training image\">\n\n" }
+            md += "\(heading(3)) \(Self.attackTitle(attack))\n\n"
+            if attack.image != nil { md += "<img src=\"\(triggerFile(i))\" width=\"128\" alt=\"a poisoned training image\">\n\n" }
             if let d = attack.description { md += d + "\n\n" }
             md += "\(attack.poisoned) poisoned of \(attack.trainingPairs) training pairs. " + findings(attack) + "\n\n"
         }
-        md += "## Commands of each cell\n\nRunning a cell's commands reproduces its numbers (seeds repeat bit for bit on the same machine and libtorch).\n\n"
+        md += "\(heading(2)) Commands of each cell\n\nRunning a cell's commands reproduces its numbers (seeds repeat bit for bit on the same machine and libtorch).\n\n"
         for (attack, c) in orderedCells {
-            md += "<a id=\"\(Self.anchor(c))\"></a>\n**\(Self.attackTitle(attack)) × \(Self.defenseTitle(c.defense))** "
+            md += "<a id=\"\(anchor(c))\"></a>\n**\(Self.attackTitle(attack)) × \(Self.defenseTitle(c.defense))** "
             md += "(\(c.rows.count) seeds, \(formatDuration(c.seconds)))\n\n```sh\n" + commands(c).joined(separator: "\n") + "\n```\n\n"
         }
         return md
@@ -188,24 +238,34 @@ extension Leaderboard {
 
     /// The page as self-contained HTML with coloured cells (ASR red → green; DER green → red).
     public func html() -> String {
-        func e(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-        }
+        var h = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Benchmark: \(Self.escape(results.name))</title><style>"
+        h += "body{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222}"
+        h += "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:center;font-size:13px}"
+        h += "td small{color:#444}img.trigger{width:128px;image-rendering:pixelated;border:1px solid #999}pre{background:#f4f4f4;padding:6px;overflow-x:auto}"
+        h += "</style></head><body>\n"
+        return h + htmlBody() + "</body></html>\n"
+    }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    /// The board's HTML without the page around it (headings one level deeper on later boards).
+    func htmlBody() -> String {
+        func e(_ s: String) -> String { Self.escape(s) }
         /// Background from green (0) to red (1).
         func shade(_ x: Double) -> String {
             let t = min(1, max(0, x))
             return String(format: "#%02X%02X%02X", Int(230 * t + 200 * (1 - t)), Int(150 * t + 235 * (1 - t)), Int(150 * t + 200 * (1 - t)))
         }
-        var h = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Benchmark: \(e(results.name))</title><style>"
-        h += "body{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222}"
-        h += "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:center;font-size:13px}"
-        h += "td small{color:#444}img.trigger{width:128px;image-rendering:pixelated;border:1px solid #999}pre{background:#f4f4f4;padding:6px;overflow-x:auto}"
-        h += "</style></head><body>\n<h1>Benchmark: \(e(results.name))</h1>\n"
+        var h = ""
+        h += part > 0 ? "<\(tag(1))>Part \(part + 1): \(e(results.name))</\(tag(1))>\n" : "<h1>Benchmark: \(e(results.name))</h1>\n"
         if let d = results.config.description { h += "<p>\(e(d))</p>\n" }
         h += "<p><b>Bottom line.</b> \(e(bottomLine()))</p>\n<p>\(e(provenance()))</p>\n"
-        func table(_ title: String, _ value: (Cell) -> Figure?, percent: Bool, colour: ((Figure) -> Double)?) {
-            h += "<h2>\(e(title))</h2><table><tr><th>defence</th>" + attacks.map { "<th>\(e(Self.attackTitle($0)))</th>" }.joined() + "</tr>\n"
-            for defense in defenses {
+        func table(_ title: String, _ value: (Cell) -> Figure?, percent: Bool, colour: ((Figure) -> Double)?, rows: [String]? = nil, note: String = "") {
+            h += "<\(tag(2))>\(e(title))</\(tag(2))>" + (note.isEmpty ? "" : "<p>\(e(note))</p>")
+            h += "<table><tr><th>defence</th>" + attacks.map { "<th>\(e(Self.attackTitle($0)))</th>" }.joined() + "</tr>\n"
+            for defense in rows ?? defenses {
                 h += "<tr><th>\(e(Self.defenseTitle(defense)))</th>"
                 for attack in attacks {
                     guard let c = cell(attack.key, defense), let f = value(c) else {
@@ -214,7 +274,7 @@ extension Leaderboard {
                     }
                     let style = colour.map { " style=\"background:\(shade($0(f)))\"" } ?? ""
                     let warn = flags(c).isEmpty ? "" : " ⚠ " + flags(c).joined(separator: ", ")
-                    h += "<td\(style)><a href=\"#\(Self.anchor(c))\">\(Self.summary(f, percent: percent))</a>\(e(warn))<br><small>\(Self.perSeed(f, percent: percent))</small></td>"
+                    h += "<td\(style)><a href=\"#\(anchor(c))\">\(Self.summary(f, percent: percent))</a>\(e(warn))<br><small>\(Self.perSeed(f, percent: percent))</small></td>"
                 }
                 h += "</tr>\n"
             }
@@ -225,20 +285,26 @@ extension Leaderboard {
         table("DER", { $0.der }, percent: false, colour: { 1 - $0.mean })
         table("ASR base rate without the trigger (%)", { $0.baseRate }, percent: true, colour: nil)
         table("Robust accuracy (%)", { $0.robustAccuracy }, percent: true, colour: nil)
-        h += "<h2>Defences ranked by mean DER</h2><ol>"
+        if !rankingDefenses.isEmpty {
+            let note = "How well each pair-ranking defence's own score ranks the poisoned pairs (against the manifest; 0.5 = chance): "
+                + detectionScores() + "."
+            table("Detection AUROC of the defence's score", { $0.detection?.auroc }, percent: false, colour: { 1 - $0.mean }, rows: rankingDefenses, note: note)
+            table("Detection TPR at 1 % FPR (%)", { $0.detection?.tprAt1FPR }, percent: true, colour: nil, rows: rankingDefenses)
+        }
+        h += "<\(tag(2))>Defences ranked by mean DER</\(tag(2))><ol>"
         for r in ranking { h += "<li>\(e(Self.defenseTitle(r.defense))): \(String(format: "%.3f", r.der)) over \(r.attacks) attacks</li>" }
-        h += "</ol>\n<h2>Findings per attack</h2>\n"
+        h += "</ol>\n<\(tag(2))>Findings per attack</\(tag(2))>\n"
         for (i, attack) in attacks.enumerated() {
-            h += "<h3>\(e(Self.attackTitle(attack)))</h3>"
-            if attack.image != nil { h += "<img class=\"trigger\" src=\"\(Self.triggerFile(i))\" alt=\"a poisoned training image\">" }
+            h += "<\(tag(3))>\(e(Self.attackTitle(attack)))</\(tag(3))>"
+            if attack.image != nil { h += "<img class=\"trigger\" src=\"\(triggerFile(i))\" alt=\"a poisoned training image\">" }
             if let d = attack.description { h += "<p>\(e(d))</p>" }
             h += "<p>\(attack.poisoned) poisoned of \(attack.trainingPairs) training pairs. \(e(findings(attack)))</p>\n"
         }
-        h += "<h2>Commands of each cell</h2>\n"
+        h += "<\(tag(2))>Commands of each cell</\(tag(2))>\n"
         for (attack, c) in orderedCells {
-            h += "<h4 id=\"\(Self.anchor(c))\">\(e(Self.attackTitle(attack))) × \(e(Self.defenseTitle(c.defense)))</h4>"
+            h += "<\(tag(4)) id=\"\(anchor(c))\">\(e(Self.attackTitle(attack))) × \(e(Self.defenseTitle(c.defense)))</\(tag(4))>"
             h += "<pre>\(e(commands(c).joined(separator: "\n")))</pre>\n"
         }
-        return h + "</body></html>\n"
+        return h
     }
 }

@@ -1,4 +1,5 @@
 import Attacks
+import Detection
 import Foundation
 import Training
 
@@ -63,8 +64,21 @@ public struct Leaderboard: Sendable {
         public var robustAccuracy: Figure?
         /// DER per seed against the same seed's undefended row (nil for `none`).
         public var der: Figure?
+        /// How well the defence's own score ranks the poisoned pairs, where it ranks pairs
+        /// (SafeCLIP's and the filter's similarity, detect's cut column); nil for the others.
+        public var detection: Detection?
         /// Training + evaluation seconds over the cell's rows.
         public var seconds: Double
+    }
+
+    /// A pair-ranking defence's score measured against the poison manifest, per seed.
+    public struct Detection: Sendable, Equatable {
+        /// What ranked (`similarity, first selection`, `k-distance`).
+        public var score: String
+        /// AUROC (0.5 = chance, 1 = every poisoned pair above every clean one).
+        public var auroc: Figure
+        /// True-positive rate at a false-positive rate of at most 1 %.
+        public var tprAt1FPR: Figure?
     }
 
     public let directory: String
@@ -77,6 +91,9 @@ public struct Leaderboard: Sendable {
     /// Defence keys in the file's order (`none` first).
     public private(set) var defenses: [String] = []
     public private(set) var cells: [String: Cell] = [:]
+    /// The board's place on a page of several (0 = the page itself; later boards are sections
+    /// with their own trigger files and anchors).
+    public var part = 0
 
     /// A seed "takes" when its ASR reaches this share of the non-target images.
     public static let takesAt = 0.5
@@ -129,6 +146,7 @@ public struct Leaderboard: Sendable {
                 cells[attack.key + "#" + defense] = Cell(
                     attack: attack.key, defense: defense, rows: sorted.map(\.id), top1: Figure(seeds: seeds, values: sets.map(\.top1)),
                     asr: figure(\.asr), baseRate: figure(\.asrBaseRate), robustAccuracy: figure(\.robustAccuracy), der: der,
+                    detection: Self.detection(directory: directory, rows: sorted),
                     seconds: sorted.reduce(0) { $0 + ($1.trainingSeconds ?? 0) + ($1.evaluationSeconds ?? 0) })
             }
         }
@@ -191,6 +209,42 @@ public struct Leaderboard: Sendable {
         }.sorted { $0.der > $1.der }
     }
 
+    /// The ranking quality of the score each row's defence selects pairs by, over the rows
+    /// (seeds); nil unless every row has one. A `detect` row's is its cut column in
+    /// `rows/ID/run-detect/summary.json`; a selecting defence's is its pair similarity at the first
+    /// selection (lower = more suspicious) in `rows/ID/run/similarities/`.
+    static func detection(directory: String, rows: [RowResult]) -> Detection? {
+        var score: String?
+        var auroc: [Double] = [], tpr: [Double?] = []
+        for row in rows {
+            let folder = directory + "/rows/" + row.id
+            let measured: (String, Double, Double?)?
+            if row.defense == .detect {
+                measured = DetectSummaryFigures.read(path: folder + "/run-detect/summary.json")
+            } else if ReportSeries.traits(row.defense).selectsPairs,
+                let first = ReportInputs.similarityFiles(folder: folder + "/run/similarities").first?.file,
+                let flags = first.poisoned, flags.count == first.similarity.count,
+                let a = ROC.auroc(suspicion: first.similarity.map { -$0 }, positive: flags)
+            {
+                let suspicion = first.similarity.map { -$0 }
+                measured = (first.epoch == 0 ? "similarity" : "similarity, first selection", a,
+                            DetectionMetrics.tpr(scores: suspicion, positive: flags, atFPR: 0.01))
+            } else {
+                measured = nil
+            }
+            guard let (name, a, t) = measured, a.isFinite, score == nil || score == name else { return nil }
+            score = name
+            auroc.append(a)
+            tpr.append(t.flatMap { $0.isFinite ? $0 : nil })
+        }
+        guard let score, !auroc.isEmpty else { return nil }
+        let seeds = rows.map(\.seed)
+        let tprs = tpr.compactMap { $0 }
+        return Detection(
+            score: score, auroc: Figure(seeds: seeds, values: auroc),
+            tprAt1FPR: tprs.count == tpr.count ? Figure(seeds: seeds, values: tprs) : nil)
+    }
+
     // MARK: Names
 
     static func attackName(results: ExperimentResults, variant: String?) -> String {
@@ -216,5 +270,31 @@ public struct Leaderboard: Sendable {
     public static func attackTitle(_ attack: Attack) -> String {
         let amount = attack.rate.map { "\(formatNumber(100 * $0))%" } ?? "\(attack.poisoned) pairs"
         return (attack.variant.map { "\($0): " } ?? "") + attack.name + " @ " + amount
+    }
+}
+
+/// The figures of a `clipguard detect` summary the board shows: the cut column's AUROC and TPR at
+/// 1 % FPR (keys as `summary.json` writes them, snake case).
+struct DetectSummaryFigures: Decodable {
+    struct Metrics: Decodable {
+        var auroc: Double?
+        var tpr: Double?
+        enum CodingKeys: String, CodingKey { case auroc, tpr = "tpr_at1_fpr" }
+    }
+    struct Clean: Decodable { var by: String? }
+    var metrics: [String: Metrics]?
+    var clean: Clean?
+
+    /// (column, AUROC, TPR at 1 % FPR) of the column that chose the dropped pairs, when the
+    /// summary was measured against a manifest.
+    static func read(path: String) -> (String, Double, Double?)? {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        guard let data = FileManager.default.contents(atPath: path),
+            let summary = try? decoder.decode(DetectSummaryFigures.self, from: data)
+        else { return nil }
+        let column = summary.clean?.by ?? "combined"
+        guard let m = summary.metrics?[column], let auroc = m.auroc else { return nil }
+        return (column, auroc, m.tpr)
     }
 }

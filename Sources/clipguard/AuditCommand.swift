@@ -58,8 +58,7 @@ struct Audit: ParsableCommand {
     var lr = 0.5
     @Option(help: "Seed of the initialisation, the image sample and order.")
     var seed: UInt64 = 0
-    @Option(help: "libtorch threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadsOption
     @Option(help: "cpu, cuda, cuda:N or auto.")
     var device = "cpu"
     @Flag(help: "Replace an existing audit.json in --out.")
@@ -75,7 +74,6 @@ struct Audit: ParsableCommand {
         try checkRange(maxEpochs, 1...1_000_000, option: "--max-epochs")
         try checkRange(batchSize, 2...65_536, option: "--batch-size")
         try checkRange(earlyStopPatience, 0...10_000_000, option: "--early-stop-patience")
-        if let threads { try checkRange(threads, 1...1_024, option: "--threads") }
         if !(threshold > 0 && threshold <= 1) { throw ValidationError("--threshold must be within (0, 1], got \(threshold)") }
         if !(successThreshold > 0 && successThreshold < 1) {
             throw ValidationError("--success-threshold must be within (0, 1), got \(successThreshold)")
@@ -95,7 +93,7 @@ struct Audit: ParsableCommand {
     }
 
     private func audit() throws {
-        if let threads { Runtime.threads = threads }
+        threads.apply()
         let device = try Device(parsing: device)
         for index in checkpoint.indices {
             if let folder = outputFolder(index), !force,

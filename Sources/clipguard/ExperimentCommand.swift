@@ -109,13 +109,22 @@ struct ReportCommand: ParsableCommand {
         name: .customLong("leaderboard"),
         help: "Also write the attack × defence leaderboard (README.md, index.html, triggers/) of the experiment into this folder.")
     var leaderboard: String?
+    @Option(
+        name: .customLong("with"),
+        help: "With --leaderboard: another experiment folder whose board follows as a section of the same page (e.g. the fine-tuning threat model); repeatable.")
+    var with: [String] = []
+
+    func validate() throws {
+        if !with.isEmpty && leaderboard == nil { throw ValidationError("--with adds a section to the leaderboard page: give --leaderboard OUT too") }
+    }
 
     func run() throws {
         do {
             if let leaderboard {
-                let board = try Leaderboard(directory: experimentFolder(directory))
-                try board.write(to: leaderboard)
-                print("leaderboard: \(leaderboard)/README.md (\(board.attacks.count) attacks × \(board.defenses.count) defences)")
+                let boards = try ([directory] + with).map { try Leaderboard(directory: experimentFolder($0)) }
+                try Leaderboard.write(boards, to: leaderboard)
+                let sizes = boards.map { "\($0.attacks.count) attacks × \($0.defenses.count) defences" }.joined(separator: "; ")
+                print("leaderboard: \(leaderboard)/README.md (\(sizes))")
             }
             if DetectionReport.isDetectionFolder(experimentFolder(directory)) {
                 let report = try DetectionReport(directory: experimentFolder(directory))

@@ -63,8 +63,7 @@ struct Screen: ParsableCommand {
     var seed: UInt64 = 0
     @Option(name: .customLong("batch-size"), help: "Images per forward pass.")
     var batchSize = 256
-    @Option(help: "libtorch threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadsOption
     @Option(help: "cpu, cuda, cuda:N or auto.")
     var device = "cpu"
     @Flag(help: "Replace existing files in --out.")
@@ -78,7 +77,6 @@ struct Screen: ParsableCommand {
         try checkRange(k, 1...4_096, option: "--k")
         try checkRange(descriptionsPerClass, 1...10_000, option: "--descriptions-per-class")
         try checkRange(batchSize, 1...65_536, option: "--batch-size")
-        if let threads { try checkRange(threads, 1...1_024, option: "--threads") }
         if !(quantile > 0 && quantile < 1) { throw ValidationError("--quantile must be within (0, 1), got \(quantile)") }
         if referenceLimit < k + 2 { throw ValidationError("--reference-limit must be at least --k + 2 (\(k + 2)), got \(referenceLimit)") }
     }
@@ -112,7 +110,7 @@ struct Screen: ParsableCommand {
     }
 
     private func screen() throws {
-        if let threads { Runtime.threads = threads }
+        threads.apply()
         if let out {
             for name in ["scores.csv", "summary.json"] {
                 let path = (out as NSString).appendingPathComponent(name)

@@ -6,28 +6,20 @@ import Training
 
 /// The `detect` defence row: detect, drop the top fraction, train plain CLIP on the rest.
 @Suite struct DetectRowTests {
-    @Test func detectRowTrainsOnTheCleanedSet() throws {
-        let dir = try makeTemporaryDirectory("experiment-detect")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let data = try ToySet.write(in: dir, count: 40)
-        let eval = try ToySet.writeEvaluationSet(in: dir, count: 16)
-        let model = dir.appendingPathComponent("micro.json").path
-        try ToySet.microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
-        let file = dir.appendingPathComponent("detect.yaml").path
-        try """
-            name: detect-row
-            data: {csv: \(data)}
-            attack: {target: red, trigger: patch, rate: 0.1, captions: natural, image_size: 16, patch_size: 4}
-            defenses: [detect]
-            model: \(model)
-            training: {epochs: 1, unimodal_epochs: 1, clip_warmup_epochs: 1, filter_fraction: 0.25, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000}
-            evaluation: [{name: toy, path: \(eval)}]
-            seeds: [3]
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+    /// Runs the toy experiment (``ExperimentRunnerTests/writeToyExperiment``) with these rows.
+    static func run(defenses: String, training: String, extra: String = "") throws -> (dir: URL, results: ExperimentResults) {
+        let (dir, file) = try ExperimentRunnerTests.writeToyExperiment(name: "detect-row", defenses: defenses, training: training, extra: extra)
         let runner = ExperimentRunner(config: try ExperimentConfig.load(path: file), configPath: file, directory: dir.appendingPathComponent("out").path)
         runner.reporter = ProgressReporter(logEvery: 1000, quiet: true, forceTerminal: false)
         runner.log = { _ in }
-        let results = try runner.run()
+        return (dir, try runner.run())
+    }
+
+    @Test func detectRowTrainsOnTheCleanedSet() throws {
+        let (dir, results) = try Self.run(
+            defenses: "detect",
+            training: "epochs: 1, unimodal_epochs: 1, clip_warmup_epochs: 1, filter_fraction: 0.25, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let row = try #require(results.rows.first)
         #expect(row.defense == .detect && row.status == "finished")
         // 44 pairs (40 + 4 poisoned), 11 dropped: 33 left, 4 steps of 8.
@@ -40,28 +32,11 @@ import Training
     }
 
     @Test func detectRowScoresWithThePoisonedModelAndCutsAtTheThreshold() throws {
-        let dir = try makeTemporaryDirectory("experiment-detect-poisoned")
+        let (dir, results) = try Self.run(
+            defenses: "none, detect",
+            training: "epochs: 1, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000",
+            extra: "\ndetect: {detectors: [dao, trigger], model: poisoned, drop: threshold, drop_by: trigger, options: {neighbours: 4, reference-size: 20}}")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let data = try ToySet.write(in: dir, count: 40)
-        let eval = try ToySet.writeEvaluationSet(in: dir, count: 16)
-        let model = dir.appendingPathComponent("micro.json").path
-        try ToySet.microModelConfig.write(toFile: model, atomically: true, encoding: .utf8)
-        let file = dir.appendingPathComponent("detect.yaml").path
-        try """
-            name: detect-row
-            data: {csv: \(data)}
-            attack: {target: red, trigger: patch, rate: 0.1, captions: natural, image_size: 16, patch_size: 4}
-            defenses: [none, detect]
-            model: \(model)
-            training: {epochs: 1, batch_size: 8, lr: 0.002, warmup_steps: 2, workers: 1, threads: 1, device: cpu, log_every: 1000}
-            evaluation: [{name: toy, path: \(eval)}]
-            seeds: [3]
-            detect: {detectors: [dao, trigger], model: poisoned, drop: threshold, drop_by: trigger, options: {neighbours: 4, reference-size: 20}}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
-        let runner = ExperimentRunner(config: try ExperimentConfig.load(path: file), configPath: file, directory: dir.appendingPathComponent("out").path)
-        runner.reporter = ProgressReporter(logEvery: 1000, quiet: true, forceTerminal: false)
-        runner.log = { _ in }
-        let results = try runner.run()
         let row = try #require(results.rows.first { $0.defense == .detect })
         #expect(row.status == "finished")
         let folder = dir.appendingPathComponent("out/rows/\(row.id)").path
@@ -75,6 +50,11 @@ import Training
         let clean = try #require(summary["clean"] as? [String: Any])
         let flagged = (summary["thresholds"] as? [String: [String: Any]])?["trigger"]?["flagged"] as? Int
         #expect(clean["by"] as? String == "trigger" && clean["cut"] as? String == "threshold" && clean["dropped"] as? Int == flagged)
+        // The leaderboard reads the cut column's AUROC and TPR at 1 % FPR back from this summary.
+        let metrics = try #require((summary["metrics"] as? [String: [String: Any]])?["trigger"])
+        let detection = try #require(Leaderboard(directory: dir.appendingPathComponent("out").path, results: results).cells.values.first { $0.defense == "detect" }?.detection)
+        #expect(detection.score == "trigger" && detection.auroc.values == [metrics["auroc"] as? Double ?? -1])
+        #expect(detection.tprAt1FPR?.values == [metrics["tpr_at1_fpr"] as? Double ?? -1])
     }
 }
 

@@ -119,10 +119,76 @@ import Training
         let first = runner(s, "out")
         try FileManager.default.createDirectory(atPath: first.directory, withIntermediateDirectories: true)
         try first.checkSameExperiment()
+        for row in s.config.rows { try FileManager.default.createDirectory(atPath: first.rowFolder(row), withIntermediateDirectories: true) }
         var changed = s.config
         changed.seeds = [4]
         let second = ExperimentRunner(config: changed, configPath: "x.yaml", directory: first.directory)
         #expect(throws: ExperimentError.self) { try second.checkSameExperiment() }
+    }
+
+    @Test func aRunFolderContinuesWithAddedOrUnstartedRowsButNotChangedOnes() throws {
+        let s = try setUp()
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        var only = s.config
+        only.defenses = [.plainCLIP]
+        let first = ExperimentRunner(config: only, configPath: "x.yaml", directory: s.dir.appendingPathComponent("grow").path)
+        first.reporter = ProgressReporter(logEvery: 1000, quiet: true, forceTerminal: false)
+        first.log = { _ in }
+        let before = try first.run()
+        let oldRow = try #require(before.rows.first)
+        let resultPath = first.directory + "/rows/\(oldRow.id)/result.json"
+        let modified = try FileManager.default.attributesOfItem(atPath: resultPath)[.modificationDate] as? Date
+        let started: Set<String> = [oldRow.id]
+        let poisoned: Set<String> = [oldRow.amount == "rate0.1" ? "rate0.1" : oldRow.amount]
+
+        // Rows added (a seed and a defence; a setting of a defence no started row uses): accepted,
+        // only the new rows run, the started row's result is untouched.
+        var grown = only
+        grown.seeds = [3, 4]
+        grown.defenses = [.plainCLIP, .train(.safeclip)]
+        grown.defenseSettings[SafeCLIPSettings.self].gmmThreshold = 0.8
+        let change = try #require(grown.change(from: only, started: started, poisonedSets: poisoned))
+        #expect(change.added.map(\.id).sorted() == grown.rows.map(\.id).filter { $0 != oldRow.id }.sorted())
+        #expect(change.changed.isEmpty && change.dropped.isEmpty && change.summary == "3 rows added")
+        let lines = LogLines()
+        let second = ExperimentRunner(config: grown, configPath: "x.yaml", directory: first.directory)
+        second.reporter = first.reporter
+        second.log = { lines.append($0) }
+        let after = try second.run()
+        #expect(after.rows.count == 4)
+        #expect(after.rows.first { $0.id == oldRow.id } == oldRow)
+        #expect(try FileManager.default.attributesOfItem(atPath: resultPath)[.modificationDate] as? Date == modified)
+        #expect(lines.lines.contains { $0.contains("continuing the experiment") && $0.contains("3 rows added") })
+
+        // The detect block only concerns detect rows.
+        var detecting = grown
+        detecting.detect.detectors = ["dao"]
+        #expect(detecting.change(from: grown, started: Set(grown.rows.map(\.id)), poisonedSets: poisoned) == ExperimentChange())
+        // A row that has not started may change or go; a started one may not.
+        let allStarted = Set(grown.rows.map(\.id))
+        var safer = grown
+        safer.defenseSettings[SafeCLIPSettings.self].gmmThreshold = 0.7
+        #expect(safer.change(from: grown, started: started, poisonedSets: poisoned)?.changed.count == 2)
+        #expect(safer.change(from: grown, started: allStarted, poisonedSets: poisoned) == nil, "the safeclip rows selected at 0.8")
+        var fewer = grown
+        fewer.seeds = [3]
+        #expect(fewer.change(from: grown, started: started, poisonedSets: poisoned)?.dropped.count == 2)
+        #expect(fewer.change(from: grown, started: allStarted, poisonedSets: poisoned) == nil)
+        // Training settings every row uses, the data, or a poisoned set already written: refused.
+        var changed = grown
+        changed.training.epochs = 3
+        #expect(changed.change(from: grown, started: started, poisonedSets: []) == nil)
+        var otherData = grown
+        otherData.data.seed = 9
+        #expect(otherData.change(from: grown, started: [], poisonedSets: []) == nil)
+        var otherAttack = grown
+        otherAttack.attack.seed = 9
+        #expect(otherAttack.change(from: grown, started: [], poisonedSets: poisoned) == nil)
+        #expect(otherAttack.change(from: grown, started: [], poisonedSets: []) != nil)
+        let refused = ExperimentRunner(config: changed, configPath: "x.yaml", directory: first.directory)
+        #expect(throws: ExperimentError.self) { try refused.checkSameExperiment() }
+        let saved = try JSONDecoder().decode(ExperimentConfig.self, from: try Data(contentsOf: URL(fileURLWithPath: first.directory + "/experiment.json")))
+        #expect(saved == grown)
     }
 }
 

@@ -115,7 +115,7 @@ import Testing
         #expect(md.contains("<sub>90.0 / 95.0 / 100.0</sub>"))
         #expect(md.contains("chance top-1 10.0 %"))
         let safe = try #require(board.cell(board.attacks[0].key, "safeclip"))
-        let anchor = Leaderboard.anchor(safe)
+        let anchor = board.anchor(safe)
         #expect(md.contains("](#\(anchor))") && md.contains("<a id=\"\(anchor)\"></a>"))
         let commands = board.commands(safe)
         #expect(commands.count == 5, "\(commands)")
@@ -123,5 +123,85 @@ import Testing
         let html = board.html()
         #expect(html.contains("<td style=\"background:") && html.contains("id=\"\(anchor)\""))
         #expect(html.contains("90.0 / 95.0 / 100.0"))
+    }
+
+    /// The defences that rank pairs get a detection figure from their own files: SafeCLIP from its
+    /// first similarity file, the detect row from its cut column in `run-detect/summary.json`.
+    @Test func rankingDefencesShowTheirDetectionAUROCPerSeed() throws {
+        let dir = try makeTemporaryDirectory("board-detection")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (made, _) = try Self.make()
+        var results = made.results
+        // Seed s: pairs 0..<4 poisoned; the first selection's similarity puts s of them below every
+        // clean pair and the others above.
+        for row in results.rows where row.defense == .train(.safeclip) && row.variant == nil {
+            let s = Int(row.seed)
+            let similarity: [Double] = (0..<20).map { (i: Int) -> Double in
+                if i < s { return -1 + Double(i) / 100 }
+                return i < 4 ? 100 + Double(i) : Double(i)
+            }
+            let flags: [Bool] = (0..<20).map { $0 < 4 }
+            let folder = dir.path + "/rows/\(row.id)/run/similarities"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            for (epoch, values) in [(2, similarity), (5, Array(similarity.reversed()))] {
+                let json = "{\"defense\":\"safeclip\",\"epoch\":\(epoch),\"format\":\"clipguard-similarities-1\",\"poisoned\":\(flags),"
+                    + "\"selected\":\(flags.map { !$0 }),\"similarity\":\(values),\"step\":10}"
+                try json.write(toFile: folder + "/epoch_\(epoch).json", atomically: true, encoding: .utf8)
+            }
+        }
+        results.config.defenses.append(.detect)
+        let detectRows = [UInt64(1), 2, 3].map { seed -> RowResult in
+            var row = results.rows.first { $0.defense == .plainCLIP && $0.seed == seed && $0.variant == nil }!
+            row.defense = .detect
+            row.id = "detect-rate0.02-seed\(seed)"
+            return row
+        }
+        results.rows += detectRows
+        for (i, row) in detectRows.enumerated() {
+            let folder = dir.path + "/rows/\(row.id)/run-detect"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try """
+                {"clean":{"by":"k-distance","cut":"threshold"},"format":"clipguard-detect-1",
+                 "metrics":{"combined":{"auroc":0.5,"tpr_at1_fpr":0.0},"k-distance":{"auroc":\(0.9 + 0.03 * Double(i)),"tpr_at1_fpr":"nan"}}}
+                """.write(toFile: folder + "/summary.json", atomically: true, encoding: .utf8)
+        }
+        let board = Leaderboard(directory: dir.path, results: results, classCount: 10)
+        let patch = board.attacks[0].key
+        let safe = try #require(board.cell(patch, "safeclip")?.detection)
+        #expect(safe.score == "similarity, first selection")
+        // s of the 4 poisoned pairs below all 16 clean ones, the rest above: AUROC = s / 4.
+        expectClose(safe.auroc.values, [0.25, 0.5, 0.75], atol: 1e-12)
+        expectClose(try #require(safe.tprAt1FPR).values, [0.25, 0.5, 0.75], atol: 1e-12)
+        let detect = try #require(board.cell(patch, "detect")?.detection)
+        #expect(detect.score == "k-distance")
+        expectClose(detect.auroc.values, [0.90, 0.93, 0.96], atol: 1e-12)
+        #expect(detect.tprAt1FPR == nil, "a NaN TPR is not a figure")
+        #expect(board.cell(patch, "none")?.detection == nil && board.cell(board.attacks[1].key, "safeclip")?.detection == nil)
+        #expect(board.rankingDefenses == ["safeclip", "detect"])
+        let md = board.markdown()
+        #expect(md.contains("## Detection AUROC of the defence's score") && md.contains("<sub>0.90 / 0.93 / 0.96</sub>"))
+        #expect(board.findings(board.attacks[0]).contains("Ranking the poisoned pairs (AUROC per seed, 0.5 = chance): detect, drop, train's k-distance 0.90 / 0.93 / 0.96; SafeCLIP's similarity, first selection 0.25 / 0.50 / 0.75."))
+        #expect(board.html().contains("Detection TPR at 1 % FPR (%)"))
+    }
+
+    /// Two experiments on one page: the second board is a section with deeper headings, its own
+    /// anchors and trigger files, in both renderers.
+    @Test func aSecondExperimentIsASectionOfTheSamePage() throws {
+        let dir = try makeTemporaryDirectory("board-parts")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (first, _) = try Self.make()
+        var second = first
+        second.part = 1
+        let cell = try #require(first.cell(first.attacks[0].key, "safeclip"))
+        #expect(first.anchor(cell) != second.anchor(cell) && first.triggerFile(0) != second.triggerFile(0))
+        try Leaderboard.write([first, first], to: dir.path)
+        let md = try String(contentsOfFile: dir.path + "/README.md", encoding: .utf8)
+        #expect(md.hasPrefix("# Benchmark: board") && md.contains("\n## Part 2: board\n"))
+        #expect(md.contains("\n## Attack success rate (%)") && md.contains("\n### Attack success rate (%)"))
+        #expect(md.contains("](#\(second.anchor(cell)))") && md.contains("<a id=\"\(second.anchor(cell))\"></a>"))
+        let html = try String(contentsOfFile: dir.path + "/index.html", encoding: .utf8)
+        #expect(html.components(separatedBy: "<html>").count == 2 && html.hasSuffix("</body></html>\n"))
+        #expect(html.contains("<h2>Part 2: board</h2>") && html.contains("<h3>Attack success rate (%)</h3>"))
+        #expect(html.contains("id=\"\(second.anchor(cell))\""))
     }
 }
