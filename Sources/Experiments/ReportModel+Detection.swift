@@ -137,13 +137,13 @@ extension ReportModel {
         guard !rows.isEmpty else { return [] }
         let epochs = Array(Set(rows.flatMap { $0.safeSetPoisons!.map(\.epoch) })).sorted()
         let set = inputs.results.config.evaluation.first?.name ?? ""
-        var table = [["defence", "poison", "seed"] + epochs.map { "epoch \($0): poisons in the safe set (safe share of all pairs)" } + ["ASR (base rate)"]]
+        var table = [["defence", "poison", "seed"] + epochs.map { "selection for epoch \($0)" } + ["ASR (base rate)"]]
         for r in rows {
             var cells = [ReportSeries.displayName(r.series), Self.amountLabel(r.amount), String(r.seed)]
             for epoch in epochs {
                 guard let s = r.safeSetPoisons!.first(where: { $0.epoch == epoch }) else { cells.append("–"); continue }
-                let share = s.share.map { String(format: " (%.0f%%)", 100 * $0) } ?? ""
-                cells.append("\(s.poisonedInSafe)/\(s.poisonedTotal)\(share) (\(String(format: "%.0f%%", 100 * Double(s.safeCount) / Double(max(1, s.pairs)))))")
+                let share = s.share.map { String(format: " = %.0f%%", 100 * $0) } ?? ""
+                cells.append("\(s.poisonedInSafe)/\(s.poisonedTotal)\(share) (random: \(String(format: "%.0f%%", 100 * Double(s.safeCount) / Double(max(1, s.pairs)))))")
             }
             let e = r.evaluations[set]
             cells.append(e?.asr.map { String(format: "%.1f%%", 100 * $0) + (e?.asrBaseRate.map { String(format: " (%.1f%%)", 100 * $0) } ?? "") } ?? "–")

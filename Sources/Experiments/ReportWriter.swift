@@ -170,7 +170,7 @@ public struct ReportWriter {
         let safe = model.safeSetTable
         if !safe.isEmpty {
             sections.append(Section(title: "Poisons in SafeCLIP's safe set", blocks: [
-                .paragraph("Per SafeCLIP row and selection: poisoned pairs in the safe set (trained with the CLIP loss) of all poisoned pairs, and in brackets the safe set's share of all pairs — what a random split would put there. An attack aimed at SafeCLIP wants the first share high."),
+                .paragraph("Per SafeCLIP row and selection: poisoned pairs in the safe set (trained with the CLIP loss) of all poisoned pairs, and after \"random\" the safe set's share of all pairs — the share a random split of the same size would give the poisons. An attack aimed at SafeCLIP wants the poisons' share high from the first selection on."),
                 .table(safe),
             ]))
         }

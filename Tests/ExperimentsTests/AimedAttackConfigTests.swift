@@ -72,3 +72,24 @@ import Training
         #expect(shares[0].share == 0.7)
     }
 }
+
+/// The report's table of poisons in SafeCLIP's safe set, from results.json's `safe_set_poisons`.
+@Suite struct SafeSetReportTests {
+    @Test func theSafeSetTableShowsEverySelectionBesideChance() throws {
+        let s = try SyntheticExperiment.make()
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        var results = s.results
+        let index = try #require(results.rows.firstIndex { $0.defense.name == "safeclip" && ($0.rate ?? 0) > 0 })
+        results.rows[index].safeSetPoisons = [
+            SafeSetShare(epoch: 3, poisonedInSafe: 104, poisonedTotal: 200, safeCount: 6476, pairs: 10200),
+            SafeSetShare(epoch: 4, poisonedInSafe: 170, poisonedTotal: 200, safeCount: 6578, pairs: 10200),
+        ]
+        let report = ReportWriter(directory: s.dir.path, results: results)
+        let markdown = report.markdown()
+        #expect(markdown.contains("## Poisons in SafeCLIP's safe set"))
+        let row = results.rows[index]
+        #expect(markdown.contains("| SafeCLIP | \(ReportModel.amountLabel(row.amount)) | \(row.seed) | 104/200 = 52% (random: 63%) | 170/200 = 85% (random: 64%) |"))
+        // Without shares, no section.
+        #expect(!s.report.markdown().contains("## Poisons in SafeCLIP's safe set"))
+    }
+}
