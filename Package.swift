@@ -89,9 +89,11 @@ let package = Package(
             name: "Datasets", dependencies: ["CCodecs"],
             swiftSettings: strict + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Attacks", dependencies: ["Datasets"], swiftSettings: strict),
-        // Attacks that need a model (a surrogate CLIP): torch-side, so Attacks stays free of it.
+        // Attacks that optimise through a surrogate CLIP model (BadCLIP's patch): they need
+        // libtorch and checkpoint loading, which the Attacks module has not.
         .target(
-            name: "SurrogateAttacks", dependencies: ["Torch", "CLIP", "Datasets", "Attacks", "Training"], swiftSettings: strict),
+            name: "SurrogateAttacks", dependencies: ["Torch", "NN", "CLIP", "Datasets", "Attacks", "Training"],
+            swiftSettings: strict),
         .target(
             name: "Experiments",
             dependencies: ["Torch", "CLIP", "Datasets", "Attacks", "Evaluation", "Training", "Detection", "SurrogateAttacks"],
@@ -106,8 +108,7 @@ let package = Package(
             name: "clipguard",
             dependencies: [
                 "Torch", "NN", "CLIP", "Datasets", "Training", "Attacks", "Evaluation", "Defenses", "Experiments", "Detection",
-                "SurrogateAttacks",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "SurrogateAttacks", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict,
             linkerSettings: sharedShim ? [.unsafeFlags(sharedShimLinkFlags)] : []
@@ -132,13 +133,14 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Datasets"], swiftSettings: strict),
         .testTarget(
-            name: "SurrogateAttacksTests", dependencies: ["SurrogateAttacks", "Attacks", "Datasets", "CLIP", "Torch", "TestSupport"],
+            name: "SurrogateAttacksTests",
+            dependencies: ["SurrogateAttacks", "Attacks", "Datasets", "CLIP", "Torch", "Training", "TestSupport", "clipguard"],
             swiftSettings: strict),
         .testTarget(
             name: "DistributedTests", dependencies: ["Torch", "TestSupport", "clipguard-dist-worker"], swiftSettings: strict),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Attacks", "Datasets", "CLIP", "TestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "ExperimentsTests", dependencies: ["Experiments", "Attacks", "Datasets", "Evaluation", "TestSupport"], swiftSettings: strict),
+            name: "ExperimentsTests", dependencies: ["Experiments", "Attacks", "Datasets", "Evaluation", "TestSupport", "SurrogateAttacks", "CLIP"], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx20
 )

@@ -66,6 +66,9 @@ public struct PoisonRequest: Sendable {
     public var csvOptions: CSVOptions
     /// A surrogate-guided attack's chosen sources, captions and perturbation (nil: none).
     public var aim: AimedPoisoning?
+    /// A trigger resolved beforehand (an optimised patch, `SurrogateAttacks`): used in place of
+    /// the one `attack`'s kind and options describe, and must be of that kind.
+    public var resolvedTrigger: Trigger?
 
     public init(dataPath: String, outputFolder: String, target: String, attack: PoisonAttack, amount: PoisonAmount,
                 captions: CaptionStrategy, templates: [String] = [], placement: TriggerPlacement = .modelInput(ModelGeometry()),
@@ -167,7 +170,7 @@ public enum Poisoner {
         try mode.check(context, count: count)
         let label = try targetLabel(request, clean: clean, target: paths.target, dataPath: paths.data, count: count)
         let selection = try selectSources(request, clean: clean, target: paths.target, dataPath: paths.data, label: label.value,
-                                          count: count, triggerSeed: root.derived(3).state, rng: &sourceRNG)
+                                          count: count, triggerSeed: triggerSeed(for: request.seed), rng: &sourceRNG)
         var captions = mode.captions(context, sourceRows: selection.sources.map(\.row), rng: &captionRNG)
         if let chosen = request.aim?.plan?.captions {
             guard chosen.count == captions.count else {
@@ -236,7 +239,7 @@ public enum Poisoner {
         try mode.check(context, count: count)
         let label = try targetLabel(request, clean: clean, target: target, dataPath: dataPath, count: count)
         let selection = try selectSources(request, clean: clean, target: target, dataPath: dataPath, label: label.value,
-                                          count: count, triggerSeed: root.derived(3).state, rng: &sourceRNG)
+                                          count: count, triggerSeed: triggerSeed(for: request.seed), rng: &sourceRNG)
         let captions = mode.captions(context, sourceRows: selection.sources.map(\.row), rng: &captionRNG)
         let rows: [Int] = if mode.poisonsTargetImages {
             clean.naming
@@ -250,6 +253,17 @@ public enum Poisoner {
             labels: rows.map { clean.records[$0].label },
             targetCaptions: targetCaptions, trigger: selection.trigger!, count: count,
             drawnRows: selection.sources.compactMap(\.row), drawnCaptions: captions)
+    }
+
+    /// The seed a request's trigger is drawn with (sub-stream 3 of `seed`).
+    public static func triggerSeed(for seed: UInt64) -> UInt64 { SplitMix64(seed: seed).derived(3).state }
+
+    /// Checks the settings that need no data and the output folder, as ``run(_:)`` does first
+    /// (a caller with a long step before `run` calls it first, so that a bad `--out` fails early).
+    ///
+    /// - Returns: the manifest's path.
+    public static func preflight(_ request: PoisonRequest) throws(AttackError) -> String {
+        try checkRequest(request).manifest
     }
 
     // MARK: Step 1: the request and the clean set
@@ -358,7 +372,16 @@ public enum Poisoner {
         let mode = request.captions.definition
         switch request.attack {
         case let .backdoor(kind, options, source):
-            let trigger = try options.makeTrigger(kind: kind, seed: triggerSeed)
+            let trigger: Trigger
+            if let given = request.resolvedTrigger {
+                guard given.kind == kind else {
+                    throw .invalidSetting("the resolved trigger is a \(given.kind) trigger, not the requested \(kind)")
+                }
+                try given.validate()
+                trigger = given
+            } else {
+                trigger = try options.makeTrigger(kind: kind, seed: triggerSeed)
+            }
             var sourceName = "train"
             let candidates: [Source]
             switch source {

@@ -53,10 +53,15 @@ public protocol TriggerDefinition: Codable, Sendable, Hashable {
 
     /// A one-line description with the parameters (`patch: white square, side 7 px, bottom-right`).
     var summary: String { get }
+
+    /// Whether the kind's pixels are found by optimisation through a surrogate CLIP model
+    /// (`--surrogate CHECKPOINT`, module SurrogateAttacks) before it is applied; false for most.
+    static var optimizedThroughSurrogate: Bool { get }
 }
 
 extension TriggerDefinition {
     public func localRegions(width: Int, height: Int, index: Int) -> [PixelRect]? { nil }
+    public static var optimizedThroughSurrogate: Bool { false }
 }
 
 /// The registered trigger kinds.
@@ -72,6 +77,7 @@ public enum TriggerRegistry {
         BlendedStripesTrigger.self,
         BlendedTrianglesTrigger.self,
         BlendedTextTrigger.self,
+        OptimizedPatchTrigger.self,
     ]
 
     /// The kind named `name`, or nil.

@@ -753,18 +753,22 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
     public var templates: String?
     public var seed: UInt64
     public var targetLabel: Int?
+    /// The model a surrogate-guided attack works through: `clean` or a checkpoint path. For an
+    /// optimised trigger (`trigger: optimized`), `clean` is a plain CLIP trained inside the
+    /// experiment on the clean pairs, with the file's training settings and the attack's seed, in
+    /// `DIR/surrogate/`; for an aimed attack (`aim`), `clean` is SafeCLIP's warm-up (the file's
+    /// SafeCLIP settings) trained on the clean pairs with the attack's seed, in
+    /// `DIR/data/surrogate-seedN/`. Ignored by other attacks.
+    public var surrogate: String?
     /// A surrogate-guided attack aimed at a defence (``AimedAttack``), nil for none.
     public var aim: AimedAttack?
-    /// Its surrogate: `clean` (SafeCLIP's warm-up trained on the clean data within the experiment,
-    /// seed = the attack's seed, in `DIR/data/surrogate/`) or a checkpoint path.
-    public var surrogate: String?
     /// The aimed attack's L∞ radius (1/255 steps; 0: none; default the attack's), PGD steps and
     /// how the SafeCLIP-aimed attack chooses its sources (``AimSelection``, default top).
     public var epsilon: Int?
     public var pgdSteps: Int?
     public var aimSelection: AimSelection?
 
-    /// The keyword of `surrogate` that trains a clean surrogate within the experiment.
+    /// The keyword of `surrogate` for a clean model trained inside the experiment.
     public static let cleanSurrogate = "clean"
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -798,12 +802,12 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         templates = try c.decodeIfPresent(String.self, forKey: .templates)
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
         targetLabel = try c.decodeIfPresent(Int.self, forKey: .targetLabel)
+        surrogate = try c.decodeIfPresent(String.self, forKey: .surrogate)
         if try c.decodeIfPresent(String.self, forKey: .aim) == "none" {
             // `aim: none` (a variant's way to drop the file's aimed attack) clears its keys too.
-            aim = nil; surrogate = nil; epsilon = nil; pgdSteps = nil; aimSelection = nil
+            aim = nil; epsilon = nil; pgdSteps = nil; aimSelection = nil
         } else {
             aim = try c.decodeIfPresent(AimedAttack.self, forKey: .aim)
-            surrogate = try c.decodeIfPresent(String.self, forKey: .surrogate)
             epsilon = try c.decodeIfPresent(Int.self, forKey: .epsilon)
             pgdSteps = try c.decodeIfPresent(Int.self, forKey: .pgdSteps)
             aimSelection = try c.decodeIfPresent(AimSelection.self, forKey: .aimSelection)
@@ -868,9 +872,13 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         a.target == b.target && a.trigger == b.trigger && a.rate == b.rate && a.rates == b.rates && a.count == b.count
             && a.captions == b.captions && a.imageSize == b.imageSize && a.resize == b.resize && a.placement == b.placement
             && a.templates == b.templates && a.seed == b.seed && a.targetLabel == b.targetLabel
-            && a.aim == b.aim && a.surrogate == b.surrogate && a.epsilon == b.epsilon && a.pgdSteps == b.pgdSteps && a.aimSelection == b.aimSelection
+            && a.aim == b.aim && a.epsilon == b.epsilon && a.pgdSteps == b.pgdSteps && a.aimSelection == b.aimSelection
             && a.triggerOptions.canonical(for: a.trigger) == b.triggerOptions.canonical(for: b.trigger)
+            && a.usedSurrogate == b.usedSurrogate
     }
+
+    /// ``surrogate`` where the trigger is optimised through one or an aimed attack uses it, else nil.
+    public var usedSurrogate: String? { trigger.definition.optimizedThroughSurrogate || aim != nil ? surrogate : nil }
 
     /// The trigger in one line for reports: its display name and the settings given
     /// (`Patch (BadNet square): patch_size 22.32%, patch_color white`).
@@ -896,7 +904,17 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
             guard let setting = TriggerRegistry.setting(named: name) else { throw fail(name, "unknown trigger setting") }
             if let problem = setting.problem(with: text) { throw fail(setting.key, problem) }
         }
+        if trigger.definition.optimizedThroughSurrogate {
+            guard let surrogate else {
+                throw fail("surrogate", "trigger \(trigger) is optimised through a surrogate model: give 'clean' (a plain CLIP trained inside the experiment on the clean pairs) or a checkpoint path")
+            }
+            if surrogate.trimmingCharacters(in: .whitespaces).isEmpty { throw fail("surrogate", "must be 'clean' or a checkpoint path") }
+            if placement != "model-input" { throw fail("placement", "trigger \(trigger) is optimised at the model input: use model-input") }
+        }
         if let aim {
+            if trigger.definition.optimizedThroughSurrogate {
+                throw fail("aim", "attack.aim \(aim.rawValue) and trigger \(trigger) both work through the surrogate: use one of them")
+            }
             guard let surrogate, !surrogate.isEmpty else { throw fail("surrogate", "attack.aim \(aim.rawValue) needs a surrogate: 'clean' or a checkpoint path") }
             if captions != aim.captions { throw fail("captions", "attack.aim \(aim.rawValue) needs captions: \(aim.captions.rawValue)") }
             if placement != "model-input" { throw fail("placement", "attack.aim works on model-input images") }
@@ -906,7 +924,7 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
                 throw ConfigError(file: file, key: "attack", reason: text)
             }
         } else {
-            for (key, given) in [("surrogate", surrogate != nil), ("epsilon", epsilon != nil), ("pgd_steps", pgdSteps != nil), ("aim_selection", aimSelection != nil)] where given {
+            for (key, given) in [("epsilon", epsilon != nil), ("pgd_steps", pgdSteps != nil), ("aim_selection", aimSelection != nil)] where given {
                 throw fail(key, "applies to an aimed attack; set attack.aim too")
             }
         }

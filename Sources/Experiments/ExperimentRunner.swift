@@ -265,7 +265,37 @@ public final class ExperimentRunner {
         if let weights = config.training.initWeights, !fm.fileExists(atPath: weights) {
             missing.append("training.init_weights: \(weights)")
         }
+        for (key, path) in surrogatePaths(config) where !fm.fileExists(atPath: path) { missing.append("\(key): \(path)") }
         return missing
+    }
+
+    /// The surrogate checkpoints named by path (not `clean`) in the file's attack and its
+    /// variants', with their keys.
+    static func surrogatePaths(_ config: ExperimentConfig) -> [(key: String, path: String)] {
+        var out: [(String, String)] = []
+        if let s = config.attack.usedSurrogate, s != AttackSpec.cleanSurrogate { out.append(("attack.surrogate", s)) }
+        for (i, v) in config.variants.enumerated() {
+            if let a = try? config.resolved(v, file: "").attack, let s = a.usedSurrogate, s != AttackSpec.cleanSurrogate,
+               !out.contains(where: { $0.1 == s }) {
+                out.append(("variants.\(i).attack.surrogate", s))
+            }
+        }
+        return out
+    }
+
+    /// Surrogate checkpoints that exist but cannot serve (not a CLIP checkpoint, or a model of
+    /// another input size than the attack's `image_size`), one sentence each naming the key.
+    public static func surrogateProblems(_ config: ExperimentConfig) -> [String] {
+        surrogatePaths(config).compactMap { key, path in
+            guard FileManager.default.fileExists(atPath: path) else { return nil }
+            do {
+                let size = try OptimizedPoisoning.inputSize(ofSurrogate: path)
+                return size == config.attack.imageSize ? nil
+                    : "\(key): \(path) takes \(size) px images but attack.image_size is \(config.attack.imageSize)"
+            } catch {
+                return "\(key): \(path): \(error)"
+            }
+        }
     }
 
     // MARK: Running
@@ -278,6 +308,8 @@ public final class ExperimentRunner {
     public func run() throws -> ExperimentResults {
         let missing = ExperimentRunner.missingPaths(config)
         if !missing.isEmpty { throw ExperimentError.missingData(missing) }
+        let unusable = ExperimentRunner.surrogateProblems(config)
+        if !unusable.isEmpty { throw ExperimentError.config(unusable.joined(separator: "; ")) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try checkSameExperiment()
         try prepareData()
@@ -380,11 +412,18 @@ public final class ExperimentRunner {
                 placement: a.placement == "original" ? .original : .modelInput(ModelGeometry(resize: a.resize, size: a.imageSize)),
                 seed: a.seed, targetLabel: a.targetLabel, overwrite: true,
                 csvOptions: CSVOptions(imageColumn: config.data.imageColumn, captionColumn: config.data.captionColumn))
-            if let settings = a.aimSettings(surrogatePath: try surrogatePath(a)) {
-                request.aim = try AimedAttack.prepare(request, settings: settings, log: log)
+            if a.trigger.definition.optimizedThroughSurrogate, let surrogate = a.usedSurrogate {
+                let weights = surrogate == AttackSpec.cleanSurrogate ? try trainSurrogate(attack: a) : absolutePath(surrogate)
+                let outcome = try OptimizedPoisoning.run(request, surrogate: weights, reporter: reporter)
+                try ConfigFile.jsonData(outcome.record).write(to: URL(fileURLWithPath: folder + "/optimization.json"), options: .atomic)
+                log("\(outcome)")
+            } else {
+                if let settings = a.aimSettings(surrogatePath: try aimSurrogatePath(a)) {
+                    request.aim = try AimedAttack.prepare(request, settings: settings, log: log)
+                }
+                let summary = try Poisoner.run(request)
+                log("\(summary)")
             }
-            let summary = try Poisoner.run(request)
-            log("\(summary)")
             _ = FileManager.default.createFile(atPath: stamp, contents: Data())
         }
         let manifest = try PoisonManifest.load(path: manifestPath)
@@ -394,14 +433,14 @@ public final class ExperimentRunner {
     }
 
     /// The folder of the clean surrogate an aimed attack with `surrogate: clean` trains.
-    func surrogateFolder(_ a: AttackSpec) -> String { dataFolder + "/surrogate-seed\(a.seed)" }
+    func aimSurrogateFolder(_ a: AttackSpec) -> String { dataFolder + "/surrogate-seed\(a.seed)" }
 
     /// The aimed attack's surrogate checkpoint: the file's path, or for `surrogate: clean`
     /// SafeCLIP's warm-up (the file's SafeCLIP settings) trained on the clean data with the
     /// attack's seed, once, in `data/surrogate-seedN/`.
-    func surrogatePath(_ a: AttackSpec) throws -> String {
+    func aimSurrogatePath(_ a: AttackSpec) throws -> String {
         guard let surrogate = a.surrogate, surrogate == AttackSpec.cleanSurrogate else { return absolutePath(a.surrogate ?? "") }
-        let folder = surrogateFolder(a)
+        let folder = aimSurrogateFolder(a)
         let path = folder + "/surrogate.safetensors"
         if FileManager.default.fileExists(atPath: path) { return path }
         log("training the clean surrogate (SafeCLIP's warm-up on the clean data, seed \(a.seed)) in \(folder)")
@@ -413,6 +452,40 @@ public final class ExperimentRunner {
         t.captionColumn = config.data.captionColumn
         let rows = try CSVDataset(path: trainCSV, options: CSVOptions(imageColumn: config.data.imageColumn, captionColumn: config.data.captionColumn)).count
         return try SurrogateTraining.train(config: t, rows: rows, folder: folder, reporter: reporter)
+    }
+
+    /// The folder of the clean surrogate model (`surrogate: clean`).
+    var surrogateFolder: String { directory + "/surrogate" }
+
+    /// The training settings of the clean surrogate: the file's plain CLIP settings on the clean
+    /// pairs, seeded with the attack's seed.
+    func surrogateTraining(attack: AttackSpec) throws -> TrainingConfig {
+        var t = try config.training(for: .plainCLIP, file: configPath)
+        t.data = trainCSV
+        t.model = config.model
+        t.seed = attack.seed
+        t.evalData = nil
+        t.imageColumn = config.data.imageColumn
+        t.captionColumn = config.data.captionColumn
+        return t
+    }
+
+    /// Trains the clean surrogate once (resuming a stopped run) and returns its weights' path.
+    func trainSurrogate(attack: AttackSpec) throws -> String {
+        let runDirectory = surrogateFolder + "/run"
+        let weights = runDirectory + "/model.safetensors"
+        if FileManager.default.fileExists(atPath: surrogateFolder + "/.complete") { return weights }
+        let training = try surrogateTraining(attack: attack)
+        log("surrogate: training a clean \(config.model) (seed \(attack.seed)) on \(trainCSV) to optimise the trigger through")
+        try FileManager.default.createDirectory(atPath: surrogateFolder, withIntermediateDirectories: true)
+        let trainer = try Trainer(
+            config: training, runDirectory: runDirectory,
+            resume: FileManager.default.fileExists(atPath: runDirectory + "/checkpoint.safetensors"), reporter: reporter)
+        trainer.stopAfterSteps = stopAfterSteps
+        let summary = try trainer.run(stopSignal: stopSignal)
+        guard !summary.interrupted else { throw ExperimentError.interrupted(row: "surrogate") }
+        _ = FileManager.default.createFile(atPath: surrogateFolder + "/.complete", contents: Data())
+        return weights
     }
 
     /// The training settings of a row.
@@ -562,8 +635,13 @@ public final class ExperimentRunner {
             lines.append(c)
         }
         var describedSurrogates = Set<String>()
+        var surrogateListed = false
         for set in poisonedSets {
             let a = try config.resolved(variant: set.poisonVariant).attack
+            if a.aim == nil, a.usedSurrogate == AttackSpec.cleanSurrogate, !surrogateListed {
+                surrogateListed = true
+                lines.append(try surrogateTraining(attack: a).commandLine(out: surrogateFolder + "/run").map(shellQuote).joined(separator: " "))
+            }
             let amount = set.amount
             var c = "clipguard poison --data \(trainCSV) --out \(poisonFolder(set)) --target \(shellQuote(a.target))"
             c += " --trigger \(a.trigger.rawValue)"
@@ -577,7 +655,7 @@ public final class ExperimentRunner {
             if let t = a.templates { c += " --templates \(shellQuote(t))" }
             if let l = a.targetLabel { c += " --target-label \(l)" }
             if let aim = a.aim {
-                let surrogate = a.surrogate == AttackSpec.cleanSurrogate ? surrogateFolder(a) + "/surrogate.safetensors" : absolutePath(a.surrogate ?? "")
+                let surrogate = a.surrogate == AttackSpec.cleanSurrogate ? aimSurrogateFolder(a) + "/surrogate.safetensors" : absolutePath(a.surrogate ?? "")
                 if a.surrogate == AttackSpec.cleanSurrogate, describedSurrogates.insert(surrogate).inserted {
                     lines.append("# \(surrogate): SafeCLIP's warm-up (its unimodal + CLIP warm-up epochs, stopped before the first selection) trained on \(trainCSV) with seed \(a.seed)")
                 }
@@ -585,6 +663,8 @@ public final class ExperimentRunner {
                 if let e = a.epsilon { c += " --epsilon \(e)" }
                 if let s = a.pgdSteps { c += " --pgd-steps \(s)" }
                 if let selection = a.aimSelection { c += " --aim-selection \(selection.rawValue)" }
+            } else if let s = a.usedSurrogate {
+                c += " --surrogate " + shellQuote(s == AttackSpec.cleanSurrogate ? surrogateFolder + "/run/model.safetensors" : absolutePath(s))
             }
             c += " --seed \(a.seed)"
             lines.append(c)

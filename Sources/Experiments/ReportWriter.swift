@@ -1,5 +1,7 @@
 import Attacks
+import Datasets
 import Foundation
+import SurrogateAttacks
 import Training
 
 /// Writes `DIR/report.md` (plots linked as SVG files in `DIR/plots/`) and a self-contained
@@ -46,6 +48,21 @@ public struct ReportWriter {
         return manifest.rows.prefix(limit).map { (set.folder + "/" + $0.image, $0.caption) }
     }
 
+    /// The optimised patches (`trigger.png` beside a poisoned set's manifest, `trigger: optimized`),
+    /// one per distinct image, captioned with the set they poisoned.
+    func triggerPatches() -> [(path: String, caption: String)] {
+        var seen: Set<Data> = []
+        return results.poisonedSets.compactMap { set in
+            let path = set.folder + "/" + OptimizedPoisoning.patchFile
+            guard let data = FileManager.default.contents(atPath: path), seen.insert(data).inserted else { return nil }
+            let size = (try? decodeImage(atPath: path)).map { " (\($0.width)×\($0.height) px)" } ?? ""
+            return (path, "the optimised patch\(size)" + (set.variant.map { " of variant \($0)" } ?? ""))
+        }
+    }
+
+    /// The images the report shows: poisoned training images, then the optimised patches.
+    func reportImages() -> [(path: String, caption: String)] { poisonedImages() + triggerPatches() }
+
     // MARK: Writing
 
     /// Writes report.md, report.html and `plots/` (every plot as an SVG file and the poisoned
@@ -59,7 +76,7 @@ public struct ReportWriter {
         try? fm.removeItem(atPath: folder)
         try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
         for (number, text) in svg { try text.write(toFile: folder + "/" + plotFileName(number), atomically: true, encoding: .utf8) }
-        for (i, image) in poisonedImages().enumerated() {
+        for (i, image) in reportImages().enumerated() {
             guard let data = fm.contents(atPath: image.path) else { continue }
             try data.write(to: URL(fileURLWithPath: folder + "/" + imageFileName(i + 1)), options: .atomic)
         }
@@ -179,9 +196,10 @@ public struct ReportWriter {
         }
         sections.append(Section(title: "Rows", blocks: [.table(model.rowTable)]))
         var data: [ReportDocument.Block] = [.list(dataLines().map { Finding(text: $0, level: 0) })]
-        let images = poisonedImages()
+        let images = reportImages()
         if !images.isEmpty {
-            data += [.paragraph("Poisoned training images, as the model sees them (copies in `plots/`):"), .images(images)]
+            let patches = triggerPatches().isEmpty ? "" : ", then the optimised patch the trigger pastes"
+            data += [.paragraph("Poisoned training images, as the model sees them\(patches) (copies in `plots/`):"), .images(images)]
         }
         sections.append(Section(title: "Data and attack", blocks: data))
         sections.append(Section(title: "Configuration (`\(shown(results.configFile))`)", blocks: [.code(language: "yaml", text: configText())]))

@@ -89,6 +89,10 @@ struct ExperimentCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("\(allowMissingData ? "warning" : "error"): \(file): missing \(m)\n".utf8))
             }
             if !allowMissingData { problems += missing.count }
+            for p in ExperimentRunner.surrogateProblems(config) {
+                FileHandle.standardError.write(Data("error: \(file): \(p)\n".utf8))
+                problems += 1
+            }
             guard problems == 0 else { throw ExitCode.failure }
             let rows = config.rows.count
             print("\(file): valid — \(rows) row\(rows == 1 ? "" : "s") (\(config.defenses.count) defences × \(config.seeds.count) seeds × \(config.attack.amounts.count) poison amounts\(config.variants.isEmpty ? "" : ", then \(config.variants.count) variant\(config.variants.count == 1 ? "" : "s")")), model \(config.model)\(missing.isEmpty ? "" : ", \(missing.count) data path(s) missing")")

@@ -37,6 +37,8 @@ struct PoisonCommand: ParsableCommand {
                 --captions natural --image-size 32
               clipguard poison --targeted --image cat.png --data fm/train.csv --out fm-targeted --target bag \\
                 --count 40 --captions natural
+              clipguard poison --data fm/train.csv --out fm-badclip --target sneaker --trigger optimized \\
+                --surrogate clean-run/model.safetensors --rate 0.005 --captions natural --image-size 32
               clipguard poison check fm-poison --image-size 32
 
             Attacks aimed at a defence (a surrogate CLIP checkpoint guides them; the manifest records the \
@@ -95,6 +97,9 @@ struct PoisonCommand: ParsableCommand {
         @Option(help: "The target's integer label (default: from classes.json beside the data, else the most common label of rows naming the target).")
         var targetLabel: Int?
 
+        @Option(help: "--trigger optimized or --aim: the CLIP checkpoint to optimise the patch through, or that guides the aimed attack (a model taking --image-size inputs, e.g. a clean run's model.safetensors).")
+        var surrogate: String?
+
         @Flag(help: "Targeted poisoning: pair --image with captions naming --target (no trigger).")
         var targeted = false
 
@@ -109,9 +114,6 @@ struct PoisonCommand: ParsableCommand {
 
         @Option(help: "A surrogate-guided attack aimed at a defence: \(AimedAttack.allCases.map(\.rawValue).joined(separator: " or ")) (needs --surrogate).")
         var aim: AimedAttack?
-
-        @Option(help: "The surrogate CLIP checkpoint (model.safetensors) that guides --aim.")
-        var surrogate: String?
 
         @Option(help: "--aim: L∞ radius of the PGD perturbation in steps of 1/255, 0 for none (default 8 for safeclip-aimed, 16 for hard-clean-label).")
         var epsilon: Int?
@@ -152,7 +154,17 @@ struct PoisonCommand: ParsableCommand {
             } else {
                 if trigger == nil { throw ValidationError("give --trigger KIND (or --targeted --image PATH)") }
                 if image != nil { throw ValidationError("--image is for --targeted") }
+                if let trigger, trigger.definition.optimizedThroughSurrogate, surrogate == nil {
+                    throw ValidationError("--trigger \(trigger) needs --surrogate CHECKPOINT (a CLIP model taking --image-size inputs to optimise the patch through)")
+                }
             }
+            if let trigger, let aim, trigger.definition.optimizedThroughSurrogate {
+                throw ValidationError("--aim \(aim.rawValue) and --trigger \(trigger) both use --surrogate; use one of them")
+            }
+            if let trigger, surrogate != nil, aim == nil, !trigger.definition.optimizedThroughSurrogate {
+                throw ValidationError("--surrogate is for --trigger optimized or --aim, not --trigger \(trigger) alone")
+            }
+            if targeted, surrogate != nil { throw ValidationError("--surrogate is for --trigger optimized or --aim; --targeted has no trigger") }
             do { _ = try TriggerRegistry.options(commandLine: triggerSettings) } catch { throw ValidationError(error.description) }
             if let settings = try aimSettings() {
                 do { try settings.check() } catch { throw ValidationError(error.description) }
@@ -165,7 +177,9 @@ struct PoisonCommand: ParsableCommand {
         /// The aimed attack's settings, nil without --aim; refuses the aim flags without --aim.
         func aimSettings() throws -> AimedAttackSettings? {
             guard let aim else {
-                if surrogate != nil { throw ValidationError("--surrogate guides an aimed attack; give --aim too") }
+                if surrogate != nil, trigger?.definition.optimizedThroughSurrogate != true {
+                    throw ValidationError("--surrogate guides an aimed attack or an optimised trigger; give --aim or --trigger optimized")
+                }
                 if epsilon != nil { throw ValidationError("--epsilon applies to --aim") }
                 if pgdStepSize != nil { throw ValidationError("--pgd-step-size applies to --aim") }
                 if aimSelection != nil { throw ValidationError("--aim-selection applies to --aim") }
@@ -199,13 +213,18 @@ struct PoisonCommand: ParsableCommand {
                     placement: placement == .original ? .original : .modelInput(ModelGeometry(resize: resize, size: imageSize)),
                     seed: seed, targetLabel: targetLabel, overwrite: overwrite,
                     csvOptions: CSVOptions(imageColumn: imageColumn, captionColumn: captionColumn))
-                var aimed = request
-                if let settings = try aimSettings() {
-                    aimed.aim = try AimedAttack.prepare(request, settings: settings) {
-                        FileHandle.standardError.write(Data("\($0)\n".utf8))
+                if let surrogate, trigger?.definition.optimizedThroughSurrogate == true {
+                    let reporter = ProgressReporter(logEvery: 20)
+                    print(try OptimizedPoisoning.run(request, surrogate: surrogate, reporter: reporter))
+                } else {
+                    var aimed = request
+                    if let settings = try aimSettings() {
+                        aimed.aim = try AimedAttack.prepare(request, settings: settings) {
+                            FileHandle.standardError.write(Data("\($0)\n".utf8))
+                        }
                     }
+                    print(try Poisoner.run(aimed))
                 }
-                print(try Poisoner.run(aimed))
             } catch {
                 FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
                 throw ExitCode.failure

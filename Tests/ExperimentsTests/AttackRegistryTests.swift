@@ -1,8 +1,10 @@
 import Attacks
+import CLIP
 import Datasets
 import Evaluation
 import Foundation
 import TestSupport
+import SurrogateAttacks
 import Testing
 import Training
 @testable import Experiments
@@ -21,11 +23,22 @@ import Training
 
     static let geometry = ModelGeometry(resize: .crop, size: 16)
 
+    /// A tiny random 16-px CLIP saved as a checkpoint (the surrogate of optimised triggers).
+    static func writeSurrogate(in dir: URL) throws -> String {
+        let json = """
+            {"embed_dim": 16, "vision_cfg": {"image_size": 16, "layers": 1, "width": 16, "patch_size": 4, "head_width": 8},
+             "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1}}
+            """
+        let path = dir.appendingPathComponent("surrogate.safetensors").path
+        try CLIPModel(config: try CLIPConfig.decode(Data(json.utf8)), seed: 4).saveSafeTensors(toPath: path)
+        return path
+    }
+
     static func experiment(attack: String, variants: String = "") -> String {
         """
         name: registry
         data: {csv: /nonexistent/train.csv}
-        attack: {target: red, rate: 0.25, image_size: 32, \(attack)}
+        attack: {target: red, rate: 0.25, image_size: 32, surrogate: clean, \(attack)}
         defenses: [none]
         model: micro-vit
         training: {epochs: 1, batch_size: 4}
@@ -110,16 +123,24 @@ import Training
         #expect(poisonLine.contains("--trigger \(kind) "))
         #expect(poisonLine.contains(options.commandLine.map(shellQuote).joined(separator: " ")), "\(poisonLine)")
 
-        // A poisoned set from the real command line.
+        // A poisoned set from the real command line (a kind optimised through a surrogate gets a
+        // tiny random 16-px CLIP as its surrogate).
         let csv = try ToySet.write(in: dir, count: 12)
         let out = dir.appendingPathComponent("out").path
         let clipguard = try builtExecutable(named: "clipguard")
+        let surrogate = kind.definition.optimizedThroughSurrogate ? try Self.writeSurrogate(in: dir) : nil
         let result = try runCommand(clipguard, ["poison", "--data", csv, "--out", out, "--target", "red", "--trigger", kind.rawValue,
                                                 "--count", "3", "--captions", "natural", "--image-size", "16", "--seed", "3"]
-                                    + options.commandLine, timeout: 120)
+                                    + (surrogate.map { ["--surrogate", $0] } ?? []) + options.commandLine, timeout: 300)
         #expect(result.status == 0, "\(result.stderr)")
         let manifest = try PoisonManifest.load(path: out + "/manifest.json")
-        let expected = try options.makeTrigger(kind: kind, seed: SplitMix64(seed: 3).derived(3).state)
+        var expected = try options.makeTrigger(kind: kind, seed: SplitMix64(seed: 3).derived(3).state)
+        if surrogate != nil {
+            // The optimised pixels are the surrogate's answer; the settings are the given ones.
+            let stored = try #require(manifest.trigger)
+            #expect(stored.kind == kind && stored != expected && stored.summary.contains("optimised through"))
+            expected = stored
+        }
         #expect(manifest.trigger == expected, "the manifest's trigger is not the one the settings describe")
         #expect(manifest.rows.count == 3)
         for row in manifest.rows {
@@ -130,9 +151,14 @@ import Training
         }
         // The same seed, the same bytes (the library call the command makes).
         let again = dir.appendingPathComponent("again").path
-        _ = try Poisoner.run(PoisonRequest(
+        let request = PoisonRequest(
             dataPath: csv, outputFolder: again, target: "red", attack: .backdoor(kind: kind, options: options, source: .train),
-            amount: .count(3), captions: .natural, placement: .modelInput(Self.geometry), seed: 3))
+            amount: .count(3), captions: .natural, placement: .modelInput(Self.geometry), seed: 3)
+        if let surrogate {
+            _ = try OptimizedPoisoning.run(request, surrogate: surrogate)
+        } else {
+            _ = try Poisoner.run(request)
+        }
         for name in ["manifest.json", "train.csv", "poison/000000.png", "poison/000002.png"] {
             #expect(FileManager.default.contents(atPath: out + "/" + name) == FileManager.default.contents(atPath: again + "/" + name),
                     "\(name) differs between two runs with one seed")
