@@ -257,11 +257,6 @@ public final class ExperimentRunner {
         if let weights = config.pretrained, weights != ExperimentConfig.cleanPretrained, !fm.fileExists(atPath: weights) {
             missing.append("pretrained: \(weights)")
         }
-        var attacks = [config.attack]
-        for v in config.variants { if let resolved = try? config.resolved(v, file: "variant \(v.name)") { attacks.append(resolved.attack) } }
-        for a in attacks where a.aim != nil {
-            if let s = a.surrogate, s != AttackSpec.cleanSurrogate, !fm.fileExists(atPath: s) { missing.append("attack.surrogate: \(s)") }
-        }
         if let weights = config.training.initWeights, !fm.fileExists(atPath: weights) {
             missing.append("training.init_weights: \(weights)")
         }
