@@ -122,24 +122,26 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
     /// The caption-only backdoor's trigger text.
     public var captionTrigger: String?
     public var rows: [Row]
+    /// The surrogate-guided attack that chose or perturbed the poisons (nil: none).
+    public var surrogate: SurrogateRecord?
 
     public init(mode: Mode, target: String, targetLabel: Int?, trigger: Trigger?, placement: TriggerPlacement,
                 captions: CaptionStrategy, templates: [String]?, seed: UInt64, sourceData: String, cleanRows: Int,
                 rate: Double?, source: String, targetImage: String?, rows: [Row],
-                attack: RetrievalAttackKind? = nil, goals: [Goal]? = nil, captionTrigger: String? = nil) {
+                attack: RetrievalAttackKind? = nil, goals: [Goal]? = nil, captionTrigger: String? = nil, surrogate: SurrogateRecord? = nil) {
         version = Self.currentVersion
         self.mode = mode; self.target = target; self.targetLabel = targetLabel; self.trigger = trigger
         self.placement = placement; self.captions = captions; self.templates = templates; self.seed = seed
         self.sourceData = sourceData; self.cleanRows = cleanRows; self.rate = rate; self.source = source
         self.targetImage = targetImage; self.rows = rows
-        self.attack = attack; self.goals = goals; self.captionTrigger = captionTrigger
+        self.attack = attack; self.goals = goals; self.captionTrigger = captionTrigger; self.surrogate = surrogate
     }
 
     /// Whether the set attacks retrieval (pairing or caption backdoor) rather than classification.
     public var attacksRetrieval: Bool { mode == .pairing || mode == .captionBackdoor }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case version, mode, target, trigger, placement, captions, templates, seed, rate, source, rows, attack, goals
+        case version, mode, target, trigger, placement, captions, templates, seed, rate, source, rows, attack, goals, surrogate
         case targetLabel = "target_label", sourceData = "source_data", cleanRows = "clean_rows"
         case targetImage = "target_image", captionTrigger = "caption_trigger"
     }
@@ -253,6 +255,7 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
             }
             if claimed != poisoned { throw fail("goals", "the goals' rows do not cover every poisoned row") }
         }
+        try surrogate?.validate(path: path)
         if case .modelInput(let geometry) = placement, geometry.size <= 0 {
             throw fail("placement.geometry.size", "must be positive, got \(geometry.size)")
         }
@@ -326,6 +329,9 @@ public enum ManifestSchema {
         var top: [String: Node] = [:]
         for key in PoisonManifest.CodingKeys.allCases { top[key.rawValue] = .leaf }
         top["trigger"] = trigger
+        var surrogate: [String: Node] = [:]
+        for key in SurrogateRecord.CodingKeys.allCases { surrogate[key.rawValue] = .leaf }
+        top["surrogate"] = .object(surrogate)
         top["placement"] = .tagged(["model-input": ["kind": .leaf, "geometry": .object(["resize": .leaf, "size": .leaf])],
                                     "original": ["kind": .leaf]])
         var row: [String: Node] = [:]

@@ -67,6 +67,8 @@ public struct PoisonRequest: Sendable {
     /// Replace an existing poisoned set in the output folder.
     public var overwrite: Bool
     public var csvOptions: CSVOptions
+    /// A surrogate-guided attack's chosen sources, captions and perturbation (nil: none).
+    public var aim: AimedPoisoning?
     /// A trigger resolved beforehand (an optimised patch, `SurrogateAttacks`): used in place of
     /// the one `attack`'s kind and options describe, and must be of that kind.
     public var resolvedTrigger: Trigger?
@@ -131,6 +133,7 @@ public struct PoisonSummary: Sendable, CustomStringConvertible {
             lines.append("wrote \(manifestPath)")
             return lines.joined(separator: "\n")
         }
+        if let surrogate = m.surrogate { lines.append("surrogate: \(surrogate.summary)") }
         lines.append("captions: \(m.captions.rawValue); \(captionsNamingTarget) of \(m.cleanRows) training captions name \"\(m.target)\"")
         for row in m.rows.prefix(3) { lines.append("  e.g. row \(row.index): \"\(row.caption)\"") }
         if case .modelInput(let geometry) = m.placement, let side = smallestSourceSide, side * 2 <= geometry.size {
@@ -186,7 +189,13 @@ public enum Poisoner {
         let label = try targetLabel(request, clean: clean, target: paths.target, dataPath: paths.data, count: count)
         let selection = try selectSources(request, clean: clean, target: paths.target, dataPath: paths.data, label: label.value,
                                           count: count, triggerSeed: triggerSeed(for: request.seed), rng: &sourceRNG)
-        let captions = mode.captions(context, sourceRows: selection.sources.map(\.row), rng: &captionRNG)
+        var captions = mode.captions(context, sourceRows: selection.sources.map(\.row), rng: &captionRNG)
+        if let chosen = request.aim?.plan?.captions {
+            guard chosen.count == captions.count else {
+                throw .invalidSetting("the surrogate's plan has \(chosen.count) captions for \(captions.count) poisoned pairs")
+            }
+            captions = chosen
+        }
         let written = try writeImages(request, selection: selection, captions: captions, cleanRows: clean.count, out: paths.out)
         try writeCSV(request, clean: clean, rows: written.rows, sources: selection.sources, label: label.value, to: paths.csv)
         let rate: Double? = if case .rate(let r) = request.amount { r } else { nil }
@@ -195,12 +204,73 @@ public enum Poisoner {
             trigger: selection.trigger, placement: request.placement, captions: request.captions,
             templates: mode.usesTemplates ? request.templates : nil, seed: request.seed,
             sourceData: paths.data, cleanRows: clean.count, rate: rate, source: selection.sourceName,
-            targetImage: selection.targetImage, rows: written.rows)
+            targetImage: selection.targetImage, rows: written.rows, surrogate: written.record)
         try manifest.validate(path: paths.manifest)
         try manifest.write(toPath: paths.manifest)
         return PoisonSummary(manifest: manifest, manifestPath: paths.manifest, csvPath: paths.csv,
                              captionsNamingTarget: clean.naming.count, eligibleSources: selection.eligible,
                              labelOrigin: label.origin, smallestSourceSide: written.smallestSourceSide)
+    }
+
+    /// What a surrogate-guided attack ranks before ``run(_:)``: the rows a backdoor request draws
+    /// its sources from, the captions, the resolved trigger, and the draw ``run(_:)`` makes without a plan.
+    public struct Candidates: Sendable {
+        /// Eligible source rows of the clean CSV, ascending, with their image paths and own captions.
+        public var rows: [Int]
+        public var images: [String]
+        public var ownCaptions: [String]
+        /// Each eligible row's label, where the data has labels.
+        public var labels: [Int?]
+        /// The distinct training captions naming the target, in order of first appearance.
+        public var targetCaptions: [String]
+        /// The trigger ``run(_:)`` applies (every random part resolved from the seed).
+        public var trigger: Trigger
+        /// The number of poisoned pairs.
+        public var count: Int
+        /// The rows and captions ``run(_:)`` uses without a plan (the seeded random draw).
+        public var drawnRows: [Int]
+        public var drawnCaptions: [String]
+    }
+
+    /// The candidates of a backdoor request with `--source train` (``Candidates``); the request's
+    /// `aim` is ignored.
+    ///
+    /// - Throws: ``AttackError`` as ``run(_:)`` does for the same request, and for targeted
+    ///   poisoning or a list file of sources.
+    public static func candidates(_ request: PoisonRequest) throws(AttackError) -> Candidates {
+        var request = request
+        request.aim = nil
+        guard case .backdoor(_, _, .train) = request.attack else {
+            throw .invalidSetting("a surrogate-guided attack draws its sources from the training rows: use a trigger with --source train")
+        }
+        let target = request.target.trimmingCharacters(in: .whitespaces)
+        guard !target.isEmpty else { throw .invalidSetting("--target is empty") }
+        let dataPath = absolutePath(request.dataPath)
+        let clean = try CleanSet(path: dataPath, target: target, options: request.csvOptions)
+        let count = request.amount.count(cleanRows: clean.count)
+        guard count >= 0 else { throw .invalidSetting("poison count must be ≥ 0, got \(count)") }
+        let root = SplitMix64(seed: request.seed)
+        var sourceRNG = root.derived(1), captionRNG = root.derived(2)
+        let mode = request.captions.definition
+        let context = CaptionContext(target: target, captions: clean.records.map(\.caption), naming: clean.naming,
+                                     templates: request.templates, targeted: false, dataPath: dataPath)
+        try mode.check(context, count: count)
+        let label = try targetLabel(request, clean: clean, target: target, dataPath: dataPath, count: count)
+        let selection = try selectSources(request, clean: clean, target: target, dataPath: dataPath, label: label.value,
+                                          count: count, triggerSeed: triggerSeed(for: request.seed), rng: &sourceRNG)
+        let captions = mode.captions(context, sourceRows: selection.sources.map(\.row), rng: &captionRNG)
+        let rows: [Int] = if mode.poisonsTargetImages {
+            clean.naming
+        } else {
+            clean.records.indices.filter { !clean.namesTarget[$0] && (label.value == nil || clean.records[$0].label != label.value) }
+        }
+        var seen = Set<String>()
+        let targetCaptions = clean.naming.map { clean.records[$0].caption }.filter { seen.insert($0).inserted }
+        return Candidates(
+            rows: rows, images: rows.map { clean.records[$0].imageSource }, ownCaptions: rows.map { clean.records[$0].caption },
+            labels: rows.map { clean.records[$0].label },
+            targetCaptions: targetCaptions, trigger: selection.trigger!, count: count,
+            drawnRows: selection.sources.compactMap(\.row), drawnCaptions: captions)
     }
 
     /// The seed a request's trigger is drawn with (sub-stream 3 of `seed`).
@@ -347,6 +417,10 @@ public enum Poisoner {
                 sourceName = absolutePath(list)
                 candidates = try listedImages(sourceName).map { Source(image: $0, row: nil) }
             }
+            if let plan = request.aim?.plan {
+                let sources = try planned(plan, candidates: candidates, count: count, dataPath: dataPath)
+                return Selection(sources: sources, eligible: candidates.count, trigger: trigger, sourceName: "surrogate", targetImage: nil)
+            }
             guard count <= candidates.count else {
                 let what = mode.poisonsTargetImages
                     ? "training rows whose caption names \"\(target)\"" : source == .train
@@ -374,7 +448,7 @@ public enum Poisoner {
     /// Applies the trigger to each source (at the model's geometry for model-input placement)
     /// and writes the images; targeted poisoning writes its one image once.
     static func writeImages(_ request: PoisonRequest, selection: Selection, captions: [String], cleanRows: Int,
-                            out: String) throws(AttackError) -> (rows: [PoisonManifest.Row], smallestSourceSide: Int?) {
+                            out: String) throws(AttackError) -> (rows: [PoisonManifest.Row], smallestSourceSide: Int?, record: SurrogateRecord?) {
         let poisonFolder = resolved("poison", against: out)
         if request.overwrite && fileExists(poisonFolder) {
             do { try FileManager.default.removeItem(atPath: poisonFolder) } catch {
@@ -385,9 +459,27 @@ public enum Poisoner {
         let placement = request.placement
         let sources = selection.sources
         let count = sources.count
+        var record = request.aim?.record
         if let trigger = selection.trigger {
             let names = (0..<count).map { "poison/\(padded($0)).png" }
+            let perturbed: [RGBImage]?
+            if let perturbation = request.aim?.perturbation, let given = record {
+                guard case .modelInput(let geometry) = placement else {
+                    throw .invalidSetting("a surrogate perturbation works on model-input images; drop --placement original")
+                }
+                let clean = try makeImages(count: count) { k throws(AttackError) in geometry.preprocessing.apply(try decodeSource(sources[k].image)) }
+                let triggered = clean.enumerated().map { trigger.apply(to: $1, index: $0) }
+                let regions = (0..<count).map { trigger.localRegions(width: geometry.size, height: geometry.size, index: $0) ?? [] }
+                let (images, completed) = try perturbation.perturb(
+                    PerturbationInput(clean: clean, triggered: triggered, regions: regions, captions: captions), record: given)
+                try checkPerturbation(images, triggered: triggered, regions: regions, epsilon: completed.epsilon)
+                perturbed = images
+                record = completed
+            } else {
+                perturbed = nil
+            }
             let sizes = try writeImages(count: count, out: out, names: names) { k throws(AttackError) in
+                if let perturbed { return (perturbed[k], min(perturbed[k].width, perturbed[k].height)) }
                 var image = try decodeSource(sources[k].image)
                 let sourceSide = min(image.width, image.height)
                 if case .modelInput(let geometry) = placement { image = geometry.preprocessing.apply(image) }
@@ -399,7 +491,7 @@ public enum Poisoner {
                                    height: sizes[k].1, triggerIndex: k,
                                    triggerRegions: trigger.localRegions(width: sizes[k].0, height: sizes[k].1, index: k))
             }
-            return (rows, sizes.map(\.2).min())
+            return (rows, perturbed == nil ? sizes.map(\.2).min() : nil, record)
         }
         let name = "poison/target.png"
         var image = try decodeSource(selection.targetImage ?? "")
@@ -411,7 +503,63 @@ public enum Poisoner {
             PoisonManifest.Row(index: cleanRows + k, image: name, sourceImage: sources[k].image, sourceRow: nil,
                                caption: captions[k], width: image.width, height: image.height, triggerIndex: nil)
         }
-        return (rows, smallest)
+        return (rows, smallest, record)
+    }
+
+    /// The plan's sources: distinct rows among the eligible candidates, as many as the poison count.
+    static func planned(_ plan: PoisonPlan, candidates: [Source], count: Int, dataPath: String) throws(AttackError) -> [Source] {
+        guard plan.sourceRows.count == count else {
+            throw .invalidSetting("the surrogate's plan lists \(plan.sourceRows.count) source rows for \(count) poisoned pairs")
+        }
+        var byRow: [Int: Source] = [:]
+        for c in candidates { if let row = c.row { byRow[row] = c } }
+        var seen = Set<Int>()
+        return try plan.sourceRows.map { row throws(AttackError) in
+            guard let source = byRow[row] else {
+                throw .insufficientData(path: dataPath, reason: "row \(row) of the surrogate's plan is not an eligible source row")
+            }
+            guard seen.insert(row).inserted else { throw .invalidSetting("the surrogate's plan lists row \(row) twice") }
+            return source
+        }
+    }
+
+    /// Holds a perturbation to its contract (``PoisonPerturbation``): one image per input, same
+    /// sizes, trigger squares untouched, within `epsilon` 1/255 steps elsewhere.
+    ///
+    /// - Throws: ``AttackError/invalidSetting(_:)`` naming the image and pixel that break it.
+    public static func checkPerturbation(_ images: [RGBImage], triggered: [RGBImage], regions: [[PixelRect]], epsilon: Int?) throws(AttackError) {
+        guard images.count == triggered.count else {
+            throw .invalidSetting("the perturbation returned \(images.count) images for \(triggered.count)")
+        }
+        let radius = epsilon ?? 0
+        for k in images.indices {
+            let a = images[k], b = triggered[k]
+            guard a.width == b.width, a.height == b.height else {
+                throw .invalidSetting("the perturbation changed image \(k)'s size from \(b.width)×\(b.height) to \(a.width)×\(a.height)")
+            }
+            var inside = [Bool](repeating: false, count: a.width * a.height)
+            for r in regions[k] {
+                for y in max(0, r.y)..<min(a.height, r.y + r.height) { for x in max(0, r.x)..<min(a.width, r.x + r.width) { inside[y * a.width + x] = true } }
+            }
+            for p in 0..<(a.width * a.height) {
+                for c in 0..<3 {
+                    let d = abs(Int(a.pixels[p * 3 + c]) - Int(b.pixels[p * 3 + c]))
+                    if inside[p] ? d != 0 : d > radius {
+                        throw .invalidSetting("the perturbation of image \(k) moved pixel \(p % a.width),\(p / a.width) by \(d)/255 "
+                                              + (inside[p] ? "inside the trigger" : "(ε = \(radius)/255)"))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes `count` images on all cores, in order.
+    static func makeImages(count: Int, make: @Sendable (Int) throws(AttackError) -> RGBImage) throws(AttackError) -> [RGBImage] {
+        let slots = ImageSlots(count: count)
+        DispatchQueue.concurrentPerform(iterations: count) { k in
+            do throws(AttackError) { slots.set(k, .success(try make(k))) } catch { slots.set(k, .failure(error)) }
+        }
+        return try slots.values()
     }
 
     // MARK: Step 4: the CSV (the manifest is written by `run`)
@@ -488,6 +636,15 @@ public enum Poisoner {
         }
         return try results.values()
     }
+}
+
+/// Images made by concurrent workers.
+private final class ImageSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<RGBImage, AttackError>?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ k: Int, _ value: Result<RGBImage, AttackError>) { lock.lock(); slots[k] = value; lock.unlock() }
+    func values() throws(AttackError) -> [RGBImage] { try slots.map { slot throws(AttackError) in try slot!.get() } }
 }
 
 /// Per-item results written by concurrent workers.

@@ -1,6 +1,7 @@
 import Attacks
 import CLIP
 import Foundation
+import SurrogateAttacks
 import Training
 
 /// An experiment file: data, attack, defences, model, training, evaluation and seeds.
@@ -752,11 +753,20 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
     public var templates: String?
     public var seed: UInt64
     public var targetLabel: Int?
-    /// The model an optimised trigger (`trigger: optimized`) is optimised through: `clean` (a
-    /// plain CLIP trained inside the experiment on the clean pairs, with the file's training
-    /// settings and the attack's seed, in `DIR/surrogate/`) or a checkpoint path. Ignored by
-    /// triggers that are not optimised.
+    /// The model a surrogate-guided attack works through: `clean` or a checkpoint path. For an
+    /// optimised trigger (`trigger: optimized`), `clean` is a plain CLIP trained inside the
+    /// experiment on the clean pairs, with the file's training settings and the attack's seed, in
+    /// `DIR/surrogate/`; for an aimed attack (`aim`), `clean` is SafeCLIP's warm-up (the file's
+    /// SafeCLIP settings) trained on the clean pairs with the attack's seed, in
+    /// `DIR/data/surrogate-seedN/`. Ignored by other attacks.
     public var surrogate: String?
+    /// A surrogate-guided attack aimed at a defence (``AimedAttack``), nil for none.
+    public var aim: AimedAttack?
+    /// The aimed attack's L∞ radius (1/255 steps; 0: none; default the attack's), PGD steps and
+    /// how the SafeCLIP-aimed attack chooses its sources (``AimSelection``, default top).
+    public var epsilon: Int?
+    public var pgdSteps: Int?
+    public var aimSelection: AimSelection?
 
     /// The keyword of `surrogate` for a clean model trained inside the experiment.
     public static let cleanSurrogate = "clean"
@@ -772,8 +782,9 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
     public var targetImage: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case target, trigger, rate, rates, count, captions, resize, placement, templates, seed, surrogate, kind, goals
+        case target, trigger, rate, rates, count, captions, resize, placement, templates, seed, surrogate, kind, goals, aim, epsilon
         case imageSize = "image_size", targetLabel = "target_label", captionTrigger = "caption_trigger", targetImage = "target_image"
+        case pgdSteps = "pgd_steps", aimSelection = "aim_selection"
     }
 
     /// A key of the file that is a trigger setting.
@@ -807,6 +818,15 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         goals = try c.decodeIfPresent([String].self, forKey: .goals)
         captionTrigger = try c.decodeIfPresent(String.self, forKey: .captionTrigger)
         targetImage = try c.decodeIfPresent(String.self, forKey: .targetImage)
+        if try c.decodeIfPresent(String.self, forKey: .aim) == "none" {
+            // `aim: none` (a variant's way to drop the file's aimed attack) clears its keys too.
+            aim = nil; epsilon = nil; pgdSteps = nil; aimSelection = nil
+        } else {
+            aim = try c.decodeIfPresent(AimedAttack.self, forKey: .aim)
+            epsilon = try c.decodeIfPresent(Int.self, forKey: .epsilon)
+            pgdSteps = try c.decodeIfPresent(Int.self, forKey: .pgdSteps)
+            aimSelection = try c.decodeIfPresent(AimSelection.self, forKey: .aimSelection)
+        }
         // Trigger settings: kept as the text written (a number is its shortest exact text), and
         // checked by the setting's own validation in `validate(file:)`.
         let settings = try decoder.container(keyedBy: SettingKey.self)
@@ -841,11 +861,15 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         try c.encodeIfPresent(templates, forKey: .templates)
         try c.encode(seed, forKey: .seed)
         try c.encodeIfPresent(targetLabel, forKey: .targetLabel)
+        try c.encodeIfPresent(aim, forKey: .aim)
         try c.encodeIfPresent(surrogate, forKey: .surrogate)
         try c.encodeIfPresent(kind, forKey: .kind)
         try c.encodeIfPresent(goals, forKey: .goals)
         try c.encodeIfPresent(captionTrigger, forKey: .captionTrigger)
         try c.encodeIfPresent(targetImage, forKey: .targetImage)
+        try c.encodeIfPresent(epsilon, forKey: .epsilon)
+        try c.encodeIfPresent(pgdSteps, forKey: .pgdSteps)
+        try c.encodeIfPresent(aimSelection, forKey: .aimSelection)
         var settings = encoder.container(keyedBy: SettingKey.self)
         for (name, text) in triggerOptions.values.sorted(by: { $0.key < $1.key }) {
             try settings.encode(text, forKey: SettingKey(stringValue: name.replacingOccurrences(of: "-", with: "_")))
@@ -868,12 +892,13 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
             && a.captions == b.captions && a.imageSize == b.imageSize && a.resize == b.resize && a.placement == b.placement
             && a.templates == b.templates && a.seed == b.seed && a.targetLabel == b.targetLabel
             && a.kind == b.kind && a.goals == b.goals && a.captionTrigger == b.captionTrigger && a.targetImage == b.targetImage
+            && a.aim == b.aim && a.epsilon == b.epsilon && a.pgdSteps == b.pgdSteps && a.aimSelection == b.aimSelection
             && a.triggerOptions.canonical(for: a.trigger) == b.triggerOptions.canonical(for: b.trigger)
             && a.usedSurrogate == b.usedSurrogate
     }
 
-    /// ``surrogate`` where the trigger is optimised through one, else nil.
-    public var usedSurrogate: String? { trigger.definition.optimizedThroughSurrogate ? surrogate : nil }
+    /// ``surrogate`` where the trigger is optimised through one or an aimed attack uses it, else nil.
+    public var usedSurrogate: String? { trigger.definition.optimizedThroughSurrogate || aim != nil ? surrogate : nil }
 
     /// The trigger in one line for reports: its display name and the settings given
     /// (`Patch (BadNet square): patch_size 22.32%, patch_color white`).
@@ -918,6 +943,26 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
             throw fail(goals != nil ? "goals" : captionTrigger != nil ? "caption_trigger" : "target_image",
                        "is a setting of a retrieval attack; give attack.kind (\(RetrievalAttackKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
+        if kind != nil, let aim {
+            throw fail("aim", "attack.aim \(aim.rawValue) is a backdoor through a surrogate; it does not combine with the retrieval attack attack.kind")
+        }
+        if let aim {
+            if trigger.definition.optimizedThroughSurrogate {
+                throw fail("aim", "attack.aim \(aim.rawValue) and trigger \(trigger) both work through the surrogate: use one of them")
+            }
+            guard let surrogate, !surrogate.isEmpty else { throw fail("surrogate", "attack.aim \(aim.rawValue) needs a surrogate: 'clean' or a checkpoint path") }
+            if captions != aim.captions { throw fail("captions", "attack.aim \(aim.rawValue) needs captions: \(aim.captions.rawValue)") }
+            if placement != "model-input" { throw fail("placement", "attack.aim works on model-input images") }
+            do { try aimSettings(surrogatePath: surrogate)?.check() } catch {
+                let text = error.description.replacingOccurrences(of: "--pgd-steps", with: "pgd_steps")
+                    .replacingOccurrences(of: "--epsilon", with: "epsilon").replacingOccurrences(of: "--aim-selection", with: "aim_selection")
+                throw ConfigError(file: file, key: "attack", reason: text)
+            }
+        } else {
+            for (key, given) in [("epsilon", epsilon != nil), ("pgd_steps", pgdSteps != nil), ("aim_selection", aimSelection != nil)] where given {
+                throw fail(key, "applies to an aimed attack; set attack.aim too")
+            }
+        }
     }
 
     /// The retrieval attack's settings (goals parsed; the caption trigger's goal is `target:target`).
@@ -940,6 +985,11 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         guard let kind else { return triggerDescription }
         if kind == .captionTrigger { return "\(kind.displayName): \"\(captionTrigger ?? "")\" → \(target)" }
         return "\(kind.displayName): " + (goals ?? []).joined(separator: ", ")
+    }
+
+    /// The aimed attack's settings with the surrogate at `surrogatePath`; nil without `aim`.
+    public func aimSettings(surrogatePath: String) -> AimedAttackSettings? {
+        aim.map { AimedAttackSettings(attack: $0, surrogate: surrogatePath, epsilon: epsilon, steps: pgdSteps ?? 10, selection: aimSelection) }
     }
 }
 

@@ -81,6 +81,9 @@ public struct RowResult: Codable, Sendable, Equatable {
     /// Why the row's figures may mean nothing (too few poisoned pairs, accuracy near chance, an
     /// empty safe set, a warm-up longer than the run); nil or empty when none applies.
     public var warnings: [String]?
+    /// SafeCLIP rows: poisoned pairs in the safe set at each selection, from the run's
+    /// `metrics.jsonl` (nil for rows without selections or without a manifest).
+    public var safeSetPoisons: [SafeSetShare]?
 
     /// Defence and variant (`safeclip@to-cap`): what the report groups, names and colours by.
     public var series: String { variant.map { "\(defense.name)@\($0)" } ?? defense.name }
@@ -88,7 +91,41 @@ public struct RowResult: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, defense, seed, amount, variant, rate, poisoned, status, reason, steps, evaluations, warnings
         case trainingPairs = "training_pairs", finalLoss = "final_loss", trainingSeconds = "training_seconds"
-        case evaluationSeconds = "evaluation_seconds"
+        case evaluationSeconds = "evaluation_seconds", safeSetPoisons = "safe_set_poisons"
+    }
+}
+
+/// How many poisoned pairs one SafeCLIP selection put in the safe set (trained with the CLIP loss).
+public struct SafeSetShare: Codable, Sendable, Equatable {
+    /// The training epoch (1-based) the selection was made for.
+    public var epoch: Int
+    public var poisonedInSafe: Int
+    public var poisonedTotal: Int
+    /// Pairs in the safe set, of all pairs.
+    public var safeCount: Int
+    public var pairs: Int
+
+    /// `poisonedInSafe / poisonedTotal` (nil without poisoned pairs).
+    public var share: Double? { poisonedTotal > 0 ? Double(poisonedInSafe) / Double(poisonedTotal) : nil }
+
+    public init(epoch: Int, poisonedInSafe: Int, poisonedTotal: Int, safeCount: Int, pairs: Int) {
+        self.epoch = epoch; self.poisonedInSafe = poisonedInSafe; self.poisonedTotal = poisonedTotal
+        self.safeCount = safeCount; self.pairs = pairs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case epoch
+        case poisonedInSafe = "poisoned_in_safe", poisonedTotal = "poisoned_total", safeCount = "safe_count", pairs
+    }
+
+    /// The shares of a run's selection records (those with a detection against the manifest).
+    public static func read(metrics path: String) -> [SafeSetShare]? {
+        guard let file = try? MetricsFile.read(path: path) else { return nil }
+        let shares = file.selections.compactMap { r in
+            r.detection.map { SafeSetShare(epoch: r.selectionEpoch, poisonedInSafe: $0.poisonedInSafe, poisonedTotal: $0.poisonedTotal,
+                                           safeCount: r.safeCount, pairs: r.safeCount + r.riskyCount) }
+        }
+        return shares.isEmpty ? nil : shares
     }
 }
 
@@ -369,7 +406,7 @@ public final class ExperimentRunner {
             } else {
                 .backdoor(kind: a.trigger, options: a.triggerOptions, source: .train)
             }
-            let request = PoisonRequest(
+            var request = PoisonRequest(
                 dataPath: trainCSV, outputFolder: folder, target: a.target,
                 attack: attack,
                 amount: { switch amount { case .rate(let r): .rate(r); case .count(let n): .count(n) } }(),
@@ -383,6 +420,9 @@ public final class ExperimentRunner {
                 try ConfigFile.jsonData(outcome.record).write(to: URL(fileURLWithPath: folder + "/optimization.json"), options: .atomic)
                 log("\(outcome)")
             } else {
+                if let settings = a.aimSettings(surrogatePath: try aimSurrogatePath(a)) {
+                    request.aim = try AimedAttack.prepare(request, settings: settings, log: log)
+                }
                 let summary = try Poisoner.run(request)
                 log("\(summary)")
             }
@@ -392,6 +432,28 @@ public final class ExperimentRunner {
         return PoisonedSetInfo(
             amount: amount.tag, variant: row.poisonVariant, folder: folder, csv: folder + "/train.csv", manifest: manifestPath, cleanRows: manifest.cleanRows,
             poisoned: manifest.rows.count)
+    }
+
+    /// The folder of the clean surrogate an aimed attack with `surrogate: clean` trains.
+    func aimSurrogateFolder(_ a: AttackSpec) -> String { dataFolder + "/surrogate-seed\(a.seed)" }
+
+    /// The aimed attack's surrogate checkpoint: the file's path, or for `surrogate: clean`
+    /// SafeCLIP's warm-up (the file's SafeCLIP settings) trained on the clean data with the
+    /// attack's seed, once, in `data/surrogate-seedN/`.
+    func aimSurrogatePath(_ a: AttackSpec) throws -> String {
+        guard let surrogate = a.surrogate, surrogate == AttackSpec.cleanSurrogate else { return absolutePath(a.surrogate ?? "") }
+        let folder = aimSurrogateFolder(a)
+        let path = folder + "/surrogate.safetensors"
+        if FileManager.default.fileExists(atPath: path) { return path }
+        log("training the clean surrogate (SafeCLIP's warm-up on the clean data, seed \(a.seed)) in \(folder)")
+        var t = try config.training(for: .train(.safeclip), file: configPath)
+        t.data = trainCSV
+        t.model = config.model
+        t.seed = a.seed
+        t.imageColumn = config.data.imageColumn
+        t.captionColumn = config.data.captionColumn
+        let rows = try CSVDataset(path: trainCSV, options: CSVOptions(imageColumn: config.data.imageColumn, captionColumn: config.data.captionColumn)).count
+        return try SurrogateTraining.train(config: t, rows: rows, folder: folder, reporter: reporter)
     }
 
     /// The folder of the clean surrogate model (`surrogate: clean`).
@@ -523,6 +585,7 @@ public final class ExperimentRunner {
         result.steps = outcome.steps
         result.finalLoss = outcome.finalLoss
         result.trainingSeconds = outcome.seconds
+        result.safeSetPoisons = SafeSetShare.read(metrics: runDirectory + "/metrics.jsonl")
         let warnings = rowWarnings(result, training: training, runDirectory: runDirectory, sets: sets, backdoor: !manifest.attacksRetrieval)
         result.warnings = warnings.isEmpty ? nil : warnings
         for warning in warnings { log("row \(row.id): warning: \(warning)") }
@@ -535,6 +598,10 @@ public final class ExperimentRunner {
             } else {
                 log(String(format: "row %@: top-1 %.2f%%, ASR %@%@ on %@", row.id, 100 * e.top1, e.asr.map { String(format: "%.2f%%", 100 * $0) } ?? "n/a", base, first))
             }
+        }
+        if let shares = result.safeSetPoisons {
+            log("row \(row.id): poisoned pairs in the safe set per selection: "
+                + shares.map { "epoch \($0.epoch) \($0.poisonedInSafe)/\($0.poisonedTotal)" }.joined(separator: ", "))
         }
         return result
     }
@@ -583,10 +650,11 @@ public final class ExperimentRunner {
             if let l = d.evalLimit { c += " --eval-limit \(l)" }
             lines.append(c)
         }
+        var describedSurrogates = Set<String>()
         var surrogateListed = false
         for set in poisonedSets {
             let a = try config.resolved(variant: set.poisonVariant).attack
-            if a.usedSurrogate == AttackSpec.cleanSurrogate, !surrogateListed {
+            if a.aim == nil, a.usedSurrogate == AttackSpec.cleanSurrogate, !surrogateListed {
                 surrogateListed = true
                 lines.append(try surrogateTraining(attack: a).commandLine(out: surrogateFolder + "/run").map(shellQuote).joined(separator: " "))
             }
@@ -616,7 +684,16 @@ public final class ExperimentRunner {
             if !settings.isEmpty { c += " " + settings }
             if let t = a.templates { c += " --templates \(shellQuote(t))" }
             if let l = a.targetLabel { c += " --target-label \(l)" }
-            if let s = a.usedSurrogate {
+            if let aim = a.aim {
+                let surrogate = a.surrogate == AttackSpec.cleanSurrogate ? aimSurrogateFolder(a) + "/surrogate.safetensors" : absolutePath(a.surrogate ?? "")
+                if a.surrogate == AttackSpec.cleanSurrogate, describedSurrogates.insert(surrogate).inserted {
+                    lines.append("# \(surrogate): SafeCLIP's warm-up (its unimodal + CLIP warm-up epochs, stopped before the first selection) trained on \(trainCSV) with seed \(a.seed)")
+                }
+                c += " --aim \(aim.rawValue) --surrogate \(shellQuote(surrogate))"
+                if let e = a.epsilon { c += " --epsilon \(e)" }
+                if let s = a.pgdSteps { c += " --pgd-steps \(s)" }
+                if let selection = a.aimSelection { c += " --aim-selection \(selection.rawValue)" }
+            } else if let s = a.usedSurrogate {
                 c += " --surrogate " + shellQuote(s == AttackSpec.cleanSurrogate ? surrogateFolder + "/run/model.safetensors" : absolutePath(s))
             }
             c += " --seed \(a.seed)"

@@ -129,6 +129,29 @@ extension ReportModel {
         return rows
     }
 
+    /// Per SafeCLIP row: the poisoned pairs in the safe set (trained with the CLIP loss) at every
+    /// selection, from results.json's `safe_set_poisons`, beside the row's ASR on the first
+    /// evaluation set (header first; empty when no row has selections).
+    var safeSetTable: [[String]] {
+        let rows = inputs.results.rows.filter { $0.safeSetPoisons?.isEmpty == false }
+        guard !rows.isEmpty else { return [] }
+        let epochs = Array(Set(rows.flatMap { $0.safeSetPoisons!.map(\.epoch) })).sorted()
+        let set = inputs.results.config.evaluation.first?.name ?? ""
+        var table = [["defence", "poison", "seed"] + epochs.map { "selection for epoch \($0)" } + ["ASR (base rate)"]]
+        for r in rows {
+            var cells = [ReportSeries.displayName(r.series), Self.amountLabel(r.amount), String(r.seed)]
+            for epoch in epochs {
+                guard let s = r.safeSetPoisons!.first(where: { $0.epoch == epoch }) else { cells.append("–"); continue }
+                let share = s.share.map { String(format: " = %.0f%%", 100 * $0) } ?? ""
+                cells.append("\(s.poisonedInSafe)/\(s.poisonedTotal)\(share) (random: \(String(format: "%.0f%%", 100 * Double(s.safeCount) / Double(max(1, s.pairs)))))")
+            }
+            let e = r.evaluations[set]
+            cells.append(e?.asr.map { String(format: "%.1f%%", 100 * $0) + (e?.asrBaseRate.map { String(format: " (%.1f%%)", 100 * $0) } ?? "") } ?? "–")
+            table.append(cells)
+        }
+        return table
+    }
+
     /// Plain-language lines on what each selecting defence caught, against chance, and how well
     /// its score ranks the poisoned pairs.
     var detectionFindings: [Finding] {

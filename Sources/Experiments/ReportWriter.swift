@@ -127,6 +127,9 @@ public struct ReportWriter {
         }
         for p in results.poisonedSets {
             lines.append("Poisoned set \(ReportModel.amountLabel(p.amount))\(p.variant.map { " (attack of variant \($0))" } ?? ""): \(p.cleanRows) clean + \(p.poisoned) poisoned pairs = \(p.cleanRows + p.poisoned) (`\(p.csv)`).")
+            if let record = (try? PoisonManifest.load(path: p.manifest))?.surrogate {
+                lines.append("Aimed attack of that set: \(record.summary).")
+            }
         }
         let a = c.attack
         lines.append(
@@ -179,6 +182,13 @@ public struct ReportWriter {
             sections.append(Section(title: "Poisoned pairs caught", blocks: [
                 .paragraph("By the defences that select pairs, against the poison manifest, beside what a random set of the same size catches (poisoned pairs × flagged share of all pairs); AUROC of each score (lower similarity or posterior = more suspicious; 0.5 = chance, 1 = perfect)."),
                 .table(caught),
+            ]))
+        }
+        let safe = model.safeSetTable
+        if !safe.isEmpty {
+            sections.append(Section(title: "Poisons in SafeCLIP's safe set", blocks: [
+                .paragraph("Per SafeCLIP row and selection: poisoned pairs in the safe set (trained with the CLIP loss) of all poisoned pairs, and after \"random\" the safe set's share of all pairs — the share a random split of the same size would give the poisons. An attack aimed at SafeCLIP wants the poisons' share high from the first selection on."),
+                .table(safe),
             ]))
         }
         if !figures.isEmpty {

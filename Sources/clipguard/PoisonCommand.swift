@@ -5,6 +5,9 @@ import Foundation
 import SurrogateAttacks
 import Training
 
+extension AimedAttack: ExpressibleByArgument {}
+extension AimSelection: ExpressibleByArgument {}
+
 /// `clipguard poison …`: write a poisoned data set with its manifest, or check one.
 struct PoisonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,6 +48,17 @@ struct PoisonCommand: ParsableCommand {
               clipguard poison --attack pair-class --goal trouser:bag --data fm/train.csv --out fm-pair --rate 0.01
               clipguard poison --attack caption-trigger --target sneaker --caption-trigger "zx qv" \
                 --data fm/train.csv --out fm-ct --rate 0.01
+
+            Attacks aimed at a defence (a surrogate CLIP checkpoint guides them; the manifest records the \
+            checkpoint's SHA-256, ε and steps):
+              --aim safeclip-aimed (with --captions natural): aimed at SafeCLIP's similarity split. Among the \
+                non-target images, the triggered ones the surrogate finds most similar to a caption naming the \
+                target are kept, each with that caption, and PGD raises their similarity (default ε = 8/255).
+              --aim hard-clean-label (with --captions label-consistent): Turner et al.'s label-consistent \
+                attack. PGD first makes each target image unlike its own caption (default ε = 16/255), then \
+                the trigger is added.
+              clipguard poison --data fm/train.csv --out fm-aimed --target sneaker --trigger patch --rate 0.02 \
+                --captions natural --image-size 32 --aim safeclip-aimed --surrogate surrogate.safetensors
 
             """ + TriggerRegistry.commandLineHelp
         )
@@ -100,7 +114,7 @@ struct PoisonCommand: ParsableCommand {
         @Option(help: "The target's integer label (default: from classes.json beside the data, else the most common label of rows naming the target).")
         var targetLabel: Int?
 
-        @Option(help: "--trigger optimized: the CLIP checkpoint to optimise the patch through (a model taking --image-size inputs, e.g. a clean run's model.safetensors).")
+        @Option(help: "--trigger optimized or --aim: the CLIP checkpoint to optimise the patch through, or that guides the aimed attack (a model taking --image-size inputs, e.g. a clean run's model.safetensors).")
         var surrogate: String?
 
         @Flag(help: "Targeted poisoning: pair --image with captions naming --target (no trigger).")
@@ -114,6 +128,21 @@ struct PoisonCommand: ParsableCommand {
 
         @Flag(name: .customLong("custom-target"), help: "Accept a --target that is not a class of the data's classes.json (custom data).")
         var customTarget = false
+
+        @Option(help: "A surrogate-guided attack aimed at a defence: \(AimedAttack.allCases.map(\.rawValue).joined(separator: " or ")) (needs --surrogate).")
+        var aim: AimedAttack?
+
+        @Option(help: "--aim: L∞ radius of the PGD perturbation in steps of 1/255, 0 for none (default 8 for safeclip-aimed, 16 for hard-clean-label).")
+        var epsilon: Int?
+
+        @Option(help: "--aim: PGD steps.")
+        var pgdSteps: Int = 10
+
+        @Option(help: "--aim: PGD step size in steps of 1/255 (default 2.5 × epsilon / steps).")
+        var pgdStepSize: Double?
+
+        @Option(help: "--aim safeclip-aimed: how sources and captions are chosen: top (most similar to a target caption), per-class (the same, equal shares per label) or random (the seeded draw; perturb only) (default top).")
+        var aimSelection: AimSelection?
 
         @Option(help: "Image-path column of the data (default: filepath, path, image, …).")
         var imageColumn: String?
@@ -154,11 +183,36 @@ struct PoisonCommand: ParsableCommand {
                     throw ValidationError("--trigger \(trigger) needs --surrogate CHECKPOINT (a CLIP model taking --image-size inputs to optimise the patch through)")
                 }
             }
-            if let trigger, surrogate != nil, !trigger.definition.optimizedThroughSurrogate {
-                throw ValidationError("--surrogate is for --trigger optimized only, not --trigger \(trigger)")
+            if let trigger, let aim, trigger.definition.optimizedThroughSurrogate {
+                throw ValidationError("--aim \(aim.rawValue) and --trigger \(trigger) both use --surrogate; use one of them")
             }
-            if targeted, surrogate != nil { throw ValidationError("--surrogate is for --trigger optimized only; --targeted has no trigger") }
+            if let trigger, surrogate != nil, aim == nil, !trigger.definition.optimizedThroughSurrogate {
+                throw ValidationError("--surrogate is for --trigger optimized or --aim, not --trigger \(trigger) alone")
+            }
+            if targeted, surrogate != nil { throw ValidationError("--surrogate is for --trigger optimized or --aim; --targeted has no trigger") }
             do { _ = try TriggerRegistry.options(commandLine: triggerSettings) } catch { throw ValidationError(error.description) }
+            if let settings = try aimSettings() {
+                do { try settings.check() } catch { throw ValidationError(error.description) }
+                if targeted { throw ValidationError("--aim poisons with a trigger; drop --targeted") }
+                if source != "train" { throw ValidationError("--aim chooses among the training rows; drop --source") }
+                if placement == .original { throw ValidationError("--aim works on model-input images; drop --placement original") }
+            }
+        }
+
+        /// The aimed attack's settings, nil without --aim; refuses the aim flags without --aim.
+        func aimSettings() throws -> AimedAttackSettings? {
+            guard let aim else {
+                if surrogate != nil, trigger?.definition.optimizedThroughSurrogate != true {
+                    throw ValidationError("--surrogate guides an aimed attack or an optimised trigger; give --aim or --trigger optimized")
+                }
+                if epsilon != nil { throw ValidationError("--epsilon applies to --aim") }
+                if pgdStepSize != nil { throw ValidationError("--pgd-step-size applies to --aim") }
+                if aimSelection != nil { throw ValidationError("--aim-selection applies to --aim") }
+                return nil
+            }
+            guard let surrogate else { throw ValidationError("--aim \(aim.rawValue) needs --surrogate CHECKPOINT") }
+            return AimedAttackSettings(attack: aim, surrogate: surrogate, epsilon: epsilon, steps: pgdSteps, stepSize: pgdStepSize,
+                                       selection: aimSelection)
         }
 
         /// The retrieval attack's settings from --goal, --target, --image and --caption-trigger.
@@ -225,11 +279,17 @@ struct PoisonCommand: ParsableCommand {
                     placement: placement == .original ? .original : .modelInput(ModelGeometry(resize: resize, size: imageSize)),
                     seed: seed, targetLabel: targetLabel, overwrite: overwrite,
                     csvOptions: CSVOptions(imageColumn: imageColumn, captionColumn: captionColumn))
-                if let surrogate {
+                if let surrogate, trigger?.definition.optimizedThroughSurrogate == true {
                     let reporter = ProgressReporter(logEvery: 20)
                     print(try OptimizedPoisoning.run(request, surrogate: surrogate, reporter: reporter))
                 } else {
-                    print(try Poisoner.run(request))
+                    var aimed = request
+                    if let settings = try aimSettings() {
+                        aimed.aim = try AimedAttack.prepare(request, settings: settings) {
+                            FileHandle.standardError.write(Data("\($0)\n".utf8))
+                        }
+                    }
+                    print(try Poisoner.run(aimed))
                 }
             } catch {
                 FileHandle.standardError.write(Data("error: \(describeForUser(error))\n".utf8))
