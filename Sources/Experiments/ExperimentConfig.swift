@@ -114,6 +114,7 @@ public struct ExperimentConfig: StrictConfig, Equatable, Sendable {
         try c.encode(variants, forKey: .variants)
         if !defenseTraining.isEmpty { try c.encode(defenseTraining, forKey: .defenseTraining) }
         try c.encodeIfPresent(pretrained, forKey: .pretrained)
+        if detect != DetectSpec() { try c.encode(detect, forKey: .detect) }
     }
 
     /// The `training` block: the common keys and every defence's settings block.

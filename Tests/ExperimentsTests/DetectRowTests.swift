@@ -77,6 +77,8 @@ import Training
         #expect(config.detect.detectors == ["dao", "similarity"] && config.detect.model == .poisoned && config.detect.dropBy == "dao")
         #expect(try config.detect.dropRule(fallback: 0.1) == .threshold)
         #expect(config.rows.map(\.id).contains("detect-k256-rate0.01-seed0"))
+        // experiment.json keeps the block (a re-run compares against it).
+        #expect(try JSONDecoder().decode(ExperimentConfig.self, from: ConfigFile.jsonData(config)) == config)
         let runner = ExperimentRunner(config: config, configPath: "exp.yaml", directory: "/tmp/exp")
         let commands = try runner.equivalentCommands().filter { $0.contains("clipguard detect") }
         #expect(commands.count == 4)
