@@ -160,7 +160,7 @@ extension Leaderboard {
 
     /// The equivalent commands of a cell's rows (data preparation, poisoning, training, evaluation).
     func commands(_ cell: Cell) -> [String] {
-        let poison = attacks.first { $0.key == cell.attack }.map { a in "poison-" + (a.variant.map { "\($0)-" } ?? "") + a.amount } ?? ""
+        let poison = attacks.first { $0.key == cell.attack }.map { a in "poison-" + (a.poisonVariant.map { "\($0)-" } ?? "") + a.amount } ?? ""
         return results.commands.filter { line in
             line.hasPrefix("clipguard data prepare") || (line.hasPrefix("clipguard poison") && line.contains("/data/\(poison) "))
                 || cell.rows.contains { line.contains("/rows/\($0)/") }

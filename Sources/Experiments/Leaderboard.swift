@@ -31,6 +31,9 @@ public struct Leaderboard: Sendable {
         public var trainingPairs: Int
         /// A poisoned training image of the set (absolute path), when one is known.
         public var image: String?
+        /// The variant whose attack made the poisoned set (nil: the file's attack, also for a
+        /// column that only trains differently, such as poisoned fine-tuning).
+        public var poisonVariant: String? = nil
         public var key: String { (variant ?? "file") + "|" + amount }
     }
 
@@ -122,12 +125,17 @@ public struct Leaderboard: Sendable {
         var groups: [String: [String: [RowResult]]] = [:]
         for row in results.rows where row.status == "finished" && row.evaluations[evaluation] != nil {
             let spec = row.variant.flatMap { variants[$0] }
-            let attackVariant = spec.flatMap { $0.attack.isEmpty ? nil : $0.name }
-            let defense = spec.map { $0.attack.isEmpty ? "\(row.defense.name)@\($0.name)" : row.defense.name } ?? row.defense.name
+            // A variant is an attack column when it changes the attack or trains its own undefended
+            // rows (the fine-tuning threat model's poisoned fine-tuning); otherwise it is a defence
+            // setting (`cleanclip@2-epochs`) of the file's attack.
+            let ownColumn = spec.map { !$0.attack.isEmpty || ($0.defenses ?? results.config.defenses).contains(.plainCLIP) } ?? false
+            let attackVariant = ownColumn ? spec?.name : nil
+            let poisonVariant = spec.flatMap { $0.attack.isEmpty ? nil : $0.name }
+            let defense = spec.map { ownColumn ? row.defense.name : "\(row.defense.name)@\($0.name)" } ?? row.defense.name
             let attack = Attack(
                 variant: attackVariant, amount: row.amount, rate: row.rate, name: Self.attackName(results: results, variant: attackVariant),
                 description: attackVariant.flatMap { variants[$0]?.description }, poisoned: row.poisoned, trainingPairs: row.trainingPairs,
-                image: Self.sampleImage(results: results, variant: attackVariant, amount: row.amount))
+                image: Self.sampleImage(results: results, variant: poisonVariant, amount: row.amount), poisonVariant: poisonVariant)
             if !attacks.contains(where: { $0.key == attack.key }) { attacks.append(attack) }
             if !defenses.contains(defense) { defenses.append(defense) }
             groups[attack.key, default: [:]][defense, default: []].append(row)

@@ -256,4 +256,35 @@ import Testing
         #expect(markdown.contains("(Hit@10) 90.0 / 30.0 % (control queries 10.0 / 10.0 %); the goal takes in 1 of 2 seeds"))
         #expect(board.html().contains("retrieval attacks: control Hit@10 (%)"))
     }
+
+    /// A variant that only trains differently but has its own undefended rows (poisoned
+    /// fine-tuning) is an attack column of its own, compared with its own `none` rows; its commands
+    /// poison the file's set.
+    @Test func aVariantWithItsOwnUndefendedRowsIsAnAttackColumn() throws {
+        let yaml = LeaderboardTests.yaml.replacingOccurrences(
+            of: "  - {name: 2-epochs, defenses: [cleanclip], training: {epochs: 2}}",
+            with: "  - {name: 2-epochs, defenses: [cleanclip], training: {epochs: 2}}\n  - {name: ft, defenses: [none, cleanclip], training: {epochs: 2, lr: 0.0005}}")
+        let config = try ExperimentConfig.decode(yaml, file: "board.yaml")
+        let rows = config.rows.map { plan -> RowResult in
+            let asr = plan.variant == "ft" ? (plan.defense == .plainCLIP ? 0.9 : 0.3) : 0.5
+            return RowResult(
+                id: plan.id, defense: plan.defense, seed: plan.seed, amount: plan.amount.tag, variant: plan.variant, rate: 0.02, poisoned: 2,
+                trainingPairs: 100, status: "finished", reason: nil, steps: 10, finalLoss: 1, trainingSeconds: 60, evaluationSeconds: 5,
+                evaluations: ["test": SetResult(top1: 0.8, top5: 0.99, n: 50, asr: asr, asrDenominator: 45, asrSuccesses: Int(asr * 45), triggeredTop1: nil, asrBaseRate: 0.01, robustAccuracy: 1 - asr)])
+        }
+        let commands = ["clipguard poison --data R/data/clean/train.csv --out R/data/poison-rate0.02 --target sneaker --trigger patch"]
+            + rows.map { "clipguard train --data x --out R/rows/\($0.id)/run" }
+        let results = ExperimentResults(
+            name: "board", configFile: "board.yaml", config: config, commands: commands, trainCSV: "train.csv", evaluationSets: ["test": "eval"],
+            poisonedSets: [], rows: rows, updated: "2026-12-07T00:00:00Z")
+        let board = Leaderboard(directory: "R", results: results, classCount: 10)
+        #expect(board.attacks.map(\.variant) == [nil, "blended", "ft"])
+        #expect(board.defenses.contains("cleanclip@2-epochs") && !board.defenses.contains { $0.hasSuffix("@ft") })
+        let ft = board.attacks[2]
+        #expect(ft.poisonVariant == nil)
+        let clean = try #require(board.cell(ft.key, "cleanclip"))
+        // DER against the ft column's own undefended rows: (0.9 − 0.3 + 1) / 2.
+        expectClose(try #require(clean.der).values, [0.8, 0.8, 0.8], atol: 1e-12)
+        #expect(board.commands(clean).contains { $0.contains("/data/poison-rate0.02 ") })
+    }
 }
