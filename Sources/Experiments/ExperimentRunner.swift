@@ -312,13 +312,18 @@ public final class ExperimentRunner {
         try prepareData()
         var poisoned: [PoisonedSetInfo] = []
         for row in poisonedSets { poisoned.append(try poison(row)) }
-        var results = makeResults(poisoned: poisoned, rows: [])
+        // Rows finished in earlier runs are in results.json from the start (a report made while
+        // the experiment runs shows every finished row), in the file's order.
+        var done = Dictionary(config.rows.compactMap { finishedResult($0).map { ($0.id, $0) } }, uniquingKeysWith: { a, _ in a })
+        var results = makeResults(poisoned: poisoned, rows: config.rows.compactMap { done[$0.id] })
+        try write(results)
         for row in config.rows {
             guard let info = poisoned.first(where: { $0.amount == row.amount.tag && $0.variant == row.poisonVariant }) else {
                 throw ExperimentError.row(id: row.id, reason: "no poisoned set \(row.poisonTag)")
             }
             let result = try runRow(row, poisoned: info)
-            results.rows.append(result)
+            done[row.id] = result
+            results.rows = config.rows.compactMap { done[$0.id] }
             results.updated = ISO8601DateFormatter().string(from: Date())
             try write(results)
         }
@@ -541,10 +546,15 @@ public final class ExperimentRunner {
             manifestPath: manifest, spec: resolved.detect, model: model)
     }
 
+    /// The row's `result.json`, when it finished in an earlier run.
+    func finishedResult(_ row: RowPlan) -> RowResult? {
+        FileManager.default.contents(atPath: rowFolder(row) + "/result.json").flatMap { try? JSONDecoder().decode(RowResult.self, from: $0) }
+    }
+
     func runRow(_ row: RowPlan, poisoned: PoisonedSetInfo) throws -> RowResult {
         let folder = rowFolder(row)
         let resultPath = folder + "/result.json"
-        if let data = FileManager.default.contents(atPath: resultPath), let done = try? JSONDecoder().decode(RowResult.self, from: data) {
+        if let done = finishedResult(row) {
             log("row \(row.id): finished earlier, skipped")
             return done
         }

@@ -150,6 +150,13 @@ import Training
         let change = try #require(grown.change(from: only, started: started, poisonedSets: poisoned))
         #expect(change.added.map(\.id).sorted() == grown.rows.map(\.id).filter { $0 != oldRow.id }.sorted())
         #expect(change.changed.isEmpty && change.dropped.isEmpty && change.summary == "3 rows added")
+        // Stopped in its first new row, results.json already lists the row finished earlier.
+        let stopped = ExperimentRunner(config: grown, configPath: "x.yaml", directory: first.directory)
+        stopped.reporter = first.reporter
+        stopped.log = { _ in }
+        stopped.stopAfterSteps = 1
+        #expect(throws: ExperimentError.self) { try stopped.run() }
+        #expect(try ExperimentResults.load(directory: first.directory).rows.map(\.id) == [oldRow.id])
         let lines = LogLines()
         let second = ExperimentRunner(config: grown, configPath: "x.yaml", directory: first.directory)
         second.reporter = first.reporter
@@ -158,7 +165,7 @@ import Training
         #expect(after.rows.count == 4)
         #expect(after.rows.first { $0.id == oldRow.id } == oldRow)
         #expect(try FileManager.default.attributesOfItem(atPath: resultPath)[.modificationDate] as? Date == modified)
-        #expect(lines.lines.contains { $0.contains("continuing the experiment") && $0.contains("3 rows added") })
+        #expect(lines.lines.contains { $0.contains("row \(oldRow.id): finished earlier, skipped") })
 
         // The detect block only concerns detect rows.
         var detecting = grown
