@@ -16,7 +16,7 @@ public enum RunFolderGuard {
         case detection
         /// `poison`: train.csv, manifest.json, poison/, classes.json.
         case poisonedSet
-        /// `experiment run`: experiment.json, data/, rows/, results.json, report.*.
+        /// `experiment run`: experiment.json, data/, rows/, surrogate/ (an optimised trigger's), results.json, report.*.
         case experiment
 
         /// The command, for messages.
@@ -43,7 +43,7 @@ public enum RunFolderGuard {
             case .poisonedSet:
                 return common.union(["train.csv", "manifest.json", "poison", "classes.json"])
             case .experiment:
-                return common.union(["experiment.json", "data", "rows", "results.json", "report.md", "report.html", "plots"])
+                return common.union(["experiment.json", "data", "rows", "results.json", "report.md", "report.html", "plots", "surrogate"])
             }
         }
     }

@@ -132,6 +132,20 @@ func makeToyRun(_ name: String) throws -> (dir: URL, data: String, model: String
 @Suite(.serialized) struct RunFolderTests {
     let quiet = ProgressReporter(quiet: true)
 
+    /// An experiment folder resumes with everything an experiment writes, the optimised trigger's
+    /// `surrogate/` too; a stray file refuses it.
+    @Test func anExperimentFolderWithItsSurrogateResumes() throws {
+        let dir = try makeTemporaryDirectory("experiment-guard")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for name in ["data", "rows", "surrogate"] {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(name), withIntermediateDirectories: true)
+        }
+        try "{}".write(to: dir.appendingPathComponent("experiment.json"), atomically: true, encoding: .utf8)
+        #expect(try RunFolderGuard.check(dir.path, kind: .experiment) == .resume)
+        try "x".write(to: dir.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+        #expect(throws: TrainingError.self) { try RunFolderGuard.check(dir.path, kind: .experiment) }
+    }
+
     func config(data: String, model: String, epochs: Int = 1) -> TrainingConfig {
         TrainingConfig(
             data: data, model: model, epochs: epochs, batchSize: 8, lr: 2e-3, warmupSteps: 2, seed: 7, device: "cpu", workers: 1,
