@@ -158,6 +158,27 @@ func gaussian(_ rng: inout SplitMix64) -> Double {
     UInt8(min(255, max(0, value)).rounded())
 }
 
+/// A trigger painted into square patches of `size` at `position` (the white square, the noise
+/// patch, the optimised patch): where it lands is the patches' rectangles, drawn per item from
+/// `seed` when the position is random.
+public protocol PatchPlacedTrigger: TriggerDefinition {
+    var size: TriggerLength { get }
+    var position: PatchPosition { get }
+    var seed: UInt64 { get }
+}
+
+extension PatchPlacedTrigger {
+    /// The rectangles the patch covers on a `width × height` image (item `index`).
+    public func regions(width: Int, height: Int, index: Int) -> [PixelRect] {
+        var rng = itemStream(seed: seed, index: index)
+        return patchRectangles(size: size, position: position, width: width, height: height, rng: &rng)
+    }
+
+    public func localRegions(width: Int, height: Int, index: Int) -> [PixelRect]? {
+        regions(width: width, height: height, index: index)
+    }
+}
+
 /// The rectangles of a square patch; random positions consume `rng`.
 func patchRectangles(size: TriggerLength, position: PatchPosition, width: Int, height: Int,
                      rng: inout SplitMix64) -> [PixelRect] {

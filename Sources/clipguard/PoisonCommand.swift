@@ -240,6 +240,8 @@ struct PoisonCommand: ParsableCommand {
             if trigger != nil { throw ValidationError("--attack \(attack) changes no image; drop --trigger") }
             if captions != nil { throw ValidationError("--captions is for backdoors; --attack \(attack) chooses its own captions") }
             if source != "train" { throw ValidationError("--source is for backdoors; --attack \(attack) draws from the training rows") }
+            if surrogate != nil { throw ValidationError("--surrogate is for --trigger optimized or --aim; --attack \(attack) uses no surrogate") }
+            if aim != nil { throw ValidationError("--aim poisons with a trigger; --attack \(attack) changes no image") }
             if !triggerSettings.isEmpty { throw ValidationError("\(triggerSettings[0]) is a trigger setting; --attack \(attack) has no image trigger") }
             do { try attack.definition.check(try retrievalSettings(attack)) } catch let error as AttackError {
                 throw ValidationError(error.description)

@@ -199,6 +199,8 @@ import Torch
         (["--attack", "pair-class", "--goal", "cat:bag", "--goal", "bag:cat"], "pair-multi"),
         (["--attack", "pair-multi", "--goal", "cat:bag"], "--goal"),
         (["--attack", "pair-class", "--goal", "cat:bag", "--blend-weight", "0.3"], "--blend-weight"),
+        (["--attack", "pair-class", "--goal", "cat:bag", "--surrogate", "s.safetensors"], "--surrogate"),
+        (["--attack", "pair-class", "--goal", "cat:bag", "--aim", "safeclip-aimed"], "--aim"),
         (["--attack", "caption-trigger", "--caption-trigger", "zxq"], "--target"),
         (["--attack", "caption-trigger", "--target", "cat"], "--caption-trigger"),
         (["--attack", "caption-trigger", "--target", "cat", "--caption-trigger", "red"], "--caption-trigger"),

@@ -3,7 +3,7 @@ import Datasets
 /// A square of per-channel image mean plus N(0, 1) noise, clipped to [0, 1] (CleanCLIP's
 /// "random" patch, SPEC §2 `noise-patch`). Position and noise are drawn per image from the seed
 /// and the image's index, so evaluation re-creates them.
-public struct NoisePatchTrigger: TriggerDefinition {
+public struct NoisePatchTrigger: PatchPlacedTrigger {
     public static let kind = "noise-patch"
     public static let displayName = "Noise patch"
     public static let about = "a square of image mean + N(0, 1) noise, 16/224 of the side, at a random position (the \"random\" patch of Bansal et al. 2023)."
@@ -25,15 +25,6 @@ public struct NoisePatchTrigger: TriggerDefinition {
 
     public init(options: TriggerOptions, seed: UInt64) {
         self.init(size: options[Self.size], position: options[Self.position], seed: seed)
-    }
-
-    public func regions(width: Int, height: Int, index: Int) -> [PixelRect] {
-        var rng = itemStream(seed: seed, index: index)
-        return patchRectangles(size: size, position: position, width: width, height: height, rng: &rng)
-    }
-
-    public func localRegions(width: Int, height: Int, index: Int) -> [PixelRect]? {
-        regions(width: width, height: height, index: index)
     }
 
     public func apply(to image: RGBImage, index: Int) -> RGBImage {

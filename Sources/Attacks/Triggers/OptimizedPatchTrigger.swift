@@ -14,7 +14,7 @@ import Datasets
 /// The patch goes where a `patch` square would go (`--patch-size`, `--patch-position`); a
 /// square of another side than the stored one (original placement on larger images) gets the
 /// stored pixels resampled by the nearest pixel.
-public struct OptimizedPatchTrigger: TriggerDefinition {
+public struct OptimizedPatchTrigger: PatchPlacedTrigger {
     public static let kind = "optimized"
     public static let displayName = "Optimised patch (BadCLIP)"
     public static let about = "a patch optimised through a surrogate CLIP (BadCLIP: CLIP loss toward the target's captions + triplet loss toward its images); needs --surrogate CHECKPOINT."
@@ -117,15 +117,6 @@ public struct OptimizedPatchTrigger: TriggerDefinition {
             for c in 0..<3 { out[3 * i + c] = quantized(Double(planar[c * plane + i]) * 255) }
         }
         return RGBImage(width: requested, height: requested, pixels: out)
-    }
-
-    public func regions(width: Int, height: Int, index: Int) -> [PixelRect] {
-        var rng = itemStream(seed: seed, index: index)
-        return patchRectangles(size: size, position: position, width: width, height: height, rng: &rng)
-    }
-
-    public func localRegions(width: Int, height: Int, index: Int) -> [PixelRect]? {
-        regions(width: width, height: height, index: index)
     }
 
     public func apply(to image: RGBImage, index: Int) -> RGBImage {

@@ -6,7 +6,7 @@ import Datasets
 /// let patch = PatchTrigger()               // white, 50/224 of the side, bottom-right
 /// let poisoned = patch.apply(to: image, index: 0)
 /// ```
-public struct PatchTrigger: TriggerDefinition {
+public struct PatchTrigger: PatchPlacedTrigger {
     public static let kind = "patch"
     public static let displayName = "Patch (BadNet square)"
     public static let about = "a solid square, white, 50/224 of the shorter side, bottom-right (the study's)."
@@ -33,16 +33,6 @@ public struct PatchTrigger: TriggerDefinition {
 
     public init(options: TriggerOptions, seed: UInt64) {
         self.init(size: options[Self.size], color: options[Self.color], position: options[Self.position], seed: seed)
-    }
-
-    /// The rectangles the patch covers on a `width × height` image (item `index`).
-    public func regions(width: Int, height: Int, index: Int) -> [PixelRect] {
-        var rng = itemStream(seed: seed, index: index)
-        return patchRectangles(size: size, position: position, width: width, height: height, rng: &rng)
-    }
-
-    public func localRegions(width: Int, height: Int, index: Int) -> [PixelRect]? {
-        regions(width: width, height: height, index: index)
     }
 
     /// The image with the patch painted over it. `image` is at the geometry the model sees.
