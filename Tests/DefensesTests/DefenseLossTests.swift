@@ -10,8 +10,9 @@ import Defenses
 final class LossFixture {
     let tensors: [String: Tensor]
 
-    init() throws {
-        let path = fixturesDirectory.appendingPathComponent("defenses/losses.safetensors").path
+    /// - Parameter file: a fixture file of `Tests/Fixtures/defenses/` (PAR's: `par.safetensors`).
+    init(file: String = "losses.safetensors") throws {
+        let path = fixturesDirectory.appendingPathComponent("defenses/" + file).path
         let (tensors, metadata) = try loadSafeTensors(atPath: path)
         #expect(metadata["version"] == "1")
         self.tensors = tensors

@@ -12,25 +12,12 @@ import Defenses
 /// the indicator, and against central differences.
 @Suite("PAR loss")
 struct PARLossTests {
-    final class Fixture {
-        let tensors: [String: Tensor]
-        init() throws {
-            let path = fixturesDirectory.appendingPathComponent("defenses/par.safetensors").path
-            let (tensors, metadata) = try loadSafeTensors(atPath: path)
-            #expect(metadata["version"] == "1")
-            self.tensors = tensors
-        }
-        subscript(_ name: String) -> Tensor {
-            guard let t = tensors[name] else { fatalError("fixture has no tensor \(name)") }
-            return t
-        }
-    }
 
     /// near: both distances ≤ τ (both terms kept); far: both > τ (both zero); mixed: the image
     /// term kept, the text term zero.
     @Test("value and gradients match the reference in every branch", arguments: ["near", "far", "mixed"])
     func matchesReference(case name: String) throws {
-        let f = try Fixture()
+        let f = try LossFixture(file: "par.safetensors")
         let image = f["\(name).image"].copied().detached().requiringGrad()
         let text = f["\(name).text"].copied().detached().requiringGrad()
         let tau: Double = f["\(name).tau"].item()
@@ -52,7 +39,7 @@ struct PARLossTests {
 
     @Test("beyond τ a modality's term vanishes: the loss is the CLIP loss there")
     func thresholdZeroesTheTerm() throws {
-        let f = try Fixture()
+        let f = try LossFixture(file: "par.safetensors")
         let clip = clipLoss(imageFeatures: f["far.image"], textFeatures: f["far.text"], logLogitScale: f["far.logit_scale"])
         let far = DefenseLoss.par(
             image: f["far.image"], text: f["far.text"], frozenImage: f["far.frozen_image"], frozenText: f["far.frozen_text"],
@@ -68,7 +55,7 @@ struct PARLossTests {
 
     @Test("gradients equal central differences (both terms kept, one kept, none kept)", arguments: [4.5, 1.0, 0.01])
     func finiteDifferences(tau: Double) throws {
-        let f = try Fixture()
+        let f = try LossFixture(file: "par.safetensors")
         // mixed: S_img ≈ 0.96, S_txt ≈ 3.98 — τ = 4.5 keeps both, 1.0 the image term, 0.01 neither.
         let frozenImage = f["mixed.frozen_image"], frozenText = f["mixed.frozen_text"], scale = f["mixed.logit_scale"]
         checkFiniteDifferences([f["mixed.image"], f["mixed.text"]]) { v in
@@ -78,7 +65,7 @@ struct PARLossTests {
 
     @Test("the frozen features get no gradient")
     func frozenFeaturesAreDetached() throws {
-        let f = try Fixture()
+        let f = try LossFixture(file: "par.safetensors")
         let frozenImage = f["near.frozen_image"].copied().detached().requiringGrad()
         let image = f["near.image"].copied().detached().requiringGrad()
         let loss = DefenseLoss.par(
