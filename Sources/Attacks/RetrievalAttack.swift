@@ -177,21 +177,23 @@ enum PairingSupport {
     /// `count` distinct caption rows of class A, drawn without replacement.
     static func captionRows(of goal: RetrievalGoal, context: RetrievalContext, count: Int,
                             rng: inout SplitMix64) throws(AttackError) -> [Int] {
-        let rows = try context.rows(of: goal.captionClass, flag: "--goal")
-        guard count <= rows.count else {
-            throw .insufficientData(path: context.dataPath, reason:
-                "--rate/--count: goal \(goal) needs \(count) captions of \"\(goal.captionClass)\" but the data has only \(rows.count); lower the rate")
-        }
-        return Array(rows.partiallyShuffled(count: count, using: &rng))
+        try draw(count, "captions", of: goal.captionClass, goal: goal, context: context, rng: &rng)
     }
 
     /// `count` distinct image rows of class B, drawn without replacement.
     static func imageRows(of goal: RetrievalGoal, context: RetrievalContext, count: Int,
                           rng: inout SplitMix64) throws(AttackError) -> [Int] {
-        let rows = try context.rows(of: goal.imageClass, flag: "--goal")
+        try draw(count, "images", of: goal.imageClass, goal: goal, context: context, rng: &rng)
+    }
+
+    /// `count` distinct rows of `className`, drawn without replacement; `what` names them in the
+    /// refusal when the data has too few.
+    private static func draw(_ count: Int, _ what: String, of className: String, goal: RetrievalGoal, context: RetrievalContext,
+                             rng: inout SplitMix64) throws(AttackError) -> [Int] {
+        let rows = try context.rows(of: className, flag: "--goal")
         guard count <= rows.count else {
             throw .insufficientData(path: context.dataPath, reason:
-                "--rate/--count: goal \(goal) needs \(count) images of \"\(goal.imageClass)\" but the data has only \(rows.count); lower the rate")
+                "--rate/--count: goal \(goal) needs \(count) \(what) of \"\(className)\" but the data has only \(rows.count); lower the rate")
         }
         return Array(rows.partiallyShuffled(count: count, using: &rng))
     }

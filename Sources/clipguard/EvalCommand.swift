@@ -96,8 +96,13 @@ struct Eval: ParsableCommand {
                 if target != nil { throw ValidationError("--target is for backdoor manifests; a retrieval attack's manifest names its goals") }
                 clean = try evaluateZeroShot(
                     model: clip, classifier: classifier, dataset: set, batchSize: batchSize, workers: workers, limit: limit)
-                let result = try evaluateRetrievalAttack(
-                    model: clip, tokenizer: tokenizer, dataset: set, manifest: manifest, batchSize: batchSize, workers: workers, limit: limit)
+                let result: RetrievalAttackEvaluation
+                do {
+                    result = try evaluateRetrievalAttack(
+                        model: clip, tokenizer: tokenizer, dataset: set, manifest: manifest, batchSize: batchSize, workers: workers, limit: limit)
+                } catch TorchError.invalidArgument(let reason) {
+                    throw ValidationError("--trigger-from \(triggerFrom ?? ""): \(reason)")
+                }
                 let encoder = JSONEncoder()
                 output["retrieval_attack"] = try JSONSerialization.jsonObject(with: encoder.encode(result))
                 lines.append("\(manifest.attack?.displayName ?? result.attack) on text→image retrieval over \(result.gallery) images, \(result.templates) templates per class:")
