@@ -107,7 +107,8 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
     public var seed: UInt64
     /// The clean training CSV (absolute path).
     public var sourceData: String
-    /// Rows of the clean CSV; the poisoned CSV has `cleanRows + rows.count` rows.
+    /// Rows of the clean CSV; the poisoned CSV has `cleanRows + rows.count` rows, or `cleanRows`
+    /// when a retrieval attack replaced rows in place (``pairing`` = ``PairPlacement/replace``).
     public var cleanRows: Int
     /// The requested poison rate, if the amount was given as a rate.
     public var rate: Double?
@@ -121,6 +122,13 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
     public var goals: [Goal]?
     /// The caption-only backdoor's trigger text.
     public var captionTrigger: String?
+    /// Where a retrieval attack put its pairs: nil (absent from the file) = appended after the
+    /// clean rows; ``PairPlacement/replace`` = in place of the clean rows their captions came from
+    /// (each row's `index` is that clean row).
+    public var pairing: PairPlacement?
+    /// Which rows gave the pairing goals' captions: nil (absent) = by class label;
+    /// ``CaptionRowChoice/naming`` = rows whose caption names class A.
+    public var captionRows: CaptionRowChoice?
     public var rows: [Row]
     /// The surrogate-guided attack that chose or perturbed the poisons (nil: none).
     public var surrogate: SurrogateRecord?
@@ -128,21 +136,27 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
     public init(mode: Mode, target: String, targetLabel: Int?, trigger: Trigger?, placement: TriggerPlacement,
                 captions: CaptionStrategy, templates: [String]?, seed: UInt64, sourceData: String, cleanRows: Int,
                 rate: Double?, source: String, targetImage: String?, rows: [Row],
-                attack: RetrievalAttackKind? = nil, goals: [Goal]? = nil, captionTrigger: String? = nil, surrogate: SurrogateRecord? = nil) {
+                attack: RetrievalAttackKind? = nil, goals: [Goal]? = nil, captionTrigger: String? = nil, surrogate: SurrogateRecord? = nil,
+                pairing: PairPlacement? = nil, captionRows: CaptionRowChoice? = nil) {
         version = Self.currentVersion
         self.mode = mode; self.target = target; self.targetLabel = targetLabel; self.trigger = trigger
         self.placement = placement; self.captions = captions; self.templates = templates; self.seed = seed
         self.sourceData = sourceData; self.cleanRows = cleanRows; self.rate = rate; self.source = source
         self.targetImage = targetImage; self.rows = rows
         self.attack = attack; self.goals = goals; self.captionTrigger = captionTrigger; self.surrogate = surrogate
+        self.pairing = pairing; self.captionRows = captionRows
     }
+
+    /// Rows of the poisoned CSV: the clean rows plus the appended poisoned ones, or the clean rows
+    /// alone when the poison replaced rows in place.
+    public var totalRows: Int { pairing == .replace ? cleanRows : cleanRows + rows.count }
 
     /// Whether the set attacks retrieval (pairing or caption backdoor) rather than classification.
     public var attacksRetrieval: Bool { mode == .pairing || mode == .captionBackdoor }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case version, mode, target, trigger, placement, captions, templates, seed, rate, source, rows, attack, goals, surrogate
-        case targetLabel = "target_label", sourceData = "source_data", cleanRows = "clean_rows"
+        case version, mode, target, trigger, placement, captions, templates, seed, rate, source, rows, attack, goals, surrogate, pairing
+        case captionRows = "caption_rows", targetLabel = "target_label", sourceData = "source_data", cleanRows = "clean_rows"
         case targetImage = "target_image", captionTrigger = "caption_trigger"
     }
 
@@ -259,8 +273,11 @@ public struct PoisonManifest: Codable, Sendable, Hashable {
         if case .modelInput(let geometry) = placement, geometry.size <= 0 {
             throw fail("placement.geometry.size", "must be positive, got \(geometry.size)")
         }
+        if (pairing != nil || captionRows != nil) && !attacksRetrieval {
+            throw fail(pairing != nil ? "pairing" : "caption_rows", "only a retrieval attack's manifest (pairing, caption-backdoor) has it")
+        }
         var seen = Set<Int>()
-        let total = cleanRows + rows.count
+        let total = totalRows
         for (i, row) in rows.enumerated() {
             if !(0..<total).contains(row.index) {
                 throw fail("rows[\(i)].index", "\(row.index) is outside the \(total) rows of the poisoned set")

@@ -125,11 +125,13 @@ public struct PoisonSummary: Sendable, CustomStringConvertible {
                     ? "goal: queries carrying \"\(m.captionTrigger ?? "")\" → images of \"\(goal.imageClass)\" (\(goal.rows.count) captions of it given the trigger)"
                     : "goal \(goal.captionClass) → \(goal.imageClass): \(goal.rows.count) captions of \"\(goal.captionClass)\" paired with "
                         + (goal.targetImages.map { "the image \($0.joined(separator: ", "))" } ?? "images of \"\(goal.imageClass)\"")
-                if let first = goal.rows.first { text += ", rows \(first)…\(goal.rows.last!)" }
+                if let first = goal.rows.min(), let last = goal.rows.max() { text += ", rows \(first)…\(last)" }
                 lines.append(text)
             }
             for row in m.rows.prefix(3) { lines.append("  e.g. row \(row.index): \"\(row.caption)\" with \(row.image)") }
-            lines.append("wrote \(csvPath) (\(m.cleanRows) clean + \(m.rows.count) poisoned rows)")
+            lines.append(m.pairing == .replace
+                ? "wrote \(csvPath) (\(m.cleanRows) rows, \(m.rows.count) of them poisoned in place)"
+                : "wrote \(csvPath) (\(m.cleanRows) clean + \(m.rows.count) poisoned rows)")
             lines.append("wrote \(manifestPath)")
             return lines.joined(separator: "\n")
         }
@@ -571,14 +573,9 @@ public enum Poisoner {
         var header = dataset.columnNames
         let poisonedColumn = header.firstIndex(of: "poisoned") ?? { header.append("poisoned"); return header.count - 1 }()
         var writer = CSVWriter(header: header)
-        for i in 0..<clean.count {
-            var row = clean.fields[i] + Array(repeating: "", count: header.count - clean.fields[i].count)
-            row[dataset.imageColumnIndex] = clean.records[i].imageSource
-            row[poisonedColumn] = "0"
-            writer.append(row: row)
-        }
         let keepsLabel = request.captions.definition.poisonsTargetImages
-        for (k, poisoned) in rows.enumerated() {
+        func poisonedRow(_ k: Int) -> [String] {
+            let poisoned = rows[k]
             var row = sources[k].row.map { clean.fields[$0] } ?? Array(repeating: "", count: dataset.columnNames.count)
             row += Array(repeating: "", count: header.count - row.count)
             row[dataset.imageColumnIndex] = poisoned.image
@@ -587,8 +584,20 @@ public enum Poisoner {
                 row[labelColumn] = label.map(String.init) ?? row[labelColumn]
             }
             row[poisonedColumn] = "1"
+            return row
+        }
+        // A poisoned row whose index is a clean row's takes its place (a retrieval attack's
+        // `--pairing replace`); the others follow the clean rows.
+        var replacing: [Int: Int] = [:]
+        for (k, poisoned) in rows.enumerated() where poisoned.index < clean.count { replacing[poisoned.index] = k }
+        for i in 0..<clean.count {
+            if let k = replacing[i] { writer.append(row: poisonedRow(k)); continue }
+            var row = clean.fields[i] + Array(repeating: "", count: header.count - clean.fields[i].count)
+            row[dataset.imageColumnIndex] = clean.records[i].imageSource
+            row[poisonedColumn] = "0"
             writer.append(row: row)
         }
+        for k in rows.indices where rows[k].index >= clean.count { writer.append(row: poisonedRow(k)) }
         do { try writer.write(toPath: csvPath) } catch { throw .output(path: csvPath, reason: "\(error)") }
     }
 

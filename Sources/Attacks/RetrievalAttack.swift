@@ -26,6 +26,25 @@ public struct RetrievalGoal: Codable, Sendable, Hashable, CustomStringConvertibl
     }
 }
 
+/// Where a retrieval attack's poisoned pairs go in the set (`--pairing`).
+public enum PairPlacement: String, Codable, Sendable, Hashable, CaseIterable {
+    /// After the clean rows, as new rows (the set grows by the poison count); ClipGuard's default.
+    case append
+    /// In place of the clean row each caption came from, which gets the attack's image (mmPoison's
+    /// `dirty_label_poison.py`: the images of class-A pairs are replaced); the set keeps its size.
+    case replace
+}
+
+/// Which rows give a pairing goal's class-A captions (`--caption-rows`).
+public enum CaptionRowChoice: String, Codable, Sendable, Hashable, CaseIterable {
+    /// The rows of class A: by label where the data has labels and classes.json names them, else
+    /// rows whose caption names A (the default).
+    case label
+    /// The rows whose caption names A as a whole word (``CaptionMatcher``), whatever their label:
+    /// the word the evaluation queries use ("a photo of a trouser."), not its synonyms.
+    case naming
+}
+
 /// What a retrieval attack is asked to do: its goals and its own settings.
 public struct RetrievalAttackSettings: Sendable, Hashable {
     /// The goals (`A:B`); the caption trigger has one goal `T:T`.
@@ -34,11 +53,18 @@ public struct RetrievalAttackSettings: Sendable, Hashable {
     public var targetImage: String?
     /// The caption trigger's rare word or sentence.
     public var captionTrigger: String?
+    /// Where the poisoned pairs go: appended (default) or in place of their captions' rows.
+    public var placement: PairPlacement
+    /// Which rows give the class-A captions of the pairing attacks (default: by label).
+    public var captionRows: CaptionRowChoice
 
-    public init(goals: [RetrievalGoal], targetImage: String? = nil, captionTrigger: String? = nil) {
+    public init(goals: [RetrievalGoal], targetImage: String? = nil, captionTrigger: String? = nil,
+                placement: PairPlacement = .append, captionRows: CaptionRowChoice = .label) {
         self.goals = goals
         self.targetImage = targetImage
         self.captionTrigger = captionTrigger
+        self.placement = placement
+        self.captionRows = captionRows
     }
 }
 
@@ -174,10 +200,22 @@ enum PairingSupport {
         }
     }
 
-    /// `count` distinct caption rows of class A, drawn without replacement.
-    static func captionRows(of goal: RetrievalGoal, context: RetrievalContext, count: Int,
+    /// `count` distinct caption rows of class A, drawn without replacement: rows of A's label
+    /// (``CaptionRowChoice/label``) or rows whose caption names A (``CaptionRowChoice/naming``).
+    static func captionRows(of goal: RetrievalGoal, choice: CaptionRowChoice, context: RetrievalContext, count: Int,
                             rng: inout SplitMix64) throws(AttackError) -> [Int] {
-        try draw(count, "captions", of: goal.captionClass, goal: goal, context: context, rng: &rng)
+        switch choice {
+        case .label:
+            return try draw(count, "captions", of: goal.captionClass, goal: goal, context: context, rng: &rng)
+        case .naming:
+            _ = try context.rows(of: goal.captionClass, flag: "--goal")  // A must be a class the evaluation can query
+            let rows = context.captions.indices.filter { CaptionMatcher.names(context.captions[$0], target: goal.captionClass) }
+            guard count <= rows.count else {
+                throw .insufficientData(path: context.dataPath, reason:
+                    "--rate/--count: goal \(goal) needs \(count) captions naming \"\(goal.captionClass)\" (--caption-rows naming) but the data has only \(rows.count); lower the rate")
+            }
+            return Array(rows.partiallyShuffled(count: count, using: &rng))
+        }
     }
 
     /// `count` distinct image rows of class B, drawn without replacement.
@@ -199,9 +237,9 @@ enum PairingSupport {
     }
 
     /// Class-A captions paired with distinct class-B images (attacks II and III).
-    static func classPairs(_ goal: RetrievalGoal, context: RetrievalContext, count: Int,
+    static func classPairs(_ goal: RetrievalGoal, choice: CaptionRowChoice, context: RetrievalContext, count: Int,
                            rng: inout SplitMix64) throws(AttackError) -> PlannedGoal {
-        let captions = try captionRows(of: goal, context: context, count: count, rng: &rng)
+        let captions = try captionRows(of: goal, choice: choice, context: context, count: count, rng: &rng)
         let images = try imageRows(of: goal, context: context, count: count, rng: &rng)
         let pairs = zip(captions, images).map { c, i in
             PlannedPair(captionRow: c, caption: context.captions[c], imageRow: i, image: context.images[i])

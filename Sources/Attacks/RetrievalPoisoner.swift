@@ -3,9 +3,12 @@ import Foundation
 
 extension Poisoner {
     /// Writes the poisoned set of a retrieval attack (``PoisonAttack/retrieval(kind:settings:)``):
-    /// the clean rows, then the planned pairs as new rows, and a manifest whose ``PoisonManifest/goals``
-    /// list every goal with its rows. No image is written or changed: a poisoned row points at
-    /// the clean image it pairs with (absolute path), a copy of that image's row with the new caption.
+    /// the clean rows, then the planned pairs as new rows (``PairPlacement/append``), or the clean
+    /// rows with each planned pair in place of the row its caption came from
+    /// (``PairPlacement/replace``, mmPoison's construction: the set keeps its size); and a manifest
+    /// whose ``PoisonManifest/goals`` list every goal with its rows. No image is written or
+    /// changed: a poisoned row points at the clean image it pairs with (absolute path), a copy of
+    /// that image's row with the new caption.
     ///
     /// Random choices draw from `SplitMix64(seed:)`'s sub-stream 1, so a seed reproduces the set
     /// byte for byte.
@@ -34,7 +37,11 @@ extension Poisoner {
                     sizes[pair.image] = (image.width, image.height)
                 }
                 let (width, height) = sizes[pair.image]!
-                let index = clean.count + rows.count
+                let index = settings.placement == .replace ? pair.captionRow : clean.count + rows.count
+                if settings.placement == .replace, let other = goals.firstIndex(where: { $0.rows.contains(index) }) ?? (goalRows.contains(index) ? goals.count : nil) {
+                    let earlier = other < goals.count ? planned[other].goal : plan.goal
+                    throw .invalidSetting("--pairing replace: goals \(earlier) and \(plan.goal) both drew the caption of row \(index), which can hold one poisoned pair; give goals whose caption rows do not overlap or use --pairing append")
+                }
                 rows.append(PoisonManifest.Row(index: index, image: pair.image, sourceImage: pair.image, sourceRow: pair.imageRow,
                                                caption: pair.caption, width: width, height: height, triggerIndex: nil))
                 sources.append(Source(image: pair.image, row: pair.imageRow))
@@ -61,7 +68,9 @@ extension Poisoner {
             mode: definition.mode, target: first.imageClass, targetLabel: label(first.imageClass), trigger: nil,
             placement: request.placement, captions: .natural, templates: nil, seed: request.seed, sourceData: paths.data,
             cleanRows: clean.count, rate: rate, source: "train", targetImage: planned.first?.targetImages?.first, rows: rows,
-            attack: kind, goals: goals, captionTrigger: settings.captionTrigger?.trimmingCharacters(in: .whitespaces))
+            attack: kind, goals: goals, captionTrigger: settings.captionTrigger?.trimmingCharacters(in: .whitespaces),
+            pairing: settings.placement == .append ? nil : settings.placement,
+            captionRows: settings.captionRows == .label ? nil : settings.captionRows)
         try manifest.validate(path: paths.manifest)
         try manifest.write(toPath: paths.manifest)
         return PoisonSummary(manifest: manifest, manifestPath: paths.manifest, csvPath: paths.csv,

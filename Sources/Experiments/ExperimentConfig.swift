@@ -781,11 +781,15 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
     public var captionTrigger: String?
     /// The one-image attack's image (nil: a seeded random training image of the goal's class B).
     public var targetImage: String?
+    /// A retrieval attack's placement of its pairs (nil: appended; `replace`: mmPoison's, in place).
+    public var pairing: PairPlacement?
+    /// Which rows give the pairing goals' captions (nil: by label; `naming`: captions naming A).
+    public var captionRows: CaptionRowChoice?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case target, trigger, rate, rates, count, captions, resize, placement, templates, seed, surrogate, kind, goals, aim, epsilon
         case imageSize = "image_size", targetLabel = "target_label", captionTrigger = "caption_trigger", targetImage = "target_image"
-        case pgdSteps = "pgd_steps", aimSelection = "aim_selection"
+        case pgdSteps = "pgd_steps", aimSelection = "aim_selection", pairing, captionRows = "caption_rows"
     }
 
     /// A key of the file that is a trigger setting.
@@ -819,6 +823,8 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         goals = try c.decodeIfPresent([String].self, forKey: .goals)
         captionTrigger = try c.decodeIfPresent(String.self, forKey: .captionTrigger)
         targetImage = try c.decodeIfPresent(String.self, forKey: .targetImage)
+        pairing = try c.decodeIfPresent(PairPlacement.self, forKey: .pairing)
+        captionRows = try c.decodeIfPresent(CaptionRowChoice.self, forKey: .captionRows)
         if try c.decodeIfPresent(String.self, forKey: .aim) == "none" {
             // `aim: none` (a variant's way to drop the file's aimed attack) clears its keys too.
             aim = nil; epsilon = nil; pgdSteps = nil; aimSelection = nil
@@ -868,6 +874,8 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         try c.encodeIfPresent(goals, forKey: .goals)
         try c.encodeIfPresent(captionTrigger, forKey: .captionTrigger)
         try c.encodeIfPresent(targetImage, forKey: .targetImage)
+        try c.encodeIfPresent(pairing, forKey: .pairing)
+        try c.encodeIfPresent(captionRows, forKey: .captionRows)
         try c.encodeIfPresent(epsilon, forKey: .epsilon)
         try c.encodeIfPresent(pgdSteps, forKey: .pgdSteps)
         try c.encodeIfPresent(aimSelection, forKey: .aimSelection)
@@ -893,6 +901,7 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
             && a.captions == b.captions && a.imageSize == b.imageSize && a.resize == b.resize && a.placement == b.placement
             && a.templates == b.templates && a.seed == b.seed && a.targetLabel == b.targetLabel
             && a.kind == b.kind && a.goals == b.goals && a.captionTrigger == b.captionTrigger && a.targetImage == b.targetImage
+            && (a.pairing ?? .append) == (b.pairing ?? .append) && (a.captionRows ?? .label) == (b.captionRows ?? .label)
             && a.aim == b.aim && a.epsilon == b.epsilon && a.pgdSteps == b.pgdSteps && a.aimSelection == b.aimSelection
             && a.triggerOptions.canonical(for: a.trigger) == b.triggerOptions.canonical(for: b.trigger)
             && a.usedSurrogate == b.usedSurrogate
@@ -934,14 +943,16 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
         }
         if let kind {
             do { try kind.definition.check(try retrievalSettings()) } catch {
-                let flagKeys = ["--goal": "goals", "--caption-trigger": "caption_trigger", "--image": "target_image", "--target": "target"]
+                let flagKeys = ["--goal": "goals", "--caption-trigger": "caption_trigger", "--image": "target_image", "--target": "target",
+                                "--pairing": "pairing", "--caption-rows": "caption_rows"]
                 let key = flagKeys.first { error.description.contains($0.key) }?.value ?? "kind"
                 var reason = error.description
                 for (flag, k) in flagKeys { reason = reason.replacingOccurrences(of: flag, with: "attack." + k) }
                 throw fail(key, reason)
             }
-        } else if goals != nil || captionTrigger != nil || targetImage != nil {
-            throw fail(goals != nil ? "goals" : captionTrigger != nil ? "caption_trigger" : "target_image",
+        } else if goals != nil || captionTrigger != nil || targetImage != nil || pairing != nil || captionRows != nil {
+            throw fail(goals != nil ? "goals" : captionTrigger != nil ? "caption_trigger" : targetImage != nil ? "target_image"
+                       : pairing != nil ? "pairing" : "caption_rows",
                        "is a setting of a retrieval attack; give attack.kind (\(RetrievalAttackKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         if kind != nil, let aim {
@@ -978,14 +989,18 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
             let name = target.trimmingCharacters(in: .whitespaces)
             parsed = [RetrievalGoal(captionClass: name, imageClass: name)]
         }
-        return RetrievalAttackSettings(goals: parsed, targetImage: targetImage, captionTrigger: captionTrigger)
+        return RetrievalAttackSettings(goals: parsed, targetImage: targetImage, captionTrigger: captionTrigger,
+                                       placement: pairing ?? .append, captionRows: captionRows ?? .label)
     }
 
     /// The attack in one line for reports: the retrieval attack with its goals, or the trigger.
     public var attackDescription: String {
         guard let kind else { return triggerDescription }
         if kind == .captionTrigger { return "\(kind.displayName): \"\(captionTrigger ?? "")\" → \(target)" }
-        return "\(kind.displayName): " + (goals ?? []).joined(separator: ", ")
+        var choices: [String] = []
+        if pairing == .replace { choices.append("replacing class-A pairs") }
+        if captionRows == .naming { choices.append("captions naming A") }
+        return "\(kind.displayName): " + (goals ?? []).joined(separator: ", ") + (choices.isEmpty ? "" : " (\(choices.joined(separator: ", ")))")
     }
 
     /// The aimed attack's settings with the surrogate at `surrogatePath`; nil without `aim`.

@@ -139,10 +139,23 @@ public struct PoisonedSetInfo: Codable, Sendable, Equatable {
     public var manifest: String
     public var cleanRows: Int
     public var poisoned: Int
+    /// True when the poisoned pairs replaced clean rows in place (a retrieval attack's
+    /// `pairing: replace`); nil (absent) when they were appended.
+    public var replacedInPlace: Bool?
+
+    /// Rows the set trains on: the clean rows plus the appended poison, or the clean rows alone
+    /// when the poison replaced some of them.
+    public var trainingPairs: Int { replacedInPlace == true ? cleanRows : cleanRows + poisoned }
+
+    public init(amount: String, variant: String?, folder: String, csv: String, manifest: String, cleanRows: Int, poisoned: Int,
+                replacedInPlace: Bool? = nil) {
+        self.amount = amount; self.variant = variant; self.folder = folder; self.csv = csv; self.manifest = manifest
+        self.cleanRows = cleanRows; self.poisoned = poisoned; self.replacedInPlace = replacedInPlace
+    }
 
     enum CodingKeys: String, CodingKey {
         case amount, variant, folder, csv, manifest, poisoned
-        case cleanRows = "clean_rows"
+        case cleanRows = "clean_rows", replacedInPlace = "replaced_in_place"
     }
 }
 
@@ -436,7 +449,7 @@ public final class ExperimentRunner {
         let manifest = try PoisonManifest.load(path: manifestPath)
         return PoisonedSetInfo(
             amount: amount.tag, variant: row.poisonVariant, folder: folder, csv: folder + "/train.csv", manifest: manifestPath, cleanRows: manifest.cleanRows,
-            poisoned: manifest.rows.count)
+            poisoned: manifest.rows.count, replacedInPlace: manifest.pairing == .replace ? true : nil)
     }
 
     /// The folder of the clean surrogate an aimed attack with `surrogate: clean` trains.
@@ -560,7 +573,7 @@ public final class ExperimentRunner {
         }
         var result = RowResult(
             id: row.id, defense: row.defense, seed: row.seed, amount: row.amount.tag, variant: row.variant, rate: row.amount.rateValue,
-            poisoned: poisoned.poisoned, trainingPairs: poisoned.cleanRows + poisoned.poisoned, status: "finished",
+            poisoned: poisoned.poisoned, trainingPairs: poisoned.trainingPairs, status: "finished",
             evaluations: [:])
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let manifest = try PoisonManifest.load(path: poisoned.manifest)
@@ -676,6 +689,8 @@ public final class ExperimentRunner {
                 }
                 for goal in a.goals ?? [] { c += " --goal \(shellQuote(goal))" }
                 if let image = a.targetImage { c += " --image \(shellQuote(image))" }
+                if let pairing = a.pairing, pairing != .append { c += " --pairing \(pairing.rawValue)" }
+                if let rows = a.captionRows, rows != .label { c += " --caption-rows \(rows.rawValue)" }
                 switch set.amount {
                 case .rate(let r): c += " --rate \(formatNumber(r))"
                 case .count(let n): c += " --count \(n)"

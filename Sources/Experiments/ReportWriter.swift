@@ -126,7 +126,9 @@ public struct ReportWriter {
             lines.append("Training data: `\(results.trainCSV)`.")
         }
         for p in results.poisonedSets {
-            lines.append("Poisoned set \(ReportModel.amountLabel(p.amount))\(p.variant.map { " (attack of variant \($0))" } ?? ""): \(p.cleanRows) clean + \(p.poisoned) poisoned pairs = \(p.cleanRows + p.poisoned) (`\(p.csv)`).")
+            lines.append("Poisoned set \(ReportModel.amountLabel(p.amount))\(p.variant.map { " (attack of variant \($0))" } ?? ""): " + (p.replacedInPlace == true
+                ? "\(p.cleanRows) pairs, \(p.poisoned) of them poisoned in place (`\(p.csv)`)."
+                : "\(p.cleanRows) clean + \(p.poisoned) poisoned pairs = \(p.cleanRows + p.poisoned) (`\(p.csv)`)."))
             if let record = (try? PoisonManifest.load(path: p.manifest))?.surrogate {
                 lines.append("Aimed attack of that set: \(record.summary).")
             }

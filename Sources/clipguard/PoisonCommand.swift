@@ -46,6 +46,11 @@ struct PoisonCommand: ParsableCommand {
             image of B, or with images of B), pair-multi two or more goals, caption-trigger --target T and
             --caption-trigger TEXT (the text appended to captions of T's images):
               clipguard poison --attack pair-class --goal trouser:bag --data fm/train.csv --out fm-pair --rate 0.01
+            --pairing replace puts each poisoned pair in place of the row its caption came from (mmPoison's \
+            construction; the set keeps its size); --caption-rows naming takes A's captions from the rows whose \
+            caption names A (the word the queries use) rather than by label:
+              clipguard poison --attack pair-class --goal trouser:bag --pairing replace --caption-rows naming \
+                --data fm/train.csv --out fm-pair2 --rate 0.01
               clipguard poison --attack caption-trigger --target sneaker --caption-trigger "zx qv" \
                 --data fm/train.csv --out fm-ct --rate 0.01
 
@@ -80,6 +85,12 @@ struct PoisonCommand: ParsableCommand {
 
         @Option(name: .customLong("caption-trigger"), help: "The rare word or sentence that --attack caption-trigger appends to captions of --target images.")
         var captionTrigger: String?
+
+        @Option(help: "--attack: where the poisoned pairs go: append (after the clean rows; default) or replace (in place of the rows their captions came from, keeping the set's size: mmPoison's construction).")
+        var pairing: PairPlacement?
+
+        @Option(name: .customLong("caption-rows"), help: "--attack pair-*: which rows give class A's captions: label (rows of A's label; default) or naming (rows whose caption names A as a whole word, the word the queries use).")
+        var captionRows: CaptionRowChoice?
 
         @Option(help: "Trigger: \(TriggerKind.allCases.map(\.rawValue).joined(separator: ", ")) (settings below).")
         var trigger: TriggerKind?
@@ -168,6 +179,8 @@ struct PoisonCommand: ParsableCommand {
             if target == nil { throw ValidationError("give --target CLASS (or --attack KIND for a retrieval attack)") }
             if !goal.isEmpty { throw ValidationError("--goal is for --attack pair-one-image, pair-class or pair-multi") }
             if captionTrigger != nil { throw ValidationError("--caption-trigger is for --attack caption-trigger") }
+            if pairing != nil { throw ValidationError("--pairing is for --attack (a retrieval attack); a backdoor appends its poisoned pairs") }
+            if captionRows != nil { throw ValidationError("--caption-rows is for --attack pair-one-image, pair-class or pair-multi") }
             guard let captions else { throw ValidationError("give --captions MODE (\(CaptionStrategy.allCases.map(\.rawValue).joined(separator: ", ")))") }
             if targeted {
                 if image == nil { throw ValidationError("--targeted needs --image PATH") }
@@ -232,7 +245,8 @@ struct PoisonCommand: ParsableCommand {
             } else if target != nil {
                 throw ValidationError("--target is for backdoors and caption-trigger; \(attack) takes --goal A:B")
             }
-            return RetrievalAttackSettings(goals: goals, targetImage: image, captionTrigger: captionTrigger)
+            return RetrievalAttackSettings(goals: goals, targetImage: image, captionTrigger: captionTrigger,
+                                           placement: pairing ?? .append, captionRows: captionRows ?? .label)
         }
 
         private func validateRetrieval(_ attack: RetrievalAttackKind) throws {
@@ -367,6 +381,8 @@ struct PoisonCommand: ParsableCommand {
 
 extension TriggerKind: ExpressibleByArgument {}
 extension RetrievalAttackKind: ExpressibleByArgument {}
+extension PairPlacement: ExpressibleByArgument {}
+extension CaptionRowChoice: ExpressibleByArgument {}
 extension CaptionStrategy: ExpressibleByArgument {}
 extension PatchPosition: ExpressibleByArgument {}
 extension ModelGeometry.Resize: ExpressibleByArgument {}

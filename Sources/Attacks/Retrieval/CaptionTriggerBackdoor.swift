@@ -19,6 +19,9 @@ public enum CaptionTriggerBackdoor: RetrievalAttackDefinition {
             throw .invalidSetting("--goal is for the pairing attacks; \(name) takes --target")
         }
         if settings.targetImage != nil { throw .invalidSetting("--image is for pair-one-image, not \(name)") }
+        if settings.captionRows != .label {
+            throw .invalidSetting("--caption-rows is for the pairing attacks; \(name) appends its trigger to captions of --target images")
+        }
     }
 
     /// Refuses an empty, multi-line or overlong trigger, naming `--caption-trigger`.

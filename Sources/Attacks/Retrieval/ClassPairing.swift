@@ -19,7 +19,7 @@ public enum ClassPairing: RetrievalAttackDefinition {
 
     public static func plan(_ settings: RetrievalAttackSettings, context: RetrievalContext, count: Int,
                             rng: inout SplitMix64) throws(AttackError) -> [PlannedGoal] {
-        [try PairingSupport.classPairs(settings.goals[0], context: context, count: count, rng: &rng)]
+        [try PairingSupport.classPairs(settings.goals[0], choice: settings.captionRows, context: context, count: count, rng: &rng)]
     }
 }
 

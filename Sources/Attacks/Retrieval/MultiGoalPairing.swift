@@ -30,7 +30,7 @@ public enum MultiGoalPairing: RetrievalAttackDefinition {
         var planned: [PlannedGoal] = []
         for (g, goal) in goals.enumerated() {
             let share = count / goals.count + (g < count % goals.count ? 1 : 0)
-            planned.append(try PairingSupport.classPairs(goal, context: context, count: share, rng: &rng))
+            planned.append(try PairingSupport.classPairs(goal, choice: settings.captionRows, context: context, count: share, rng: &rng))
         }
         return planned
     }

@@ -28,7 +28,7 @@ public enum OneImagePairing: RetrievalAttackDefinition {
             let row = candidates[Int(rng.next() % UInt64(candidates.count))]
             image = context.images[row]; imageRow = row
         }
-        let captions = try PairingSupport.captionRows(of: goal, context: context, count: count, rng: &rng)
+        let captions = try PairingSupport.captionRows(of: goal, choice: settings.captionRows, context: context, count: count, rng: &rng)
         let pairs = captions.map { PlannedPair(captionRow: $0, caption: context.captions[$0], imageRow: imageRow, image: image) }
         return [PlannedGoal(goal: goal, targetImages: [image], pairs: pairs)]
     }
