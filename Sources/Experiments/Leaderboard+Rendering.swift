@@ -164,15 +164,14 @@ extension Leaderboard {
         return results.commands.filter { line in
             line.hasPrefix("clipguard data prepare") || (line.hasPrefix("clipguard poison") && line.contains("/data/\(poison) "))
                 || cell.rows.contains { line.contains("/rows/\($0)/") }
-        }
+        }.map(relativeToWorkingDirectory)
     }
 
     /// What the board was measured on: rows, time, chance.
     func provenance() -> String {
         let finished = results.rows.filter { $0.status == "finished" }
         let seconds = finished.reduce(0.0) { $0 + ($1.trainingSeconds ?? 0) + ($1.evaluationSeconds ?? 0) }
-        let cwd = FileManager.default.currentDirectoryPath + "/"
-        let folder = directory.hasPrefix(cwd) ? String(directory.dropFirst(cwd.count)) : directory
+        let folder = relativeToWorkingDirectory(directory)
         var s = "Command: `clipguard experiment run \(results.configFile) --out \(folder)` then `clipguard report \(folder) --leaderboard OUT`; "
         s += "\(finished.count) of \(results.config.rows.count) rows finished (training and evaluation \(formatDuration(seconds)) in all). "
         s += "Figures on `\(evaluation)`"

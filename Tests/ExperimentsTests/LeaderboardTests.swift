@@ -126,6 +126,21 @@ import Testing
         #expect(html.contains("90.0 / 95.0 / 100.0"))
     }
 
+    /// The runner records absolute paths; a page generated from a checkout names `runs/…` paths
+    /// that a reader's checkout has, not the paths of the machine that ran it.
+    @Test func cellCommandsAreShownRelativeToTheWorkingDirectory() throws {
+        let (board, _) = try Self.make()
+        let here = FileManager.default.currentDirectoryPath
+        var results = board.results
+        results.commands = results.commands.map { $0.replacingOccurrences(of: "R/", with: here + "/runs/board/") }
+        let absolute = Leaderboard(directory: here + "/runs/board", results: results, classCount: 10)
+        let safe = try #require(absolute.cell(absolute.attacks[0].key, "safeclip"))
+        let commands = absolute.commands(safe)
+        #expect(commands.count == 5)
+        #expect(commands.allSatisfy { !$0.contains(here + "/") && $0.contains(" runs/board/") }, "\(commands)")
+        #expect(absolute.provenance().contains("--out runs/board`"))
+    }
+
     /// The defences that rank pairs get a detection figure from their own files: SafeCLIP from its
     /// first similarity file, the detect row from its cut column in `run-detect/summary.json`.
     @Test func rankingDefencesShowTheirDetectionAUROCPerSeed() throws {
