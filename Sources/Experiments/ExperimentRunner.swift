@@ -738,6 +738,15 @@ func absolutePath(_ path: String) -> String {
     return ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path) as NSString).standardizingPath
 }
 
+/// `text` with every absolute path under the working directory made relative to it, so that a
+/// report generated from a repository's root shows `runs/NAME/…` rather than one machine's
+/// absolute paths (the run folder records absolute paths).
+func relativeToWorkingDirectory(_ text: String) -> String {
+    let here = FileManager.default.currentDirectoryPath
+    guard here != "/" else { return text }
+    return text.replacingOccurrences(of: here + "/", with: "")
+}
+
 func shellQuote(_ s: String) -> String {
     s.allSatisfy { $0.isLetter || $0.isNumber || "-_./".contains($0) } ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

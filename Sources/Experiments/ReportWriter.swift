@@ -95,11 +95,7 @@ public struct ReportWriter {
     /// `text` with paths below the current directory written relative to it (the report of
     /// `clipguard report runs/x`, run from a checkout, names `runs/x/data/…`, not this machine's
     /// absolute folders).
-    func shown(_ text: String) -> String {
-        let here = FileManager.default.currentDirectoryPath
-        guard here != "/" else { return text }
-        return text.replacingOccurrences(of: here + "/", with: "")
-    }
+    func shown(_ text: String) -> String { relativeToWorkingDirectory(text) }
 
     /// How the experiment was run and how long its rows took.
     func runLine() -> String {

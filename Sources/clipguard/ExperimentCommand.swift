@@ -20,6 +20,10 @@ struct ExperimentCommand: ParsableCommand {
                 result.json per defence × seed × poison amount), results.json, report.md and report.html. Run the \
                 same command again to continue a stopped experiment.
 
+                --threads sets libtorch's threads for the runner's own passes (evaluation, detection, \
+                surrogates); a row trains with the file's training.threads when the file names it, since \
+                seeds repeat bit for bit only at the same thread count (the equivalent commands carry it).
+
                 Example:
                   clipguard experiment run experiments/demo.yaml --out runs/demo
                 """
