@@ -84,11 +84,12 @@ import Torch
         #expect(gw.abs().max().item() > 1e-4 && gq.abs().max().item() > 1e-4)
     }
 
-    /// A synthetic "backdoored" encoder whose output is swamped by one direction when the 2×2
-    /// bottom-right corner is white needs a mask of about 4/64 of the image; a clean (linear,
-    /// centred) encoder needs nearly all of it. The verdict separates them at 0.1.
-    @Test func verdictSeparatesABackdooredFromACleanSyntheticEncoder() throws {
-        let side = 8, n = 32
+    /// `images` random 8×8 images `[N, 3, 8, 8]` and two synthetic encoders `[N, 3, 8, 8] → [N, 8]`:
+    /// a clean linear one (centred pixels times a fixed matrix) and a "backdoored" one, the clean
+    /// output plus one fixed direction scaled by the 8th power of the 2×2 bottom-right corner's mean,
+    /// so a white corner swamps everything else.
+    static func syntheticEncoders(images n: Int) -> (images: Tensor, clean: (Tensor) -> Tensor, backdoored: (Tensor) -> Tensor) {
+        let side = 8
         let images = Tensor.rand([n, 3, side, side], dtype: .float32, generator: Generator(seed: 1))
         let g = Generator(seed: 2)
         let a = Tensor.randn([3 * side * side, 8], generator: g) * (1 / Double(3 * side * side).squareRoot())
@@ -99,6 +100,15 @@ import Torch
             let s = corner.mean(dims: [1, 2, 3]).unsqueezed(dim: 1)  // [N, 1]
             return clean(x) + (s * s * s * s * s * s * s * s * 200.0).matmul(v)
         }
+        return (images, clean, backdoored)
+    }
+
+    /// A synthetic "backdoored" encoder whose output is swamped by one direction when the 2×2
+    /// bottom-right corner is white needs a mask of about 4/64 of the image; a clean (linear,
+    /// centred) encoder needs nearly all of it. The verdict separates them at 0.1.
+    @Test func verdictSeparatesABackdooredFromACleanSyntheticEncoder() throws {
+        let side = 8
+        let (images, clean, backdoored) = Self.syntheticEncoders(images: 32)
         var options = EncoderAuditOptions()
         options.maxEpochs = 300
         options.batchSize = 32
@@ -219,16 +229,7 @@ import Torch
     /// synthetic backdoored encoder its best square is the white one on the trigger corner.
     @Test func squareScanMatchesHandPastedImagesAndFindsTheCorner() throws {
         let side = 8, n = 16
-        let images = Tensor.rand([n, 3, side, side], dtype: .float32, generator: Generator(seed: 1))
-        let g = Generator(seed: 2)
-        let a = Tensor.randn([3 * side * side, 8], generator: g) * (1 / Double(3 * side * side).squareRoot())
-        let v = Tensor.randn([1, 8], generator: g)
-        let clean: (Tensor) -> Tensor = { x in (x - 0.5).flattened(startDim: 1).matmul(a) }
-        let backdoored: (Tensor) -> Tensor = { x in
-            let corner = x.narrowed(dim: 2, start: side - 2, length: 2).narrowed(dim: 3, start: side - 2, length: 2)
-            let s = corner.mean(dims: [1, 2, 3]).unsqueezed(dim: 1)
-            return clean(x) + (s * s * s * s * s * s * s * s * 200.0).matmul(v)
-        }
+        let (images, clean, backdoored) = Self.syntheticEncoders(images: n)
         let scan = try EncoderAudit.squareScan(images: images, side: 3, stride: 2, encode: backdoored)
         // Starts 0, 2, 4 and 5 (flush) in each direction, 11 colours.
         #expect(scan.count == 16 * 11)
