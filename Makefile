@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 # libtorch's OpenMP threads sleep instead of spinning between parallel regions; on a 2-core
-# machine spinning threads starve the data loader (see README, "Threads").
+# machine spinning threads starve the data loader (see docs/reference/performance.md, "Threads").
 export OMP_WAIT_POLICY ?= PASSIVE
 # Whether `make setup` chose a CUDA libtorch whose GPU libraries are present. Passed to SwiftPM,
 # which caches its evaluation of Package.swift and re-reads it only when an input it reads changes.
@@ -24,7 +24,7 @@ test: setup tb-env
 
 # The relocatable bundle dist/clipguard-VERSION-linux-x86_64.tar.xz: a release `clipguard` that
 # loads the shim as libctorch.so, built on the target by the bundle's build-shim.sh against its
-# torch (see README, "Running on another machine").
+# torch (see docs/reference/bundle.md).
 bundle: setup
 	@Scripts/bundle.sh
 
@@ -52,7 +52,7 @@ parity: build reference-env
 	.venv-ref/bin/python Scripts/train_parity.py
 
 # Clean zero-shot top-1 and ASR of a backdoored tiny-rn trained by ClipGuard and by PyTorch/open_clip
-# on the same poisoned data, 2 seeds each (README "Outcome agreement with PyTorch"; settings from the
+# on the same poisoned data, 2 seeds each (docs/reference/outcome-agreement.md; settings from the
 # environment, see the script). About 45 minutes on this loaded 2-core machine.
 outcome: setup reference-env
 	$(SWIFT_ENV) $(SWIFT) build -c release --product clipguard

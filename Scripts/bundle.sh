@@ -10,7 +10,7 @@
 #   shim/, build-shim.sh          the shim's sources and the script that compiles libctorch.so with
 #                                 the target's g++ against its torch
 #   gpu-check.sh, gpu-check/      the prepared GPU check: open_clip reference step and a captioned
-#                                 Fashion-MNIST subset prepared here (see README, "Scale-out")
+#                                 Fashion-MNIST subset prepared here (see docs/reference/scale-out.md)
 #
 # VERSION overrides the version (default: git describe). Needs `make setup` (the shim is linked
 # against .deps/libtorch here only to resolve its symbols; the binary does not record that path).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's local-outlier detection measurements (section "Measured local-outlier detection"):
+# The local-outlier detection measurements of docs/detection.md (section "Measured local-outlier detection"):
 # every detector of `clipguard detect` in the image-embedding space of the poisoned plain-CLIP model
 # trained on the very set (the rows of experiments/detect-models*.yaml), 3 seeds per set, and a
 # k sweep of the local-outlier detectors at 2 %. Then Scripts/detect_table.py prints the tables.

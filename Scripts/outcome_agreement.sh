@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Outcome agreement with PyTorch (`make outcome`; README "Outcome agreement with PyTorch"):
+# Outcome agreement with PyTorch (`make outcome`; docs/reference/outcome-agreement.md):
 # prepares captioned Fashion-MNIST with ClipGuard, poisons it with ClipGuard, then trains the same
 # small CLIP on the same poisoned CSV with ClipGuard (`clipguard train` + `clipguard eval
 # --trigger-from`) and with PyTorch/open_clip (Scripts/outcome_reference.py), one run at a time,
 # alternating sides seed by seed, and prints the table (Scripts/outcome_table.py).
 #
-# Settings (environment; defaults are the README's measured run):
+# Settings (environment; defaults are the measured run of docs/reference/outcome-agreement.md):
 #   OUT=runs/outcome  LIMIT=20000  TARGET=sneaker  PATCH=7  RATE=0.005  MODEL=tiny-rn
 #   EPOCHS=3  BATCH=256  LR=1e-3  WARMUP=50  SEEDS="1 2"  THREADS=2  PRECISION=fp32
 # Needs the release build (`swift build -c release --product clipguard`) and .venv-ref

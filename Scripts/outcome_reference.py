@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The PyTorch/open_clip side of the outcome agreement (`make outcome`, README "Outcome agreement").
+"""The PyTorch/open_clip side of the outcome agreement (`make outcome`, docs/reference/outcome-agreement.md).
 
 Trains an open_clip CLIP built from the same model config JSON as ClipGuard on the same poisoned
 CSV that `clipguard poison` wrote, then measures clean zero-shot top-1 and the attack success

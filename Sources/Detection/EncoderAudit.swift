@@ -31,6 +31,11 @@ public struct EncoderAuditOptions: Sendable, Equatable {
     /// Invert a grey pattern (one value per pixel, the same in the three channels) instead of a
     /// colour one: for encoders trained on grey images, whose real triggers are grey too.
     public var grayPattern = false
+    /// Side in pixels of the square cells the mask and pattern are made of (1: one value per pixel,
+    /// DECREE's reference). With `cell = k` both are optimised on a `⌈H/k⌉ × ⌈W/k⌉` grid and
+    /// nearest-upsampled to `H × W` (the last row and column of cells cropped), so the inversion cannot
+    /// use a scattered pattern of single pixels; PL1 is still measured on the upsampled mask.
+    public var maskCell = 1
 
     public init() {}
 }
@@ -95,6 +100,22 @@ public enum EncoderAudit {
         return ((w.tanh() * scale + 0.5).clamped(min: 0, max: 1), (q.tanh() * scale + 0.5).clamped(min: 0, max: 1))
     }
 
+    /// Nearest-neighbour upsampling of the last two dimensions by whole cells: `[..., h, w]` →
+    /// `[..., height, width]` with every value repeated over a `cell × cell` block (blocks past
+    /// `height` or `width` cropped). Needs `h·cell ≥ height` and `w·cell ≥ width`. Differentiable; the
+    /// gradient of a cell is the sum of its pixels' gradients. Keeps the dtype.
+    public static func upsampled(_ grid: Tensor, cell: Int, height: Int, width: Int) -> Tensor {
+        if cell == 1 { return grid }
+        let shape = grid.shape
+        let lead = Array(shape.dropLast(2)), h = shape[shape.count - 2], w = shape[shape.count - 1]
+        let blocks = grid.reshaped(lead + [h, 1, w, 1]).expanded(lead + [h, cell, w, cell]).reshaped(lead + [h * cell, w * cell])
+        let rank = lead.count
+        return blocks.narrowed(dim: rank, start: 0, length: height).narrowed(dim: rank + 1, start: 0, length: width)
+    }
+
+    /// The grid side of a mask of `cell`-pixel cells on `pixels` pixels: `⌈pixels / cell⌉`.
+    public static func gridSize(_ pixels: Int, cell: Int) -> Int { (pixels + cell - 1) / cell }
+
     /// Mean pairwise cosine similarity of the rows of `embeddings` (`[N, D]`, N ≥ 2), the diagonal
     /// excluded (DECREE's `compute_self_cos_sim`). Returns a scalar of the input's dtype.
     public static func selfSimilarity(_ embeddings: Tensor) -> Tensor {
@@ -112,11 +133,16 @@ public enum EncoderAudit {
     ///   - images: `[N, 3, H, W]` pixel values in [0, 1], of the logits' dtype.
     ///   - encode: the encoder on `[N, 3, H, W]` images in [0, 1] (normalisation is its business),
     ///     returning `[N, D]` embeddings.
+    ///   - maskLogits: `[h, w]`, patternLogits: `[3 or 1, h, w]`; with `cell > 1` a grid of cells that
+    ///     ``upsampled(_:cell:height:width:)`` brings to the images' `H × W` (`h = ⌈H/cell⌉`).
     /// - Returns: scalar tensors; `loss` is differentiable w.r.t. the logits.
     public static func loss(
-        images: Tensor, maskLogits w: Tensor, patternLogits q: Tensor, lambda: Double, encode: (Tensor) -> Tensor
+        images: Tensor, maskLogits w: Tensor, patternLogits q: Tensor, lambda: Double, cell: Int = 1, encode: (Tensor) -> Tensor
     ) -> (loss: Tensor, similarity: Tensor, l1: Tensor) {
-        let (m, p) = maskAndPattern(maskLogits: w, patternLogits: q)
+        let (mGrid, pGrid) = maskAndPattern(maskLogits: w, patternLogits: q)
+        let height = images.size(2), width = images.size(3)
+        let m = upsampled(mGrid, cell: cell, height: height, width: width)
+        let p = upsampled(pGrid, cell: cell, height: height, width: width)
         let mask = m.unsqueezed(dim: 0).unsqueezed(dim: 0)  // [1, 1, H, W]
         let triggered = (images * (mask * -1.0 + 1.0) + mask * p.unsqueezed(dim: 0)).clamped(min: 0, max: 1)
         let similarity = selfSimilarity(encode(triggered).to(w.dtype))
@@ -140,6 +166,14 @@ public enum EncoderAudit {
             throw TorchError.invalidArgument("the audit needs at least 2 images of shape [N, 3, H, W], got \(images.shape)")
         }
         let count = images.size(0), height = images.size(2), width = images.size(3)
+        let cell = options.maskCell
+        guard cell >= 1, cell <= max(height, width) else {
+            throw TorchError.invalidArgument("the mask cell must be within 1...\(max(height, width)) pixels for \(height)×\(width) images, got \(cell)")
+        }
+        let gridH = gridSize(height, cell: cell), gridW = gridSize(width, cell: cell)
+        func full(_ pair: (mask: Tensor, pattern: Tensor)) -> (mask: Tensor, pattern: Tensor) {
+            (upsampled(pair.mask, cell: cell, height: height, width: width), upsampled(pair.pattern, cell: cell, height: height, width: width))
+        }
         let device = images.device
         let dtype = images.dtype
         // DECREE's 'rand' initialisation: m and p uniform in [0, 1), mapped back through the tanh.
@@ -149,8 +183,8 @@ public enum EncoderAudit {
             let values = uniform.map { Foundation.atanh(($0 - 0.5) * (2 - epsilon)) }
             return Tensor(values, shape: shape).to(dtype: dtype, device: device)
         }
-        let w = logits([height, width]).requiringGrad()
-        let q = logits([options.grayPattern ? 1 : 3, height, width]).requiringGrad()
+        let w = logits([gridH, gridW]).requiringGrad()
+        let q = logits([options.grayPattern ? 1 : 3, gridH, gridW]).requiringGrad()
         var adam = [AdamState(like: w), AdamState(like: q)]
 
         var lambda = options.initialLambda
@@ -176,7 +210,7 @@ public enum EncoderAudit {
                 offset = end
                 let x = images.indexSelect(dim: 0, indices: indices)
                 let (loss, similarityTensor, l1Tensor) = withGrad {
-                    EncoderAudit.loss(images: x, maskLogits: w, patternLogits: q, lambda: lambda, encode: encode)
+                    EncoderAudit.loss(images: x, maskLogits: w, patternLogits: q, lambda: lambda, cell: cell, encode: encode)
                 }
                 let grads = gradients(of: [loss], withRespectTo: [w, q])
                 guard let gw = grads[0], let gq = grads[1] else {
@@ -194,7 +228,7 @@ public enum EncoderAudit {
                 if success && l1 < bestL1 {
                     // The mask and pattern this step was evaluated with (before the update).
                     bestL1 = l1
-                    let (m, p) = noGrad { maskAndPattern(maskLogits: w - adam[0].lastUpdate, patternLogits: q - adam[1].lastUpdate) }
+                    let (m, p) = noGrad { full(maskAndPattern(maskLogits: w - adam[0].lastUpdate, patternLogits: q - adam[1].lastUpdate)) }
                     bestMask = m.to(.float32).contiguous().toArray(as: Float.self)
                     bestPattern = p.to(.float32).contiguous().toArray(as: Float.self)
                 }
@@ -237,7 +271,7 @@ public enum EncoderAudit {
         }
         let reached = bestMask != nil
         if !reached {
-            let (m, p) = noGrad { maskAndPattern(maskLogits: w, patternLogits: q) }
+            let (m, p) = noGrad { full(maskAndPattern(maskLogits: w, patternLogits: q)) }
             bestMask = m.to(.float32).contiguous().toArray(as: Float.self)
             bestPattern = p.to(.float32).contiguous().toArray(as: Float.self)
         }
@@ -277,5 +311,67 @@ struct AdamState {
         let update = mHat / (vHat.sqrt() + eps) * lr
         parameter.subInPlace(update)
         lastUpdate = update
+    }
+}
+
+/// One square of a ``EncoderAudit/squareScan(images:side:stride:colors:encode:)``.
+public struct SquareScanEntry: Sendable, Codable, Equatable {
+    /// Top-left corner (row, column) in pixels and the side of the square.
+    public var y: Int
+    public var x: Int
+    public var side: Int
+    /// The square's colour, RGB in [0, 1].
+    public var color: [Double]
+    /// Mean pairwise cosine similarity of the embeddings of the images with the square pasted on.
+    public var similarity: Double
+}
+
+extension EncoderAudit {
+    /// The colours a square scan tries: five greys (0, ¼, ½, ¾, 1) and the six saturated colours.
+    public static let scanColors: [[Double]] = [
+        [0, 0, 0], [0.25, 0.25, 0.25], [0.5, 0.5, 0.5], [0.75, 0.75, 0.75], [1, 1, 1],
+        [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 0],
+    ]
+
+    /// Pastes a uniform `side × side` square of every colour at every position on a `stride` grid
+    /// (the last row and column flush with the image's edge) and measures the self-similarity of
+    /// the pasted images' embeddings; no optimisation, so no adversarial scatter of pixels can
+    /// answer. Returns the entries, best first.
+    ///
+    /// - Parameters:
+    ///   - images: `[N, 3, H, W]` pixel values in [0, 1], N ≥ 2.
+    ///   - encode: as in ``loss(images:maskLogits:patternLogits:lambda:cell:encode:)``; called without
+    ///     gradients.
+    public static func squareScan(
+        images: Tensor, side: Int, stride: Int, colors: [[Double]] = scanColors, encode: (Tensor) -> Tensor
+    ) throws -> [SquareScanEntry] {
+        guard images.rank == 4, images.size(1) == 3, images.size(0) >= 2 else {
+            throw TorchError.invalidArgument("the square scan needs at least 2 images of shape [N, 3, H, W], got \(images.shape)")
+        }
+        let height = images.size(2), width = images.size(3)
+        guard side >= 1, side <= min(height, width), stride >= 1 else {
+            throw TorchError.invalidArgument("the square's side must be within 1...\(min(height, width)) and the stride at least 1, got \(side) and \(stride)")
+        }
+        func starts(_ size: Int) -> [Int] {
+            var s = Array(Swift.stride(from: 0, through: size - side, by: stride))
+            if s.last != size - side { s.append(size - side) }
+            return s
+        }
+        var entries: [SquareScanEntry] = []
+        for y in starts(height) {
+            for x in starts(width) {
+                var maskValues = [Float](repeating: 0, count: height * width)
+                for row in y..<(y + side) { for column in x..<(x + side) { maskValues[row * width + column] = 1 } }
+                let mask = Tensor(maskValues, shape: [1, 1, height, width]).to(dtype: images.dtype, device: images.device)
+                for color in colors {
+                    let fill = Tensor(color, shape: [1, 3, 1, 1]).to(dtype: images.dtype, device: images.device)
+                    let similarity = inferenceMode {
+                        selfSimilarity(encode(images * (mask * -1.0 + 1.0) + mask * fill).to(.float64)).item()
+                    }
+                    entries.append(SquareScanEntry(y: y, x: x, side: side, color: color, similarity: similarity))
+                }
+            }
+        }
+        return entries.sorted { $0.similarity > $1.similarity }
     }
 }

@@ -14,11 +14,19 @@ extension Leaderboard {
         try fm.createDirectory(atPath: folder + "/triggers", withIntermediateDirectories: true)
         var parts = boards
         for i in parts.indices { parts[i].part = i }
+        var written: Set<String> = []
         for board in parts {
             for (i, attack) in board.attacks.enumerated() {
                 guard let image = attack.image, let data = fm.contents(atPath: image) else { continue }
                 try data.write(to: URL(fileURLWithPath: folder + "/" + board.triggerFile(i)), options: .atomic)
+                written.insert(board.triggerFile(i))
             }
+        }
+        // A trigger image of an earlier page whose attack is no longer a column (the board's own
+        // names only) would be a file no page shows.
+        for name in (try? fm.contentsOfDirectory(atPath: folder + "/triggers")) ?? []
+        where name.hasSuffix(".png") && name.contains("attack-") && !written.contains("triggers/" + name) {
+            try? fm.removeItem(atPath: folder + "/triggers/" + name)
         }
         try parts.map { $0.markdown() }.joined(separator: "\n").write(toFile: folder + "/README.md", atomically: true, encoding: .utf8)
         var html = parts[0].html()
@@ -148,13 +156,21 @@ extension Leaderboard {
     /// The bottom line: the ranking and how many attacks each defence leaves standing.
     func bottomLine() -> String {
         let ranked = ranking
-        guard let first = ranked.first else { return "No defence has a finished row against an undefended baseline yet." }
+        guard let first = ranked.first else {
+            if !attacks.isEmpty && !attacks.contains(where: takesUndefended) {
+                return "No attack takes undefended in any seed here (ASR below \(Self.pct(Self.takesAt)) % everywhere), so no defence is ranked: "
+                    + "a DER against a backdoor that is not there measures only the defence's cost, which the clean top-1 table shows."
+            }
+            return "No defence has a finished row against an undefended baseline yet."
+        }
         let names = ranked.map { "\(Self.defenseTitle($0.defense)) \(String(format: "%.2f", $0.der))" }.joined(separator: ", ")
         let surviving = ranked.map { r -> String in
             let n = attacks.filter { a in (cell(a.key, r.defense)?.success?.values.contains { $0 >= Self.takesAt } ?? false) }.count
             return "\(Self.defenseTitle(r.defense)) \(n) of \(r.attacks)"
         }.joined(separator: ", ")
-        return "Mean DER over the attacks (1 removes the backdoor at no cost, 0.5 changes nothing): \(names). "
+        let left = attacks.filter { !takesUndefended($0) }.map { Self.attackTitle($0) }
+        let leftOut = left.isEmpty ? "" : " (left out, as they take undefended in no seed: \(left.joined(separator: "; ")))"
+        return "Mean DER over the attacks that take undefended\(leftOut) (1 removes the backdoor at no cost, 0.5 changes nothing): \(names). "
             + "\(Self.defenseTitle(first.defense)) ranks first. Attacks that still take in at least one seed under each defence: \(surviving)."
     }
 
@@ -176,7 +192,13 @@ extension Leaderboard {
         s += "\(finished.count) of \(results.config.rows.count) rows finished (training and evaluation \(formatDuration(seconds)) in all). "
         s += "Figures on `\(evaluation)`"
         if let chance = chanceTop1 { s += " (\(classCount!) classes: chance top-1 \(Self.pct(chance)) %)" }
-        return s + "; updated \(results.updated)."
+        s += "; updated \(results.updated)."
+        let clean = finished.filter { $0.poisoned == 0 && $0.defense == .plainCLIP && $0.variant == nil && $0.evaluations[evaluation] != nil }.sorted { $0.seed < $1.seed }
+        if !clean.isEmpty {
+            let top1 = clean.map { Self.pct($0.evaluations[evaluation]!.top1) }.joined(separator: " / ")
+            s += " Clean reference (plain CLIP without poison, seeds \(clean.map { String($0.seed) }.joined(separator: ", "))): top-1 \(top1) %."
+        }
+        return s
     }
 
     // MARK: Markdown
@@ -226,7 +248,7 @@ extension Leaderboard {
             table("Detection AUROC of the defence's score", { $0.detection?.auroc }, percent: false, mark: false, rows: rankingDefenses, note: note)
             table("Detection TPR at 1 % FPR (%)", { $0.detection?.tprAt1FPR }, percent: true, mark: false, rows: rankingDefenses)
         }
-        md += "\(heading(2)) Defences ranked by mean DER\n\n| rank | defence | mean DER | attacks |\n| --- | --- | --- | --- |\n"
+        md += "\(heading(2)) Defences ranked by mean DER\n\nOver the attacks that take undefended in at least one seed.\n\n| rank | defence | mean DER | attacks |\n| --- | --- | --- | --- |\n"
         for (i, r) in ranking.enumerated() {
             md += "| \(i + 1) | \(Self.defenseTitle(r.defense)) | \(String(format: "%.3f", r.der)) | \(r.attacks) |\n"
         }

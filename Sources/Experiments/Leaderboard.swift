@@ -123,7 +123,9 @@ public struct Leaderboard: Sendable {
         evaluation = results.config.evaluation.first?.name ?? results.rows.first?.evaluations.keys.sorted().first ?? ""
         let variants = Dictionary(results.config.variants.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var groups: [String: [String: [RowResult]]] = [:]
-        for row in results.rows where row.status == "finished" && row.evaluations[evaluation] != nil {
+        // Rows without poison (an experiment's rate-0 rows, the fine-tuning threat model's clean
+        // pre-trained models) are no attack: they are the clean reference, named in the provenance.
+        for row in results.rows where row.status == "finished" && row.evaluations[evaluation] != nil && row.poisoned > 0 {
             let spec = row.variant.flatMap { variants[$0] }
             // A variant is an attack column when it changes the attack or trains its own undefended
             // rows (the fine-tuning threat model's poisoned fine-tuning); otherwise it is a defence
@@ -221,10 +223,19 @@ public struct Leaderboard: Sendable {
         return cell.top1.mean < 0.5 * none.top1.mean
     }
 
-    /// Defences (not `none`) by mean DER over the attacks they were measured on, best first.
+    /// Whether the attack takes undefended in at least one seed (ASR, or a retrieval attack's
+    /// Hit@10, at least ``takesAt``). Against an attack that never takes, a defence's DER measures
+    /// only its cost, so the ranking leaves such attacks out.
+    public func takesUndefended(_ attack: Attack) -> Bool {
+        cell(attack.key, "none")?.success?.values.contains { $0 >= Self.takesAt } ?? false
+    }
+
+    /// Defences (not `none`) by mean DER over the attacks they were measured on that take
+    /// undefended in at least one seed, best first.
     public var ranking: [(defense: String, der: Double, attacks: Int)] {
-        defenses.filter { $0 != "none" }.compactMap { defense in
-            let values = attacks.compactMap { cell($0.key, defense)?.der?.mean }
+        let counted = attacks.filter(takesUndefended)
+        return defenses.filter { $0 != "none" }.compactMap { defense in
+            let values = counted.compactMap { cell($0.key, defense)?.der?.mean }
             return values.isEmpty ? nil : (defense, values.reduce(0, +) / Double(values.count), values.count)
         }.sorted { $0.der > $1.der }
     }

@@ -54,6 +54,10 @@ struct Audit: ParsableCommand {
     var triggerFrom: String?
     @Flag(help: "Invert a grey pattern (the same value in R, G and B) for encoders trained on grey images.")
     var gray = false
+    @Option(name: .customLong("mask-cell"), help: "Side in pixels of the square cells the mask and pattern are made of (1: one value per pixel, DECREE). With k > 1 they are optimised on an ⌈H/k⌉ × ⌈W/k⌉ grid and nearest-upsampled, so the trigger cannot be a scatter of single pixels.")
+    var maskCell = 1
+    @Option(name: .customLong("square-scan"), help: "Also paste a uniform square of this side (pixels) in 11 colours at every position on a grid of half its side, and report the highest self-cos (0: no scan).")
+    var squareScan = 0
     @Option(help: "Adam's learning rate on the mask and pattern logits (DECREE: 0.5).")
     var lr = 0.5
     @Option(help: "Seed of the initialisation, the image sample and order.")
@@ -74,6 +78,8 @@ struct Audit: ParsableCommand {
         try checkRange(maxEpochs, 1...1_000_000, option: "--max-epochs")
         try checkRange(batchSize, 2...65_536, option: "--batch-size")
         try checkRange(earlyStopPatience, 0...10_000_000, option: "--early-stop-patience")
+        try checkRange(maskCell, 1...4096, option: "--mask-cell")
+        try checkRange(squareScan, 0...4096, option: "--square-scan")
         if !(threshold > 0 && threshold <= 1) { throw ValidationError("--threshold must be within (0, 1], got \(threshold)") }
         if !(successThreshold > 0 && successThreshold < 1) {
             throw ValidationError("--success-threshold must be within (0, 1), got \(successThreshold)")
@@ -116,6 +122,7 @@ struct Audit: ParsableCommand {
         options.earlyStopPatience = earlyStopPatience
         options.grayPattern = gray
         options.seed = seed
+        options.maskCell = maskCell
 
         var reports: [[String: Any]] = []
         var rows: [[String]] = []
@@ -123,6 +130,9 @@ struct Audit: ParsableCommand {
         for (index, path) in checkpoint.enumerated() {
             let clip = try loadCLIPModel(weightsPath: path, model: model, device: device)
             let size = clip.config.vision.imageSize
+            if maskCell > size {
+                throw ValidationError("--mask-cell \(maskCell) is larger than the encoder's \(size)-pixel images (\(path)); use at most \(size)")
+            }
             let set = try AuditImageSet.read(files: files, limit: limit, size: size, seed: seed)
             imageCount = set.images.count
             skipped = set.skipped.count
@@ -158,6 +168,18 @@ struct Audit: ParsableCommand {
                 "verdict": suspicious ? "backdoored" : "clean", "clean_similarity": cleanSimilarity,
             ]
             if let triggeredSimilarity { report["real_trigger_similarity"] = triggeredSimilarity }
+            if squareScan > 0 {
+                if squareScan > size { throw ValidationError("--square-scan \(squareScan) is larger than the encoder's \(size)-pixel images (\(path)); use at most \(size)") }
+                let scanStart = Date()
+                let scan = try EncoderAudit.squareScan(images: pixels, side: squareScan, stride: max(1, squareScan / 2)) { clip.encodeImage(clipNormalized($0)) }
+                if let best = scan.first {
+                    report["square_scan"] = [
+                        "best_similarity": best.similarity, "y": best.y, "x": best.x, "side": best.side, "color": best.color,
+                        "squares": scan.count, "seconds": Date().timeIntervalSince(scanStart),
+                        "top": scan.prefix(5).map { ["similarity": $0.similarity, "y": $0.y, "x": $0.x, "color": $0.color] as [String: Any] },
+                    ] as [String: Any]
+                }
+            }
             if let folder = outputFolder(index) {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 let written = try writeTrigger(result, to: folder)
@@ -197,6 +219,7 @@ struct Audit: ParsableCommand {
             "success_threshold": options.successThreshold, "max_epochs": options.maxEpochs, "batch_size": options.batchSize,
             "lr": options.learningRate, "initial_lambda": options.initialLambda, "lambda_factor": options.lambdaFactor,
             "lambda_min": options.lambdaMin, "gray_pattern": options.grayPattern, "patience": options.patience, "early_stop_patience": options.earlyStopPatience,
+            "mask_cell": options.maskCell,
             "seed": options.seed,
         ]
     }

@@ -3,19 +3,22 @@ import TestSupport
 import Testing
 
 /// The README and the tool agree: every `--flag` that a `clipguard …` command line in the README
-/// (or in the pages it links under `docs/reference/` and `experiments/README.md`) uses is one
-/// that command's `--help` lists.
+/// (or in the pages it links: `docs/*.md`, `docs/reference/*.md` and `experiments/README.md`) uses
+/// is one that command's `--help` lists.
 @Suite struct ReadmeCommandTests {
     /// Subcommands with their own subcommands: the first word after them is part of the command.
     static let groups: Set<String> = ["data", "experiment", "poison"]
 
-    /// The README and the documentation pages it links.
+    /// The README and the hand-written documentation pages it links (`docs/` and `docs/reference/`;
+    /// not the generated reports under `docs/benchmark/` and `docs/study-small/`).
     static func documentationFiles() throws -> [URL] {
         let root = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent()
-        let reference = root.appendingPathComponent("docs/reference")
-        let pages = try FileManager.default.contentsOfDirectory(atPath: reference.path).filter { $0.hasSuffix(".md") }.sorted()
-        return [root.appendingPathComponent("README.md"), root.appendingPathComponent("experiments/README.md")]
-            + pages.map { reference.appendingPathComponent($0) }
+        let pages = try ["docs", "docs/reference"].flatMap { folder -> [URL] in
+            let directory = root.appendingPathComponent(folder)
+            return try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".md") }.sorted()
+                .map { directory.appendingPathComponent($0) }
+        }
+        return [root.appendingPathComponent("README.md"), root.appendingPathComponent("experiments/README.md")] + pages
     }
 
     /// Every `clipguard …` command line of the documentation (continuation lines joined), as its words.

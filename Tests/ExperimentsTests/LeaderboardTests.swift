@@ -141,6 +141,23 @@ import Testing
         #expect(absolute.provenance().contains("--out runs/board`"))
     }
 
+    /// Regenerating a page into its folder removes the trigger images of attacks it no longer
+    /// shows, and nothing else.
+    @Test func rewritingAPageRemovesTriggerImagesNoAttackShows() throws {
+        let (board, _) = try Self.make()
+        let folder = try makeTemporaryDirectory("leaderboard")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let triggers = folder.appendingPathComponent("triggers")
+        try FileManager.default.createDirectory(at: triggers, withIntermediateDirectories: true)
+        for name in ["attack-07.png", "part2-attack-04.png", "logo.png"] {
+            try Data([1, 2, 3]).write(to: triggers.appendingPathComponent(name))
+        }
+        try board.write(to: folder.path)
+        let left = try FileManager.default.contentsOfDirectory(atPath: triggers.path).sorted()
+        #expect(left == ["logo.png"])
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("README.md").path))
+    }
+
     /// The defences that rank pairs get a detection figure from their own files: SafeCLIP from its
     /// first similarity file, the detect row from its cut column in `run-detect/summary.json`.
     @Test func rankingDefencesShowTheirDetectionAUROCPerSeed() throws {
@@ -301,5 +318,37 @@ import Testing
         // DER against the ft column's own undefended rows: (0.9 − 0.3 + 1) / 2.
         expectClose(try #require(clean.der).values, [0.8, 0.8, 0.8], atol: 1e-12)
         #expect(board.commands(clean).contains { $0.contains("/data/poison-rate0.02 ") })
+    }
+
+    /// Rows without poison are the clean reference, not an attack column; an attack that takes
+    /// undefended in no seed is shown but left out of the ranking, and when no attack takes the
+    /// bottom line ranks nothing (a DER there measures only a defence's cost).
+    @Test func cleanRowsAreNoColumnAndAttacksThatNeverTakeAreNotRanked() throws {
+        let yaml = LeaderboardTests.yaml.replacingOccurrences(of: "rate: 0.02,", with: "rates: [0, 0.02],")
+        let config = try ExperimentConfig.decode(yaml, file: "board.yaml")
+        func make(asrUndefended: Double) -> Leaderboard {
+            let rows = config.rows.map { plan -> RowResult in
+                let clean = plan.amount == .rate(0)
+                let asr = clean ? 0.01 : plan.defense == .plainCLIP ? asrUndefended : 0.02
+                return RowResult(
+                    id: plan.id, defense: plan.defense, seed: plan.seed, amount: plan.amount.tag, variant: plan.variant, rate: clean ? 0 : 0.02,
+                    poisoned: clean ? 0 : 2, trainingPairs: 100, status: "finished", reason: nil, steps: 10, finalLoss: 1, trainingSeconds: 60,
+                    evaluationSeconds: 5,
+                    evaluations: ["test": SetResult(top1: clean ? 0.85 : 0.8, top5: 0.99, n: 50, asr: asr, asrDenominator: 45, asrSuccesses: Int(asr * 45), triggeredTop1: nil, asrBaseRate: 0.01, robustAccuracy: 1 - asr)])
+            }
+            let results = ExperimentResults(
+                name: "board", configFile: "board.yaml", config: config, commands: [], trainCSV: "train.csv", evaluationSets: ["test": "eval"],
+                poisonedSets: [], rows: rows, updated: "2026-12-07T00:00:00Z")
+            return Leaderboard(directory: "R", results: results, classCount: 10)
+        }
+        let takes = make(asrUndefended: 0.9)
+        #expect(takes.attacks.allSatisfy { $0.poisoned > 0 })
+        #expect(takes.attacks.map(\.variant) == [nil, "blended"])
+        #expect(takes.provenance().contains("Clean reference (plain CLIP without poison, seeds 1, 2, 3): top-1 85.0 / 85.0 / 85.0 %"))
+        #expect(!takes.ranking.isEmpty && takes.bottomLine().contains("ranks first"))
+        let never = make(asrUndefended: 0.1)
+        #expect(never.attacks.count == 2 && !never.attacks.contains(where: never.takesUndefended))
+        #expect(never.ranking.isEmpty)
+        #expect(never.bottomLine().contains("No attack takes undefended in any seed here") && !never.bottomLine().contains("ranks first"))
     }
 }

@@ -50,6 +50,25 @@ import Testing
         #expect(w.snapshot() == before)
     }
 
+    /// `--mask-cell` and `--square-scan` as a user runs them: the options are recorded, the mask is
+    /// full-size, and the scan's best square is reported.
+    @Test func auditWithACoarseMaskAndASquareScan() throws {
+        let w = try Self.setUp(count: 4)
+        defer { w.remove() }
+        let result = try runClipGuard([
+            "audit", "--checkpoint", w.file("model.safetensors"), "--images", w.file("images"), "--max-epochs", "2",
+            "--mask-cell", "4", "--square-scan", "4", "--out", w.file("audit"), "--json", "--threads", "1",
+        ], seconds: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        #expect((object?["options"] as? [String: Any])?["mask_cell"] as? Int == 4)
+        let encoder = (object?["encoders"] as? [[String: Any]])?.first
+        let scan = encoder?["square_scan"] as? [String: Any]
+        #expect((scan?["best_similarity"] as? Double).map { $0 >= -1 && $0 <= 1 } == true)
+        #expect(scan?["side"] as? Int == 4)
+        #expect(FileManager.default.fileExists(atPath: w.file("audit/mask.png")))
+    }
+
     @Test func screenScoresImagesAgainstAReference() throws {
         let w = try Self.setUp(count: 30)
         defer { w.remove() }
@@ -73,6 +92,10 @@ import Testing
         (["--success-threshold", "1.5"], ["--success-threshold"]),
         (["--lr", "-1"], ["--lr"]),
         (["--threads", "0"], ["--threads"]),
+        (["--mask-cell", "0"], ["--mask-cell"]),
+        (["--mask-cell", "17"], ["--mask-cell"]),
+        (["--square-scan", "-1"], ["--square-scan"]),
+        (["--square-scan", "17"], ["--square-scan"]),
     ])
     func auditRefusesBadOptions(extra: [String], mentions: [String]) throws {
         let w = try Self.setUp(count: 2)
