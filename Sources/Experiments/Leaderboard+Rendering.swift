@@ -164,9 +164,12 @@ extension Leaderboard {
             return "No defence has a finished row against an undefended baseline yet."
         }
         let names = ranked.map { "\(Self.defenseTitle($0.defense)) \(String(format: "%.2f", $0.der))" }.joined(separator: ", ")
+        // Over the attacks that take undefended and were measured against the defence (retrieval
+        // attacks included: they have no DER, so the ranking's count may be smaller).
         let surviving = ranked.map { r -> String in
-            let n = attacks.filter { a in (cell(a.key, r.defense)?.success?.values.contains { $0 >= Self.takesAt } ?? false) }.count
-            return "\(Self.defenseTitle(r.defense)) \(n) of \(r.attacks)"
+            let measured = attacks.filter { takesUndefended($0) }.compactMap { cell($0.key, r.defense) }
+            let n = measured.filter { $0.success?.values.contains { $0 >= Self.takesAt } ?? false }.count
+            return "\(Self.defenseTitle(r.defense)) \(n) of \(measured.count)"
         }.joined(separator: ", ")
         let left = attacks.filter { !takesUndefended($0) }.map { Self.attackTitle($0) }
         let leftOut = left.isEmpty ? "" : " (left out, as they take undefended in no seed: \(left.joined(separator: "; ")))"

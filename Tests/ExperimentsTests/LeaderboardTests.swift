@@ -326,10 +326,11 @@ import Testing
     @Test func cleanRowsAreNoColumnAndAttacksThatNeverTakeAreNotRanked() throws {
         let yaml = LeaderboardTests.yaml.replacingOccurrences(of: "rate: 0.02,", with: "rates: [0, 0.02],")
         let config = try ExperimentConfig.decode(yaml, file: "board.yaml")
-        func make(asrUndefended: Double) -> Leaderboard {
+        func make(asrUndefended: Double, asrDefended: Double = 0.02, blendedUndefended: Double? = nil) -> Leaderboard {
             let rows = config.rows.map { plan -> RowResult in
                 let clean = plan.amount == .rate(0)
-                let asr = clean ? 0.01 : plan.defense == .plainCLIP ? asrUndefended : 0.02
+                let undefended = plan.poisonVariant == "blended" ? blendedUndefended ?? asrUndefended : asrUndefended
+                let asr = clean ? 0.01 : plan.defense == .plainCLIP ? undefended : asrDefended
                 return RowResult(
                     id: plan.id, defense: plan.defense, seed: plan.seed, amount: plan.amount.tag, variant: plan.variant, rate: clean ? 0 : 0.02,
                     poisoned: clean ? 0 : 2, trainingPairs: 100, status: "finished", reason: nil, steps: 10, finalLoss: 1, trainingSeconds: 60,
@@ -346,6 +347,10 @@ import Testing
         #expect(takes.attacks.map(\.variant) == [nil, "blended"])
         #expect(takes.provenance().contains("Clean reference (plain CLIP without poison, seeds 1, 2, 3): top-1 85.0 / 85.0 / 85.0 %"))
         #expect(!takes.ranking.isEmpty && takes.bottomLine().contains("ranks first"))
+        // Surviving attacks are counted among the ranked ones only (never "3 of 2").
+        let survivingTakes = make(asrUndefended: 0.9, asrDefended: 0.9, blendedUndefended: 0.1)
+        #expect(survivingTakes.ranking.allSatisfy { $0.attacks == 1 })
+        #expect(survivingTakes.bottomLine().contains("SafeCLIP 1 of 1"), "\(survivingTakes.bottomLine())")
         let never = make(asrUndefended: 0.1)
         #expect(never.attacks.count == 2 && !never.attacks.contains(where: never.takesUndefended))
         #expect(never.ranking.isEmpty)
