@@ -33,23 +33,7 @@ import Testing
         #expect(try variant.resolved(variant: "v").attack.retrievalSettings().placement == .replace)
     }
 
-    @Test(arguments: [
-        ("kind: pair-class, goals: [\"red:green\"], pairing: sideways", "attack.pairing", "accepted values"),
-        ("kind: pair-class, goals: [\"red:green\"], caption_rows: words", "attack.caption_rows", "accepted values"),
-        ("trigger: patch, captions: natural, pairing: replace", "attack.pairing", "attack.kind"),
-        ("trigger: patch, captions: natural, caption_rows: naming", "attack.caption_rows", "attack.kind"),
-        ("kind: caption-trigger, caption_trigger: zxq, caption_rows: naming", "attack.caption_rows", "pairing attacks"),
-    ])
-    func badKeysAreNamed(keys: String, key: String, words: String) {
-        do {
-            _ = try ExperimentConfig.decode(AttackRegistryTests.experiment(attack: keys), file: "e.yaml")
-            Issue.record("accepted \(keys)")
-        } catch {
-            let message = "\(error)"
-            #expect(message.contains(key) && message.contains(words), "\(keys): \(message)")
-            #expect(!message.contains("\n"), "\(message)")
-        }
-    }
+    // Bad pairing / caption_rows keys are named: RetrievalAttackRegistryTests.badRetrievalKeysAreNamed.
 
     @Test func theCommandLineReplacesInPlaceAndRefusesTheFlagsElsewhere() throws {
         let dir = try makeTemporaryDirectory("pairing-replace-cli")

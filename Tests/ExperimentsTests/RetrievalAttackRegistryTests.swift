@@ -69,6 +69,11 @@ import Training
         ("kind: caption-trigger, caption_trigger: \"  \"", "attack.caption_trigger", "empty"),
         ("goals: [\"red:green\"]", "attack.goals", "attack.kind"),
         ("kind: pair-everything, goals: [\"red:green\"]", "attack.kind", "unknown retrieval attack"),
+        ("kind: pair-class, goals: [\"red:green\"], pairing: sideways", "attack.pairing", "accepted values"),
+        ("kind: pair-class, goals: [\"red:green\"], caption_rows: words", "attack.caption_rows", "accepted values"),
+        ("trigger: patch, captions: natural, pairing: replace", "attack.pairing", "attack.kind"),
+        ("trigger: patch, captions: natural, caption_rows: naming", "attack.caption_rows", "attack.kind"),
+        ("kind: caption-trigger, caption_trigger: zxq, caption_rows: naming", "attack.caption_rows", "pairing attacks"),
     ])
     func badRetrievalKeysAreNamed(keys: String, key: String, words: String) {
         do {
