@@ -191,15 +191,7 @@ import Testing
         let summary = try Poisoner.run(request(set, out: out, kind: .classPairs, goals: ["dog:field"], amount: .count(3)))
         let path = out + "/manifest.json"
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        func fails(_ edited: String, key: String) throws {
-            try edited.write(toFile: path, atomically: true, encoding: .utf8)
-            do {
-                _ = try PoisonManifest.load(path: path)
-                Issue.record("accepted an edit of \(key)")
-            } catch {
-                #expect(error.description.contains("key \(key)"), "\(error)")
-            }
-        }
+        func fails(_ edited: String, key: String) throws { try expectManifestEditRefused(edited, at: path, key: key) }
         try fails(text.replacingOccurrences(of: "\"pairing\" : \"replace\"", with: "\"pairing\" : \"sideways\""), key: "pairing")
         // A replaced row must be one of the clean rows: index 24 is past the 24 rows of a replaced set.
         let first = summary.manifest.rows[0].index

@@ -183,17 +183,21 @@ import Testing
         _ = try Poisoner.run(request(set, out: out, kind: .classPairs, goals: ["dog:field"], amount: .count(3)))
         let path = out + "/manifest.json"
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        func fails(_ edited: String, key: String) throws {
-            try edited.write(toFile: path, atomically: true, encoding: .utf8)
-            do {
-                _ = try PoisonManifest.load(path: path)
-                Issue.record("accepted an edit of \(key)")
-            } catch {
-                #expect(error.description.contains("key \(key)"), "\(error)")
-            }
-        }
+        func fails(_ edited: String, key: String) throws { try expectManifestEditRefused(edited, at: path, key: key) }
         try fails(text.replacingOccurrences(of: "\"caption_class\"", with: "\"caption_klass\""), key: "goals[0].caption_klass")
         try fails(text.replacingOccurrences(of: "\"attack\" : \"pair-class\"", with: "\"attack\" : \"caption-trigger\""), key: "attack")
         try fails(text.replacingOccurrences(of: "\"rows\" : [\n        24,", with: "\"rows\" : [\n        23,"), key: "goals[0].rows")
+    }
+}
+
+/// Writes `edited` over the manifest at `path` and expects `PoisonManifest.load` to refuse it in a
+/// message naming `key`.
+func expectManifestEditRefused(_ edited: String, at path: String, key: String) throws {
+    try edited.write(toFile: path, atomically: true, encoding: .utf8)
+    do {
+        _ = try PoisonManifest.load(path: path)
+        Issue.record("accepted an edit of \(key)")
+    } catch {
+        #expect(error.description.contains("key \(key)"), "\(error)")
     }
 }
