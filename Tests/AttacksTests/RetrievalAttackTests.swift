@@ -161,15 +161,7 @@ import Testing
         let out = set.folder.sub("out")
         var r = request(set, out: out, kind: h.kind, goals: h.goals, target: h.target, image: h.image, trigger: h.trigger, amount: h.amount)
         if h.kind == .captionTrigger, h.trigger == nil { r.attack = .retrieval(kind: h.kind, settings: RetrievalAttackSettings(goals: [RetrievalGoal(captionClass: h.target, imageClass: h.target)])) }
-        do {
-            _ = try Poisoner.run(r)
-            Issue.record("\(h.name): accepted")
-        } catch {
-            let message = error.description
-            for word in h.expected { #expect(message.contains(word), "\(h.name): \(message)") }
-            #expect(!message.contains("\n"), "\(h.name): \(message)")
-        }
-        #expect(!FileManager.default.fileExists(atPath: out + "/manifest.json"), "\(h.name): wrote a manifest")
+        expectPoisonerRefuses(r, out: out, name: h.name, expected: h.expected)
     }
 
     @Test func goalsParseAsAColonB() {
@@ -200,4 +192,18 @@ func expectManifestEditRefused(_ edited: String, at path: String, key: String) t
     } catch {
         #expect(error.description.contains("key \(key)"), "\(error)")
     }
+}
+
+/// Expects `Poisoner.run(request)` to refuse in one sentence holding every `expected` word, and
+/// to write no manifest into `out`.
+func expectPoisonerRefuses(_ request: PoisonRequest, out: String, name: String, expected: [String]) {
+    do {
+        _ = try Poisoner.run(request)
+        Issue.record("\(name): accepted")
+    } catch {
+        let message = error.description
+        for word in expected { #expect(message.contains(word), "\(name): \(message)") }
+        #expect(!message.contains("\n"), "\(name): \(message)")
+    }
+    #expect(!FileManager.default.fileExists(atPath: out + "/manifest.json"), "\(name): wrote a manifest")
 }
