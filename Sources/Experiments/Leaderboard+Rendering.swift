@@ -115,7 +115,7 @@ extension Leaderboard {
             }
             parts.append(s + ").")
         }
-        let survives = judged.filter { c in (c.success?.values.contains { $0 >= Self.takesAt } ?? false) && !nearChance(c) }
+        let survives = judged.filter { c in (c.success?.values.contains { $0 >= Self.takesAt } ?? false) && !nearChance(c) && !collapsed(c) }
         if !survives.isEmpty {
             parts.append(
                 (survives.allSatisfy(\.isRetrieval) ? "The attack survives " : "The backdoor survives ") + survives.map { "\(Self.defenseTitle($0.defense)) (\(Self.takes($0.success!)))" }.joined(separator: ", ") + ".")
