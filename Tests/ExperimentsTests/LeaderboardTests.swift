@@ -141,6 +141,23 @@ import Testing
         #expect(absolute.provenance().contains("--out runs/board`"))
     }
 
+    /// A collapsed model whose ASR stays high is named as no defence, not as one the attack survives.
+    @Test func aCollapsedModelIsNotADefenceTheAttackSurvives() throws {
+        let (board, _) = try Self.make()
+        var results = board.results
+        results.rows = results.rows.map { row in
+            guard row.defense.name == "safeclip", row.variant == nil else { return row }
+            var r = row
+            r.evaluations["test"]!.top1 = 0.3
+            r.evaluations["test"]!.asr = 0.9
+            return r
+        }
+        let collapsed = Leaderboard(directory: "R", results: results, classCount: 10)
+        let findings = collapsed.findings(collapsed.attacks[0])
+        #expect(findings.contains("Not a defence here"), "\(findings)")
+        #expect(!findings.contains("SafeCLIP (takes"), "\(findings)")
+    }
+
     /// Regenerating a page into its folder removes the trigger images of attacks it no longer
     /// shows, and nothing else.
     @Test func rewritingAPageRemovesTriggerImagesNoAttackShows() throws {
