@@ -11,8 +11,9 @@ public enum ResultWarnings {
 
     /// The smallest setting at which this project measured the patch backdoor to take
     /// (docs/study-small/report.md: 10,000 pairs, micro-vit, 6 epochs, white patch, target
-    /// sneaker; 3 seeds): ASR 92.6 ± 8.8 % at 2 % (200 pairs), 39.3 ± 41.2 % at 1 % (100 pairs),
-    /// 8.3 ± 10.3 % at 0.5 % (50 pairs), near the base rate below.
+    /// sneaker; 3 seeds, re-measured 2026-12-07): ASR 96.2 ± 2.1 % at 2 % (200 pairs; takes in 3 of
+    /// 3 seeds), 21.8 ± 26.0 % at 1 % (100 pairs; 5.4 / 51.8 / 8.3: takes in 1 of 3), 11.5 ± 15.8 % at
+    /// 0.5 % (50 pairs; 29.7 / 3.6 / 1.1: partly in 1 of 3), near the base rate below.
     public static let measuredTakesRate = 0.02
     public static let measuredPartlyRate = 0.01
     public static let measuredEpochs = 6
@@ -31,7 +32,7 @@ public enum ResultWarnings {
         let takes = Int((measuredTakesRate * 10_000).rounded()) * measuredEpochs
         let partly = Int((measuredPartlyRate * 10_000).rounded()) * measuredEpochs
         let measured =
-            "this project measured the patch backdoor at 10,000 pairs, 6 epochs (micro-vit) to take at 2 % (200 pairs, ASR 93 %), partly at 1 % (ASR 39 ± 41 %) and not at 0.5 % or less (docs/study-small/report.md)"
+            "this project measured the patch backdoor at 10,000 pairs, 6 epochs (micro-vit) to take at 2 % (200 pairs, ASR 96 %, 3 of 3 seeds), in 1 seed of 3 at 1 % (ASR 5 / 52 / 8 %) and at most partly at 0.5 % (30 / 4 / 1 %) (docs/study-small/report.md)"
         let setting = String(
             format: "%d poisoned of %d pairs (%.2g %% of the clean pairs), seen %d times over %d epoch%@ where the backdoor took at 200 pairs × 6 epochs = 1,200",
             poisoned, pairs, 100 * rate, exposure, epochs, epochs == 1 ? "" : "s")
