@@ -40,6 +40,10 @@ extension ReportModel {
         var out: [String] = []
         let baselines = baselineGroups
         if baselines.isEmpty {
+            let finished = groups.filter(\.isFinished)
+            if !finished.isEmpty, finished.allSatisfy({ $0.poisoned == 0 }) {
+                return out + [noPoisonSentence] + evidenceCaveats + warningSentence
+            }
             let atChance = groups.contains { traits($0).isBaseline && facts($0)?.atChance == true }
             out.append(atChance
                 ? "Plain CLIP stays at chance level (\(chanceNote)) in every row, so this experiment shows nothing about the backdoor or the defences."
@@ -106,19 +110,37 @@ extension ReportModel {
             }
             out.append(s + ".")
         }
-        // Numbers that are no evidence.
+        return out + evidenceCaveats + warningSentence
+    }
+
+    /// The bottom line of an experiment without poison: what each defence costs in clean top-1
+    /// against plain CLIP on the same data, every seed's value beside it.
+    var noPoisonSentence: String {
+        let set = asrSet ?? firstSet
+        let costs = groups.compactMap { g -> String? in
+            guard let b = baseline(of: g), caveat(g) == nil, let t = Self.mean(g.top1(set)), let bt = Self.mean(b.top1(set)) else { return nil }
+            let cost = bt - t
+            return "\(name(g)) \(valueWithSeeds(g.top1(set))) against \(name(b)) at \(pct(bt)), "
+                + (cost >= 0 ? String(format: "a cost of %.1f points", 100 * cost) : String(format: "a gain of %.1f points", -100 * cost))
+        }
+        return "No row is poisoned, so this experiment measures no backdoor, only what each defence costs in clean top-1 against plain CLIP on the same data"
+            + (costs.isEmpty ? " (no defended row finished with a model above chance)." : ": " + costs.joined(separator: "; ") + ".")
+    }
+
+    /// One sentence naming the numbers that are no evidence of a defence (collapsed models,
+    /// oracle scorers); empty when there are none.
+    var evidenceCaveats: [String] {
         var caveats: [String] = []
         for g in groups where !traits(g).isBaseline {
             guard let f = facts(g) else { continue }
             let label = name(g)
             if f.atChance, !caveats.contains(where: { $0.hasPrefix(label + " ") }) {
-                caveats.append("\(label) collapsed to chance level (clean top-1 \(pct(Self.mean(g.top1(asrSet!)) ?? 0)) at \(Self.amountLabel(g.amount)))")
+                caveats.append("\(label) collapsed to chance level (clean top-1 \(pct(Self.mean(g.top1(asrSet ?? firstSet)) ?? 0)) at \(Self.amountLabel(g.amount)))")
             } else if f.oracle != nil, !caveats.contains(where: { $0.hasPrefix(label + " ") }) {
                 caveats.append("\(label) scores with an oracle model")
             }
         }
-        if !caveats.isEmpty { out.append("Not evidence of a defence: " + caveats.joined(separator: "; ") + ".") }
-        return out + warningSentence
+        return caveats.isEmpty ? [] : ["Not evidence of a defence: " + caveats.joined(separator: "; ") + "."]
     }
 
     var warningSentence: [String] {

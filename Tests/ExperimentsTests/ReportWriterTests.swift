@@ -530,6 +530,21 @@ func deltaE(_ a: String, _ b: String) -> Double {
         #expect(!s.model.bottomLine.joined().contains("at 0%"))
     }
 
+    @Test func anExperimentWithoutPoisonStatesEachDefencesCostInItsBottomLine() throws {
+        // A cost study (experiments/safeclip-cost.yaml): no row is poisoned, so the bottom line says
+        // what each defence costs against plain CLIP, not that no plain CLIP row has an ASR.
+        let yaml = SyntheticExperiment.yaml.replacingOccurrences(of: "rates: [0.001, 0.01]", with: "rates: [0]")
+            .replacingOccurrences(of: "defenses: [none, safeclip, filter]", with: "defenses: [none, safeclip]")
+        let s = try SyntheticExperiment.make(yaml: yaml) { plan in
+            var o = SyntheticExperiment.defaultOutcome(plan)
+            o.asr = 0.01
+            return o
+        }
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        #expect(s.model.bottomLine.first == "No row is poisoned, so this experiment measures no backdoor, only what each defence costs in clean top-1 against plain CLIP on the same data: SafeCLIP 42.0 % (seeds 40.0 / 42.0 / 44.0) against CLIP (no defence) at 71.0 %, a cost of 29.0 points.")
+        #expect(!s.model.bottomLine.joined().contains("no finished plain CLIP rows"))
+    }
+
     @Test func collapsedModelsAndOracleScorersAreNamedAndNothingIsSaidAboutModelsAtChance() throws {
         let yaml = SyntheticExperiment.yaml.replacingOccurrences(of: "rates: [0.001, 0.01]", with: "rates: [0, 0.01]")
             .replacingOccurrences(of: "filter_model: x.safetensors", with: "filter_model: clean")
