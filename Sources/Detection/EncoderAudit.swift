@@ -324,6 +324,14 @@ public struct SquareScanEntry: Sendable, Codable, Equatable {
     public var color: [Double]
     /// Mean pairwise cosine similarity of the embeddings of the images with the square pasted on.
     public var similarity: Double
+
+    public init(y: Int, x: Int, side: Int, color: [Double], similarity: Double) {
+        self.y = y
+        self.x = x
+        self.side = side
+        self.color = color
+        self.similarity = similarity
+    }
 }
 
 extension EncoderAudit {
@@ -375,3 +383,47 @@ extension EncoderAudit {
         return entries.sorted { $0.similarity > $1.similarity }
     }
 }
+
+/// A square scan over several sides summarised as one label-free verdict (``EncoderAudit/scanSpike(_:)``).
+public struct ScanSpike: Sendable, Equatable {
+    /// Per side: the best square's self-cos over the `rank`-th best's (the "spike" of the response).
+    public var ratios: [(side: Int, ratio: Double)]
+    /// The side whose best square reached the highest self-cos.
+    public var bestSide: Int
+    /// Robust z-score (``RobustScale``) of the best side's ratio against the other sides' ratios.
+    public var z: Double
+    /// `z` above the robust-z cut (3.5, as every label-free threshold of `detect`).
+    public var backdoored: Bool
+
+    public static func == (a: ScanSpike, b: ScanSpike) -> Bool {
+        a.bestSide == b.bestSide && a.z == b.z && a.backdoored == b.backdoored
+            && a.ratios.map(\.side) == b.ratios.map(\.side) && a.ratios.map(\.ratio) == b.ratios.map(\.ratio)
+    }
+}
+
+extension EncoderAudit {
+    /// The rank of the square the best one is compared with in ``scanSpike(_:)``.
+    public static let spikeRank = 5
+    /// The robust-z cut of ``scanSpike(_:)``'s verdict.
+    public static let spikeCut = 3.5
+
+    /// A backdoor answers one square (its trigger's size, place and colour) far more than the next
+    /// ones, where a clean encoder's best squares come in a flat run. For each side the best
+    /// square's self-cos is divided by the ``spikeRank``-th best's; the verdict compares the ratio
+    /// at the side with the highest self-cos with the other sides' ratios by a robust z-score,
+    /// so each encoder is judged against itself, without clean reference encoders.
+    ///
+    /// - Parameter scans: per side, that side's entries best first (``squareScan(images:side:stride:colors:encode:)``);
+    ///   at least 3 sides with ``spikeRank`` entries each.
+    public static func scanSpike(_ scans: [(side: Int, entries: [SquareScanEntry])]) throws -> ScanSpike {
+        guard scans.count >= 3, scans.allSatisfy({ $0.entries.count >= spikeRank }) else {
+            throw TorchError.invalidArgument("the scan's verdict needs at least 3 sides with \(spikeRank) squares each, got \(scans.map { "\($0.side): \($0.entries.count)" }.joined(separator: ", "))")
+        }
+        let ratios = scans.map { (side: $0.side, ratio: $0.entries[0].similarity / $0.entries[spikeRank - 1].similarity) }
+        let best = scans.indices.max { scans[$0].entries[0].similarity < scans[$1].entries[0].similarity }!
+        let others = ratios.indices.filter { $0 != best }.map { ratios[$0].ratio }
+        let z = RobustScale(others).z(ratios[best].ratio)
+        return ScanSpike(ratios: ratios, bestSide: scans[best].side, z: z, backdoored: z > spikeCut)
+    }
+}
+

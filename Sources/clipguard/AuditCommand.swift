@@ -58,6 +58,8 @@ struct Audit: ParsableCommand {
     var maskCell = 1
     @Option(name: .customLong("square-scan"), help: "Also paste a uniform square of this side (pixels) in 11 colours at every position on a grid of half its side, and report the highest self-cos (0: no scan).")
     var squareScan = 0
+    @Option(name: .customLong("scan-sides"), help: "Comma-separated sides (pixels, at least 3, e.g. 4,5,6,7,8,10,12): run the square scan at each and judge the encoder by the spike of its response — the best square's self-cos over the 5th best at the side with the highest self-cos, as a robust z-score against the other sides' (backdoored when z > 3.5). Presumes a uniform square trigger.")
+    var scanSides: String?
     @Option(help: "Adam's learning rate on the mask and pattern logits (DECREE: 0.5).")
     var lr = 0.5
     @Option(help: "Seed of the initialisation, the image sample and order.")
@@ -80,6 +82,7 @@ struct Audit: ParsableCommand {
         try checkRange(earlyStopPatience, 0...10_000_000, option: "--early-stop-patience")
         try checkRange(maskCell, 1...4096, option: "--mask-cell")
         try checkRange(squareScan, 0...4096, option: "--square-scan")
+        _ = try parsedScanSides()
         if !(threshold > 0 && threshold <= 1) { throw ValidationError("--threshold must be within (0, 1], got \(threshold)") }
         if !(successThreshold > 0 && successThreshold < 1) {
             throw ValidationError("--success-threshold must be within (0, 1), got \(successThreshold)")
@@ -89,6 +92,21 @@ struct Audit: ParsableCommand {
 
     func run() throws {
         try reportingErrors { try audit() }
+    }
+
+    /// `--scan-sides` as sides, in the order given; empty when not given.
+    func parsedScanSides() throws -> [Int] {
+        guard let scanSides else { return [] }
+        let parts = scanSides.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let sides = try parts.map { part -> Int in
+            guard let side = Int(part), (1...4096).contains(side) else {
+                throw ValidationError("--scan-sides: '\(part)' is not a side in pixels (a whole number within 1...4096); give e.g. 4,5,6,7,8,10,12")
+            }
+            return side
+        }
+        if Set(sides).count != sides.count { throw ValidationError("--scan-sides lists a side twice: \(scanSides)") }
+        if sides.count < 3 { throw ValidationError("--scan-sides needs at least 3 sides to judge a spike against the others, got \(sides.count)") }
+        return sides
     }
 
     private func outputFolder(_ index: Int) -> String? {
@@ -180,6 +198,27 @@ struct Audit: ParsableCommand {
                     ] as [String: Any]
                 }
             }
+            let sides = try parsedScanSides()
+            var spikeText = ""
+            if !sides.isEmpty {
+                if let large = sides.first(where: { $0 > size }) { throw ValidationError("--scan-sides: \(large) is larger than the encoder's \(size)-pixel images (\(path)); use at most \(size)") }
+                let scanStart = Date()
+                let scans = try sides.map { side in
+                    (side: side, entries: try EncoderAudit.squareScan(images: pixels, side: side, stride: max(1, side / 2)) { clip.encodeImage(clipNormalized($0)) })
+                }
+                let spike = try EncoderAudit.scanSpike(scans)
+                report["scan_sides"] = [
+                    "sides": scans.map { scan -> [String: Any] in
+                        let best = scan.entries[0]
+                        return ["side": scan.side, "best_similarity": best.similarity, "y": best.y, "x": best.x, "color": best.color,
+                                "rank5_similarity": scan.entries[EncoderAudit.spikeRank - 1].similarity,
+                                "ratio": spike.ratios.first { $0.side == scan.side }!.ratio]
+                    },
+                    "best_side": spike.bestSide, "spike_z": spike.z, "cut": EncoderAudit.spikeCut,
+                    "verdict": spike.backdoored ? "backdoored" : "clean", "seconds": Date().timeIntervalSince(scanStart),
+                ] as [String: Any]
+                spikeText = String(format: "side %d, z %.1f: %@", spike.bestSide, spike.z, spike.backdoored ? "backdoored" : "clean")
+            }
             if let folder = outputFolder(index) {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 let written = try writeTrigger(result, to: folder)
@@ -197,7 +236,7 @@ struct Audit: ParsableCommand {
                 String(format: "%.3f", cleanSimilarity) + (triggeredSimilarity.map { String(format: " / %.3f", $0) } ?? ""),
                 "\(result.steps)", String(format: "%.1f s", result.seconds),
                 suspicious ? "backdoored" : "clean",
-            ])
+            ] + (sides.isEmpty ? [] : [spikeText]))
         }
 
         if json {
@@ -209,7 +248,8 @@ struct Audit: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         } else {
             print("DECREE audit on \(imageCount) images of \(images)\(skipped > 0 ? " (\(skipped) unreadable, skipped)" : ""); verdict: PL1 < \(String(format: "%.1f", 100 * threshold)) % means backdoored")
-            print(formatTable(header: ["encoder", "PL1", "best self-cos", manifest == nil ? "clean self-cos" : "clean / real-trigger self-cos", "steps", "time", "verdict"], rows: rows))
+            let scanColumn = (try? parsedScanSides())?.isEmpty == false ? ["square scan over sides: spike"] : []
+            print(formatTable(header: ["encoder", "PL1", "best self-cos", manifest == nil ? "clean self-cos" : "clean / real-trigger self-cos", "steps", "time", "verdict"] + scanColumn, rows: rows))
             if let out { print("wrote mask.png, trigger.png, pattern.png and audit.json under \(out)") }
         }
     }

@@ -252,4 +252,32 @@ import Torch
             try EncoderAudit.run(images: Tensor.rand([1, 3, 4, 4]), encode: { $0.flattened(startDim: 1) })
         }
     }
+
+    @Test func scanSpikeJudgesTheBestSideAgainstTheOthersByHand() throws {
+        // Four sides; side 7 has the highest self-cos and a spike (0.9 over 0.5 = 1.8); the other
+        // sides' ratios are 1.1, 1.2 and 1.0: median 1.1, MAD 0.1, scale 0.14826, z = 0.7 / 0.14826.
+        func entries(_ values: [Double], side: Int) -> [SquareScanEntry] {
+            values.map { SquareScanEntry(y: 0, x: 0, side: side, color: [1, 1, 1], similarity: $0) }
+        }
+        let scans: [(side: Int, entries: [SquareScanEntry])] = [
+            (4, entries([0.55, 0.54, 0.53, 0.52, 0.5], side: 4)),
+            (5, entries([0.6, 0.58, 0.56, 0.55, 0.5], side: 5)),
+            (7, entries([0.9, 0.8, 0.7, 0.6, 0.5, 0.4], side: 7)),
+            (10, entries([0.7, 0.7, 0.7, 0.7, 0.7], side: 10)),
+        ]
+        let spike = try EncoderAudit.scanSpike(scans)
+        #expect(spike.bestSide == 7)
+        #expect(spike.ratios.map(\.side) == [4, 5, 7, 10])
+        #expect(abs(spike.ratios[2].ratio - 1.8) < 1e-12 && abs(spike.ratios[0].ratio - 1.1) < 1e-12)
+        #expect(abs(spike.z - 0.7 / (1.4826 * 0.1)) < 1e-9, "z \(spike.z)")
+        #expect(spike.backdoored)
+        // A flat response: the best side's ratio is one of the others' — no spike.
+        var flat = scans
+        flat[2] = (7, entries([0.9, 0.89, 0.88, 0.87, 0.86], side: 7))
+        let calm = try EncoderAudit.scanSpike(flat)
+        #expect(calm.bestSide == 7 && !calm.backdoored && calm.z < EncoderAudit.spikeCut)
+        // Too few sides or squares: one sentence, no trap.
+        #expect(throws: TorchError.self) { try EncoderAudit.scanSpike(Array(scans.prefix(2))) }
+        #expect(throws: TorchError.self) { try EncoderAudit.scanSpike(scans.map { ($0.side, Array($0.entries.prefix(3))) }) }
+    }
 }

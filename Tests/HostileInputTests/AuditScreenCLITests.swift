@@ -57,7 +57,7 @@ import Testing
         defer { w.remove() }
         let result = try runClipGuard([
             "audit", "--checkpoint", w.file("model.safetensors"), "--images", w.file("images"), "--max-epochs", "2",
-            "--mask-cell", "4", "--square-scan", "4", "--out", w.file("audit"), "--json", "--threads", "1",
+            "--mask-cell", "4", "--square-scan", "4", "--scan-sides", "2,3,4", "--out", w.file("audit"), "--json", "--threads", "1",
         ], seconds: 120)
         #expect(result.status == 0, "\(result.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
@@ -66,6 +66,12 @@ import Testing
         let scan = encoder?["square_scan"] as? [String: Any]
         #expect((scan?["best_similarity"] as? Double).map { $0 >= -1 && $0 <= 1 } == true)
         #expect(scan?["side"] as? Int == 4)
+        // The scan over sides: one entry per side, the best side among them and a verdict.
+        let sides = encoder?["scan_sides"] as? [String: Any]
+        #expect((sides?["sides"] as? [[String: Any]])?.compactMap { $0["side"] as? Int } == [2, 3, 4])
+        #expect([2, 3, 4].contains(sides?["best_side"] as? Int ?? 0))
+        #expect(["backdoored", "clean"].contains(sides?["verdict"] as? String ?? ""))
+        #expect((sides?["spike_z"] as? Double)?.isFinite == true && sides?["cut"] as? Double == 3.5)
         #expect(FileManager.default.fileExists(atPath: w.file("audit/mask.png")))
     }
 
@@ -96,6 +102,9 @@ import Testing
         (["--mask-cell", "17"], ["--mask-cell"]),
         (["--square-scan", "-1"], ["--square-scan"]),
         (["--square-scan", "17"], ["--square-scan"]),
+        (["--scan-sides", "4,5"], ["--scan-sides", "at least 3"]),
+        (["--scan-sides", "4,x,5"], ["--scan-sides", "'x'"]),
+        (["--scan-sides", "2,3,17"], ["--scan-sides", "17"]),
     ])
     func auditRefusesBadOptions(extra: [String], mentions: [String]) throws {
         let w = try Self.setUp(count: 2)
