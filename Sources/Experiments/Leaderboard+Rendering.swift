@@ -74,6 +74,27 @@ extension Leaderboard {
         return "takes in \(n) of \(asr.values.count) seed\(asr.values.count == 1 ? "" : "s")"
     }
 
+    /// A cell's metric sheet: each figure it has, with its mean ± sample std, Student's t 95 %
+    /// interval of the mean (as ± its half-width) and every seed's value.
+    func sheet(_ c: Cell) -> [(metric: String, summary: String, interval: String, seeds: String)] {
+        var figures: [(String, Figure, Bool)] = []
+        if let asr = c.asr { figures.append(("ASR (%)", asr, true)) }
+        if let base = c.baseRate { figures.append(("ASR base rate without the trigger (%)", base, true)) }
+        if let hit = c.retrievalHit10 { figures.append(("Hit@10 of the attacked queries (%)", hit, true)) }
+        if let control = c.retrievalControl10 { figures.append(("Hit@10 of the control queries (%)", control, true)) }
+        figures.append(("clean top-1 (%)", c.top1, true))
+        if let robust = c.robustAccuracy { figures.append(("robust accuracy (%)", robust, true)) }
+        if let der = c.der { figures.append(("DER", der, false)) }
+        if let d = c.detection {
+            figures.append(("detection AUROC (\(d.score))", d.auroc, false))
+            if let tpr = d.tprAt1FPR { figures.append(("detection TPR at 1 % FPR (%)", tpr, true)) }
+        }
+        return figures.map { name, f, percent in
+            let interval = f.halfWidth95.map { percent ? "± \(Self.pct($0))" : String(format: "± %.2f", $0) } ?? "–"
+            return (name, Self.summary(f, percent: percent), interval, Self.perSeed(f, percent: percent))
+        }
+    }
+
     /// Warnings of a cell: near chance, collapsed.
     func flags(_ cell: Cell) -> [String] {
         var out: [String] = []
@@ -206,8 +227,8 @@ extension Leaderboard {
 
     // MARK: Markdown
 
-    /// The page as Markdown: bottom line, the four metric tables, findings per attack, the
-    /// triggers, and each cell's commands.
+    /// The page as Markdown: bottom line, the metric tables, findings per attack, the triggers,
+    /// and each cell's metric sheet and commands.
     public func markdown() -> String {
         var md = part > 0 ? "## Part \(part + 1): \(results.name)\n\n" : "# Benchmark: \(results.name)\n\n"
         if let d = results.config.description { md += d + "\n\n" }
@@ -262,10 +283,13 @@ extension Leaderboard {
             if let d = attack.description { md += d + "\n\n" }
             md += "\(attack.poisoned) poisoned of \(attack.trainingPairs) training pairs. " + findings(attack) + "\n\n"
         }
-        md += "\(heading(2)) Commands of each cell\n\nRunning a cell's commands reproduces its numbers (seeds repeat bit for bit on the same machine and libtorch).\n\n"
+        md += "\(heading(2)) Each cell: metric sheet and commands\n\nEach figure's mean ± sample standard deviation, the half-width of Student's t 95 % interval of the mean, and every seed's value; the wall time is the rows' training and evaluation. "
+        md += "Running a cell's commands reproduces its numbers (seeds repeat bit for bit on the same machine and libtorch).\n\n"
         for (attack, c) in orderedCells {
             md += "<a id=\"\(anchor(c))\"></a>\n**\(Self.attackTitle(attack)) × \(Self.defenseTitle(c.defense))** "
-            md += "(\(c.rows.count) seeds, \(formatDuration(c.seconds)))\n\n```sh\n" + commands(c).joined(separator: "\n") + "\n```\n\n"
+            md += "(\(c.rows.count) seeds, \(formatDuration(c.seconds)))\n\n| metric | mean ± std | 95 % interval | per seed |\n| --- | --- | --- | --- |\n"
+            for r in sheet(c) { md += "| \(r.metric) | \(r.summary) | \(r.interval) | \(r.seeds) |\n" }
+            md += "\n```sh\n" + commands(c).joined(separator: "\n") + "\n```\n\n"
         }
         return md
     }
@@ -338,10 +362,13 @@ extension Leaderboard {
             if let d = attack.description { h += "<p>\(e(d))</p>" }
             h += "<p>\(attack.poisoned) poisoned of \(attack.trainingPairs) training pairs. \(e(findings(attack)))</p>\n"
         }
-        h += "<\(tag(2))>Commands of each cell</\(tag(2))>\n"
+        h += "<\(tag(2))>Each cell: metric sheet and commands</\(tag(2))>\n"
+        h += "<p>Each figure's mean ± sample standard deviation, the half-width of Student's t 95 % interval of the mean, and every seed's value; the wall time is the rows' training and evaluation.</p>\n"
         for (attack, c) in orderedCells {
-            h += "<\(tag(4)) id=\"\(anchor(c))\">\(e(Self.attackTitle(attack))) × \(e(Self.defenseTitle(c.defense)))</\(tag(4))>"
-            h += "<pre>\(e(commands(c).joined(separator: "\n")))</pre>\n"
+            h += "<\(tag(4)) id=\"\(anchor(c))\">\(e(Self.attackTitle(attack))) × \(e(Self.defenseTitle(c.defense))) (\(c.rows.count) seeds, \(formatDuration(c.seconds)))</\(tag(4))>"
+            h += "<table><tr><th>metric</th><th>mean ± std</th><th>95 % interval</th><th>per seed</th></tr>"
+            for r in sheet(c) { h += "<tr><td>\(e(r.metric))</td><td>\(r.summary)</td><td>\(r.interval)</td><td>\(r.seeds)</td></tr>" }
+            h += "</table><pre>\(e(commands(c).joined(separator: "\n")))</pre>\n"
         }
         return h
     }

@@ -121,7 +121,11 @@ import Testing
         let commands = board.commands(safe)
         #expect(commands.count == 5, "\(commands)")
         #expect(commands.contains { $0.contains("/data/poison-rate0.02 ") } && !commands.contains { $0.contains("blended") })
+        // Each cell's metric sheet: SafeCLIP's top-1 60 / 62 / 64 %: 62.0 ± 2.0, t interval ± 4.303 × 2 / √3 = ± 5.0.
+        #expect(md.contains("| clean top-1 (%) | 62.0 ± 2.0 | ± 5.0 | 60.0 / 62.0 / 64.0 |"), "\(board.sheet(safe))")
+        #expect(board.sheet(safe).map(\.metric).contains("DER"))
         let html = board.html()
+        #expect(html.contains("<td>clean top-1 (%)</td><td>62.0 ± 2.0</td><td>± 5.0</td>"))
         #expect(html.contains("<td style=\"background:") && html.contains("id=\"\(anchor)\""))
         #expect(html.contains("90.0 / 95.0 / 100.0"))
     }
