@@ -29,6 +29,8 @@ extension Poisoner {
         func label(_ name: String) -> Int? {
             clean.dataset.hasLabels ? context.classes.firstIndex { $0.lowercased() == name.lowercased() } : nil
         }
+        // With `--pairing replace` each clean row holds at most one poisoned pair: the goal that claimed it.
+        var claimed: [Int: RetrievalGoal] = [:]
         for plan in planned {
             var goalRows: [Int] = []
             for pair in plan.pairs {
@@ -38,9 +40,11 @@ extension Poisoner {
                 }
                 let (width, height) = sizes[pair.image]!
                 let index = settings.placement == .replace ? pair.captionRow : clean.count + rows.count
-                if settings.placement == .replace, let other = goals.firstIndex(where: { $0.rows.contains(index) }) ?? (goalRows.contains(index) ? goals.count : nil) {
-                    let earlier = other < goals.count ? planned[other].goal : plan.goal
-                    throw .invalidSetting("--pairing replace: goals \(earlier) and \(plan.goal) both drew the caption of row \(index), which can hold one poisoned pair; give goals whose caption rows do not overlap or use --pairing append")
+                if settings.placement == .replace {
+                    if let earlier = claimed[index] {
+                        throw .invalidSetting("--pairing replace: goals \(earlier) and \(plan.goal) both drew the caption of row \(index), which can hold one poisoned pair; give goals whose caption rows do not overlap or use --pairing append")
+                    }
+                    claimed[index] = plan.goal
                 }
                 rows.append(PoisonManifest.Row(index: index, image: pair.image, sourceImage: pair.image, sourceRow: pair.imageRow,
                                                caption: pair.caption, width: width, height: height, triggerIndex: nil))

@@ -385,7 +385,7 @@ extension EncoderAudit {
 }
 
 /// A square scan over several sides summarised as one label-free verdict (``EncoderAudit/scanSpike(_:)``).
-public struct ScanSpike: Sendable, Equatable {
+public struct ScanSpike: Sendable {
     /// Per side: the best square's self-cos over the `rank`-th best's (the "spike" of the response).
     public var ratios: [(side: Int, ratio: Double)]
     /// The side whose best square reached the highest self-cos.
@@ -394,11 +394,6 @@ public struct ScanSpike: Sendable, Equatable {
     public var z: Double
     /// `z` above the robust-z cut (3.5, as every label-free threshold of `detect`).
     public var backdoored: Bool
-
-    public static func == (a: ScanSpike, b: ScanSpike) -> Bool {
-        a.bestSide == b.bestSide && a.z == b.z && a.backdoored == b.backdoored
-            && a.ratios.map(\.side) == b.ratios.map(\.side) && a.ratios.map(\.ratio) == b.ratios.map(\.ratio)
-    }
 }
 
 extension EncoderAudit {

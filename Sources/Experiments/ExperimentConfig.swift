@@ -950,10 +950,9 @@ public struct AttackSpec: StrictConfig, Equatable, Sendable {
                 for (flag, k) in flagKeys { reason = reason.replacingOccurrences(of: flag, with: "attack." + k) }
                 throw fail(key, reason)
             }
-        } else if goals != nil || captionTrigger != nil || targetImage != nil || pairing != nil || captionRows != nil {
-            throw fail(goals != nil ? "goals" : captionTrigger != nil ? "caption_trigger" : targetImage != nil ? "target_image"
-                       : pairing != nil ? "pairing" : "caption_rows",
-                       "is a setting of a retrieval attack; give attack.kind (\(RetrievalAttackKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        } else if let key = [("goals", goals != nil), ("caption_trigger", captionTrigger != nil), ("target_image", targetImage != nil),
+                              ("pairing", pairing != nil), ("caption_rows", captionRows != nil)].first(where: \.1)?.0 {
+            throw fail(key, "is a setting of a retrieval attack; give attack.kind (\(RetrievalAttackKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         if kind != nil, let aim {
             throw fail("aim", "attack.aim \(aim.rawValue) is a backdoor through a surrogate; it does not combine with the retrieval attack attack.kind")

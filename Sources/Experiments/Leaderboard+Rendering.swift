@@ -74,6 +74,9 @@ extension Leaderboard {
         return "takes in \(n) of \(asr.values.count) seed\(asr.values.count == 1 ? "" : "s")"
     }
 
+    /// What a cell's metric sheet shows (both renderers).
+    static let sheetNote = "Each figure's mean ± sample standard deviation, the half-width of Student's t 95 % interval of the mean, and every seed's value; the wall time is the rows' training and evaluation."
+
     /// A cell's metric sheet: each figure it has, with its mean ± sample std, Student's t 95 %
     /// interval of the mean (as ± its half-width) and every seed's value.
     func sheet(_ c: Cell) -> [(metric: String, summary: String, interval: String, seeds: String)] {
@@ -283,7 +286,7 @@ extension Leaderboard {
             if let d = attack.description { md += d + "\n\n" }
             md += "\(attack.poisoned) poisoned of \(attack.trainingPairs) training pairs. " + findings(attack) + "\n\n"
         }
-        md += "\(heading(2)) Each cell: metric sheet and commands\n\nEach figure's mean ± sample standard deviation, the half-width of Student's t 95 % interval of the mean, and every seed's value; the wall time is the rows' training and evaluation. "
+        md += "\(heading(2)) Each cell: metric sheet and commands\n\n" + Self.sheetNote + " "
         md += "Running a cell's commands reproduces its numbers (seeds repeat bit for bit on the same machine and libtorch).\n\n"
         for (attack, c) in orderedCells {
             md += "<a id=\"\(anchor(c))\"></a>\n**\(Self.attackTitle(attack)) × \(Self.defenseTitle(c.defense))** "
@@ -363,7 +366,7 @@ extension Leaderboard {
             h += "<p>\(attack.poisoned) poisoned of \(attack.trainingPairs) training pairs. \(e(findings(attack)))</p>\n"
         }
         h += "<\(tag(2))>Each cell: metric sheet and commands</\(tag(2))>\n"
-        h += "<p>Each figure's mean ± sample standard deviation, the half-width of Student's t 95 % interval of the mean, and every seed's value; the wall time is the rows' training and evaluation.</p>\n"
+        h += "<p>\(e(Self.sheetNote))</p>\n"
         for (attack, c) in orderedCells {
             h += "<\(tag(4)) id=\"\(anchor(c))\">\(e(Self.attackTitle(attack))) × \(e(Self.defenseTitle(c.defense))) (\(c.rows.count) seeds, \(formatDuration(c.seconds)))</\(tag(4))>"
             h += "<table><tr><th>metric</th><th>mean ± std</th><th>95 % interval</th><th>per seed</th></tr>"

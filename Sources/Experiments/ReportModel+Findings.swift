@@ -6,6 +6,11 @@ import Training
 extension ReportModel {
     func pct(_ v: Double) -> String { String(format: "%.1f %%", 100 * v) }
 
+    /// `a cost of 23.5 points` for a top-1 drop `cost` (a fraction), `a gain of …` for a rise.
+    func costPhrase(_ cost: Double) -> String {
+        cost >= 0 ? String(format: "a cost of %.1f points", 100 * cost) : String(format: "a gain of %.1f points", -100 * cost)
+    }
+
     /// `16.5 % (seeds 10.1 / 17.0 / 22.4)` or `16.5 %` for one seed.
     func valueWithSeeds(_ values: [Double]) -> String {
         guard let m = Self.mean(values) else { return "–" }
@@ -87,7 +92,7 @@ extension ReportModel {
                 let v = facts(g)!.verdict!
                 let cost = clipTop1 - (Self.mean(g.top1(asrSet!)) ?? 0)
                 return "\(name(g)) has ASR \(pct(Self.mean(v.asr) ?? 0)) (takes in \(v.takes) of \(v.outcomes.count) seeds\(v.atChance > 0 ? ", \(v.atChance) at chance level" : "")) at "
-                    + (cost >= 0 ? String(format: "a cost of %.1f points", 100 * cost) : String(format: "a gain of %.1f points", -100 * cost)) + " of clean top-1"
+                    + costPhrase(cost) + " of clean top-1"
             }
             let at = "At \(Self.amountLabel(strongest.group.amount))" + (attackVariant(strongest.group.variant).map { " (attack of variant \($0))" } ?? "")
             if shown.isEmpty {
@@ -121,7 +126,7 @@ extension ReportModel {
             guard let b = baseline(of: g), caveat(g) == nil, let t = Self.mean(g.top1(set)), let bt = Self.mean(b.top1(set)) else { return nil }
             let cost = bt - t
             return "\(name(g)) \(valueWithSeeds(g.top1(set))) against \(name(b)) at \(pct(bt)), "
-                + (cost >= 0 ? String(format: "a cost of %.1f points", 100 * cost) : String(format: "a gain of %.1f points", -100 * cost))
+                + costPhrase(cost)
         }
         return "No row is poisoned, so this experiment measures no backdoor, only what each defence costs in clean top-1 against plain CLIP on the same data"
             + (costs.isEmpty ? " (no defended row finished with a model above chance)." : ": " + costs.joined(separator: "; ") + ".")

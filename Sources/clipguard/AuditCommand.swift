@@ -119,6 +119,7 @@ struct Audit: ParsableCommand {
     private func audit() throws {
         threads.apply()
         let device = try Device(parsing: device)
+        let sides = try parsedScanSides()
         for index in checkpoint.indices {
             if let folder = outputFolder(index), !force,
                 FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("audit.json"))
@@ -198,7 +199,6 @@ struct Audit: ParsableCommand {
                     ] as [String: Any]
                 }
             }
-            let sides = try parsedScanSides()
             var spikeText = ""
             if !sides.isEmpty {
                 if let large = sides.first(where: { $0 > size }) { throw ValidationError("--scan-sides: \(large) is larger than the encoder's \(size)-pixel images (\(path)); use at most \(size)") }
@@ -208,11 +208,10 @@ struct Audit: ParsableCommand {
                 }
                 let spike = try EncoderAudit.scanSpike(scans)
                 report["scan_sides"] = [
-                    "sides": scans.map { scan -> [String: Any] in
+                    "sides": zip(scans, spike.ratios).map { scan, ratio -> [String: Any] in
                         let best = scan.entries[0]
                         return ["side": scan.side, "best_similarity": best.similarity, "y": best.y, "x": best.x, "color": best.color,
-                                "rank5_similarity": scan.entries[EncoderAudit.spikeRank - 1].similarity,
-                                "ratio": spike.ratios.first { $0.side == scan.side }!.ratio]
+                                "rank5_similarity": scan.entries[EncoderAudit.spikeRank - 1].similarity, "ratio": ratio.ratio]
                     },
                     "best_side": spike.bestSide, "spike_z": spike.z, "cut": EncoderAudit.spikeCut,
                     "verdict": spike.backdoored ? "backdoored" : "clean", "seconds": Date().timeIntervalSince(scanStart),
@@ -248,7 +247,7 @@ struct Audit: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         } else {
             print("DECREE audit on \(imageCount) images of \(images)\(skipped > 0 ? " (\(skipped) unreadable, skipped)" : ""); verdict: PL1 < \(String(format: "%.1f", 100 * threshold)) % means backdoored")
-            let scanColumn = (try? parsedScanSides())?.isEmpty == false ? ["square scan over sides: spike"] : []
+            let scanColumn = sides.isEmpty ? [] : ["square scan over sides: spike"]
             print(formatTable(header: ["encoder", "PL1", "best self-cos", manifest == nil ? "clean self-cos" : "clean / real-trigger self-cos", "steps", "time", "verdict"] + scanColumn, rows: rows))
             if let out { print("wrote mask.png, trigger.png, pattern.png and audit.json under \(out)") }
         }
