@@ -36,6 +36,19 @@ public enum LocalOutlier {
         public var slof: [Double]
         public var lid: [Double]
         public var dao: [Double]
+
+        /// The element-wise sum of two scorings of the same rows.
+        func adding(_ other: Scores) -> Scores {
+            func add(_ a: [Double], _ b: [Double]) -> [Double] { zip(a, b).map { $0 + $1 } }
+            return Scores(kDistance: add(kDistance, other.kDistance), slof: add(slof, other.slof),
+                          lid: add(lid, other.lid), dao: add(dao, other.dao))
+        }
+
+        /// Every score times `factor`.
+        func scaled(by factor: Double) -> Scores {
+            Scores(kDistance: kDistance.map { $0 * factor }, slof: slof.map { $0 * factor },
+                   lid: lid.map { $0 * factor }, dao: dao.map { $0 * factor })
+        }
     }
 
     /// Scores `features` against `reference`.

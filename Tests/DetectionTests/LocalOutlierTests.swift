@@ -97,6 +97,30 @@ import Testing
         #expect(flat.dao.allSatisfy { $0.isFinite } && flat.lid.allSatisfy { $0.isFinite } && flat.slof.allSatisfy { $0.isFinite })
     }
 
+    @Test func severalReferenceSetsAverageTheOneSetScores() throws {
+        // --reference-sets R: the mean of R scorings, reference set r drawn with seed + 5 + 7919·r,
+        // so R = 1 is the one-set default bit for bit.
+        let context = DetectorRegistryTests.context(rows: 200)
+        func one(_ r: UInt64) throws -> LocalOutlier.Scores {
+            let rows = LocalOutlier.referenceRows(rows: 200, count: 50, seed: context.seed &+ 5 &+ 7919 &* r)
+            var index = [Int?](repeating: nil, count: 200)
+            for (j, row) in rows.enumerated() { index[row] = j }
+            return try LocalOutlier.scores(features: context.features, reference: context.features.subset(rows), k: 8, referenceIndex: index)
+        }
+        func detector(sets: Int?) throws -> [Double] {
+            var values = ["neighbours": 8, "reference-size": 50]
+            if let sets { values["reference-sets"] = sets }
+            return try DAODetector.scores(context, settings: DetectorSettings(values))[0]
+        }
+        let three = try [one(0), one(1), one(2)]
+        #expect(try detector(sets: nil) == three[0].dao)
+        #expect(try detector(sets: 1) == three[0].dao)
+        let mean = (0..<200).map { i in three.map { $0.dao[i] }.reduce(0, +) / 3 }
+        let averaged = try detector(sets: 3)
+        #expect(zip(averaged, mean).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) })
+        #expect(averaged != three[0].dao, "three sets scored like one")
+    }
+
     @Test func impossibleSizesAreOneSentence() {
         let x = FeatureMatrix(dimension: 2, values: [0, 0, 1, 1, 2, 2])
         #expect { try LocalOutlier.scores(features: x, reference: x, k: 3) } throws: { "\($0)".contains("at least 4 points") }
