@@ -46,7 +46,7 @@ import Training
         #expect(models.count == 1 && models[0].hasSuffix("rows/none-rate0.1-seed3/run/model.safetensors"), "\(models)")
         #expect(summary["warmup"] as? Bool == false)
         #expect((summary["columns"] as? [String]) == ["trigger", "dao"])
-        #expect((summary["options"] as? [String: Int]) == ["neighbours": 4, "reference-size": 20])
+        #expect((summary["options"] as? [String: Int]) == ["neighbours": 4, "reference-size": 20, "reference-sets": 1])
         let clean = try #require(summary["clean"] as? [String: Any])
         let flagged = (summary["thresholds"] as? [String: [String: Any]])?["trigger"]?["flagged"] as? Int
         #expect(clean["by"] as? String == "trigger" && clean["cut"] as? String == "threshold" && clean["dropped"] as? Int == flagged)

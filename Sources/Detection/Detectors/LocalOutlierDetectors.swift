@@ -7,7 +7,7 @@ import Foundation
 public enum LocalOutlierOptions {
     /// k, the neighbours each score looks at (Huang et al.: 16).
     public static let neighbours = DetectorOption(
-        name: "neighbours", help: "neighbours k of the local-outlier detectors (grow it with the poison rate: a dense poison cluster is not sparse)",
+        name: "neighbours", help: "neighbours k of the local-outlier detectors (a dense poison cluster is not sparse: with more than a few poisoned pairs in the reference set, k near 1/16 of --reference-size measured best)",
         defaultValue: 16, range: 2...65_536)
     /// Pairs in the random reference set (Huang et al.: batches of about 1,024).
     public static let referenceSize = DetectorOption(
