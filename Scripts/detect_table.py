@@ -9,6 +9,7 @@ runs = {}
 for path in sorted(glob.glob(os.path.join(root, "*", "summary.json"))):
     name = os.path.basename(os.path.dirname(path))
     m = re.match(r"(.+?)(-k(\d+))?-s(\d+)$", name)
+    if not m: continue  # another folder (e.g. a warm-up run), not SET[-kK]-sSEED
     runs.setdefault((m.group(1), int(m.group(3) or 16)), []).append((int(m.group(4)), json.load(open(path))))
 
 def fmt(values):

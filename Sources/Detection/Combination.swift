@@ -6,23 +6,24 @@ import Foundation
 /// has found the campaign has a top of the ranking crowded with one caption word — the target's —
 /// far beyond that word's share of the data set (``CampaignEvidence``). Natural outliers, which is
 /// what a blind column ranks first, spread over many words or follow the class structure of one
-/// detector, and an inverted column crowds the word at its *other* end. The campaign's word is the
-/// one with the most evidence at the suspicious ends summed over all columns, so detectors that see
-/// the campaign agree on it while class structure differs from detector to detector (the
-/// unsuspicious ends are left out of this vote: the pairs a model finds most typical, e.g. the
-/// highest image–caption cosine, follow class structure strongly). With `S` the strongest
-/// single-column evidence for that word at a suspicious end, a column is
+/// detector, and an inverted column crowds the word at its *other* end. Each column votes for its
+/// own strongest word with that word's evidence, and the campaign's word is the one with the most
+/// votes: detectors that see the campaign agree on it while class structure differs from detector
+/// to detector, and a word of class structure that several columns rank second or third gets no
+/// vote from them (the unsuspicious ends are left out of this vote: the pairs a model finds most
+/// typical, e.g. the highest image–caption cosine, follow class structure strongly). With `S` the
+/// strongest single-column evidence for that word at a suspicious end, a column is
 ///
-/// - **trusted** when its top shows at least `S/2` for the word (and no less than its bottom),
-/// - **inverted** when its bottom does (and more than its top),
-/// - **blind** otherwise,
-///
-/// 
+/// - **trusted** when its top shows at least ``trustFraction`` · S (0.9 S) for the word and no
+///   less than its bottom,
+/// - **inverted** when its bottom shows at least S/2 and more than its top,
+/// - **weaker** when its top shows S/2 to 0.9 S (summing it would push the strong column's pairs
+///   down), **blind** below S/2,
 ///
 /// and `combined = Σ over trusted columns of max(0, robust z / own cut)`
 /// (``ThresholdRule/normalised(_:)``): a trusted column adds evidence for a pair and never takes
 /// any away, so a column that ranks a pair low cannot pull it down — how the earlier rank average
-/// failed — and blind or inverted columns, named in a warning, are not in the sum. When `S` is
+/// failed — and weaker, blind or inverted columns, named in a warning, are not in the sum. When `S` is
 /// below ``minimumEvidence`` (a clean set, or an attack whose pairs share no caption word), every
 /// column is summed but those whose bottom shows at least that much, and a warning says so.
 /// Without the manifest, `combined` flags the pairs that a trusted column's own threshold flags. The rule assumes a targeted campaign: poison without a
@@ -49,6 +50,9 @@ public struct ScoreCombination: Sendable {
     /// Columns following class structure rather than a campaign reached 4–14 on Fashion-MNIST, but
     /// never for the word the other columns agreed on; the campaign columns 40–45.
     public static let minimumEvidence = 6.0
+    /// A column is trusted when its evidence for the campaign's word is at least this fraction of the
+    /// strongest column's: summing a weaker column pushes the strong one's pairs down.
+    public static let trustFraction = 0.9
 
     /// - Parameters:
     ///   - columns: `(name, suspicion, rule)` per column: `[N]` scores turned so that higher = more
@@ -60,8 +64,12 @@ public struct ScoreCombination: Sendable {
         let words = CampaignEvidence(captions: captions)
         let top = columns.map { words.evidence(ranking: DetectionMetrics.ranking($0.suspicion), scored: $0.suspicion) }
         let bottom = columns.map { words.evidence(ranking: DetectionMetrics.ranking($0.suspicion.map { -$0 }), scored: $0.suspicion) }
+        // Each column votes for its own strongest word only, with that word's evidence: several
+        // columns that each see a word of class structure second or third do not add up to it.
         var consensus: [Int: Double] = [:]
-        for c in columns.indices { for (w, e) in top[c] { consensus[w, default: 0] += e } }
+        for c in columns.indices {
+            if let (w, e) = top[c].max(by: { ($0.value, -$0.key) < ($1.value, -$1.key) }) { consensus[w, default: 0] += e }
+        }
         let word = consensus.max { ($0.value, -$0.key) < ($1.value, -$1.key) }?.key
         var evidence: [String: ColumnEvidence] = [:]
         for (c, column) in columns.enumerated() {
@@ -77,10 +85,14 @@ public struct ScoreCombination: Sendable {
         if strongest >= Self.minimumEvidence {
             for (c, column) in columns.enumerated() {
                 let e = evidence[column.name]!
-                if e.top >= strongest / 2 && e.top >= e.bottom {
+                if e.top >= strongest * Self.trustFraction && e.top >= e.bottom {
                     trusted.append(c)
                 } else if e.bottom >= strongest / 2 && e.bottom > e.top {
                     warnings.append(inverted(column.name, e))
+                } else if e.top >= strongest / 2 {
+                    warnings.append(String(
+                        format: "column %@ sees the campaign's word \"%@\" less clearly than the strongest column (evidence %.1f of %.1f, below %.0f %%); left out of combined",
+                        column.name, name, e.top, strongest, Self.trustFraction * 100))
                 } else {
                     warnings.append(String(
                         format: "column %@ looks blind to this attack: its most suspicious pairs do not carry the caption word the columns agree on \"%@\" (evidence %.1f of the strongest %.1f); left out of combined",
