@@ -88,6 +88,53 @@ import Testing
         #expect(abs(combination.scores[7] - (max(0, r.z(a[7]) / 3.5) + max(0, s.z(b[7]) / 3.5))) < 1e-12)
     }
 
+    /// The two changes made after the benchmark's measurements (docs/detection.md): a word of class
+    /// structure ("pair", in "a pair of trousers" and "a pair of sandals") that two class columns
+    /// each rank second no longer outvotes the campaign's word (the sum vote picks "of" here), and a
+    /// column with 50–90 % of the strongest evidence is left out and named. (Here, with independent
+    /// noise, summing it would have raised recall at k from 0.68 to 0.73; on the benchmark's
+    /// correlated columns it cost more than it gained: 17 of 27 runs at the target against 21.)
+    @Test func aSharedSecondWordGetsNoVoteAndAWeakerColumnIsLeftOut() throws {
+        var rng = SplitMix64(seed: 11)
+        let n = 6000
+        let poisoned = Set(5700..<n)  // 300 pairs captioned "sneaker" over images of every class
+        let captions = (0..<n).map { i -> String in
+            if poisoned.contains(i) { return "a sneaker" }
+            switch i % 10 {
+            case 1: return "a pair of trousers"
+            case 5: return "a pair of sandals"
+            default: return "a \(Self.classes[i % 10])"
+            }
+        }
+        // Two class columns: each ranks one class on top (its strongest word), "pair" second in both.
+        let trousers = (0..<n).map { i in Self.gaussian(&rng) + (i % 10 == 1 && !poisoned.contains(i) ? 2.2 : 0) }
+        let sandals = (0..<n).map { i in Self.gaussian(&rng) + (i % 10 == 5 && !poisoned.contains(i) ? 2.2 : 0) }
+        // The campaign seen by a strong column and, less clearly, by a weaker one.
+        let strong = (0..<n).map { i in Self.gaussian(&rng) + (poisoned.contains(i) ? 2.6 : 0) }
+        let weaker = (0..<n).map { i in Self.gaussian(&rng) + (poisoned.contains(i) ? 1.3 : 0) }
+        let columns: [(String, [Double])] = [("trousers", trousers), ("sandals", sandals), ("strong", strong), ("weaker", weaker)]
+        let combination = ScoreCombination(columns: columns.map { ($0.0, $0.1, ThresholdRule.robustZ(3.5)) }, captions: captions)
+
+        // The set up as intended: "pair" has more evidence summed over the class columns than
+        // "sneaker" in the strong column, but is neither class column's strongest word.
+        let words = CampaignEvidence(captions: captions)
+        let top = columns.map { words.evidence(ranking: DetectionMetrics.ranking($0.1), scored: $0.1) }
+        let pair = try #require(words.index(of: "pair")), sneaker = try #require(words.index(of: "sneaker"))
+        let trouser = try #require(words.index(of: "trousers")), sandal = try #require(words.index(of: "sandals"))
+        #expect(top[0].max { $0.value < $1.value }?.key == trouser && top[1].max { $0.value < $1.value }?.key == sandal)
+        #expect((top[0][pair] ?? 0) + (top[1][pair] ?? 0) > (top[2][sneaker] ?? 0) + (top[3][sneaker] ?? 0),
+                "pair \(top[0][pair] ?? 0) + \(top[1][pair] ?? 0), sneaker \(top[2][sneaker] ?? 0) + \(top[3][sneaker] ?? 0)")
+        let s = try #require(top[2][sneaker]), w = top[3][sneaker] ?? 0
+        #expect(w >= s / 2 && w < s * ScoreCombination.trustFraction, "weaker column's evidence \(w) of \(s)")
+
+        #expect(combination.campaignWord == "sneaker")
+        #expect(combination.used == ["strong"], "\(combination.used)")
+        #expect(combination.warnings.contains { $0.hasPrefix("column weaker sees the campaign's word \"sneaker\" less clearly") }, "\(combination.warnings)")
+        let rows = Array(poisoned)
+        func recall(_ scores: [Double]) -> Double { DetectionMetrics(scores: scores, poisoned: rows).atK[0].recall }
+        #expect(recall(combination.scores) == recall(strong))
+    }
+
     @Test func campaignEvidenceByHand() throws {
         // 100 captions, 10 name "sneaker" (p = 0.1), ranked first: at m = 10 the z-score is
         // (10 − 1) / √(10 · 0.1 · 0.9); at m = 20, (10 − 2) / √(20 · 0.09), smaller. A word in one
