@@ -17,8 +17,8 @@ import Foundation
 /// - **trusted** when its top shows at least ``trustFraction`` · S (0.9 S) for the word and no
 ///   less than its bottom,
 /// - **inverted** when its bottom shows at least S/2 and more than its top,
-/// - **weaker** when its top shows S/2 to 0.9 S (summing it would push the strong column's pairs
-///   down), **blind** below S/2,
+/// - **weaker** when its top shows S/2 to 0.9 S (on the measured runs summing such a column cost
+///   the strong one more than it added), **blind** below S/2,
 ///
 /// and `combined = Σ over trusted columns of max(0, robust z / own cut)`
 /// (``ThresholdRule/normalised(_:)``): a trusted column adds evidence for a pair and never takes
@@ -51,7 +51,8 @@ public struct ScoreCombination: Sendable {
     /// never for the word the other columns agreed on; the campaign columns 40–45.
     public static let minimumEvidence = 6.0
     /// A column is trusted when its evidence for the campaign's word is at least this fraction of the
-    /// strongest column's: summing a weaker column pushes the strong one's pairs down.
+    /// strongest column's. Summing a weaker column is a trade: on the benchmark's correlated columns
+    /// it pushed the strong one's pairs down more often than it helped (docs/detection.md).
     public static let trustFraction = 0.9
 
     /// - Parameters:

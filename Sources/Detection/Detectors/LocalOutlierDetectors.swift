@@ -29,22 +29,22 @@ public enum LocalOutlierOptions {
     static func scores(_ context: DetectionContext, settings: DetectorSettings) throws -> LocalOutlier.Scores {
         let k = settings.value(neighbours) ?? 16
         let m = min(settings.value(referenceSize) ?? 1024, context.rows)
-        let sets = settings.value(referenceSets) ?? 1
+        let sets = max(1, settings.value(referenceSets) ?? 1)  // validated to 1…1024 where parsed
         guard k + 1 <= m else {
             throw DetectionError.invalidSetting(
                 "--neighbours \(k) needs a reference set of at least \(k + 1) pairs; --reference-size and the \(context.rows) pairs scored allow \(m)")
         }
         return try context.memoized("local-outlier-\(k)-\(m)-\(sets)") {
             context.log("local outliers: \(context.rows) pairs against \(sets == 1 ? "a random reference set" : "\(sets) random reference sets") of \(m), k = \(k)")
-            var sum: LocalOutlier.Scores?
-            for r in 0..<sets {
+            func scored(_ r: Int) throws -> LocalOutlier.Scores {
                 let reference = LocalOutlier.referenceRows(rows: context.rows, count: m, seed: context.seed &+ 5 &+ 7919 &* UInt64(r))
                 var position = [Int?](repeating: nil, count: context.rows)
                 for (j, row) in reference.enumerated() { position[row] = j }
-                let one = try LocalOutlier.scores(features: context.features, reference: context.features.subset(reference), k: k, referenceIndex: position)
-                sum = sum.map { $0.adding(one) } ?? one
+                return try LocalOutlier.scores(features: context.features, reference: context.features.subset(reference), k: k, referenceIndex: position)
             }
-            return sets == 1 ? sum! : sum!.scaled(by: 1 / Double(sets))
+            var sum = try scored(0)
+            for r in 1..<sets { sum = sum.adding(try scored(r)) }
+            return sets == 1 ? sum : sum.scaled(by: 1 / Double(sets))
         }
     }
 }
