@@ -67,11 +67,13 @@ public struct ScoreCombination: Sendable {
         let bottom = columns.map { words.evidence(ranking: DetectionMetrics.ranking($0.suspicion.map { -$0 }), scored: $0.suspicion) }
         // Each column votes for its own strongest word only, with that word's evidence: several
         // columns that each see a word of class structure second or third do not add up to it.
-        var consensus: [Int: Double] = [:]
-        for c in columns.indices {
-            if let (w, e) = top[c].max(by: { ($0.value, -$0.key) < ($1.value, -$1.key) }) { consensus[w, default: 0] += e }
+        // (Ties go to the lower word index, so the choice does not depend on dictionary order.)
+        func strongest(_ evidence: [Int: Double]) -> (key: Int, value: Double)? {
+            evidence.max { ($0.value, -$0.key) < ($1.value, -$1.key) }
         }
-        let word = consensus.max { ($0.value, -$0.key) < ($1.value, -$1.key) }?.key
+        var consensus: [Int: Double] = [:]
+        for c in columns.indices { if let (w, e) = strongest(top[c]) { consensus[w, default: 0] += e } }
+        let word = strongest(consensus)?.key
         var evidence: [String: ColumnEvidence] = [:]
         for (c, column) in columns.enumerated() {
             evidence[column.name] = ColumnEvidence(top: word.flatMap { top[c][$0] } ?? 0, bottom: word.flatMap { bottom[c][$0] } ?? 0)

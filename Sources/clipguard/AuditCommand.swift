@@ -149,8 +149,9 @@ struct Audit: ParsableCommand {
         for (index, path) in checkpoint.enumerated() {
             let clip = try loadCLIPModel(weightsPath: path, model: model, device: device)
             let size = clip.config.vision.imageSize
-            if maskCell > size {
-                throw ValidationError("--mask-cell \(maskCell) is larger than the encoder's \(size)-pixel images (\(path)); use at most \(size)")
+            // Sizes beyond the encoder's images are refused before any work on this encoder.
+            for (option, value) in [("--mask-cell", maskCell), ("--square-scan", squareScan)] + sides.map({ ("--scan-sides", $0) }) where value > size {
+                throw ValidationError("\(option) \(value) is larger than the encoder's \(size)-pixel images (\(path)); use at most \(size)")
             }
             let set = try AuditImageSet.read(files: files, limit: limit, size: size, seed: seed)
             imageCount = set.images.count
@@ -187,34 +188,37 @@ struct Audit: ParsableCommand {
                 "verdict": suspicious ? "backdoored" : "clean", "clean_similarity": cleanSimilarity,
             ]
             if let triggeredSimilarity { report["real_trigger_similarity"] = triggeredSimilarity }
+            // Each side is scanned once, for --square-scan and --scan-sides alike.
+            var scans: [Int: (entries: [SquareScanEntry], seconds: Double)] = [:]
+            func scanned(_ side: Int) throws -> (entries: [SquareScanEntry], seconds: Double) {
+                if let done = scans[side] { return done }
+                let start = Date()
+                let entries = try EncoderAudit.squareScan(images: pixels, side: side, stride: max(1, side / 2)) { clip.encodeImage(clipNormalized($0)) }
+                scans[side] = (entries, Date().timeIntervalSince(start))
+                return scans[side]!
+            }
             if squareScan > 0 {
-                if squareScan > size { throw ValidationError("--square-scan \(squareScan) is larger than the encoder's \(size)-pixel images (\(path)); use at most \(size)") }
-                let scanStart = Date()
-                let scan = try EncoderAudit.squareScan(images: pixels, side: squareScan, stride: max(1, squareScan / 2)) { clip.encodeImage(clipNormalized($0)) }
+                let (scan, scanSeconds) = try scanned(squareScan)
                 if let best = scan.first {
                     report["square_scan"] = [
                         "best_similarity": best.similarity, "y": best.y, "x": best.x, "side": best.side, "color": best.color,
-                        "squares": scan.count, "seconds": Date().timeIntervalSince(scanStart),
+                        "squares": scan.count, "seconds": scanSeconds,
                         "top": scan.prefix(5).map { ["similarity": $0.similarity, "y": $0.y, "x": $0.x, "color": $0.color] as [String: Any] },
                     ] as [String: Any]
                 }
             }
             var spikeText = ""
             if !sides.isEmpty {
-                if let large = sides.first(where: { $0 > size }) { throw ValidationError("--scan-sides: \(large) is larger than the encoder's \(size)-pixel images (\(path)); use at most \(size)") }
-                let scanStart = Date()
-                let scans = try sides.map { side in
-                    (side: side, entries: try EncoderAudit.squareScan(images: pixels, side: side, stride: max(1, side / 2)) { clip.encodeImage(clipNormalized($0)) })
-                }
-                let spike = try EncoderAudit.scanSpike(scans)
+                let bySide = try sides.map { side in (side: side, entries: try scanned(side).entries) }
+                let spike = try EncoderAudit.scanSpike(bySide)
                 report["scan_sides"] = [
-                    "sides": zip(scans, spike.ratios).map { scan, ratio -> [String: Any] in
+                    "sides": zip(bySide, spike.ratios).map { scan, ratio -> [String: Any] in
                         let best = scan.entries[0]
                         return ["side": scan.side, "best_similarity": best.similarity, "y": best.y, "x": best.x, "color": best.color,
                                 "rank5_similarity": scan.entries[EncoderAudit.spikeRank - 1].similarity, "ratio": ratio.ratio]
                     },
                     "best_side": spike.bestSide, "spike_z": spike.z, "cut": EncoderAudit.spikeCut,
-                    "verdict": spike.backdoored ? "backdoored" : "clean", "seconds": Date().timeIntervalSince(scanStart),
+                    "verdict": spike.backdoored ? "backdoored" : "clean", "seconds": sides.compactMap { scans[$0]?.seconds }.reduce(0, +),
                 ] as [String: Any]
                 spikeText = String(format: "side %d, z %.1f: %@", spike.bestSide, spike.z, spike.backdoored ? "backdoored" : "clean")
             }
