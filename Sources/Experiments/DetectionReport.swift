@@ -57,15 +57,53 @@ public struct DetectionReport {
             plot.bars = [SVGPlot.Bars(name: "clean", bins: bins(clean)), SVGPlot.Bars(name: "poisoned", bins: bins(poisoned))]
             body += plot.render()
         }
-        let rows = aurocs().map { "<tr><td>\(SVGPlot.escape($0.0))</td><td>\(String(format: "%.3f", $0.1))</td></tr>" }.joined()
         return """
             <!DOCTYPE html>
             <html><head><meta charset="utf-8"><title>clipguard detect</title></head><body>
             <h1>Poison detection: \(SVGPlot.escape(summary["data"] as? String ?? ""))</h1>
-            <table><tr><th>detector</th><th>AUROC</th></tr>\(rows)</table>
+            \(operatingPoints())
+            \(combination())
             \(body)
             </body></html>
             """
+    }
+
+    /// The table of every column's AUROC and operating points, with what chance gives beside them.
+    func operatingPoints() -> String {
+        let metrics = summary["metrics"] as? [String: [String: Any]] ?? [:]
+        func f(_ v: Any?, _ format: String = "%.3f") -> String { (v as? Double).map { String(format: format, $0) } ?? "–" }
+        var html = "<table><tr><th>detector</th><th>AUROC</th><th>TPR at 1 % FPR</th><th>recall at k</th><th>flagged at its label-free threshold</th><th>precision / recall / F1 there</th></tr>"
+        var chance = "", first = true
+        for name in columns {
+            guard let m = metrics[name], let auroc = m["auroc"] as? Double else { continue }
+            let atK = (m["at_k"] as? [[String: Any]])?.first
+            let at = m["at_threshold"] as? [String: Any]
+            html += "<tr><td>\(SVGPlot.escape(name))</td><td>\(String(format: "%.3f", auroc))</td><td>\(f(m["tpr_at1_fpr"]))</td>"
+            html += "<td>\(f(atK?["recall"], "%.2f"))\((atK?["k"] as? Int).map { " (k = \($0))" } ?? "")</td>"
+            html += "<td>\((at?["flagged"] as? Int).map(String.init) ?? "–")</td>"
+            html += "<td>\(f(at?["precision"], "%.2f")) / \(f(at?["recall"], "%.2f")) / \(f(at?["f1"], "%.2f"))</td></tr>"
+            if first, let poisoned = m["poisoned"] as? Int, let total = m["total"] as? Int, total > 0, let k = atK?["k"] as? Int {
+                first = false
+                chance = String(format: "<p>Chance: AUROC 0.5, TPR at 1 %% FPR 0.01; a random set of k = %d of the %d pairs catches %.1f of the %d poisoned ones (recall %.2f), and any flagged set has precision %.3f at random.</p>",
+                                k, total, Double(k) * Double(poisoned) / Double(total), poisoned, Double(k) / Double(total), Double(poisoned) / Double(total))
+            }
+        }
+        return html + "</table>" + chance
+    }
+
+    /// How `combined` was formed: the campaign's caption word, the columns summed, and the
+    /// warnings about inverted, weaker or blind columns.
+    func combination() -> String {
+        let used = summary["combined"] as? [String] ?? []
+        let word = summary["campaign_word"] as? String ?? ""
+        let warnings = summary["warnings"] as? [String] ?? []
+        guard !used.isEmpty || !warnings.isEmpty else { return "" }
+        let list = used.isEmpty ? "no column" : used.map(SVGPlot.escape).joined(separator: ", ")
+        var html = word.isEmpty
+            ? "<p><b>combined</b> sums \(list) (no caption word stood out among the most suspicious pairs).</p>"
+            : "<p><b>combined</b> sums the columns whose most suspicious pairs carry the campaign's caption word \"\(SVGPlot.escape(word))\": \(list).</p>"
+        if !warnings.isEmpty { html += "<ul>" + warnings.map { "<li>\(SVGPlot.escape($0))</li>" }.joined() + "</ul>" }
+        return html
     }
 
     /// Writes `DIR/report.html`.
