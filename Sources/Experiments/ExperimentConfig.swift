@@ -627,7 +627,7 @@ public enum RowKind: Hashable, Sendable, Codable, CaseIterable, CustomStringConv
     public var finetunes: Bool { defense.finetunes }
 
     /// How the row's defence selects pairs (and logs what it caught); nil for the others.
-    /// (`detect` selects with `clipguard detect`, whose report is its own.)
+    /// (`detect` selects with `clipguard detect` before training; the report reads its cut from `run-detect/summary.json`.)
     public var pairSelection: PairSelection? {
         switch self {
         case .train(let defense): defense.traits.pairSelection

@@ -12,19 +12,38 @@ struct ReportInputs {
     /// Per row id: the first and last similarity file (SafeCLIP's first and last selection, or
     /// the filter's one file); unreadable files are left out.
     var similarityFiles: [String: [(name: String, file: SimilarityFile)]]
+    /// Per `detect` row id: what its cut dropped, from `run-detect/summary.json` (absent without a manifest).
+    var detectCuts: [String: DetectCut]
+
+    /// What a `detect` row's cut dropped: pairs, and poisoned pairs by the manifest.
+    struct DetectCut: Equatable {
+        var dropped: Int, kept: Int, poisonedDropped: Int, poisonedKept: Int
+
+        /// Reads the `clean` part of a detect summary; nil when it is absent or has no manifest counts.
+        static func read(summary path: String) -> DetectCut? {
+            guard let data = FileManager.default.contents(atPath: path),
+                  let clean = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["clean"] as? [String: Any],
+                  let dropped = clean["dropped"] as? Int, let kept = clean["kept"] as? Int,
+                  let pd = clean["poisoned_dropped"] as? Int, let pk = clean["poisoned_kept"] as? Int else { return nil }
+            return DetectCut(dropped: dropped, kept: kept, poisonedDropped: pd, poisonedKept: pk)
+        }
+    }
 
     init(directory: String, results: ExperimentResults) {
         self.directory = directory
         self.results = results
         var metrics: [String: MetricsFile] = [:]
         var similarity: [String: [(name: String, file: SimilarityFile)]] = [:]
+        var cuts: [String: DetectCut] = [:]
         for row in results.rows where row.status == "finished" {
             let run = directory + "/rows/" + row.id + "/run"
             metrics[row.id] = (try? MetricsFile.read(path: run + "/metrics.jsonl")) ?? MetricsFile()
             similarity[row.id] = Self.similarityFiles(folder: run + "/similarities")
+            if row.defense == .detect { cuts[row.id] = DetectCut.read(summary: run + "-detect/summary.json") }
         }
         self.metrics = metrics
         self.similarityFiles = similarity
+        self.detectCuts = cuts
     }
 
     /// Reads `DIR/results.json`. The file stores absolute paths; when the experiment folder was

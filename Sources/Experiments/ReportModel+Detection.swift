@@ -2,7 +2,7 @@ import Foundation
 import Training
 
 /// What the selecting defences caught: poisoned pairs per selection from the typed metrics
-/// (``SelectionRecord``, ``FilterRecord``), each beside what a random set of the same size would
+/// (``SelectionRecord``, ``FilterRecord``) and `detect` rows' cut (`run-detect/summary.json`), each beside what a random set of the same size would
 /// catch, and the ROC of their scores against the poison manifest from the similarity files.
 extension ReportModel {
     /// One selection measured against the manifest.
@@ -48,7 +48,14 @@ extension ReportModel {
 
     /// What a finished row of a selecting defence caught; nil for other rows.
     func rowCatch(_ row: RowResult) -> RowCatch? {
-        guard row.status == "finished", ReportSeries.traits(row.defense).selectsPairs else { return nil }
+        guard row.status == "finished" else { return nil }
+        if row.defense == .detect {  // `clipguard detect`'s one cut before training
+            guard let cut = inputs.detectCuts[row.id] else { return nil }
+            let selection = Selection(epoch: 0, caught: cut.poisonedDropped, total: cut.poisonedDropped + cut.poisonedKept,
+                                      flagged: cut.dropped, pairs: cut.dropped + cut.kept, dropped: true)
+            return RowCatch(row: row, selections: [selection], similarity: [], posterior: [])
+        }
+        guard ReportSeries.traits(row.defense).selectsPairs else { return nil }
         var selections: [Selection] = []
         for entry in inputs.metrics(row).entries {
             switch entry {
@@ -173,13 +180,14 @@ extension ReportModel {
             let lasts = g.compactMap { $0.selections.last }.filter { $0.total > 0 }
             if let caught = Self.mean(lasts.map { Double($0.caught) / Double($0.total) }), let chance = Self.mean(lasts.map { $0.chance / Double($0.total) }) {
                 if caught - chance < 0.05 {
-                    line += "; at the last selection hardly more than a random set of the same size (\(SVGPlot.label((100 * caught * 10).rounded() / 10)) % against \(SVGPlot.label((100 * chance * 10).rounded() / 10)) %)"
+                    line += "; \(lasts.allSatisfy { $0.epoch == 0 } ? "" : "at the last selection ")hardly more than a random set of the same size (\(SVGPlot.label((100 * caught * 10).rounded() / 10)) % against \(SVGPlot.label((100 * chance * 10).rounded() / 10)) %)"
                 }
             }
             if let group = groups.first(where: { $0.series == r.series && $0.amount == r.amount }), let oracle = facts(group)?.oracle {
                 line += ". Its scorer is \(oracle)"
             }
-            out.append(Finding(text: line + " (AUROC 1 = every poisoned pair ranked more suspicious than every clean one, 0.5 = chance).", level: 0))
+            let scale = sim.first.isEmpty && post.first.isEmpty ? "" : " (AUROC 1 = every poisoned pair ranked more suspicious than every clean one, 0.5 = chance)"
+            out.append(Finding(text: line + scale + ".", level: 0))
         }
         return out
     }

@@ -48,6 +48,10 @@ import Training
         #expect((summary["columns"] as? [String]) == ["trigger", "dao"])
         #expect((summary["options"] as? [String: Int]) == ["neighbours": 4, "reference-size": 20, "reference-sets": 1])
         let clean = try #require(summary["clean"] as? [String: Any])
+        // The report gives what the cut dropped beside a random set of the same size.
+        let report = try String(contentsOfFile: dir.appendingPathComponent("out/report.md").path, encoding: .utf8)
+        let dropped = try #require(clean["poisoned_dropped"] as? Int), kept = try #require(clean["poisoned_kept"] as? Int)
+        #expect(report.contains("| detect, drop, train | 10% | 4 | 1 | before training: \(dropped)/\(dropped + kept) (random set: "), "\(report)")
         let flagged = (summary["thresholds"] as? [String: [String: Any]])?["trigger"]?["flagged"] as? Int
         #expect(clean["by"] as? String == "trigger" && clean["cut"] as? String == "threshold" && clean["dropped"] as? Int == flagged)
         // The leaderboard reads the cut column's AUROC and TPR at 1 % FPR back from this summary.
