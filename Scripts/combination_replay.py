@@ -91,6 +91,9 @@ def ranking(v):
 
 
 def load(folder):
+    for name in ('summary.json', 'scores.csv'):
+        if not os.path.isfile(os.path.join(folder, name)):
+            sys.exit(f'{folder}: no {name} (a finished `clipguard detect --out` folder is needed)')
     summary = json.load(open(os.path.join(folder, 'summary.json')))
     rows = list(csv.DictReader(open(os.path.join(folder, 'scores.csv'))))
     if not rows or 'poisoned' not in rows[0]:

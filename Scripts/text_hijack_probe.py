@@ -58,6 +58,9 @@ def main():
     p.add_argument('--show', type=int, default=10)
     p.add_argument('--clipguard', default='.build/release/clipguard')
     a = p.parse_args()
+    for path in (a.data, a.model):
+        if not os.path.isfile(path):
+            sys.exit(f'{path}: no such file')
     rows = list(csv.DictReader(open(a.data)))
     if not rows or 'caption' not in rows[0] or 'poisoned' not in rows[0]:
         sys.exit(f'{a.data}: needs caption and poisoned columns')
@@ -67,6 +70,8 @@ def main():
             counts[w] = counts.get(w, 0) + 1
     candidates = sorted((w for w, c in counts.items() if c >= a.min_count), key=lambda w: (-counts[w], w))
     clean = [r['caption'] for r in rows if r['poisoned'] == '0']
+    if len(clean) < a.base:
+        sys.exit(f'{a.data}: {len(clean)} clean captions, fewer than --base {a.base}')
     base = random.Random(a.seed).sample(clean, a.base)
     texts = base + [f'{b} {w}' for w in candidates for b in base]
     with tempfile.TemporaryDirectory() as tmp:
