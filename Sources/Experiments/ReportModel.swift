@@ -46,7 +46,7 @@ public enum SeedOutcome: Equatable, Sendable {
 /// own effect, which varies from seed to seed).
 public struct BackdoorVerdict: Equatable, Sendable {
     /// A seed's ASR at least this: the backdoor takes (most triggered images flip to the target).
-    public static let takesAt = 0.5
+    public static let takesAt = ResultWarnings.backdoorTakesAt
     /// A seed's ASR at least this and clearly above its reference: it partly takes.
     public static let partlyAt = 0.1
 

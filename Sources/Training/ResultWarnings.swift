@@ -18,14 +18,20 @@ public enum ResultWarnings {
     public static let measuredPartlyRate = 0.01
     public static let measuredEpochs = 6
 
+    /// A seed's ASR at least this: the backdoor took (the reports' verdict, `BackdoorVerdict.takesAt`).
+    public static let backdoorTakesAt = 0.5
+
     /// A warning when `poisoned` of `pairs` poisoned pairs over `epochs` epochs is less than the
     /// project measured a backdoor to need; nil when it is at least that (or nothing is poisoned:
-    /// a clean run is no attack).
+    /// a clean run is no attack), and nil when the run's own ASR (`asr`, a share) shows that the
+    /// backdoor took: the estimate is there to explain an ASR near its base rate, and the run
+    /// itself has refuted it (e.g. 180 poisoned pairs of 60,180 over 20 epochs: ASR 96–100 %).
     ///
     /// The rate (poisoned per clean pair, as `poison --rate`) is compared with the measured
     /// 2 % / 1 % and the exposure (poisoned pairs × epochs) with the measured 200 × 6 and 100 × 6.
-    public static func poisonAmount(poisoned: Int, pairs: Int, epochs: Int) -> String? {
+    public static func poisonAmount(poisoned: Int, pairs: Int, epochs: Int, asr: Double? = nil) -> String? {
         guard poisoned > 0, pairs > poisoned else { return nil }
+        if let asr, asr >= backdoorTakesAt { return nil }
         // As `poison --rate` counts it (and the study): poisoned pairs per clean pair.
         let rate = Double(poisoned) / Double(pairs - poisoned)
         let exposure = poisoned * epochs
@@ -102,18 +108,20 @@ public enum ResultWarnings {
 
     /// Warnings from a finished (or stopped) run folder: its `config.json` and `metrics.jsonl`
     /// (warm-up against the steps taken, SafeCLIP selections, the last zero-shot evaluation
-    /// against `classes`), and the poison amount from `poisoned`/`pairs`.
+    /// against `classes`), and the poison amount from `poisoned`/`pairs` unless the last
+    /// evaluation's ASR shows the backdoor took.
     public static func forRun(folder: String, classes: Int? = nil, poisoned: Int? = nil, pairs: Int? = nil) -> [String] {
         var warnings: [String] = []
         let config = try? ConfigFile.load(TrainingConfig.self, path: folder + "/config.json")
         var lastStep = 0
-        var lastTop1: Double?
+        var lastTop1: Double?, lastASR: Double?
         var selections: [(epoch: Int, safe: Int, total: Int)] = []
         if let data = FileManager.default.contents(atPath: folder + "/metrics.jsonl") {
             for line in data.split(separator: UInt8(ascii: "\n")) {
                 guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else { continue }
                 if let step = object["step"] as? Int { lastStep = max(lastStep, step) }
                 if object["epoch_end"] != nil, let top1 = object["zeroshot_top1"] as? Double { lastTop1 = top1 }
+                if object["epoch_end"] != nil, let asr = object["asr"] as? Double { lastASR = asr }
                 if let safe = object["safe_count"] as? Int, let risky = object["risky_count"] as? Int {
                     selections.append(((object["selection_epoch"] as? Int) ?? 0, safe, safe + risky))
                 }
@@ -123,7 +131,7 @@ public enum ResultWarnings {
             if config.defense != .safeclip, let warning = warmup(asked: config.warmupSteps, totalSteps: lastStep) {
                 warnings.append(warning)
             }
-            if let poisoned, let pairs, let warning = poisonAmount(poisoned: poisoned, pairs: pairs, epochs: config.epochs) {
+            if let poisoned, let pairs, let warning = poisonAmount(poisoned: poisoned, pairs: pairs, epochs: config.epochs, asr: lastASR) {
                 warnings.append(warning)
             }
         }

@@ -34,4 +34,17 @@ import Testing
         // Without recorded warnings the report says none of these.
         #expect(!ReportWriter(directory: s.dir.path, results: s.results).markdown().contains("too few poisoned pairs"))
     }
+
+    @Test func aPoisonAmountWarningIsLeftOutForARowWhoseBackdoorTook() throws {
+        let s = try SyntheticExperiment.make()
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        var results = s.results
+        let index = try #require(results.rows.firstIndex { $0.defense == .train(.safeclip) })
+        results.rows[index].warnings = ["too few poisoned pairs for a backdoor to take: 180 poisoned of 60180 pairs"]
+        for (asr, shown) in [(0.3, true), (0.98, false)] {
+            results.rows[index].evaluations["test"]?.asr = asr
+            let markdown = ReportWriter(directory: s.dir.path, results: results).markdown()
+            #expect(markdown.contains("too few poisoned pairs") == shown, "ASR \(asr)")
+        }
+    }
 }

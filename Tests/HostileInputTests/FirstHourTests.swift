@@ -443,6 +443,25 @@ import Training
         let small = ResultWarnings.poisonAmount(poisoned: 20, pairs: 1_020, epochs: 2)
         #expect(small?.contains("too few") == true && small?.contains("seen 40 times") == true, "\(small ?? "nil")")
         #expect(ResultWarnings.poisonAmount(poisoned: 0, pairs: 1_000, epochs: 2) == nil)
+        // A run whose own ASR shows the backdoor took refutes the estimate (60,000 pairs at 0.3 %,
+        // experiments/dao-full-set.yaml: 96–100 %); one below the verdict's 50 % keeps it.
+        #expect(ResultWarnings.poisonAmount(poisoned: 180, pairs: 60_180, epochs: 20, asr: 0.98) == nil)
+        #expect(ResultWarnings.poisonAmount(poisoned: 180, pairs: 60_180, epochs: 20, asr: 0.49)?.contains("too few") == true)
+    }
+
+    @Test func aRunWhoseBackdoorTookGetsNoPoisonAmountWarning() throws {
+        let dir = try Workspace()
+        defer { dir.remove() }
+        try dir.write("run/config.json", text: #"{"data": "x.csv", "model": "micro-vit", "epochs": 2}"#)
+        for (asr, warns) in [(0.2, true), (0.9, false)] {
+            try dir.write("run/metrics.jsonl", text: """
+                {"epoch_end": 1, "step": 10, "loaded": 100, "skipped": 0, "zeroshot_top1": 0.8, "asr": 0.95}
+                {"epoch_end": 2, "step": 20, "loaded": 100, "skipped": 0, "zeroshot_top1": 0.8, "asr": \(asr)}
+
+                """)
+            let warnings = ResultWarnings.forRun(folder: dir.file("run"), classes: 10, poisoned: 20, pairs: 1_020)
+            #expect(warnings.contains { $0.hasPrefix("too few poisoned pairs") } == warns, "ASR \(asr): \(warnings)")
+        }
     }
 
     @Test func nearChanceIsBelowTwiceChance() {
