@@ -109,7 +109,9 @@ def load(folder):
     return [r['caption'] for r in rows], np.array([int(r['poisoned']) for r in rows]), columns, column('combined')
 
 
-def replay(folder, vote, trust):
+def evidences(folder):
+    """The folder's columns and each column's caption-word evidence at both ends (computed once
+    for every rule replayed on it)."""
     captions, poisoned, columns, shipped = load(folder)
     word_sets = [words(c) for c in captions]
     scored = {c: ~np.isnan(v) for c, v in columns.items()}
@@ -123,6 +125,12 @@ def replay(folder, vote, trust):
         top[c] = evidence(word_sets, base, order)
         order_low = [i for i in ranking(-v) if scored[c][i]]
         bottom[c] = evidence(word_sets, base, order_low)
+    return dict(word_sets=word_sets, poisoned=poisoned, columns=columns, shipped=shipped, top=top, bottom=bottom)
+
+
+def replay(prepared, vote, trust):
+    word_sets, poisoned, columns = prepared['word_sets'], prepared['poisoned'], prepared['columns']
+    top, bottom = prepared['top'], prepared['bottom']
     ordered = lambda ev: sorted(ev.items(), key=lambda x: (-x[1], x[0]))
     votes = {}
     if vote == 'sum':
@@ -135,9 +143,10 @@ def replay(folder, vote, trust):
             votes[ordered(top[strongest])[0][0]] = 1
     else:
         holders = {}
-        for i, ws in enumerate(word_sets):
-            for w in ws:
-                holders.setdefault(w, set()).add(i)
+        if vote == 'margin-distinct':
+            for i, ws in enumerate(word_sets):
+                for w in ws:
+                    holders.setdefault(w, set()).add(i)
 
         def distinct(a, b):
             shared = len(holders[a] & holders[b])
@@ -156,7 +165,7 @@ def replay(folder, vote, trust):
         trusted = [c for c, (t, b) in ev.items() if t >= strongest * trust and t >= b]
     else:
         trusted = [c for c, (t, b) in ev.items() if not (b >= MINIMUM_EVIDENCE and b > t)] or list(columns)
-    n = len(captions)
+    n = len(word_sets)
     combined = np.full(n, np.nan)
     for c in trusted:
         z = normalised(columns[c])
@@ -168,7 +177,7 @@ def replay(folder, vote, trust):
         return poisoned[ranking(v)[:k]].sum() / k
 
     best = max(columns, key=lambda c: recall(columns[c]))
-    return dict(word=word, trusted=trusted, combined=combined, shipped=shipped, recall=recall(combined),
+    return dict(word=word, trusted=trusted, combined=combined, shipped=prepared['shipped'], recall=recall(combined),
                 best=best, best_recall=recall(columns[best]))
 
 
@@ -181,12 +190,13 @@ def main():
     a = p.parse_args()
     met = 0
     for folder in a.folders:
+        prepared = evidences(folder)
         if a.check:
-            r = replay(folder, 'own', 0.9)
+            r = replay(prepared, 'own', 0.9)
             same = np.allclose(np.nan_to_num(r['combined'], nan=-1), np.nan_to_num(r['shipped'], nan=-1), rtol=1e-4, atol=1e-4)
             if not same:
                 sys.exit(f'{folder}: the replay of own/0.9 differs from scores.csv\'s combined')
-        r = replay(folder, a.vote, a.trust)
+        r = replay(prepared, a.vote, a.trust)
         ratio = r['recall'] / r['best_recall'] if r['best_recall'] > 0 else 1.0
         met += ratio >= 0.8
         print(f"{os.path.normpath(folder):34s} {r['word'] or '-':10s} "
