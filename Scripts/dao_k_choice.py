@@ -20,6 +20,7 @@ manifest). Last line: in how many models each rule's pick reaches AUROC 0.97 (is
 
   python3 Scripts/dao_k_choice.py runs/dao-low-rate-sweep runs/dao-low-rate-30-sweep \
       runs/dao-low-rate-40-sweep runs/dao-full-set-sweep          # settings k16, r512-k32, k64
+  python3 Scripts/dao_k_choice.py runs/dao-long-40-sweep --column slof   # the same for SLOF
 
 Only the standard library and numpy.
 """
@@ -53,12 +54,12 @@ def auroc(scores, poisoned):
     return (ranks[poisoned == 1].sum() - p * (p + 1) / 2) / (p * q)
 
 
-def load(folder):
+def load(folder, column):
     path = os.path.join(folder, 'scores.csv')
     rows = list(csv.DictReader(open(path)))
-    if not rows or 'dao' not in rows[0] or 'poisoned' not in rows[0]:
-        sys.exit(f'{path}: needs dao and poisoned columns (a dao_k_sweep.sh folder, scored with a manifest)')
-    dao = np.array([float(r['dao']) for r in rows])
+    if not rows or column not in rows[0] or 'poisoned' not in rows[0]:
+        sys.exit(f'{path}: needs {column} and poisoned columns (a dao_k_sweep.sh folder, scored with a manifest)')
+    dao = np.array([float(r[column]) for r in rows])
     return [r['caption'] for r in rows], dao, np.array([int(r['poisoned']) for r in rows])
 
 
@@ -76,6 +77,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('sweeps', nargs='+', help='folders written by Scripts/dao_k_sweep.sh')
     p.add_argument('--settings', default='k16,r512-k32,k64', help='folder suffixes to choose among')
+    p.add_argument('--column', default='dao', choices=['dao', 'slof', 'k-distance', 'lid'],
+                   help='the local-outlier score to choose k for (default dao)')
     a = p.parse_args()
     settings = a.settings.split(',')
     models = {}
@@ -96,7 +99,7 @@ def main():
         complete += 1
         results = {}
         for setting, folder in folders.items():
-            captions, dao, poisoned = load(folder)
+            captions, dao, poisoned = load(folder, a.column)
             word_sets = [replay.words(c) for c in captions]
             order = list(replay.ranking(dao))
             base = {}
