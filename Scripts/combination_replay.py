@@ -23,6 +23,7 @@ by the same code that reproduces the shipped one.
   python3 Scripts/combination_replay.py runs/detect-combined/*-s[123] --check
   python3 Scripts/combination_replay.py runs/detect-combined/*-s[123] --vote margin
   python3 Scripts/combination_replay.py runs/detect-combined/*-s[123] --vote sum --trust 0.5
+  python3 Scripts/combination_replay.py runs/detect-combined/*-s[123] --stem   # plural = singular
 
 Only the standard library and numpy.
 """
@@ -51,6 +52,12 @@ def words(caption):
     if cur:
         out.add(cur)
     return out
+
+
+def stem(word_set):
+    """--stem: a plural and its singular count as one word (a trailing s dropped from words of 4+
+    letters, not from -ss): "sneakers" -> "sneaker", "trousers" -> "trouser"."""
+    return {w[:-1] if len(w) > 3 and w.endswith('s') and not w.endswith('ss') else w for w in word_set}
 
 
 def evidence(word_sets, base, order):
@@ -109,11 +116,11 @@ def load(folder):
     return [r['caption'] for r in rows], np.array([int(r['poisoned']) for r in rows]), columns, column('combined')
 
 
-def evidences(folder):
+def evidences(folder, stemmed=False):
     """The folder's columns and each column's caption-word evidence at both ends (computed once
     for every rule replayed on it)."""
     captions, poisoned, columns, shipped = load(folder)
-    word_sets = [words(c) for c in captions]
+    word_sets = [stem(words(c)) if stemmed else words(c) for c in captions]
     scored = {c: ~np.isnan(v) for c, v in columns.items()}
     top, bottom = {}, {}
     for c, v in columns.items():
@@ -187,10 +194,13 @@ def main():
     p.add_argument('--vote', choices=['own', 'sum', 'column', 'margin', 'margin-distinct'], default='own')
     p.add_argument('--trust', type=float, default=0.9)
     p.add_argument('--check', action='store_true', help="assert that own/0.9 reproduces scores.csv's combined")
+    p.add_argument('--stem', action='store_true', help='count a plural and its singular as one word (not with --check)')
     a = p.parse_args()
+    if a.check and a.stem:
+        p.error('--check replays the shipped rule, which does not stem; give --stem without --check')
     met = 0
     for folder in a.folders:
-        prepared = evidences(folder)
+        prepared = evidences(folder, a.stem)
         if a.check:
             r = replay(prepared, 'own', 0.9)
             same = np.allclose(np.nan_to_num(r['combined'], nan=-1), np.nan_to_num(r['shipped'], nan=-1), rtol=1e-4, atol=1e-4)
