@@ -95,7 +95,10 @@ extension ReportModel {
                     + costPhrase(cost) + " of clean top-1"
             }
             let at = "At \(Self.amountLabel(strongest.group.amount))" + (attackVariant(strongest.group.variant).map { " (attack of variant \($0))" } ?? "")
-            if shown.isEmpty {
+            if defended.isEmpty {
+                // Only plain CLIP was trained (a study of the attack or of a detector): nothing to rank.
+                out.append("\(at), where CLIP's ASR is \(pct(clipASR)), no defence is part of this experiment.")
+            } else if shown.isEmpty {
                 out.append("\(at), where CLIP's ASR is \(pct(clipASR)), no defence was run whose model learnt and whose scorer is not an oracle.")
             } else {
                 out.append("\(at), where CLIP's ASR is \(pct(clipASR)), " + shown.joined(separator: "; ") + (honest.count > 4 ? "; \(honest.count - 4) more in the findings." : "."))

@@ -545,6 +545,24 @@ func deltaE(_ a: String, _ b: String) -> Double {
         #expect(!s.model.bottomLine.joined().contains("no finished plain CLIP rows"))
     }
 
+    @Test func anExperimentOfPlainCLIPAloneSaysNoDefenceIsPartOfIt() throws {
+        // A study of an attack or a detector (experiments/dao-long-40.yaml): only plain CLIP rows, so
+        // the bottom line must not read as if defences had been run and left out.
+        let yaml = SyntheticExperiment.yaml.replacingOccurrences(of: "defenses: [none, safeclip, filter]", with: "defenses: [none]")
+        let s = try SyntheticExperiment.make(yaml: yaml)
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        #expect(s.model.bottomLine.contains("At 1%, where CLIP's ASR is 91.0 %, no defence is part of this experiment."))
+        #expect(!s.model.bottomLine.joined().contains("no defence was run whose"))
+        // With defences whose models all learnt nothing, the other sentence stays.
+        let collapsed = try SyntheticExperiment.make { plan in
+            var o = SyntheticExperiment.defaultOutcome(plan)
+            if plan.defense.name != "none" { o.top1 = 0.1 }
+            return o
+        }
+        defer { try? FileManager.default.removeItem(at: collapsed.dir) }
+        #expect(!collapsed.model.bottomLine.joined().contains("no defence is part of this experiment"))
+    }
+
     @Test func collapsedModelsAndOracleScorersAreNamedAndNothingIsSaidAboutModelsAtChance() throws {
         let yaml = SyntheticExperiment.yaml.replacingOccurrences(of: "rates: [0.001, 0.01]", with: "rates: [0, 0.01]")
             .replacingOccurrences(of: "filter_model: x.safetensors", with: "filter_model: clean")
