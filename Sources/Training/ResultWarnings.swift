@@ -120,8 +120,10 @@ public enum ResultWarnings {
             for line in data.split(separator: UInt8(ascii: "\n")) {
                 guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else { continue }
                 if let step = object["step"] as? Int { lastStep = max(lastStep, step) }
-                if object["epoch_end"] != nil, let top1 = object["zeroshot_top1"] as? Double { lastTop1 = top1 }
-                if object["epoch_end"] != nil, let asr = object["asr"] as? Double { lastASR = asr }
+                if object["epoch_end"] != nil {
+                    if let top1 = object["zeroshot_top1"] as? Double { lastTop1 = top1 }
+                    if let asr = object["asr"] as? Double { lastASR = asr }
+                }
                 if let safe = object["safe_count"] as? Int, let risky = object["risky_count"] as? Int {
                     selections.append(((object["selection_epoch"] as? Int) ?? 0, safe, safe + risky))
                 }
