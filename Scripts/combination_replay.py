@@ -106,14 +106,22 @@ def load(folder):
     if not rows or 'poisoned' not in rows[0]:
         sys.exit(f'{folder}/scores.csv: no poisoned column (run detect with a manifest)')
 
+    def number(row, line, name, kind=float):
+        value = row.get(name)
+        try:
+            return np.nan if kind is float and value in ('', 'nan') else kind(value)
+        except (TypeError, ValueError):
+            sys.exit(f'{folder}/scores.csv line {line}: {name} is {value!r}, not a number')
+
     def column(name):
-        return np.array([float(r[name]) if r[name] not in ('', 'nan') else np.nan for r in rows])
+        return np.array([number(r, line, name) for line, r in enumerate(rows, start=2)])
 
     columns = {}
     for name in summary['columns']:
         v = column(name)
         columns[name] = -v if summary['directions'][name] == 'lower' else v
-    return [r['caption'] for r in rows], np.array([int(r['poisoned']) for r in rows]), columns, column('combined')
+    poisoned = np.array([number(r, line, 'poisoned', int) for line, r in enumerate(rows, start=2)])
+    return [r['caption'] for r in rows], poisoned, columns, column('combined')
 
 
 def evidences(folder, stemmed=False):

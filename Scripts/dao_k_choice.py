@@ -4,7 +4,7 @@
 DAO works in a window of k that follows the poison's density (docs/detection.md): the paper's
 k = 16 / 1,024 references when the poison is sparse, k ≈ references / 16 when it is dense. For each
 model of one or more sweep folders written by Scripts/dao_k_sweep.sh (sub-folders ATTACK-sSEED-SETTING
-with a scores.csv that has `dao` and `poisoned` columns) and for the settings named by --settings,
+with scores.csv and summary.json, scored with a manifest) and for the settings named by --settings,
 each rule picks one setting from the scores alone, and the script prints the AUROC of the pick:
 
   evidence  the setting whose top carries the campaign's caption word most strongly: each setting
@@ -25,8 +25,8 @@ manifest). Last line: in how many models each rule's pick reaches AUROC 0.97 (is
 Only the standard library and numpy.
 """
 import argparse
-import csv
 import glob
+import json
 import os
 import re
 import sys
@@ -34,33 +34,19 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import combination_replay as replay  # noqa: E402  (words, evidence, ranking: the Swift rules' replay)
-
-
-def auroc(scores, poisoned):
-    """Mann-Whitney AUROC with average ranks for ties (DetectionMetrics.auroc)."""
-    order = np.argsort(scores, kind='stable')
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    p = poisoned.sum()
-    q = len(poisoned) - p
-    return (ranks[poisoned == 1].sum() - p * (p + 1) / 2) / (p * q)
+import combination_replay as replay  # noqa: E402  (load, words, evidence, ranking: the Swift rules' replay)
 
 
 def load(folder, column):
-    path = os.path.join(folder, 'scores.csv')
-    rows = list(csv.DictReader(open(path)))
-    if not rows or column not in rows[0] or 'poisoned' not in rows[0]:
-        sys.exit(f'{path}: needs {column} and poisoned columns (a dao_k_sweep.sh folder, scored with a manifest)')
-    dao = np.array([float(r[column]) for r in rows])
-    return [r['caption'] for r in rows], dao, np.array([int(r['poisoned']) for r in rows])
+    """The folder's captions, its `column` scores (higher = more suspicious) and that column's AUROC
+    as `detect` wrote it in summary.json."""
+    captions, _, columns, _ = replay.load(folder)
+    if column not in columns:
+        sys.exit(f'{folder}: no {column} column (a dao_k_sweep.sh folder scored with the local-outlier detectors)')
+    metrics = json.load(open(os.path.join(folder, 'summary.json'))).get('metrics', {})
+    if column not in metrics:
+        sys.exit(f'{folder}/summary.json: no AUROC for {column} (run detect with a manifest)')
+    return captions, columns[column], metrics[column]['auroc']
 
 
 def shape(dao):
@@ -99,14 +85,14 @@ def main():
         complete += 1
         results = {}
         for setting, folder in folders.items():
-            captions, dao, poisoned = load(folder, a.column)
+            captions, dao, area = load(folder, a.column)
             word_sets = [replay.words(c) for c in captions]
-            order = list(replay.ranking(dao))
+            order = [i for i in replay.ranking(dao) if not np.isnan(dao[i])]
             base = {}
-            for ws in word_sets:
-                for w in ws:
+            for i in order:
+                for w in word_sets[i]:
                     base[w] = base.get(w, 0) + 1
-            results[setting] = dict(auroc=auroc(dao, poisoned), evidence=replay.evidence(word_sets, base, order), **shape(dao))
+            results[setting] = dict(auroc=area, evidence=replay.evidence(word_sets, base, order), **shape(dao[~np.isnan(dao)]))
         votes = {}
         for r in results.values():
             if r['evidence']:
